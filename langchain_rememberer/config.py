@@ -1,0 +1,73 @@
+"""Configuration of learning (RLEM) and retrieval: frozen models with one docstring per field.
+
+The CLI and the benchmarks reuse these models, so every field doubles as documentation.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from langchain_rememberer.types import _Model
+
+__all__ = ["RLEMConfig", "RetrievalConfig"]
+
+
+class RLEMConfig(_Model):
+    """How Q-values learn from an episode (DESIGN §3).
+
+    Example:
+        ```python
+        from langchain_rememberer import RLEMConfig
+
+        config = RLEMConfig(n_step=2, gamma=0.9)  # 2-step bootstrapping
+        ```
+    """
+
+    gamma: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Discount factor γ."""
+    n_step: int | None = Field(default=None, ge=1)
+    """Bootstrapping horizon n; None is Monte Carlo (n = ∞), the reference's default."""
+    learning_rate: Literal["mean", "constant"] = "mean"
+    """"mean" uses α = 1/N (a running average); "constant" uses `alpha`."""
+    alpha: float = Field(default=0.1, gt=0.0, le=1.0)
+    """The constant learning rate α when `learning_rate="constant"`."""
+    bootstrap_min_similarity: float = Field(default=0.9, ge=-1.0, le=1.0)
+    """An unseen state bootstraps from the most similar stored state at least this similar."""
+
+
+class RetrievalConfig(_Model):
+    """How states are retrieved and shown as exemplars (DESIGN §4-§5).
+
+    Example:
+        ```python
+        from langchain_rememberer import RetrievalConfig
+
+        config = RetrievalConfig(k=3, task_weight=0.3, max_chars=3000)
+        ```
+    """
+
+    k: int = Field(default=2, ge=1, le=100)
+    """How many similar states to show."""
+    task_weight: float = Field(default=0.5, gt=0.0, lt=1.0)
+    """λ: weight of task similarity against observation similarity."""
+    min_similarity: float = Field(default=-1.0, ge=-1.0, le=1.0)
+    """States less similar than this are never shown."""
+    discourage_threshold: float = 0.0
+    """Actions with Q above it are encouraged; at or below it, discouraged."""
+    max_encouraged: int = Field(default=1, ge=0)
+    """Encouraged actions shown per state, highest Q first."""
+    max_discouraged: int = Field(default=2, ge=0)
+    """Discouraged actions shown per state, lowest Q first."""
+    max_chars: int = Field(default=4000, ge=0)
+    """Budget of the whole exemplar block; the least similar exemplars are dropped to fit."""
+    max_text_chars: int = Field(default=600, ge=20)
+    """Each stored observation or task is cut to this many characters in the prompt."""
+
+    @model_validator(mode="after")
+    def _something_to_show(self) -> RetrievalConfig:
+        if self.max_encouraged == 0 and self.max_discouraged == 0:
+            msg = "max_encouraged and max_discouraged are both 0: no exemplar could show anything"
+            raise ValueError(msg)
+        return self

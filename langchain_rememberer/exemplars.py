@@ -1,0 +1,180 @@
+"""Exemplars: which stored actions to show, how to render them, and a text-mode parser.
+
+Functional helpers only; `RemembererMemory.format_exemplars` wires them to retrieval. Prompts are
+module constants with XML-tagged slots; pass your own to `render_exemplars` to override them.
+Stored text (tasks, observations, actions) came from users and tools, so it is escaped: it cannot
+close or forge the surrounding tags or add action lines.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from langchain_rememberer.config import RetrievalConfig
+from langchain_rememberer.types import ActionValue, RetrievedState
+
+__all__ = [
+    "EXEMPLARS_PROMPT",
+    "EXEMPLAR_TEMPLATE",
+    "Exemplar",
+    "ParsedActions",
+    "parse_action_values",
+    "render_exemplars",
+    "select_exemplars",
+]
+
+EXEMPLARS_PROMPT = """<experience_memory>
+Situations from past runs that resemble the current one. The number after each action is its \
+learned value (expected total reward) in that situation. Prefer encouraged actions when they fit \
+the current situation; avoid discouraged ones.
+{exemplars}
+</experience_memory>"""
+"""The whole block; `{exemplars}` receives the rendered exemplars, most similar last."""
+
+EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
+<task>{task}</task>
+<observation>{observation}</observation>
+<encouraged>
+{encouraged}
+</encouraged>
+<discouraged>
+{discouraged}
+</discouraged>
+</exemplar>"""
+"""One exemplar; action lists are `action -> value` lines, or `(none)`."""
+
+_ACTION_LINE = re.compile(
+    r"^\s*(?:[-*•]\s+|\d+[.)]\s+)?(?P<action>.+?)\s*->\s*"
+    r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*[.,;]?\s*$"
+)
+
+
+class Exemplar(BaseModel):
+    """A retrieved state with the actions chosen to show."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: RetrievedState
+    encouraged: list[ActionValue]
+    discouraged: list[ActionValue]
+
+
+def select_exemplars(
+    states: Sequence[RetrievedState], config: RetrievalConfig | None = None
+) -> list[Exemplar]:
+    """Pick encouraged (Q > threshold, highest first) and discouraged (lowest first) actions.
+
+    States with nothing to show are skipped. The order of `states` is kept.
+    """
+    config = config or RetrievalConfig()
+    exemplars = []
+    for state in states:
+        high = [a for a in state.actions if a.q > config.discourage_threshold]
+        low = [a for a in state.actions if a.q <= config.discourage_threshold]
+        encouraged = sorted(high, key=lambda a: (-a.q, -a.visits))[: config.max_encouraged]
+        discouraged = sorted(low, key=lambda a: (a.q, -a.visits))[: config.max_discouraged]
+        if encouraged or discouraged:
+            exemplars.append(Exemplar(state=state, encouraged=encouraged, discouraged=discouraged))
+    return exemplars
+
+
+def escape_text(text: str, limit: int) -> str:
+    """Cut stored text to `limit` characters and escape it so it cannot form tags."""
+    if len(text) > limit:
+        text = text[: max(limit - 3, 0)] + "..."
+    return html.escape(text, quote=False)
+
+
+def _action_lines(actions: Sequence[ActionValue], limit: int) -> str:
+    if not actions:
+        return "(none)"
+    # One action per line: newlines inside an action would let it forge further lines.
+    return "\n".join(
+        f"{escape_text(' '.join(a.action.split()), limit)} -> {a.q:.2f}" for a in actions
+    )
+
+
+def render_exemplars(
+    exemplars: Sequence[Exemplar],
+    config: RetrievalConfig | None = None,
+    *,
+    prompt: str = EXEMPLARS_PROMPT,
+    template: str = EXEMPLAR_TEMPLATE,
+) -> str:
+    """Render exemplars (given most similar first) into one block, most similar last.
+
+    The least similar exemplars are dropped until the block fits `config.max_chars`; when
+    nothing fits (or there is nothing to show) the result is the empty string.
+    """
+    config = config or RetrievalConfig()
+    rendered = [
+        template.format(
+            similarity=e.state.similarity,
+            task=escape_text(e.state.task, config.max_text_chars),
+            observation=escape_text(e.state.observation, config.max_text_chars),
+            encouraged=_action_lines(e.encouraged, config.max_text_chars),
+            discouraged=_action_lines(e.discouraged, config.max_text_chars),
+        )
+        for e in exemplars
+    ]
+    while rendered:
+        block = prompt.format(exemplars="\n".join(reversed(rendered)))
+        if len(block) <= config.max_chars:
+            return block
+        rendered.pop()  # the least similar one
+    return ""
+
+
+class ParsedActions(BaseModel):
+    """Result of `parse_action_values`: what was read, and what could not be."""
+
+    model_config = ConfigDict(frozen=True)
+
+    values: list[tuple[str, float]]
+    """(action, value) pairs in the order they appeared."""
+    unparsed: list[str]
+    """Lines that contained `->` but not a readable `action -> number`."""
+
+    @property
+    def best(self) -> str | None:
+        """The action with the highest value, or None when nothing was parsed."""
+        return max(self.values, key=lambda av: av[1])[0] if self.values else None
+
+    def explain(self) -> str:
+        """A sentence for logs or for the model about what was not understood."""
+        if not self.unparsed and self.values:
+            return f"parsed {len(self.values)} action value(s)"
+        shown = "; ".join(repr(line) for line in self.unparsed[:3]) or "no line at all"
+        return (
+            f"could not read {len(self.unparsed)} line(s) as 'action -> value': {shown}. "
+            "Write one action per line followed by ' -> ' and a number, e.g. 'take coin -> 1.0'."
+        )
+
+
+def parse_action_values(text: str) -> ParsedActions:
+    r"""Parse the paper's text format, one `action -> value` per line, tolerating other text.
+
+    Example:
+        ```python
+        from langchain_rememberer.exemplars import parse_action_values
+
+        parsed = parse_action_values("Thoughts...\n- open door -> 0.5\ntake coin -> 1")
+        assert parsed.best == "take coin"
+        ```
+    """
+    values: list[tuple[str, float]] = []
+    unparsed: list[str] = []
+    for line in text.splitlines():
+        if "->" not in line:
+            continue
+        match = _ACTION_LINE.match(line)
+        if match is None:
+            unparsed.append(line.strip())
+            continue
+        action = html.unescape(match["action"]).strip()
+        values.append((action, float(match["value"])))
+    return ParsedActions(values=values, unparsed=unparsed)

@@ -1,0 +1,577 @@
+"""`RemembererMemory`: the experience memory, stateful operations on top of the pure modules."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_core.embeddings import Embeddings
+
+from langchain_rememberer import reference, rlem
+from langchain_rememberer.config import RetrievalConfig, RLEMConfig
+from langchain_rememberer.embeddings import WordLlamaEmbeddings
+from langchain_rememberer.errors import InvalidInputError, StorageError
+from langchain_rememberer.exemplars import (
+    EXEMPLAR_TEMPLATE,
+    EXEMPLARS_PROMPT,
+    render_exemplars,
+    select_exemplars,
+)
+from langchain_rememberer.similarity import composite_vectors, query_vectors
+from langchain_rememberer.store import ChromaStore, LogRecord, StateRecord, local_client, stable_id
+from langchain_rememberer.types import (
+    ActionValue,
+    Episode,
+    LearnReport,
+    MemoryStats,
+    RetrievedState,
+)
+
+__all__ = ["RemembererMemory", "default_observation_key"]
+
+logger = logging.getLogger(__name__)
+
+_MAX_VERIFY_ROUNDS = 50
+_EXPORT_FORMAT = "langchain-rememberer/log"
+
+
+def default_observation_key(observation: str, max_chars: int = 2000) -> str:
+    """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
+    return " ".join(observation.split())[:max_chars]
+
+
+class RemembererMemory:
+    """A long-term experience memory that learns action values from rewards (REMEMBERER).
+
+    Each stored state is a (task, observation) pair with a table of actions, each with a
+    Q-value and a visit count. `learn` updates the tables from an episode with RLEM (n-step
+    Q-learning); `retrieve` and `format_exemplars` return the most similar states, which are
+    shown to the model as encouraged and discouraged actions.
+
+    Setup:
+        `pip install langchain-rememberer`. Storage is Chroma: embedded at `path` by default,
+        in memory with `path=None`, or any client (e.g. `chromadb.HttpClient`) via `client=`.
+
+    Instantiate:
+        ```python
+        from langchain_rememberer import RemembererMemory
+
+        memory = RemembererMemory(path=None)  # in memory; use a path to persist
+        ```
+
+    Learn:
+        ```python
+        from langchain_rememberer import Episode, Step
+
+        report = memory.learn(
+            Episode(
+                task="Find the coin.",
+                steps=[
+                    Step(observation="A kitchen. Doors east and west.", action="go east"),
+                    Step(observation="A pantry. There is a coin.", action="take coin", reward=1.0),
+                ],
+            )
+        )
+        assert report.targets == [1.0, 1.0]
+        ```
+
+    Retrieve and inspect:
+        ```python
+        states = memory.retrieve("Find the coin.", "A kitchen. Doors east and west.", k=1)
+        assert states[0].actions[0].action == "go east"
+        print(memory.format_exemplars("Find the coin.", "A kitchen."))
+        print(memory.stats())
+        ```
+
+    Use with an agent: see `RemembererMiddleware` and `RLEMCallbackHandler`.
+
+    Args:
+        path: Directory of the embedded Chroma database; None keeps everything in memory.
+        client: A Chroma client to use instead (e.g. `chromadb.HttpClient` to a `chroma run`
+            server, required when several processes share the memory).
+        embeddings: Any LangChain `Embeddings`; default `WordLlamaEmbeddings` (offline).
+        namespace: Default namespace; each namespace is separate storage.
+        collection_name: Prefix of the Chroma collection names.
+        rlem: Learning settings.
+        retrieval: Retrieval and exemplar settings.
+        observation_key: Maps an observation to the text stored and compared; default collapses
+            whitespace and cuts to 2000 characters. Pass a canonicaliser to merge equivalent
+            observations (the paper's page-type matchers).
+        prompt: The exemplar block prompt, with an `{exemplars}` slot.
+        exemplar_template: The per-exemplar template (see `exemplars.EXEMPLAR_TEMPLATE`).
+    """
+
+    def __init__(
+        self,
+        path: str | Path | None = ".rememberer",
+        *,
+        client: Any = None,
+        embeddings: Embeddings | None = None,
+        namespace: str = "default",
+        collection_name: str = "rememberer",
+        rlem: RLEMConfig | None = None,
+        retrieval: RetrievalConfig | None = None,
+        observation_key: Callable[[str], str] | None = None,
+        prompt: str = EXEMPLARS_PROMPT,
+        exemplar_template: str = EXEMPLAR_TEMPLATE,
+    ) -> None:
+        self.store = ChromaStore(client or local_client(path), collection_name)
+        self.embeddings = embeddings or WordLlamaEmbeddings()
+        self.namespace = namespace
+        self.rlem = rlem or RLEMConfig()
+        self.retrieval = retrieval or RetrievalConfig()
+        self.observation_key = observation_key or default_observation_key
+        self.prompt = prompt
+        self.exemplar_template = exemplar_template
+        self._dim: int | None = None
+        self._lock = threading.Lock()
+        self._check_namespace(namespace)
+
+    # -- retrieval ---------------------------------------------------------------------------
+
+    def retrieve(
+        self,
+        task: str,
+        observation: str,
+        *,
+        k: int | None = None,
+        namespace: str | None = None,
+        task_weight: float | None = None,
+    ) -> list[RetrievedState]:
+        """The `k` stored states most similar to (task, observation), most similar first.
+
+        One unfiltered ANN query on the namespace's own collection. Similarity is
+        λ·cos(task) + (1−λ)·cos(observation) with λ = `task_weight` (default from the
+        retrieval config), ties broken by total visits.
+        """
+        _check_text_arg(task, "task")
+        _check_text_arg(observation, "observation", allow_empty=True)
+        k = self.retrieval.k if k is None else k
+        if k < 1:
+            msg = f"k must be at least 1, got {k}"
+            raise InvalidInputError(msg)
+        ns = self._open(namespace)
+        vector = self._query_vectors(
+            ns.task_weight, [(task, self.observation_key(observation))], task_weight
+        )
+        # A few extra candidates so that exact similarity ties can be broken by visits.
+        candidates = self.store.query_states(ns, vector, n_results=k + 4)[0]
+        return self._rank(candidates, k)
+
+    def _rank(self, candidates: Sequence[StateRecord], k: int) -> list[RetrievedState]:
+        floor = self.retrieval.min_similarity
+        kept = [c for c in candidates if c.table and (c.similarity or 0.0) >= floor]
+        kept.sort(key=lambda c: (-round(c.similarity or 0.0, 6), -_visits(c)))
+        return [_to_retrieved(c) for c in kept[:k]]
+
+    def format_exemplars(
+        self,
+        task: str,
+        observation: str,
+        *,
+        k: int | None = None,
+        namespace: str | None = None,
+    ) -> str:
+        """Retrieve and render exemplars as one prompt block ("" when there is nothing)."""
+        states = self.retrieve(task, observation, k=k, namespace=namespace)
+        return self.render(states)
+
+    def render(self, states: Sequence[RetrievedState]) -> str:
+        """Render retrieved states (most similar first) with this memory's prompt and budget."""
+        return render_exemplars(
+            select_exemplars(states, self.retrieval),
+            self.retrieval,
+            prompt=self.prompt,
+            template=self.exemplar_template,
+        )
+
+    # -- learning ----------------------------------------------------------------------------
+
+    def learn(
+        self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
+    ) -> LearnReport:
+        """Update Q-values from one episode with RLEM; learning a run id twice is a no-op.
+
+        Appends one log record per step, then re-folds the touched states' tables from the
+        log and verifies after writing, so concurrent writers stay exact.
+        """
+        episode = _as_episode(episode)
+        ns = self._open(namespace)
+        if not episode.steps:
+            return LearnReport(run_id=episode.run_id, states_added=0, updates_written=0, targets=[])
+        task = _normalize_task(episode.task)
+        keys = [self.observation_key(step.observation) for step in episode.steps]
+        ids = [stable_id(task, key) for key in keys]
+        vectors = dict(
+            zip(ids, self._state_vectors(ns.task_weight, [(task, k) for k in keys]), strict=True)
+        )
+        values = self._bootstrap_values(ns, ids, vectors) if self.rlem.n_step is not None else []
+        targets = rlem.n_step_targets(
+            [s.reward for s in episode.steps],
+            values,
+            gamma=self.rlem.gamma,
+            n_step=self.rlem.n_step,
+        )
+        now = time.time()
+        records = [
+            LogRecord(
+                id=stable_id("update", episode.run_id, str(t)),
+                state_id=ids[t],
+                task=task,
+                observation=keys[t],
+                action=step.action,
+                target=targets[t],
+                reward=step.reward,
+                run_id=episode.run_id,
+                step=t,
+                created_at=now,
+            )
+            for t, step in enumerate(episode.steps)
+        ]
+        self.store.append_log(ns, records)
+        log = self._refold(ns, list(vectors), vectors)
+        ours = {r.id for r in records}
+        fresh = [r for r in log if r.id in ours and r.created_at == now]
+        others = {r.state_id for r in log if r.id not in ours or r.created_at != now}
+        return LearnReport(
+            run_id=episode.run_id,
+            states_added=len({r.state_id for r in fresh} - others),
+            updates_written=len(fresh),
+            targets=targets,
+            already_learned=not fresh,
+        )
+
+    def _bootstrap_values(
+        self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
+    ) -> list[float]:
+        """V(o_t) before this episode: the stored max Q, else that of a similar enough state."""
+        stored = self.store.get_states(ns, ids)
+        missing = [i for i in dict.fromkeys(ids) if i not in stored]
+        value = {
+            i: max(s.q for s in state.table.values()) for i, state in stored.items() if state.table
+        }
+        if missing:
+            query = [self._reweight(vectors[i], ns.task_weight) for i in missing]
+            for state_id, hits in zip(missing, self.store.query_states(ns, query, 1), strict=True):
+                close = [
+                    h
+                    for h in hits
+                    if h.table and (h.similarity or -1) >= self.rlem.bootstrap_min_similarity
+                ]
+                if close:
+                    value[state_id] = max(s.q for s in close[0].table.values())
+        return [value.get(i, 0.0) for i in ids]
+
+    def _refold(
+        self,
+        ns: Any,
+        state_ids: Sequence[str],
+        vectors: Mapping[str, Sequence[float]] | None = None,
+    ) -> list[LogRecord]:
+        """Fold the states' tables from the log, write them, and repeat until the log is stable."""
+        log = self.store.read_log(ns, state_ids=state_ids)
+        for _ in range(_MAX_VERIFY_ROUNDS):
+            self._write_folded(ns, state_ids, log, vectors)
+            again = self.store.read_log(ns, state_ids=state_ids)
+            if {r.id for r in again} == {r.id for r in log}:
+                return again
+            log = again  # another writer appended or deleted meanwhile: fold again
+        msg = (
+            "the update log kept changing while folding; call memory.rebuild() once writers settle"
+        )
+        raise StorageError(msg)
+
+    def _write_folded(
+        self,
+        ns: Any,
+        state_ids: Sequence[str],
+        log: Sequence[LogRecord],
+        vectors: Mapping[str, Sequence[float]] | None,
+    ) -> None:
+        by_state: dict[str, list[LogRecord]] = defaultdict(list)
+        for record in log:
+            by_state[record.state_id].append(record)
+        states = []
+        for state_id, records in by_state.items():
+            table = rlem.fold_table(
+                ((r.action, r.target, r.reward) for r in records),
+                learning_rate=self.rlem.learning_rate,
+                alpha=self.rlem.alpha,
+            )
+            states.append(StateRecord(state_id, records[0].task, records[0].observation, table))
+        known = dict(vectors or {})
+        need = [s for s in states if s.id not in known]
+        if need:
+            fresh = self._state_vectors(ns.task_weight, [(s.task, s.observation) for s in need])
+            known.update(zip([s.id for s in need], fresh, strict=True))
+        self.store.write_states(ns, states, [known[s.id] for s in states])
+        self.store.delete_states(ns, [i for i in dict.fromkeys(state_ids) if i not in by_state])
+
+    def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
+        """Delete a run's updates and re-fold the states it touched; returns updates removed."""
+        ns = self._open(namespace)
+        records = self.store.read_log(ns, run_id=str(run_id))
+        self.store.delete_log(ns, [r.id for r in records])
+        self._refold(ns, list(dict.fromkeys(r.state_id for r in records)))
+        return len(records)
+
+    def rebuild(self, *, namespace: str | None = None) -> int:
+        """Re-fold every state table from the log (repair, or after changing the rule)."""
+        ns = self._open(namespace)
+        log = sorted(self.store.iter_log(ns), key=lambda r: r.order)
+        state_ids = set(self.store.state_ids(ns)) | {r.state_id for r in log}
+        self._write_folded(ns, sorted(state_ids), log, None)
+        return len({r.state_id for r in log})
+
+    # -- pending episodes (delayed feedback) --------------------------------------------------
+
+    def save_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
+        """Persist an episode until `learn_pending` gives it its reward."""
+        episode = _as_episode(episode)
+        ns = self._open(namespace)
+        self.store.put_pending(ns, episode.run_id, episode.model_dump_json(), time.time())
+
+    def pending_runs(self, *, namespace: str | None = None) -> list[str]:
+        """Run ids waiting for feedback, oldest first."""
+        return self.store.pending_run_ids(self._open(namespace))
+
+    def learn_pending(
+        self, run_id: str, reward: float, *, namespace: str | None = None
+    ) -> LearnReport:
+        """Give a pending run its final reward and learn it, exactly once.
+
+        Raises:
+            FeedbackError: the run is not pending (unknown, or already learned).
+        """
+        from langchain_rememberer.errors import FeedbackError  # noqa: PLC0415
+
+        ns = self._open(namespace)
+        payload = self.store.get_pending(ns, str(run_id))
+        if payload is None:
+            learned = self.store.read_log(ns, run_id=str(run_id))
+            state = "was already learned" if learned else "is not pending (unknown run id)"
+            msg = f"feedback for run {run_id!r} rejected: the run {state}"
+            raise FeedbackError(msg)
+        episode = Episode.model_validate_json(payload).with_final_reward(_finite(reward))
+        report = self.learn(episode, namespace=namespace)
+        self.store.delete_pending(ns, str(run_id))
+        return report
+
+    # -- maintenance ---------------------------------------------------------------------------
+
+    def clear(self, *, namespace: str | None = None) -> None:
+        """Delete everything of one namespace (default: this memory's); others are untouched."""
+        name = self._check_namespace(self.namespace if namespace is None else namespace)
+        with self._lock:
+            self.store.drop(name)
+
+    def stats(self, *, namespace: str | None = None) -> MemoryStats:
+        """Counts of states, updates and pending episodes of a namespace."""
+        name = self._check_namespace(self.namespace if namespace is None else namespace)
+        if not self.store.exists(name):
+            return MemoryStats(namespace=name, states=0, updates=0, pending=0, task_weight=None)
+        ns = self._open(name)
+        states, updates, pending = self.store.counts(ns)
+        return MemoryStats(
+            namespace=name,
+            states=states,
+            updates=updates,
+            pending=pending,
+            task_weight=ns.task_weight,
+        )
+
+    def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
+        """Write the namespace's update log (the truth) as JSON lines; returns records written."""
+        ns = self._open(namespace)
+        records = sorted(self.store.iter_log(ns), key=lambda r: r.order)
+        header = {"format": _EXPORT_FORMAT, "version": 1, "task_weight": ns.task_weight}
+        with Path(path).open("w", encoding="utf-8") as out:
+            out.write(json.dumps(header) + "\n")
+            for record in records:
+                out.write(
+                    json.dumps(
+                        {"id": record.id, **record.metadata(), "observation": record.observation},
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
+        return len(records)
+
+    def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
+        """Load an `export_jsonl` file (idempotent: records already present are kept)."""
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        if not lines or json.loads(lines[0]).get("format") != _EXPORT_FORMAT:
+            msg = f"{path} is not a langchain-rememberer export (first line must be its header)"
+            raise InvalidInputError(msg)
+        try:
+            records = [_record_from_json(json.loads(line)) for line in lines[1:] if line.strip()]
+        except (KeyError, TypeError, ValueError) as e:
+            msg = f"{path} has a malformed record: {e}"
+            raise InvalidInputError(msg) from e
+        return self._import_records(records, namespace)
+
+    def import_reference_pool(self, path: str | Path, *, namespace: str | None = None) -> int:
+        """Import a YAML memory pool of the reference implementation (OpenDFM/Rememberer).
+
+        Each (state, action) with `qvalue` Q and `number` N becomes N log records of target Q,
+        which fold to exactly (Q, N). Re-importing the same file is a no-op. Returns the
+        number of states imported.
+        """
+        entries = reference.load_pool(path)
+        run_id = "reference-pool:" + stable_id(Path(path).read_text(encoding="utf-8"))
+        now = time.time()
+        records: list[LogRecord] = []
+        for entry in entries:
+            task = _normalize_task(entry.task)
+            key = self.observation_key(entry.observation)
+            for _ in range(entry.visits):
+                step = len(records)
+                records.append(
+                    LogRecord(
+                        id=stable_id("update", run_id, str(step)),
+                        state_id=stable_id(task, key),
+                        task=task,
+                        observation=key,
+                        action=entry.action,
+                        target=entry.q,
+                        reward=entry.reward,
+                        run_id=run_id,
+                        step=step,
+                        created_at=now,
+                    )
+                )
+        self._import_records(records, namespace)
+        return len({r.state_id for r in records})
+
+    def _import_records(self, records: Sequence[LogRecord], namespace: str | None) -> int:
+        ns = self._open(namespace)
+        self.store.append_log(ns, records)
+        self._refold(ns, list(dict.fromkeys(r.state_id for r in records)))
+        return len(records)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _check_namespace(self, namespace: str) -> str:
+        from langchain_rememberer.store import check_name  # noqa: PLC0415
+
+        return check_name(namespace, what="namespace")
+
+    def _open(self, namespace: str | None) -> Any:
+        with self._lock:
+            if self._dim is None:
+                self._dim = len(self.embeddings.embed_query("dimension probe"))
+            return self.store.open(
+                self.namespace if namespace is None else namespace,
+                dim=2 * self._dim,
+                task_weight=self.retrieval.task_weight,
+            )
+
+    def _embed(self, texts: Sequence[str]) -> dict[str, list[float]]:
+        unique = list(dict.fromkeys(texts))
+        vectors = self.embeddings.embed_documents(unique)
+        if len(vectors) != len(unique) or any(len(v) != self._dim for v in vectors):
+            msg = (
+                f"the embeddings returned vectors of the wrong count or size; expected "
+                f"{len(unique)} vectors of {self._dim} floats"
+            )
+            raise StorageError(msg)
+        return dict(zip(unique, vectors, strict=True))
+
+    def _state_vectors(self, weight: float, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
+        embedded = self._embed([text for pair in pairs for text in pair])
+        tasks = [embedded[t] for t, _ in pairs]
+        observations = [embedded[o] for _, o in pairs]
+        vectors: list[list[float]] = composite_vectors(tasks, observations, weight).tolist()
+        return vectors
+
+    def _query_vectors(
+        self, stored_weight: float, pairs: Sequence[tuple[str, str]], task_weight: float | None
+    ) -> list[list[float]]:
+        embedded = self._embed([_normalize_task(t) for t, _ in pairs] + [o for _, o in pairs])
+        tasks = [embedded[_normalize_task(t)] for t, _ in pairs]
+        observations = [embedded[o] for _, o in pairs]
+        weight = self.retrieval.task_weight if task_weight is None else task_weight
+        vectors: list[list[float]] = query_vectors(
+            tasks, observations, stored_weight=stored_weight, query_weight=weight
+        ).tolist()
+        return vectors
+
+    def _reweight(self, stored_vector: Sequence[float], stored_weight: float) -> list[float]:
+        """Turn a stored composite vector into a query vector for the configured λ'.
+
+        The halves √λ·ê(g) and √(1−λ)·ê(o) are scaled by λ'/λ and (1−λ')/(1−λ).
+        """
+        half = len(stored_vector) // 2
+        task_scale = self.retrieval.task_weight / stored_weight
+        obs_scale = (1.0 - self.retrieval.task_weight) / (1.0 - stored_weight)
+        return [x * task_scale for x in stored_vector[:half]] + [
+            x * obs_scale for x in stored_vector[half:]
+        ]
+
+
+def _visits(state: StateRecord) -> int:
+    return sum(s.visits for s in state.table.values())
+
+
+def _to_retrieved(state: StateRecord) -> RetrievedState:
+    actions = [
+        ActionValue(action=a, q=s.q, visits=s.visits, last_reward=s.last_reward)
+        for a, s in sorted(state.table.items(), key=lambda item: -item[1].q)
+    ]
+    return RetrievedState(
+        id=state.id,
+        task=state.task,
+        observation=state.observation,
+        similarity=state.similarity or 0.0,
+        actions=actions,
+    )
+
+
+def _normalize_task(task: str) -> str:
+    return " ".join(task.split())
+
+
+def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> None:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        kind = "a non-empty string" if not allow_empty else "a string"
+        msg = f"{name} must be {kind}, got {type(value).__name__} {str(value)[:60]!r}"
+        raise InvalidInputError(msg)
+
+
+def _finite(reward: float) -> float:
+    import math  # noqa: PLC0415
+
+    if not isinstance(reward, int | float) or not math.isfinite(reward):
+        msg = f"reward must be a finite number, got {reward!r}"
+        raise InvalidInputError(msg)
+    return float(reward)
+
+
+def _as_episode(episode: Episode | Mapping[str, Any]) -> Episode:
+    if isinstance(episode, Episode):
+        return episode
+    if isinstance(episode, Mapping):
+        return Episode(**dict(episode))
+    msg = f"expected an Episode or a mapping, got {type(episode).__name__}"
+    raise InvalidInputError(msg)
+
+
+def _record_from_json(data: Mapping[str, Any]) -> LogRecord:
+    return LogRecord(
+        id=str(data["id"]),
+        state_id=str(data["state_id"]),
+        task=str(data["task"]),
+        observation=str(data["observation"]),
+        action=str(data["action"]),
+        target=_finite(float(data["target"])),
+        reward=_finite(float(data["reward"])),
+        run_id=str(data["run_id"]),
+        step=int(data["step"]),
+        created_at=float(data["created_at"]),
+    )

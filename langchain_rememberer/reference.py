@@ -1,0 +1,112 @@
+"""Safe import of the reference implementation's YAML memory pools (OpenDFM/Rememberer).
+
+The pools map `!!python/tuple` keys `(observation, task, available_actions)` to an
+`action_dict` whose keys are `!!python/tuple` `(action, reason)` and whose values carry
+`qvalue`, `number` and `reward`. They are read with a safe loader that knows that one tag and
+nothing else, so a pool cannot run code.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from langchain_rememberer.errors import ReferencePoolError
+
+__all__ = ["PoolEntry", "load_pool"]
+
+
+class _PoolLoader(yaml.SafeLoader):
+    """`yaml.SafeLoader` plus `!!python/tuple`; every other python tag is rejected."""
+
+
+def _construct_tuple(loader: _PoolLoader, node: yaml.Node) -> tuple[Any, ...]:
+    if not isinstance(node, yaml.SequenceNode):
+        msg = f"!!python/tuple must tag a sequence (line {node.start_mark.line + 1})"
+        raise ReferencePoolError(msg)
+    return tuple(loader.construct_sequence(node, deep=True))
+
+
+_PoolLoader.add_constructor("tag:yaml.org,2002:python/tuple", _construct_tuple)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PoolEntry:
+    """One (state, action) row of a reference pool."""
+
+    task: str
+    observation: str
+    action: str
+    q: float
+    """The pool's `qvalue`."""
+    visits: int
+    """The pool's `number`."""
+    reward: float
+    """The pool's last immediate `reward`."""
+
+
+def load_pool(path: str | Path) -> list[PoolEntry]:
+    """Read a reference pool safely into flat (task, observation, action, Q, N, reward) rows.
+
+    Raises:
+        ReferencePoolError: the file is not valid YAML, uses another python tag, or does not
+            have the reference layout.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+        data = yaml.load(text, Loader=_PoolLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.constructor.ConstructorError as e:
+        msg = (
+            f"{path} uses a YAML tag that is not allowed ({e.problem}); only !!python/tuple keys "
+            "of the reference pool format are accepted"
+        )
+        raise ReferencePoolError(msg) from e
+    except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
+        msg = f"could not read reference pool {path}: {e}"
+        raise ReferencePoolError(msg) from e
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        msg = f"{path} is not a reference pool: expected a mapping of states, got {kind}"
+        raise ReferencePoolError(msg)
+    entries = []
+    for key, record in data.items():
+        observation, task = _state_key(path, key)
+        actions = record.get("action_dict") if isinstance(record, dict) else None
+        if not isinstance(actions, dict):
+            msg = f"{path}: state {str(key)[:60]!r} has no action_dict mapping"
+            raise ReferencePoolError(msg)
+        for action_key, value in actions.items():
+            entries.append(_entry(path, task, observation, action_key, value))
+    return entries
+
+
+def _state_key(path: Path, key: object) -> tuple[str, str]:
+    if not (isinstance(key, tuple) and len(key) >= 2 and all(isinstance(p, str) for p in key[:2])):
+        msg = f"{path}: a state key must be a tuple (observation, task, ...), got {str(key)[:80]!r}"
+        raise ReferencePoolError(msg)
+    return key[0], key[1]
+
+
+def _entry(path: Path, task: str, observation: str, action_key: object, value: object) -> PoolEntry:
+    action = action_key[0] if isinstance(action_key, tuple) and action_key else action_key
+    try:
+        if not isinstance(action, str) or not isinstance(value, dict):
+            raise TypeError("bad action key or value")
+        q, visits = float(value["qvalue"]), int(value["number"])
+        reward = float(value.get("reward", 0.0))
+        if not (math.isfinite(q) and math.isfinite(reward) and visits >= 1):
+            raise ValueError("non-finite value or non-positive visit count")
+    except (KeyError, TypeError, ValueError) as e:
+        msg = (
+            f"{path}: action {str(action_key)[:60]!r} needs a string action, a finite qvalue "
+            f"and a number >= 1: {e}"
+        )
+        raise ReferencePoolError(msg) from e
+    return PoolEntry(
+        task=task, observation=observation, action=action, q=q, visits=visits, reward=reward
+    )

@@ -1,0 +1,80 @@
+"""Composite vectors for one-query, λ-weighted retrieval (pure numpy, no I/O).
+
+A state (g, o) is stored as the unit vector v = [√λ · ê(g) ; √(1−λ) · ê(o)], so the inner
+product of two such vectors is exactly s = λ·cos(g, g') + (1−λ)·cos(o, o'). Querying with
+[λ'/√λ · ê(g) ; (1−λ')/√(1−λ) · ê(o)] gives the same score for another weight λ' without
+re-embedding anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["composite_vectors", "normalize", "query_vectors", "weighted_similarity"]
+
+FloatArray = npt.NDArray[np.float64]
+
+
+def normalize(vectors: Sequence[Sequence[float]] | FloatArray) -> FloatArray:
+    """L2-normalise rows; an all-zero row stays zero."""
+    array = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
+    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    result: FloatArray = np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
+    return result
+
+
+def composite_vectors(
+    task_vectors: Sequence[Sequence[float]] | FloatArray,
+    observation_vectors: Sequence[Sequence[float]] | FloatArray,
+    task_weight: float,
+) -> FloatArray:
+    """Stored vectors [√λ·ê(g) ; √(1−λ)·ê(o)] for rows of task and observation embeddings."""
+    _check_weight(task_weight, open_interval=True)
+    tasks, observations = normalize(task_vectors), normalize(observation_vectors)
+    return np.hstack([np.sqrt(task_weight) * tasks, np.sqrt(1.0 - task_weight) * observations])
+
+
+def query_vectors(
+    task_vectors: Sequence[Sequence[float]] | FloatArray,
+    observation_vectors: Sequence[Sequence[float]] | FloatArray,
+    *,
+    stored_weight: float,
+    query_weight: float,
+) -> FloatArray:
+    """Query vectors whose inner product with stored vectors is the λ'-weighted similarity."""
+    _check_weight(stored_weight, open_interval=True)
+    _check_weight(query_weight, open_interval=False)
+    tasks, observations = normalize(task_vectors), normalize(observation_vectors)
+    return np.hstack(
+        [
+            query_weight / np.sqrt(stored_weight) * tasks,
+            (1.0 - query_weight) / np.sqrt(1.0 - stored_weight) * observations,
+        ]
+    )
+
+
+def weighted_similarity(
+    task: Sequence[float] | FloatArray,
+    observation: Sequence[float] | FloatArray,
+    other_task: Sequence[float] | FloatArray,
+    other_observation: Sequence[float] | FloatArray,
+    task_weight: float,
+) -> float:
+    """Brute-force s = λ·cos(g, g') + (1−λ)·cos(o, o'); the reference the index must match."""
+    tasks = normalize(np.vstack([task, other_task]))
+    observations = normalize(np.vstack([observation, other_observation]))
+    cos_task = float(tasks[0] @ tasks[1])
+    cos_observation = float(observations[0] @ observations[1])
+    return task_weight * cos_task + (1.0 - task_weight) * cos_observation
+
+
+def _check_weight(weight: float, *, open_interval: bool) -> None:
+    low_ok = weight > 0.0 if open_interval else weight >= 0.0
+    high_ok = weight < 1.0 if open_interval else weight <= 1.0
+    if not (low_ok and high_ok):
+        bounds = "(0, 1)" if open_interval else "[0, 1]"
+        msg = f"task weight must be in {bounds}, got {weight!r}"
+        raise ValueError(msg)

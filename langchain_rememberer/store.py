@@ -1,0 +1,412 @@
+"""Chroma storage: the only module that imports `chromadb` (DESIGN §6).
+
+Per namespace there are three collections:
+
+- `<name>.<namespace>.log` — the source of truth: one record per applied update, append-only,
+  idempotent (`add` keeps the first record of an id). A constant 1-d vector, since Chroma needs one.
+- `<name>.<namespace>.states` — the fast path: one record per state with its composite vector,
+  its observation as document and its folded action table as JSON metadata.
+- `<name>.<namespace>.pending` — episodes waiting for delayed feedback.
+
+This module does I/O only; folding and targets live in `rlem.py`, the orchestration in `memory.py`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import chromadb
+from chromadb.api import ClientAPI
+from chromadb.config import Settings
+
+from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
+from langchain_rememberer.rlem import ActionStats
+
+__all__ = ["ChromaStore", "LogRecord", "StateRecord", "http_client", "local_client"]
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
+_CONSTANT_VECTOR = [1.0]
+_PAGE = 2000
+
+
+def local_client(path: str | Path | None) -> ClientAPI:
+    """An embedded client: persistent at `path`, or in memory when `path` is None."""
+    settings = Settings(anonymized_telemetry=False)
+    with _storage_errors(f"open the Chroma database at {path}"):
+        if path is None:
+            return chromadb.EphemeralClient(settings=settings)
+        return chromadb.PersistentClient(path=str(path), settings=settings)
+
+
+def http_client(host: str = "127.0.0.1", port: int = 8000) -> ClientAPI:
+    """A client of a `chroma run` server, for many processes or machines sharing one memory."""
+    with _storage_errors(f"connect to the Chroma server at {host}:{port}"):
+        return chromadb.HttpClient(
+            host=host, port=port, settings=Settings(anonymized_telemetry=False)
+        )
+
+
+def stable_id(*parts: str) -> str:
+    """A 32-hex-digit id hashing `parts` unambiguously."""
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+    return digest[:32]
+
+
+def check_name(value: str, *, what: str) -> str:
+    """Reject names Chroma could not use inside a collection name."""
+    if not isinstance(value, str) or not _NAME.match(value):
+        msg = (
+            f"{what} {value!r} is not usable: use 1-128 characters of letters, digits, '.', '_' "
+            "or '-', starting and ending with a letter or digit"
+        )
+        raise InvalidInputError(msg)
+    return value
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One applied update: the truth that state tables are folded from."""
+
+    id: str
+    state_id: str
+    task: str
+    observation: str
+    action: str
+    target: float
+    reward: float
+    run_id: str
+    step: int
+    created_at: float
+
+    @property
+    def order(self) -> tuple[float, str, int, str]:
+        """Fold order: by time, then run and step (a run's steps share one timestamp)."""
+        return (self.created_at, self.run_id, self.step, self.id)
+
+    def metadata(self) -> dict[str, str | int | float]:
+        """The Chroma metadata of this record (the observation is the document)."""
+        return {
+            "state_id": self.state_id,
+            "task": self.task,
+            "action": self.action,
+            "target": self.target,
+            "reward": self.reward,
+            "run_id": self.run_id,
+            "step": self.step,
+            "created_at": self.created_at,
+        }
+
+    @classmethod
+    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> LogRecord:
+        """Rebuild a record from what Chroma returned."""
+        return cls(
+            id=record_id,
+            state_id=str(metadata["state_id"]),
+            task=str(metadata["task"]),
+            observation=document or "",
+            action=str(metadata["action"]),
+            target=float(metadata["target"]),
+            reward=float(metadata["reward"]),
+            run_id=str(metadata["run_id"]),
+            step=int(metadata["step"]),
+            created_at=float(metadata["created_at"]),
+        )
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """A stored state and its folded action table."""
+
+    id: str
+    task: str
+    observation: str
+    table: dict[str, ActionStats] = field(default_factory=dict)
+    similarity: float | None = None
+
+    def metadata(self) -> dict[str, str | int]:
+        """The Chroma metadata: task, the JSON action table, total visits."""
+        table = {a: [s.q, s.visits, s.last_reward] for a, s in self.table.items()}
+        return {
+            "task": self.task,
+            "table": json.dumps(table, ensure_ascii=False),
+            "visits": sum(s.visits for s in self.table.values()),
+        }
+
+    @classmethod
+    def from_chroma(
+        cls, record_id: str, metadata: Any, document: str | None, distance: float | None = None
+    ) -> StateRecord:
+        """Rebuild a state from what Chroma returned; the `ip` distance is 1 − similarity."""
+        try:
+            raw = json.loads(metadata["table"])
+            table = {
+                str(a): ActionStats(float(q), int(n), float(r)) for a, (q, n, r) in raw.items()
+            }
+        except (KeyError, TypeError, ValueError) as e:
+            msg = f"state {record_id} has a corrupt action table; run memory.rebuild() to repair it"
+            raise StorageError(msg) from e
+        similarity = None if distance is None else 1.0 - float(distance)
+        return cls(record_id, str(metadata["task"]), document or "", table, similarity)
+
+
+@dataclass
+class _Namespace:
+    states: Any
+    log: Any
+    pending: Any
+    task_weight: float
+
+
+class ChromaStore:
+    """Reads and writes the collections of each namespace on one Chroma client.
+
+    Args:
+        client: Any Chroma client (embedded, ephemeral, HTTP).
+        collection_name: Prefix of every collection name.
+    """
+
+    def __init__(self, client: ClientAPI, collection_name: str = "rememberer") -> None:
+        self.client = client
+        self.collection_name = check_name(collection_name, what="collection_name")
+        self._namespaces: dict[str, _Namespace] = {}
+
+    def _names(self, namespace: str) -> dict[str, str]:
+        check_name(namespace, what="namespace")
+        base = f"{self.collection_name}.{namespace}"
+        return {kind: f"{base}.{kind}" for kind in ("states", "log", "pending")}
+
+    def open(self, namespace: str, *, dim: int, task_weight: float) -> _Namespace:
+        """Open (creating if needed) a namespace's collections, checking the stored dimension."""
+        cached = self._namespaces.get(namespace)
+        if cached is not None:
+            return cached
+        names = self._names(namespace)
+        with _storage_errors(f"open namespace {namespace!r}"):
+            states = self.client.get_or_create_collection(
+                names["states"],
+                embedding_function=None,
+                metadata={
+                    "hnsw:space": "ip",
+                    "rememberer_schema": SCHEMA_VERSION,
+                    "rememberer_dim": dim,
+                    "rememberer_task_weight": task_weight,
+                },
+            )
+            log = self.client.get_or_create_collection(names["log"], embedding_function=None)
+            pending = self.client.get_or_create_collection(
+                names["pending"], embedding_function=None
+            )
+        meta = states.metadata or {}
+        stored_dim = meta.get("rememberer_dim")
+        if stored_dim is not None and int(stored_dim) != dim:
+            msg = (
+                f"namespace {namespace!r} of collection {names['states']!r} was written with "
+                f"{stored_dim}-d state vectors, but the current embeddings give {dim}-d; use the "
+                "same embeddings as when it was written, or another namespace or collection_name"
+            )
+            raise EmbeddingDimensionError(msg)
+        stored_weight = float(meta.get("rememberer_task_weight", task_weight))
+        opened = _Namespace(states, log, pending, stored_weight)
+        self._namespaces[namespace] = opened
+        return opened
+
+    def exists(self, namespace: str) -> bool:
+        """Whether the namespace has any collection in the database."""
+        wanted = self._names(namespace)["states"]
+        with _storage_errors("list collections"):
+            return any(_collection_name(c) == wanted for c in self.client.list_collections())
+
+    def drop(self, namespace: str) -> None:
+        """Delete every collection of one namespace; other namespaces are untouched."""
+        self._namespaces.pop(namespace, None)
+        for name in self._names(namespace).values():
+            with contextlib.suppress(Exception):  # absent collections are already dropped
+                self.client.delete_collection(name)
+
+    # -- states ------------------------------------------------------------------------------
+
+    def get_states(self, ns: _Namespace, ids: Sequence[str]) -> dict[str, StateRecord]:
+        """Fetch states by id; missing ids are absent from the result."""
+        if not ids:
+            return {}
+        with _storage_errors("read states"):
+            got = ns.states.get(ids=list(dict.fromkeys(ids)), include=["metadatas", "documents"])
+        return {
+            i: StateRecord.from_chroma(i, m, d)
+            for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
+        }
+
+    def query_states(
+        self, ns: _Namespace, vectors: Sequence[Sequence[float]], n_results: int
+    ) -> list[list[StateRecord]]:
+        """One ANN query per vector (in one round trip), nearest first, with similarities."""
+        with _storage_errors("query states"):
+            got = ns.states.query(
+                query_embeddings=[list(map(float, v)) for v in vectors],
+                n_results=n_results,
+                include=["metadatas", "documents", "distances"],
+            )
+        return [
+            [
+                StateRecord.from_chroma(i, m, d, dist)
+                for i, m, d, dist in zip(ids, metas, docs, dists, strict=True)
+            ]
+            for ids, metas, docs, dists in zip(
+                got["ids"], got["metadatas"], got["documents"], got["distances"], strict=True
+            )
+        ]
+
+    def write_states(
+        self, ns: _Namespace, states: Sequence[StateRecord], vectors: Sequence[Sequence[float]]
+    ) -> None:
+        """Upsert states with their composite vectors."""
+        for start in range(0, len(states), _PAGE):
+            chunk = states[start : start + _PAGE]
+            with _storage_errors("write states"):
+                ns.states.upsert(
+                    ids=[s.id for s in chunk],
+                    embeddings=[list(map(float, v)) for v in vectors[start : start + _PAGE]],
+                    metadatas=[s.metadata() for s in chunk],
+                    documents=[s.observation for s in chunk],
+                )
+
+    def delete_states(self, ns: _Namespace, ids: Sequence[str]) -> None:
+        """Delete states by id."""
+        if ids:
+            with _storage_errors("delete states"):
+                ns.states.delete(ids=list(ids))
+
+    def state_ids(self, ns: _Namespace) -> list[str]:
+        """Every state id of the namespace."""
+        return [i for i, _m, _d in self._pages(ns.states, include=[])]
+
+    # -- log ---------------------------------------------------------------------------------
+
+    def append_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> None:
+        """Append updates; ids already in the log keep their first record (idempotency)."""
+        for start in range(0, len(records), _PAGE):
+            chunk = records[start : start + _PAGE]
+            with _storage_errors("append to the update log"):
+                ns.log.add(
+                    ids=[r.id for r in chunk],
+                    embeddings=[_CONSTANT_VECTOR] * len(chunk),
+                    metadatas=[r.metadata() for r in chunk],
+                    documents=[r.observation for r in chunk],
+                )
+
+    def read_log(
+        self,
+        ns: _Namespace,
+        *,
+        state_ids: Sequence[str] | None = None,
+        run_id: str | None = None,
+    ) -> list[LogRecord]:
+        """Log records of some states or of one run, in fold order."""
+        if state_ids is not None and not state_ids:
+            return []
+        if state_ids is not None:
+            where: dict[str, Any] = {"state_id": {"$in": list(dict.fromkeys(state_ids))}}
+        elif run_id is not None:
+            where = {"run_id": run_id}
+        else:
+            msg = "read_log needs state_ids or run_id"
+            raise ValueError(msg)
+        with _storage_errors("read the update log"):
+            got = ns.log.get(where=where, include=["metadatas", "documents"])
+        records = [
+            LogRecord.from_chroma(i, m, d)
+            for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
+        ]
+        return sorted(records, key=lambda r: r.order)
+
+    def iter_log(self, ns: _Namespace) -> Iterator[LogRecord]:
+        """Every log record of the namespace, page by page (unordered)."""
+        for i, m, d in self._pages(ns.log, include=["metadatas", "documents"]):
+            yield LogRecord.from_chroma(i, m, d)
+
+    def delete_log(self, ns: _Namespace, ids: Sequence[str]) -> None:
+        """Delete log records by id."""
+        if ids:
+            with _storage_errors("delete from the update log"):
+                ns.log.delete(ids=list(ids))
+
+    # -- pending episodes --------------------------------------------------------------------
+
+    def put_pending(self, ns: _Namespace, run_id: str, payload: str, created_at: float) -> None:
+        """Persist an episode waiting for feedback."""
+        with _storage_errors("save a pending episode"):
+            ns.pending.upsert(
+                ids=[stable_id("pending", run_id)],
+                embeddings=[_CONSTANT_VECTOR],
+                metadatas=[{"run_id": run_id, "created_at": created_at}],
+                documents=[payload],
+            )
+
+    def get_pending(self, ns: _Namespace, run_id: str) -> str | None:
+        """The saved payload of a pending run, or None."""
+        with _storage_errors("read a pending episode"):
+            got = ns.pending.get(ids=[stable_id("pending", run_id)], include=["documents"])
+        return got["documents"][0] if got["ids"] else None
+
+    def delete_pending(self, ns: _Namespace, run_id: str) -> None:
+        """Forget a pending run."""
+        with _storage_errors("delete a pending episode"):
+            ns.pending.delete(ids=[stable_id("pending", run_id)])
+
+    def pending_run_ids(self, ns: _Namespace) -> list[str]:
+        """Run ids of every pending episode, oldest first."""
+        rows = [(m["created_at"], m["run_id"]) for _i, m, _d in self._pages(ns.pending)]
+        return [run_id for _created, run_id in sorted(rows)]
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    def counts(self, ns: _Namespace) -> tuple[int, int, int]:
+        """Numbers of states, log records and pending episodes."""
+        with _storage_errors("count records"):
+            return ns.states.count(), ns.log.count(), ns.pending.count()
+
+    def _pages(
+        self, collection: Any, include: Sequence[str] = ("metadatas",)
+    ) -> Iterator[tuple[str, Any, Any]]:
+        offset = 0
+        while True:
+            with _storage_errors(f"read collection {collection.name}"):
+                got = collection.get(limit=_PAGE, offset=offset, include=list(include))
+            ids = got["ids"]
+            metas = got.get("metadatas") or [None] * len(ids)
+            docs = got.get("documents") or [None] * len(ids)
+            yield from zip(ids, metas, docs, strict=True)
+            if len(ids) < _PAGE:
+                return
+            offset += len(ids)
+
+
+def _collection_name(collection: Any) -> str:
+    return collection if isinstance(collection, str) else str(collection.name)
+
+
+@contextlib.contextmanager
+def _storage_errors(action: str) -> Iterator[None]:
+    """Turn Chroma and network failures into `StorageError`s naming what was attempted."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except Exception as e:
+        message = str(e)
+        if "dimension" in message.lower():
+            msg = f"could not {action}: {message}; the collection holds vectors of another size"
+            raise EmbeddingDimensionError(msg) from e
+        msg = f"could not {action}: {type(e).__name__}: {message}"
+        raise StorageError(msg) from e

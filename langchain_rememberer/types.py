@@ -1,0 +1,218 @@
+"""Validated data models shared by every module: steps, episodes, retrieved states, reports.
+
+All models are frozen pydantic models. Constructing one with bad values raises
+`InvalidInputError` (a `RemembererError` and a `ValueError`) that names the bad field.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from langchain_rememberer.errors import InvalidInputError
+
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "ActionValue",
+    "Episode",
+    "LearnReport",
+    "MemoryStats",
+    "RetrievedState",
+    "Step",
+]
+
+MAX_TEXT_CHARS = 100_000
+"""Longest task, observation or action accepted, in characters. Adapters cut longer text."""
+
+
+def describe_validation_error(model: str, error: ValidationError) -> str:
+    """Turn a pydantic error into one readable sentence per problem."""
+    problems = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "(value)"
+        received = repr(item.get("input"))
+        if len(received) > 80:
+            received = received[:77] + "..."
+        problems.append(f"{where}: {item['msg']} (received {received})")
+    return f"Invalid {model}: " + "; ".join(problems)
+
+
+class _Model(BaseModel):
+    """Frozen model whose validation errors are `InvalidInputError`s."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as e:
+            raise InvalidInputError(describe_validation_error(type(self).__name__, e)) from e
+
+
+def _check_text(value: str, *, what: str, allow_empty: bool = False) -> str:
+    if not allow_empty and not value.strip():
+        msg = f"{what} must be a non-empty string"
+        raise ValueError(msg)
+    if len(value) > MAX_TEXT_CHARS:
+        msg = (
+            f"{what} has {len(value):,} characters, more than the {MAX_TEXT_CHARS:,} accepted; "
+            "shorten it (an observation_key can summarise long observations)"
+        )
+        raise ValueError(msg)
+    return value
+
+
+class Step(_Model):
+    """One transition of an episode: the agent saw `observation`, took `action`, got `reward`.
+
+    Example:
+        ```python
+        from langchain_rememberer import Step
+
+        step = Step(observation="You are in the kitchen.", action="go(direction='north')")
+        assert step.reward == 0.0
+        ```
+    """
+
+    observation: str = Field(strict=True)
+    """What the agent saw before acting (o_t)."""
+    action: str = Field(strict=True)
+    """The canonical action taken (a_t)."""
+    reward: float = 0.0
+    """The reward received right after the action (r_{t+1}); finite."""
+
+    @field_validator("observation")
+    @classmethod
+    def _observation(cls, value: str) -> str:
+        return _check_text(value, what="observation", allow_empty=True)
+
+    @field_validator("action")
+    @classmethod
+    def _action(cls, value: str) -> str:
+        return _check_text(value, what="action")
+
+    @field_validator("reward")
+    @classmethod
+    def _reward(cls, value: float) -> float:
+        if not math.isfinite(value):
+            msg = f"reward must be a finite number, got {value!r}"
+            raise ValueError(msg)
+        return float(value)
+
+
+class Episode(_Model):
+    """A finished run: a task and its steps, identified by `run_id`.
+
+    Learning the same `run_id` twice is a no-op, so episodes can be retried safely.
+
+    Example:
+        ```python
+        from langchain_rememberer import Episode, Step
+
+        episode = Episode(
+            task="Find the coin.",
+            steps=[
+                Step(observation="Kitchen.", action="go(direction='east')"),
+                Step(observation="Pantry. A coin.", action="take(item='coin')", reward=1.0),
+            ],
+        )
+        assert episode.total_reward == 1.0
+        ```
+    """
+
+    task: str = Field(strict=True)
+    """The goal g the agent was given."""
+    steps: list[Step]
+    """The transitions in order; may be empty (nothing to learn)."""
+    run_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1)
+    """Identifier of the run; the idempotency key of learning."""
+    succeeded: bool | None = None
+    """Whether the run ended without error, when known."""
+
+    @field_validator("task")
+    @classmethod
+    def _task(cls, value: str) -> str:
+        return _check_text(value, what="task")
+
+    @field_validator("run_id", mode="before")
+    @classmethod
+    def _run_id(cls, value: object) -> object:
+        return str(value) if isinstance(value, uuid.UUID) else value
+
+    @property
+    def total_reward(self) -> float:
+        """Sum of the step rewards (undiscounted return)."""
+        return sum(step.reward for step in self.steps)
+
+    def with_final_reward(self, reward: float) -> Episode:
+        """Return a copy whose last step also carries `reward` (the scorer's final score).
+
+        An episode without steps is returned unchanged.
+        """
+        if not self.steps:
+            return self
+        last = self.steps[-1]
+        steps = [*self.steps[:-1], Step(**{**last.model_dump(), "reward": last.reward + reward})]
+        return Episode(**{**self.model_dump(), "steps": [s.model_dump() for s in steps]})
+
+
+class ActionValue(_Model):
+    """One row of a state's action table."""
+
+    action: str
+    """The canonical action text."""
+    q: float
+    """Its Q-value, the estimated return of taking it in this state."""
+    visits: int
+    """How many updates were folded into `q` (N)."""
+    last_reward: float = 0.0
+    """The immediate reward seen the last time it was taken."""
+
+
+class RetrievedState(_Model):
+    """A stored state returned by retrieval, with its action table."""
+
+    id: str
+    """Stable id of the state (hash of task and observation key)."""
+    task: str
+    """The task stored with this state."""
+    observation: str
+    """The stored observation key."""
+    similarity: float
+    """λ-weighted cosine similarity to the query, in [-1, 1]."""
+    actions: list[ActionValue]
+    """The action table, highest Q first."""
+
+    @property
+    def visits(self) -> int:
+        """Total visits over all actions; breaks similarity ties."""
+        return sum(a.visits for a in self.actions)
+
+
+class LearnReport(_Model):
+    """What one `learn` call did."""
+
+    run_id: str
+    """The episode's run id."""
+    states_added: int
+    """States that did not exist before this episode."""
+    updates_written: int
+    """Log records appended (0 when the run was already learned)."""
+    targets: list[float]
+    """The RLEM target G_t of every step, in step order."""
+    already_learned: bool = False
+    """True when every update of this run was already in the log."""
+
+
+class MemoryStats(_Model):
+    """Counts for one namespace."""
+
+    namespace: str
+    states: int
+    updates: int
+    pending: int
+    task_weight: float | None
+    """The λ the state vectors were written with (None while the namespace is empty)."""

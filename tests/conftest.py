@@ -1,0 +1,41 @@
+"""Shared fixtures: real Chroma (in-process), real offline embeddings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from langchain_rememberer import RemembererMemory, WordLlamaEmbeddings
+
+
+@pytest.fixture(scope="session")
+def embeddings() -> WordLlamaEmbeddings:
+    return WordLlamaEmbeddings()
+
+
+@pytest.fixture
+def make_memory(embeddings: WordLlamaEmbeddings) -> Iterator:
+    """Build in-memory memories on their own collections; every one is cleared afterwards."""
+    made: list[tuple[RemembererMemory, set[str]]] = []
+
+    def make(**kwargs) -> RemembererMemory:
+        kwargs.setdefault("path", None)
+        kwargs.setdefault("embeddings", embeddings)
+        kwargs.setdefault("collection_name", f"t{uuid.uuid4().hex[:12]}")
+        memory = RemembererMemory(**kwargs)
+        made.append((memory, {memory.namespace}))
+        return memory
+
+    yield make
+    for memory, _ in made:
+        for collection in memory.store.client.list_collections():
+            name = collection if isinstance(collection, str) else collection.name
+            if name.startswith(memory.store.collection_name + "."):
+                memory.store.client.delete_collection(name)
+
+
+@pytest.fixture
+def memory(make_memory) -> RemembererMemory:
+    return make_memory()

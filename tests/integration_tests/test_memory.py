@@ -1,0 +1,346 @@
+"""RemembererMemory against real in-process Chroma and real WordLlama embeddings."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+
+import pytest
+
+from langchain_rememberer import (
+    EmbeddingDimensionError,
+    Episode,
+    InvalidInputError,
+    RemembererMemory,
+    RetrievalConfig,
+    RLEMConfig,
+    Step,
+)
+from langchain_rememberer.similarity import weighted_similarity
+
+TASK = "Find the coin and take it."
+
+
+def _table(
+    memory: RemembererMemory, observation: str, task: str = TASK, **kw
+) -> dict[str, tuple[float, int]]:
+    (state,) = memory.retrieve(task, observation, k=1, **kw)
+    assert state.observation == observation
+    return {a.action: (a.q, a.visits) for a in state.actions}
+
+
+def test_monte_carlo_learning_matches_formula(make_memory) -> None:
+    memory = make_memory(rlem=RLEMConfig(gamma=0.9))
+    steps = [
+        Step(observation="kitchen", action="go east"),
+        Step(observation="pantry", action="take coin", reward=1.0),
+    ]
+    report = memory.learn(Episode(task=TASK, steps=steps))
+    assert report.targets == pytest.approx([0.9, 1.0])
+    assert report.states_added == 2
+    assert report.updates_written == 2
+    memory.learn(
+        Episode(task=TASK, steps=[Step(observation="kitchen", action="go east", reward=-1.0)])
+    )
+    assert _table(memory, "kitchen") == {"go east": (pytest.approx((0.9 - 1.0) / 2), 2)}
+
+
+def test_n_step_bootstraps_from_pre_episode_values(make_memory) -> None:
+    memory = make_memory(rlem=RLEMConfig(n_step=1, bootstrap_min_similarity=0.999))
+    memory.learn(
+        Episode(task=TASK, steps=[Step(observation="hall with a red door", action="a", reward=2.0)])
+    )
+    # The hall repeats inside the episode; its value must be read as it was before (2.0).
+    steps = [
+        Step(observation="garden with flowers", action="b"),
+        Step(observation="hall with a red door", action="a"),
+        Step(observation="hall with a red door", action="a"),
+        Step(observation="cellar full of barrels", action="e"),
+    ]
+    report = memory.learn(Episode(task=TASK, steps=steps))
+    assert report.targets == pytest.approx([2.0, 2.0, 0.0, 0.0])
+    assert _table(memory, "hall with a red door") == {"a": (pytest.approx(4.0 / 3.0), 3)}
+
+
+def test_constant_learning_rate_through_memory(make_memory) -> None:
+    memory = make_memory(rlem=RLEMConfig(learning_rate="constant", alpha=0.5))
+    for reward in (2.0, 2.0, 0.0):
+        memory.learn(
+            Episode(task=TASK, steps=[Step(observation="room", action="a", reward=reward)])
+        )
+    assert _table(memory, "room") == {"a": (pytest.approx(1.0), 3)}
+
+
+def test_unseen_state_bootstraps_from_similar_state(make_memory) -> None:
+    memory = make_memory(rlem=RLEMConfig(n_step=1, bootstrap_min_similarity=0.9))
+    memory.learn(
+        Episode(
+            task=TASK,
+            steps=[
+                Step(
+                    observation="You are in the pantry. There is a coin.",
+                    action="take coin",
+                    reward=1.0,
+                )
+            ],
+        )
+    )
+    steps = [
+        Step(observation="kitchen", action="go east"),
+        Step(observation="You are in the pantry.  There is a coin!", action="x"),
+    ]
+    report = memory.learn(Episode(task=TASK, steps=steps))
+    assert report.targets[0] == pytest.approx(1.0)  # V of the near-duplicate pantry
+
+
+def test_relearning_same_run_changes_nothing(memory) -> None:
+    episode = Episode(
+        task=TASK, steps=[Step(observation="kitchen", action="go east", reward=1.0)], run_id="run-1"
+    )
+    memory.learn(episode)
+    before = memory.stats()
+    again = memory.learn(episode)
+    assert again.already_learned
+    assert again.updates_written == 0
+    assert memory.stats() == before
+    assert _table(memory, "kitchen") == {"go east": (1.0, 1)}
+
+
+def test_empty_episode_learns_nothing(memory) -> None:
+    report = memory.learn(Episode(task=TASK, steps=[]))
+    assert report.updates_written == 0
+    assert memory.stats().updates == 0
+
+
+def _corpus(n: int, seed: int = 0) -> list[tuple[str, str]]:
+    rng = random.Random(seed)
+    goals = [
+        "Find the coin",
+        "Cook a meal",
+        "Read the map",
+        "Open the blue box",
+        "Water the plant",
+        "Find the key",
+    ]
+    rooms = [
+        "kitchen",
+        "pantry",
+        "garden",
+        "hallway",
+        "bedroom",
+        "cellar",
+        "attic",
+        "library",
+        "garage",
+        "study",
+    ]
+    things = [
+        "a coin",
+        "a knife",
+        "a red apple",
+        "a map",
+        "a locked door",
+        "a sofa",
+        "a lamp",
+        "nothing",
+        "a plant",
+        "a key",
+    ]
+    pairs = set()
+    while len(pairs) < n:
+        task = f"{rng.choice(goals)} in the {rng.choice(rooms)}."
+        obs = f"You are in the {rng.choice(rooms)}. You see {rng.choice(things)} and {rng.choice(things)}. Exits: {rng.choice(rooms)}."
+        pairs.add((task, obs))
+    return sorted(pairs)
+
+
+@pytest.mark.parametrize("query_weight", [None, 0.2, 0.85])
+def test_one_query_top_k_equals_brute_force(make_memory, embeddings, query_weight) -> None:
+    memory = make_memory(retrieval=RetrievalConfig(task_weight=0.5))
+    pairs = _corpus(300)
+    for i, chunk in enumerate(
+        itertools.batched(pairs, 10)
+        if hasattr(itertools, "batched")
+        else [pairs[j : j + 10] for j in range(0, 300, 10)]
+    ):
+        for task, obs in chunk:
+            memory.learn(
+                Episode(task=task, steps=[Step(observation=obs, action=f"act {i}", reward=1.0)])
+            )
+    assert memory.stats().states == 300
+    texts = sorted({t for pair in pairs for t in pair})
+    vectors = dict(zip(texts, embeddings.embed_documents(texts), strict=True))
+    weight = 0.5 if query_weight is None else query_weight
+    for query_task, query_obs in [
+        _corpus(1, seed=99)[0],
+        pairs[17],
+        ("Find the coin.", "You are in the kitchen. You see a coin."),
+    ]:
+        brute = sorted(
+            (
+                (
+                    weighted_similarity(
+                        vectors.get(query_task) or embeddings.embed_query(query_task),
+                        vectors.get(query_obs) or embeddings.embed_query(query_obs),
+                        vectors[t],
+                        vectors[o],
+                        weight,
+                    ),
+                    t,
+                    o,
+                )
+                for t, o in pairs
+            ),
+            reverse=True,
+        )[:5]
+        got = memory.retrieve(query_task, query_obs, k=5, task_weight=query_weight)
+        assert [(s.task, s.observation) for s in got] == [(t, o) for _, t, o in brute]
+        assert [s.similarity for s in got] == pytest.approx([s for s, _, _ in brute], abs=1e-5)
+
+
+def test_ties_broken_by_visits(memory) -> None:
+    for task, times in (("Task alpha.", 1), ("Task beta.", 3)):
+        for _ in range(times):
+            memory.learn(
+                Episode(task=task, steps=[Step(observation="same room", action="a", reward=1.0)])
+            )
+    # Query on the observation only: both states tie exactly; the more visited comes first.
+    got = memory.retrieve("Task gamma.", "same room", k=2, task_weight=0.0)
+    assert [s.task for s in got] == ["Task beta.", "Task alpha."]
+    assert got[0].similarity == pytest.approx(got[1].similarity, abs=1e-6)
+
+
+def test_namespaces_are_isolated(memory) -> None:
+    memory.learn(
+        Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=1.0)]),
+        namespace="A",
+    )
+    memory.learn(
+        Episode(task=TASK, steps=[Step(observation="garden", action="b", reward=1.0)]),
+        namespace="B",
+    )
+    assert {s.observation for s in memory.retrieve(TASK, "kitchen", k=5, namespace="B")} == {
+        "garden"
+    }
+    memory.clear(namespace="A")
+    assert memory.retrieve(TASK, "kitchen", k=5, namespace="A") == []
+    assert memory.stats(namespace="A").states == 0
+    assert memory.stats(namespace="B").states == 1
+    assert [s.observation for s in memory.retrieve(TASK, "kitchen", namespace="B")] == ["garden"]
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "ümlaut", "x" * 200, "-lead"])
+def test_bad_namespace_is_rejected(memory, bad) -> None:
+    with pytest.raises(InvalidInputError, match="namespace"):
+        memory.learn(Episode(task=TASK, steps=[Step(observation="o", action="a")]), namespace=bad)
+
+
+def test_forget_run_refolds_and_drops_empty_states(memory) -> None:
+    keep = Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=1.0)])
+    drop = Episode(
+        task=TASK,
+        steps=[
+            Step(observation="kitchen", action="a", reward=-1.0),
+            Step(observation="attic", action="b"),
+        ],
+    )
+    memory.learn(keep)
+    memory.learn(drop)
+    assert memory.forget_run(drop.run_id) == 2
+    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+    assert memory.stats().states == 1
+
+
+def test_rebuild_applies_a_new_learning_rule(make_memory) -> None:
+    memory = make_memory()
+    for reward in (2.0, 0.0):
+        memory.learn(
+            Episode(task=TASK, steps=[Step(observation="room", action="a", reward=reward)])
+        )
+    assert _table(memory, "room") == {"a": (1.0, 2)}
+    memory.rlem = RLEMConfig(learning_rate="constant", alpha=0.25)
+    memory.rebuild()
+    assert _table(memory, "room") == {"a": (pytest.approx(1.5), 2)}
+
+
+def test_export_import_round_trip_loses_nothing(memory, tmp_path) -> None:
+    for i in range(5):
+        memory.learn(
+            Episode(
+                task=TASK,
+                steps=[
+                    Step(observation=f"room {i % 3}", action=f"a{i % 2}", reward=float(i)),
+                    Step(observation="end", action="stop"),
+                ],
+            )
+        )
+    path = tmp_path / "memory.jsonl"
+    assert memory.export_jsonl(path) == 10
+    assert memory.import_jsonl(path, namespace="copy") == 10
+    memory.import_jsonl(path, namespace="copy")  # idempotent
+    for ns in ("default", "copy"):
+        assert memory.stats(namespace=ns).updates == 10
+    original = sorted((s.observation, s.actions) for s in memory.retrieve(TASK, "room 1", k=10))
+    copy = sorted(
+        (s.observation, s.actions) for s in memory.retrieve(TASK, "room 1", k=10, namespace="copy")
+    )
+    assert copy == original
+    second = tmp_path / "again.jsonl"
+    memory.export_jsonl(second, namespace="copy")
+    assert second.read_text() == path.read_text()
+
+
+def test_import_rejects_foreign_file(memory, tmp_path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"hello": 1}\n')
+    with pytest.raises(InvalidInputError, match="not a langchain-rememberer export"):
+        memory.import_jsonl(path)
+
+
+@pytest.mark.parametrize(
+    "episode",
+    [
+        {"task": TASK, "steps": [{"observation": "o", "action": "a", "reward": math.nan}]},
+        {"task": TASK, "steps": [{"observation": "o", "action": "a", "reward": math.inf}]},
+        {"task": "", "steps": [{"observation": "o", "action": "a"}]},
+        {"task": TASK, "steps": [{"observation": 7, "action": "a"}]},
+        {
+            "task": TASK,
+            "steps": [
+                {"observation": "o", "action": "a"},
+                {"observation": "x" * 1_000_000, "action": "a"},
+            ],
+        },
+        "not an episode",
+    ],
+)
+def test_bad_episodes_write_nothing(memory, episode) -> None:
+    with pytest.raises(InvalidInputError):
+        memory.learn(episode)
+    assert memory.stats().updates == 0
+    assert memory.stats().states == 0
+
+
+def test_other_embedding_dimension_is_rejected_before_writing(make_memory, embeddings) -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding
+
+    first = make_memory()
+    first.learn(Episode(task=TASK, steps=[Step(observation="o", action="a")]))
+    other = make_memory(
+        collection_name=first.store.collection_name, embeddings=DeterministicFakeEmbedding(size=32)
+    )
+    with pytest.raises(EmbeddingDimensionError, match="512-d"):
+        other.learn(Episode(task=TASK, steps=[Step(observation="o", action="b")]))
+    with pytest.raises(EmbeddingDimensionError):
+        other.retrieve(TASK, "o")
+    assert first.stats().updates == 1
+
+
+def test_retrieve_validates_arguments(memory) -> None:
+    with pytest.raises(InvalidInputError, match="task"):
+        memory.retrieve("", "o")
+    with pytest.raises(InvalidInputError, match="observation"):
+        memory.retrieve(TASK, None)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match="k must be"):
+        memory.retrieve(TASK, "o", k=0)
