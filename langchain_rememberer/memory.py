@@ -105,6 +105,9 @@ class RemembererMemory:
             observations (the paper's page-type matchers).
         prompt: The exemplar block prompt, with an `{exemplars}` slot.
         exemplar_template: The per-exemplar template (see `exemplars.EXEMPLAR_TEMPLATE`).
+        action_history: How many of the run's previous actions become part of a state's key.
+            Texts that recur at different points of a run (state aliasing) are then told apart,
+            as the paper's prompt does by carrying the last actions with the observation.
     """
 
     def __init__(
@@ -120,6 +123,7 @@ class RemembererMemory:
         observation_key: Callable[[str], str] | None = None,
         prompt: str = EXEMPLARS_PROMPT,
         exemplar_template: str = EXEMPLAR_TEMPLATE,
+        action_history: int = 0,
     ) -> None:
         self.store = ChromaStore(client or local_client(path), collection_name)
         self.embeddings = embeddings or WordLlamaEmbeddings()
@@ -129,6 +133,10 @@ class RemembererMemory:
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
         self.exemplar_template = exemplar_template
+        if action_history < 0:
+            msg = f"action_history must be 0 or more, got {action_history}"
+            raise InvalidInputError(msg)
+        self.action_history = action_history
         self._dim: int | None = None
         self._lock = threading.Lock()
         self._check_namespace(namespace)
@@ -143,12 +151,14 @@ class RemembererMemory:
         k: int | None = None,
         namespace: str | None = None,
         task_weight: float | None = None,
+        recent_actions: Sequence[str] = (),
     ) -> list[RetrievedState]:
         """The `k` stored states most similar to (task, observation), most similar first.
 
         One unfiltered ANN query on the namespace's own collection. Similarity is
         λ·cos(task) + (1−λ)·cos(observation) with λ = `task_weight` (default from the
-        retrieval config), ties broken by total visits.
+        retrieval config), ties broken by total visits. `recent_actions` are the run's
+        actions so far, oldest first; only read when the memory has `action_history`.
         """
         _check_text_arg(task, "task")
         _check_text_arg(observation, "observation", allow_empty=True)
@@ -157,12 +167,22 @@ class RemembererMemory:
             msg = f"k must be at least 1, got {k}"
             raise InvalidInputError(msg)
         ns = self._open(namespace)
-        vector = self._query_vectors(
-            ns.task_weight, [(task, self.observation_key(observation))], task_weight
-        )
+        key = self.state_key(observation, recent_actions)
+        vector = self._query_vectors(ns.task_weight, [(task, key)], task_weight)
         # A few extra candidates so that exact similarity ties can be broken by visits.
         candidates = self.store.query_states(ns, vector, n_results=k + 4)[0]
         return self._rank(candidates, k)
+
+    def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:
+        """The text a state is stored and compared by.
+
+        That is the observation key, preceded by the last `action_history` actions when set.
+        """
+        key = self.observation_key(observation)
+        if self.action_history and recent_actions:
+            recent = " | ".join(" ".join(a.split()) for a in recent_actions[-self.action_history :])
+            key = f"[after: {recent}] {key}"
+        return key
 
     def _rank(self, candidates: Sequence[StateRecord], k: int) -> list[RetrievedState]:
         floor = self.retrieval.min_similarity
@@ -177,9 +197,12 @@ class RemembererMemory:
         *,
         k: int | None = None,
         namespace: str | None = None,
+        recent_actions: Sequence[str] = (),
     ) -> str:
         """Retrieve and render exemplars as one prompt block ("" when there is nothing)."""
-        states = self.retrieve(task, observation, k=k, namespace=namespace)
+        states = self.retrieve(
+            task, observation, k=k, namespace=namespace, recent_actions=recent_actions
+        )
         return self.render(states)
 
     def render(self, states: Sequence[RetrievedState]) -> str:
@@ -206,7 +229,8 @@ class RemembererMemory:
         if not episode.steps:
             return LearnReport(run_id=episode.run_id, states_added=0, updates_written=0, targets=[])
         task = _normalize_task(episode.task)
-        keys = [self.observation_key(step.observation) for step in episode.steps]
+        actions = [step.action for step in episode.steps]
+        keys = [self.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
         ids = [stable_id(task, key) for key in keys]
         vectors = dict(
             zip(ids, self._state_vectors(ns.task_weight, [(task, k) for k in keys]), strict=True)

@@ -344,3 +344,18 @@ def test_retrieve_validates_arguments(memory) -> None:
         memory.retrieve(TASK, None)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="k must be"):
         memory.retrieve(TASK, "o", k=0)
+
+
+def test_action_history_tells_aliased_states_apart(make_memory) -> None:
+    memory = make_memory(action_history=1)
+    steps = [
+        Step(observation="hallway", action="go north"),
+        Step(observation="kitchen", action="go south"),
+        Step(observation="hallway", action="go east", reward=1.0),
+    ]
+    memory.learn(Episode(task=TASK, steps=steps))
+    assert memory.stats().states == 3  # the two hallway visits are two states
+    (after_south,) = memory.retrieve(TASK, "hallway", k=1, recent_actions=["go north", "go south"])
+    assert [a.action for a in after_south.actions] == ["go east"]
+    (at_start,) = memory.retrieve(TASK, "hallway", k=1)
+    assert [a.action for a in at_start.actions] == ["go north"]
