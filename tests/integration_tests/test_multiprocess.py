@@ -1,0 +1,58 @@
+"""Persistence across processes, and concurrent writers on a real `chroma run` server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from langchain_rememberer import RemembererMemory
+from langchain_rememberer.rlem import fold_table
+
+WORKER = Path(__file__).with_name("_worker.py")
+
+
+def _run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, str(WORKER), *args], capture_output=True, text=True, timeout=300, check=True
+    )
+
+
+def test_persistent_path_reopens_in_a_new_process(tmp_path, embeddings) -> None:
+    path = str(tmp_path / "memory")
+    _run("learn", path, "persist", "0", "6", "3")
+    tables = json.loads(_run("dump", path, "persist").stdout)
+    assert sum(n for table in tables.values() for _q, n in table.values()) == 18
+    # And this process sees the same values.
+    memory = RemembererMemory(path=path, collection_name="persist", embeddings=embeddings)
+    states = memory.retrieve("Find the coin.", "kitchen with a stove", k=50)
+    assert {s.observation: {a.action: [a.q, a.visits] for a in s.actions} for s in states} == tables
+
+
+def test_four_processes_learning_concurrently_stay_exact(chroma_server, embeddings) -> None:
+    target = f"http:{chroma_server.host}:{chroma_server.port}"
+    workers = [
+        subprocess.Popen(  # noqa: S603
+            [sys.executable, str(WORKER), "learn", target, "shared", str(w), "25", "3"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for w in range(4)
+    ]
+    for worker in workers:
+        _out, err = worker.communicate(timeout=600)
+        assert worker.returncode == 0, err
+    memory = RemembererMemory(client=chroma_server.client(), collection_name="shared", embeddings=embeddings)
+    stats = memory.stats()
+    assert stats.updates == 4 * 25 * 3
+    states = memory.retrieve("Find the coin.", "kitchen with a stove", k=50)
+    assert len(states) == stats.states == 4
+    assert sum(s.visits for s in states) == 4 * 25 * 3
+    # Every stored table equals the fold of its log: no update was lost to a race.
+    ns = memory._open(None)
+    for state in states:
+        log = memory.store.read_log(ns, state_ids=[state.id])
+        folded = fold_table((r.action, r.target, r.reward) for r in log)
+        assert {a.action: (a.q, a.visits) for a in state.actions} == {
+            a: (s.q, s.visits) for a, s in folded.items()
+        }

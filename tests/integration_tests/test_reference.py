@@ -1,0 +1,79 @@
+"""Importing the reference implementation's YAML pools (shared fixtures) into real Chroma."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from langchain_rememberer import ReferencePoolError
+from langchain_rememberer.reference import load_pool
+
+POOLS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference-pools"
+POOL_FILES = sorted(POOLS.glob("*.yaml"))
+
+
+def _plain_yaml(path: Path) -> dict:
+    """The pool read independently: PyYAML's full loader on the trusted fixture."""
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.UnsafeLoader)  # noqa: S506
+
+
+def test_fixtures_are_present() -> None:
+    assert [p.name for p in POOL_FILES] == ["init_pool.q.yaml", "init_pool.wq.yaml"]
+
+
+@pytest.mark.parametrize("path", POOL_FILES, ids=lambda p: p.name)
+def test_pool_imports_with_exact_values(memory, path: Path) -> None:
+    expected = _plain_yaml(path)
+    assert memory.import_reference_pool(path) == len(expected)
+    assert memory.stats().states == len(expected)
+    for (observation, task, *_), record in expected.items():
+        (state,) = memory.retrieve(task, observation, k=1)
+        assert state.similarity == pytest.approx(1.0, abs=1e-5)
+        got = {a.action: (a.q, a.visits, a.last_reward) for a in state.actions}
+        want = {
+            action: (pytest.approx(v["qvalue"]), v["number"], pytest.approx(v["reward"]))
+            for (action, _reason), v in record["action_dict"].items()
+        }
+        assert got == want
+
+
+def test_reimport_is_a_no_op(memory) -> None:
+    memory.import_reference_pool(POOL_FILES[1])
+    before = memory.stats()
+    memory.import_reference_pool(POOL_FILES[1])
+    assert memory.stats() == before
+
+
+def test_load_pool_rows() -> None:
+    rows = load_pool(POOL_FILES[1])
+    assert {r.action for r in rows} >= {"click[search]"}
+    assert all(r.visits >= 1 for r in rows)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        "!!python/object/apply:os.system ['echo hacked']",
+        "!!python/name:os.system",
+        "!!python/object:collections.OrderedDict {}",
+    ],
+)
+def test_other_python_tags_are_rejected(memory, tmp_path: Path, tag: str) -> None:
+    path = tmp_path / "evil.yaml"
+    path.write_text(f"? !!python/tuple ['obs', 'task', '']\n: {tag}\n")
+    with pytest.raises(ReferencePoolError, match="not allowed"):
+        memory.import_reference_pool(path)
+    assert memory.stats().states == 0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["just a string", "? !!python/tuple ['obs', 'task']\n: {action_dict: 3}\n", "key: [unclosed"],
+)
+def test_malformed_pools_are_rejected(memory, tmp_path: Path, text: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ReferencePoolError):
+        memory.import_reference_pool(path)
