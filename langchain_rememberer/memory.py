@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
@@ -13,7 +12,7 @@ from typing import Any
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rememberer import reference, rlem
+from langchain_rememberer import rlem, transfer
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import InvalidInputError, StorageError
@@ -31,6 +30,8 @@ from langchain_rememberer.types import (
     LearnReport,
     MemoryStats,
     RetrievedState,
+    finite_reward,
+    normalize_whitespace,
 )
 
 __all__ = ["RemembererMemory", "default_observation_key"]
@@ -38,7 +39,6 @@ __all__ = ["RemembererMemory", "default_observation_key"]
 logger = logging.getLogger(__name__)
 
 _MAX_VERIFY_ROUNDS = 50
-_EXPORT_FORMAT = "langchain-rememberer/log"
 
 
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
@@ -169,8 +169,13 @@ class RemembererMemory:
         ns = self._open(namespace)
         key = self.state_key(observation, recent_actions)
         vector = self._query_vectors(ns.task_weight, [(task, key)], task_weight)
-        # A few extra candidates so that exact similarity ties can be broken by visits.
-        candidates = self.store.query_states(ns, vector, n_results=k + 4)[0]
+        # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
+        n_results = k + 1
+        while True:
+            candidates = self.store.query_states(ns, vector, n_results=n_results)[0]
+            if len(candidates) < n_results or not _ties(candidates[k - 1], candidates[-1]):
+                break
+            n_results *= 2
         return self._rank(candidates, k)
 
     def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:
@@ -228,7 +233,7 @@ class RemembererMemory:
         ns = self._open(namespace)
         if not episode.steps:
             return LearnReport(run_id=episode.run_id, states_added=0, updates_written=0, targets=[])
-        task = _normalize_task(episode.task)
+        task = normalize_whitespace(episode.task)
         actions = [step.action for step in episode.steps]
         keys = [self.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
         ids = [stable_id(task, key) for key in keys]
@@ -382,7 +387,7 @@ class RemembererMemory:
             state = "was already learned" if learned else "is not pending (unknown run id)"
             msg = f"feedback for run {run_id!r} rejected: the run {state}"
             raise FeedbackError(msg)
-        episode = Episode.model_validate_json(payload).with_final_reward(_finite(reward))
+        episode = Episode.model_validate_json(payload).with_final_reward(finite_reward(reward))
         report = self.learn(episode, namespace=namespace)
         self.store.delete_pending(ns, str(run_id))
         return report
@@ -413,32 +418,13 @@ class RemembererMemory:
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""
         ns = self._open(namespace)
-        records = sorted(self.store.iter_log(ns), key=lambda r: r.order)
-        header = {"format": _EXPORT_FORMAT, "version": 1, "task_weight": ns.task_weight}
-        with Path(path).open("w", encoding="utf-8") as out:
-            out.write(json.dumps(header) + "\n")
-            for record in records:
-                out.write(
-                    json.dumps(
-                        {"id": record.id, **record.metadata(), "observation": record.observation},
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
-        return len(records)
+        return transfer.write_export(
+            path, list(self.store.iter_log(ns)), task_weight=ns.task_weight
+        )
 
     def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Load an `export_jsonl` file (idempotent: records already present are kept)."""
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-        if not lines or json.loads(lines[0]).get("format") != _EXPORT_FORMAT:
-            msg = f"{path} is not a langchain-rememberer export (first line must be its header)"
-            raise InvalidInputError(msg)
-        try:
-            records = [_record_from_json(json.loads(line)) for line in lines[1:] if line.strip()]
-        except (KeyError, TypeError, ValueError) as e:
-            msg = f"{path} has a malformed record: {e}"
-            raise InvalidInputError(msg) from e
-        return self._import_records(records, namespace)
+        return self._import_records(transfer.read_export(path), namespace)
 
     def import_reference_pool(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Import a YAML memory pool of the reference implementation (OpenDFM/Rememberer).
@@ -447,29 +433,9 @@ class RemembererMemory:
         which fold to exactly (Q, N). Re-importing the same file is a no-op. Returns the
         number of states imported.
         """
-        entries = reference.load_pool(path)
-        run_id = "reference-pool:" + stable_id(Path(path).read_text(encoding="utf-8"))
-        now = time.time()
-        records: list[LogRecord] = []
-        for entry in entries:
-            task = _normalize_task(entry.task)
-            key = self.observation_key(entry.observation)
-            for _ in range(entry.visits):
-                step = len(records)
-                records.append(
-                    LogRecord(
-                        id=stable_id("update", run_id, str(step)),
-                        state_id=stable_id(task, key),
-                        task=task,
-                        observation=key,
-                        action=entry.action,
-                        target=entry.q,
-                        reward=entry.reward,
-                        run_id=run_id,
-                        step=step,
-                        created_at=now,
-                    )
-                )
+        records = transfer.reference_pool_records(
+            path, task_key=normalize_whitespace, observation_key=self.observation_key
+        )
         self._import_records(records, namespace)
         return len({r.state_id for r in records})
 
@@ -517,8 +483,8 @@ class RemembererMemory:
     def _query_vectors(
         self, stored_weight: float, pairs: Sequence[tuple[str, str]], task_weight: float | None
     ) -> list[list[float]]:
-        embedded = self._embed([_normalize_task(t) for t, _ in pairs] + [o for _, o in pairs])
-        tasks = [embedded[_normalize_task(t)] for t, _ in pairs]
+        embedded = self._embed([normalize_whitespace(t) for t, _ in pairs] + [o for _, o in pairs])
+        tasks = [embedded[normalize_whitespace(t)] for t, _ in pairs]
         observations = [embedded[o] for _, o in pairs]
         weight = self.retrieval.task_weight if task_weight is None else task_weight
         vectors: list[list[float]] = query_vectors(
@@ -539,6 +505,10 @@ class RemembererMemory:
         ]
 
 
+def _ties(a: StateRecord, b: StateRecord) -> bool:
+    return round(a.similarity or 0.0, 6) == round(b.similarity or 0.0, 6)
+
+
 def _visits(state: StateRecord) -> int:
     return sum(s.visits for s in state.table.values())
 
@@ -557,24 +527,11 @@ def _to_retrieved(state: StateRecord) -> RetrievedState:
     )
 
 
-def _normalize_task(task: str) -> str:
-    return " ".join(task.split())
-
-
 def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> None:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         kind = "a non-empty string" if not allow_empty else "a string"
         msg = f"{name} must be {kind}, got {type(value).__name__} {str(value)[:60]!r}"
         raise InvalidInputError(msg)
-
-
-def _finite(reward: float) -> float:
-    import math  # noqa: PLC0415
-
-    if not isinstance(reward, int | float) or not math.isfinite(reward):
-        msg = f"reward must be a finite number, got {reward!r}"
-        raise InvalidInputError(msg)
-    return float(reward)
 
 
 def _as_episode(episode: Episode | Mapping[str, Any]) -> Episode:
@@ -584,18 +541,3 @@ def _as_episode(episode: Episode | Mapping[str, Any]) -> Episode:
         return Episode(**dict(episode))
     msg = f"expected an Episode or a mapping, got {type(episode).__name__}"
     raise InvalidInputError(msg)
-
-
-def _record_from_json(data: Mapping[str, Any]) -> LogRecord:
-    return LogRecord(
-        id=str(data["id"]),
-        state_id=str(data["state_id"]),
-        task=str(data["task"]),
-        observation=str(data["observation"]),
-        action=str(data["action"]),
-        target=_finite(float(data["target"])),
-        reward=_finite(float(data["reward"])),
-        run_id=str(data["run_id"]),
-        step=int(data["step"]),
-        created_at=float(data["created_at"]),
-    )

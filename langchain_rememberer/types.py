@@ -52,6 +52,19 @@ class _Model(BaseModel):
             raise InvalidInputError(describe_validation_error(type(self).__name__, e)) from e
 
 
+def finite_reward(value: object) -> float:
+    """Return `value` as a float, or raise `InvalidInputError` unless it is a finite number."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        msg = f"reward must be a finite number, got {value!r}"
+        raise InvalidInputError(msg)
+    return float(value)
+
+
+def normalize_whitespace(text: str) -> str:
+    """Collapse runs of whitespace to single spaces and strip the ends."""
+    return " ".join(text.split())
+
+
 def _check_text(value: str, *, what: str, allow_empty: bool = False) -> str:
     if not allow_empty and not value.strip():
         msg = f"{what} must be a non-empty string"

@@ -1,0 +1,104 @@
+"""Moving memories in and out: JSON-lines export of the update log, reference YAML pools.
+
+Both turn into `LogRecord`s, the truth tables are folded from, so an import is an ordinary,
+idempotent append followed by a re-fold (done by `RemembererMemory`).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from langchain_rememberer import reference
+from langchain_rememberer.errors import InvalidInputError
+from langchain_rememberer.store import LogRecord, stable_id
+from langchain_rememberer.types import finite_reward
+
+__all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_export"]
+
+EXPORT_FORMAT = "langchain-rememberer/log"
+
+
+def write_export(path: str | Path, records: Sequence[LogRecord], *, task_weight: float) -> int:
+    """Write a header line and one JSON line per log record, in fold order."""
+    header = {"format": EXPORT_FORMAT, "version": 1, "task_weight": task_weight}
+    with Path(path).open("w", encoding="utf-8") as out:
+        out.write(json.dumps(header) + "\n")
+        for record in sorted(records, key=lambda r: r.order):
+            row = {"id": record.id, **record.metadata(), "observation": record.observation}
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return len(records)
+
+
+def read_export(path: str | Path) -> list[LogRecord]:
+    """Read a `write_export` file back, validating every record.
+
+    Raises:
+        InvalidInputError: the file is not an export, or a record is malformed.
+    """
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        header = json.loads(lines[0]) if lines else {}
+    except json.JSONDecodeError:
+        header = {}
+    if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
+        msg = f"{path} is not a langchain-rememberer export (first line must be its header)"
+        raise InvalidInputError(msg)
+    try:
+        return [_record(json.loads(line)) for line in lines[1:] if line.strip()]
+    except (KeyError, TypeError, ValueError) as e:
+        msg = f"{path} has a malformed record: {e}"
+        raise InvalidInputError(msg) from e
+
+
+def reference_pool_records(
+    path: str | Path,
+    *,
+    task_key: Callable[[str], str],
+    observation_key: Callable[[str], str],
+) -> list[LogRecord]:
+    """Log records reproducing a reference pool: N records of target Q fold to exactly (Q, N).
+
+    The run id hashes the file's content, so importing the same file twice is a no-op.
+    """
+    entries = reference.load_pool(path)
+    run_id = "reference-pool:" + stable_id(Path(path).read_text(encoding="utf-8"))
+    now = time.time()
+    records: list[LogRecord] = []
+    for entry in entries:
+        task, key = task_key(entry.task), observation_key(entry.observation)
+        for _ in range(entry.visits):
+            step = len(records)
+            records.append(
+                LogRecord(
+                    id=stable_id("update", run_id, str(step)),
+                    state_id=stable_id(task, key),
+                    task=task,
+                    observation=key,
+                    action=entry.action,
+                    target=entry.q,
+                    reward=entry.reward,
+                    run_id=run_id,
+                    step=step,
+                    created_at=now,
+                )
+            )
+    return records
+
+
+def _record(data: Mapping[str, Any]) -> LogRecord:
+    return LogRecord(
+        id=str(data["id"]),
+        state_id=str(data["state_id"]),
+        task=str(data["task"]),
+        observation=str(data["observation"]),
+        action=str(data["action"]),
+        target=finite_reward(float(data["target"])),
+        reward=finite_reward(float(data["reward"])),
+        run_id=str(data["run_id"]),
+        step=int(data["step"]),
+        created_at=float(data["created_at"]),
+    )
