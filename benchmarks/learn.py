@@ -48,6 +48,7 @@ def run(rlem: RLEMConfig, count: int, steps: int, seed: int) -> dict[str, float]
         for episode in data:
             memory.learn(episode)
         elapsed = time.perf_counter() - started
+        calls = dict(counter)
         assert memory.stats().updates == count * steps
         raw = memory.store.client.get_or_create_collection("raw-baseline", embedding_function=None)
         started = time.perf_counter()
@@ -56,7 +57,7 @@ def run(rlem: RLEMConfig, count: int, steps: int, seed: int) -> dict[str, float]
                     metadatas=[{"state_id": "x", "action": s.action} for s in episode.steps],
                     documents=[s.observation for s in episode.steps])
         raw_elapsed = time.perf_counter() - started
-    return {"eps": count / elapsed, "raw_eps": count / raw_elapsed, "round_trips": sum(counter.values()) / count, "calls": counter}
+    return {"eps": count / elapsed, "raw_eps": count / raw_elapsed, "round_trips": sum(calls.values()) / count, "calls": calls}
 
 
 def main() -> None:

@@ -266,8 +266,9 @@ class RemembererMemory:
         self.store.append_log(ns, records)
         log = self._refold(ns, list(vectors), vectors)
         ours = {r.id for r in records}
-        fresh = [r for r in log if r.id in ours and r.created_at == now]
-        others = {r.state_id for r in log if r.id not in ours or r.created_at != now}
+        # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
+        fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
+        others = {r.state_id for r in log if r not in fresh}
         return LearnReport(
             run_id=episode.run_id,
             states_added=len({r.state_id for r in fresh} - others),
