@@ -280,22 +280,30 @@ class RemembererMemory:
     def _bootstrap_values(
         self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
     ) -> list[float]:
-        """V(o_t) before this episode: the stored max Q, else that of a similar enough state."""
-        stored = self.store.get_states(ns, ids)
-        missing = [i for i in dict.fromkeys(ids) if i not in stored]
-        value = {
-            i: max(s.q for s in state.table.values()) for i, state in stored.items() if state.table
+        """V(o_t) before this episode: the stored max Q, else that of a similar enough state.
+
+        One query serves both cases: a stored state is its own nearest neighbour (similarity 1).
+        Should the index not return it first, it is fetched by id.
+        """
+        unique = list(dict.fromkeys(ids))
+        query = [self._reweight(vectors[i], ns.task_weight) for i in unique]
+        nearest = {
+            i: hits[0]
+            for i, hits in zip(unique, self.store.query_states(ns, query, 1), strict=True)
+            if hits
         }
-        if missing:
-            query = [self._reweight(vectors[i], ns.task_weight) for i in missing]
-            for state_id, hits in zip(missing, self.store.query_states(ns, query, 1), strict=True):
-                close = [
-                    h
-                    for h in hits
-                    if h.table and (h.similarity or -1) >= self.rlem.bootstrap_min_similarity
-                ]
-                if close:
-                    value[state_id] = max(s.q for s in close[0].table.values())
+        unsure = [
+            i for i, hit in nearest.items() if hit.id != i and (hit.similarity or 0.0) > 0.999
+        ]
+        exact = self.store.get_states(ns, unsure) if unsure else {}
+        value: dict[str, float] = {}
+        for state_id, hit in nearest.items():
+            state = exact.get(state_id, hit)
+            if (
+                state.id == state_id
+                or (state.similarity or -1.0) >= self.rlem.bootstrap_min_similarity
+            ):
+                value[state_id] = max((s.q for s in state.table.values()), default=0.0)
         return [value.get(i, 0.0) for i in ids]
 
     def _refold(
