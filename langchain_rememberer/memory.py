@@ -264,7 +264,11 @@ class RemembererMemory:
             for t, step in enumerate(episode.steps)
         ]
         self.store.append_log(ns, records)
-        log = self._refold(ns, list(vectors), vectors)
+        try:
+            log = self._refold(ns, list(vectors), vectors)
+        except StorageError:
+            self._roll_back(ns, episode.run_id, now)
+            raise
         ours = {r.id for r in records}
         # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
         fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
@@ -276,6 +280,22 @@ class RemembererMemory:
             targets=targets,
             already_learned=not fresh,
         )
+
+    def _roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
+        """Undo this call's appended updates after a failed table write.
+
+        The episode is then applied whole or not at all. If even that fails, the log stays
+        ahead of the tables until the next write to those states or `rebuild()`.
+        """
+        try:
+            appended = self.store.read_log(ns, run_id=run_id)
+            mine = [r for r in appended if abs(r.created_at - created_at) < 1e-4]
+            self.store.delete_log(ns, [r.id for r in mine])
+            self._refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
+        except StorageError:
+            logger.warning(
+                "could not roll back run %s after a failed write; call memory.rebuild()", run_id
+            )
 
     def _bootstrap_values(
         self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]

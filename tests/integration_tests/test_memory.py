@@ -16,8 +16,10 @@ from langchain_rememberer import (
     RetrievalConfig,
     RLEMConfig,
     Step,
+    StorageError,
 )
 from langchain_rememberer.similarity import weighted_similarity
+from langchain_rememberer.store import ChromaStore
 
 TASK = "Find the coin and take it."
 
@@ -359,3 +361,30 @@ def test_action_history_tells_aliased_states_apart(make_memory) -> None:
     assert [a.action for a in after_south.actions] == ["go east"]
     (at_start,) = memory.retrieve(TASK, "hallway", k=1)
     assert [a.action for a in at_start.actions] == ["go north"]
+
+
+class _TableWriteFails(ChromaStore):
+    """Real Chroma underneath; the first table write after arming raises (fault injection)."""
+
+    armed = False
+
+    def write_states(self, ns, states, vectors) -> None:
+        if self.armed:
+            self.armed = False
+            raise StorageError("injected: the server went away while writing tables")
+        super().write_states(ns, states, vectors)
+
+
+def test_failed_table_write_leaves_no_half_episode(memory) -> None:
+    memory.learn(Episode(task=TASK, run_id="before", steps=[Step(observation="kitchen", action="a", reward=1.0)]))
+    memory.store = _TableWriteFails(memory.store.client, memory.store.collection_name)
+    memory.store.armed = True
+    episode = Episode(task=TASK, run_id="half", steps=[Step(observation="kitchen", action="a", reward=-1.0), Step(observation="attic", action="b")])
+    with pytest.raises(StorageError, match="injected"):
+        memory.learn(episode)
+    assert memory.stats().updates == 1
+    assert memory.stats().states == 1
+    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+    # The same run can simply be retried once storage works again.
+    assert memory.learn(episode).updates_written == 2
+    assert _table(memory, "kitchen") == {"a": (0.0, 2)}
