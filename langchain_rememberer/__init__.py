@@ -4,6 +4,7 @@ The package splits into *functional transformations* (pure: `rlem`, `similarity`
 and *stateful operations* (`RemembererMemory` on Chroma, and the LangChain adapters).
 """
 
+from langchain_rememberer.callbacks import RLEMCallbackHandler
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import (
@@ -12,10 +13,21 @@ from langchain_rememberer.errors import (
     InvalidInputError,
     ReferencePoolError,
     RemembererError,
+    ScoringError,
     StorageError,
 )
 from langchain_rememberer.exemplars import parse_action_values
 from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.middleware import RemembererMiddleware
+from langchain_rememberer.prompting import exemplars_prompt, exemplars_runnable
+from langchain_rememberer.scoring import (
+    FeedbackScorer,
+    JudgeVerdict,
+    LLMJudgeScorer,
+    Scorer,
+    ToolRewardScorer,
+)
+from langchain_rememberer.trajectory import episode_from_messages
 from langchain_rememberer.types import (
     ActionValue,
     Episode,
@@ -30,17 +42,28 @@ __all__ = [
     "EmbeddingDimensionError",
     "Episode",
     "FeedbackError",
+    "FeedbackScorer",
     "InvalidInputError",
+    "JudgeVerdict",
+    "LLMJudgeScorer",
     "LearnReport",
     "MemoryStats",
+    "RLEMCallbackHandler",
     "RLEMConfig",
     "ReferencePoolError",
     "RemembererError",
     "RemembererMemory",
+    "RemembererMiddleware",
     "RetrievalConfig",
     "RetrievedState",
+    "Scorer",
+    "ScoringError",
     "Step",
     "StorageError",
+    "ToolRewardScorer",
     "WordLlamaEmbeddings",
+    "episode_from_messages",
+    "exemplars_prompt",
+    "exemplars_runnable",
     "parse_action_values",
 ]

@@ -12,6 +12,7 @@ __all__ = [
     "InvalidInputError",
     "ReferencePoolError",
     "RemembererError",
+    "ScoringError",
     "StorageError",
 ]
 
@@ -38,3 +39,7 @@ class ReferencePoolError(RemembererError, ValueError):
 
 class FeedbackError(RemembererError):
     """Delayed feedback named a run that is unknown or already learned."""
+
+
+class ScoringError(RemembererError):
+    """A scorer could not score an episode; the episode is not learned."""

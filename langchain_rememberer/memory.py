@@ -125,7 +125,9 @@ class RemembererMemory:
         exemplar_template: str = EXEMPLAR_TEMPLATE,
         action_history: int = 0,
     ) -> None:
-        self.store = ChromaStore(client or local_client(path), collection_name)
+        self.store = ChromaStore(
+            client if client is not None else local_client(path), collection_name
+        )
         self.embeddings = embeddings or WordLlamaEmbeddings()
         self.namespace = namespace
         self.rlem = rlem or RLEMConfig()
@@ -399,6 +401,10 @@ class RemembererMemory:
         """Run ids waiting for feedback, oldest first."""
         return self.store.pending_run_ids(self._open(namespace))
 
+    def is_learned(self, run_id: str, *, namespace: str | None = None) -> bool:
+        """Whether any update of `run_id` is in the namespace's log."""
+        return bool(self.store.read_log(self._open(namespace), run_id=str(run_id)))
+
     def learn_pending(
         self, run_id: str, reward: float, *, namespace: str | None = None
     ) -> LearnReport:
@@ -412,7 +418,7 @@ class RemembererMemory:
         ns = self._open(namespace)
         payload = self.store.get_pending(ns, str(run_id))
         if payload is None:
-            learned = self.store.read_log(ns, run_id=str(run_id))
+            learned = self.is_learned(str(run_id), namespace=namespace)
             state = "was already learned" if learned else "is not pending (unknown run id)"
             msg = f"feedback for run {run_id!r} rejected: the run {state}"
             raise FeedbackError(msg)

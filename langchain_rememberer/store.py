@@ -18,6 +18,7 @@ import hashlib
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +42,17 @@ _PAGE = 2000
 
 
 def local_client(path: str | Path | None) -> ClientAPI:
-    """An embedded client: persistent at `path`, or in memory when `path` is None."""
+    """An embedded client: persistent at `path`, or in memory when `path` is None.
+
+    In-memory clients of one process share one Chroma instance, so each gets a database of its
+    own: two `RemembererMemory(path=None)` never see each other's data.
+    """
     settings = Settings(anonymized_telemetry=False)
     with _storage_errors(f"open the Chroma database at {path}"):
         if path is None:
-            return chromadb.EphemeralClient(settings=settings)
+            database = f"rememberer-{uuid.uuid4().hex}"
+            chromadb.AdminClient(settings).create_database(database)
+            return chromadb.EphemeralClient(settings=settings, database=database)
         return chromadb.PersistentClient(path=str(path), settings=settings)
 
 

@@ -330,7 +330,9 @@ def test_other_embedding_dimension_is_rejected_before_writing(make_memory, embed
     first = make_memory()
     first.learn(Episode(task=TASK, steps=[Step(observation="o", action="a")]))
     other = make_memory(
-        collection_name=first.store.collection_name, embeddings=DeterministicFakeEmbedding(size=32)
+        client=first.store.client,
+        collection_name=first.store.collection_name,
+        embeddings=DeterministicFakeEmbedding(size=32),
     )
     with pytest.raises(EmbeddingDimensionError, match="512-d"):
         other.learn(Episode(task=TASK, steps=[Step(observation="o", action="b")]))
@@ -388,3 +390,12 @@ def test_failed_table_write_leaves_no_half_episode(memory) -> None:
     # The same run can simply be retried once storage works again.
     assert memory.learn(episode).updates_written == 2
     assert _table(memory, "kitchen") == {"a": (0.0, 2)}
+
+
+def test_in_memory_memories_are_isolated(embeddings) -> None:
+    first = RemembererMemory(path=None, embeddings=embeddings)
+    second = RemembererMemory(path=None, embeddings=embeddings)
+    first.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="a")]))
+    assert first.stats().updates == 1
+    assert second.stats().updates == 0
+    assert second.retrieve(TASK, "kitchen") == []

@@ -1,0 +1,314 @@
+"""`RemembererMiddleware`: experience memory for `create_agent` agents.
+
+The only module that imports `langchain.agents`. Before each model call it retrieves the most
+similar stored states for (task, latest observation, recent actions) and appends them to the
+system message; after the run it builds the episode from the state's messages, scores it and
+learns it (or saves it as pending). Memory or scorer trouble is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Annotated, Any
+
+from langchain.agents.middleware import (
+    AgentMiddleware,
+    AgentState,
+    ExtendedModelResponse,
+    ModelRequest,
+    ModelResponse,
+)
+from langchain.agents.middleware.types import OmitFromInput, PrivateStateAttr
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.types import Command
+from typing_extensions import NotRequired
+
+from langchain_rememberer.callbacks import RLEMCallbackHandler
+from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.scoring import check_memory, check_scorer, finish_episode
+from langchain_rememberer.trajectory import (
+    DEFAULT_MAX_OBSERVATION_CHARS,
+    current_state,
+    episode_from_messages,
+)
+from langchain_rememberer.types import Episode, LearnReport
+
+__all__ = ["RemembererMiddleware", "RemembererState", "append_to_system_message"]
+
+logger = logging.getLogger(__name__)
+
+
+class RemembererState(AgentState):  # type: ignore[type-arg]
+    """Agent state keys added by `RemembererMiddleware`."""
+
+    rememberer_run_id: NotRequired[Annotated[str, OmitFromInput]]
+    """The run id episodes are learned (and feedback is given) under; in the output."""
+    rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr]]
+    """Ids of the stored states shown to the model during this run."""
+    rememberer_start: NotRequired[Annotated[int, PrivateStateAttr]]
+    """Index of the human message that started this run (earlier ones are history)."""
+
+
+def append_to_system_message(message: SystemMessage | None, extra: str) -> SystemMessage:
+    """A new system message with `extra` appended (string or content-block messages)."""
+    if message is None:
+        return SystemMessage(content=extra)
+    if isinstance(message.content, str):
+        text = f"{message.content}\n\n{extra}" if message.content else extra
+        return SystemMessage(content=text)
+    return SystemMessage(content=[*message.content, {"type": "text", "text": extra}])
+
+
+def _config() -> dict[str, Any]:
+    try:
+        from langgraph.config import get_config  # noqa: PLC0415
+
+        return dict(get_config())
+    except Exception:
+        return {}
+
+
+def _task_override(config: dict[str, Any]) -> str | None:
+    task = (config.get("metadata") or {}).get("rememberer_task")
+    return task if isinstance(task, str) and task.strip() else None
+
+
+def _current_trace_run() -> Any:
+    try:
+        from langsmith.run_helpers import get_current_run_tree  # noqa: PLC0415
+
+        return get_current_run_tree()
+    except Exception:
+        return None
+
+
+class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
+    """Give a `create_agent` agent a long-term experience memory that learns from rewards.
+
+    Setup:
+        ```python
+        from langchain_rememberer import RemembererMemory, RemembererMiddleware
+
+        memory = RemembererMemory(path=None)  # or a path, or client=chromadb.HttpClient(...)
+        ```
+
+    Use with create_agent:
+        ```python
+        from langchain.agents import create_agent
+        from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+        model = FakeListChatModel(responses=["Paris."])  # stands in for e.g. ChatOpenAI
+        agent = create_agent(model, middleware=[RemembererMiddleware(memory, scorer=lambda e: 1.0)])
+        result = agent.invoke({"messages": [("user", "Capital of France?")]})
+        run_id = result["rememberer_run_id"]  # the id to give feedback for
+        ```
+
+    Learn: after each run the episode is scored by `scorer` (`Episode -> float | None`) and
+    learned; None saves it as pending until `record_feedback(run_id, reward)`. Pass
+    `config={"run_id": uuid}` to choose the run id yourself.
+
+    Inspect: the ids of the memories shown are kept in the private state key
+    `rememberer_exemplar_ids` and, when LangSmith tracing is on, added to the run's metadata.
+
+    Args:
+        memory: The experience memory.
+        scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
+        namespace: The memory namespace (default: the memory's).
+        k: Exemplars per model call (default: the memory's retrieval config).
+        max_observation_chars: Longer observations are cut.
+    """
+
+    state_schema = RemembererState
+
+    def __init__(
+        self,
+        memory: RemembererMemory,
+        scorer: Callable[[Episode], float | None] | None = None,
+        *,
+        namespace: str | None = None,
+        k: int | None = None,
+        max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+    ) -> None:
+        super().__init__()
+        self.memory = check_memory(memory, "RemembererMiddleware")
+        self.scorer = check_scorer(scorer, "RemembererMiddleware")
+        self.namespace = namespace
+        self.k = k
+        self.max_observation_chars = max_observation_chars
+
+    # -- run start -----------------------------------------------------------------------------
+
+    def _start(self, state: RemembererState, runtime: Any) -> dict[str, Any]:
+        config = _config()
+        info = getattr(runtime, "execution_info", None)
+        run_id = getattr(info, "run_id", None)
+        callbacks = config.get("callbacks")
+        for handler in getattr(callbacks, "handlers", None) or []:
+            if isinstance(handler, RLEMCallbackHandler):
+                claimed = handler.claim_run(getattr(callbacks, "parent_run_id", None))
+                run_id = run_id or claimed
+        trace = _current_trace_run()
+        if run_id is None and trace is not None:
+            run_id = str(trace.trace_id)
+        messages = state.get("messages", [])
+        start = next(
+            (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)),
+            0,
+        )
+        return {
+            "rememberer_run_id": str(run_id or uuid.uuid4()),
+            "rememberer_exemplar_ids": [],
+            "rememberer_start": start,
+        }
+
+    def before_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
+        """Choose the run id and mark where this run's messages start."""
+        try:
+            return self._start(state, runtime)
+        except Exception as e:
+            logger.warning("rememberer: could not start the run: %s", e)
+            return {"rememberer_run_id": str(uuid.uuid4()), "rememberer_exemplar_ids": []}
+
+    async def abefore_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
+        """Async twin of `before_agent` (no I/O)."""
+        return self.before_agent(state, runtime)
+
+    # -- model calls ---------------------------------------------------------------------------
+
+    def _run_messages(self, state: Any) -> Sequence[BaseMessage]:
+        messages = list(state.get("messages", []))
+        start = state.get("rememberer_start")
+        if isinstance(start, int) and 0 <= start < len(messages):
+            return messages[start:]
+        return messages
+
+    def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[str]]:
+        """Retrieve and render exemplars for the request; ("", []) when none or on failure."""
+        state = request.state
+        run_id = state.get("rememberer_run_id", "?")
+        try:
+            messages = self._run_messages(state) or request.messages
+            where = current_state(
+                messages,
+                task=_task_override(_config()),
+                max_observation_chars=self.max_observation_chars,
+            )
+            if where is None:
+                return "", []
+            recent = where.actions if self.memory.action_history else ()
+            states = self.memory.retrieve(
+                where.task,
+                where.observation,
+                k=self.k,
+                namespace=self.namespace,
+                recent_actions=recent,
+            )
+            return self.memory.render(states), [s.id for s in states]
+        except Exception as e:
+            logger.warning("rememberer: run %s continues without exemplars: %s", run_id, e)
+            return "", []
+
+    def _with_exemplars(self, request: ModelRequest[Any], block: str) -> ModelRequest[Any]:
+        if not block:
+            return request
+        return request.override(
+            system_message=append_to_system_message(request.system_message, block)
+        )
+
+    def _respond(self, request: ModelRequest[Any], response: Any, ids: list[str]) -> Any:
+        if not ids or not isinstance(response, ModelResponse):
+            return response
+        state: Any = request.state
+        before: list[str] = list(state.get("rememberer_exemplar_ids") or [])
+        shown = list(dict.fromkeys([*before, *ids]))
+        trace = _current_trace_run()
+        if trace is not None:
+            try:
+                trace.add_metadata({"rememberer_exemplar_ids": ids})
+            except Exception:
+                logger.debug("rememberer: could not annotate the trace", exc_info=True)
+        return ExtendedModelResponse(
+            model_response=response, command=Command(update={"rememberer_exemplar_ids": shown})
+        )
+
+    def wrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
+    ) -> Any:
+        """Append exemplars to the system message, then call the model."""
+        block, ids = self._exemplars(request)
+        return self._respond(request, handler(self._with_exemplars(request, block)), ids)
+
+    async def awrap_model_call(
+        self,
+        request: ModelRequest[Any],
+        handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
+    ) -> Any:
+        """Async twin of `wrap_model_call`; retrieval runs off the event loop."""
+        block, ids = await asyncio.to_thread(self._exemplars, request)
+        response = await handler(self._with_exemplars(request, block))
+        return self._respond(request, response, ids)
+
+    # -- run end -------------------------------------------------------------------------------
+
+    def _learn(self, state: Any, config: dict[str, Any]) -> LearnReport | None:
+        run_id = state.get("rememberer_run_id") or str(uuid.uuid4())
+        try:
+            episode = episode_from_messages(
+                self._run_messages(state),
+                task=_task_override(config),
+                run_id=run_id,
+                succeeded=True,
+                max_observation_chars=self.max_observation_chars,
+            )
+        except Exception as e:
+            logger.warning(
+                "rememberer: run %s not learned, no episode could be built: %s", run_id, e
+            )
+            return None
+        self._annotate_root(config, run_id, state.get("rememberer_exemplar_ids", []))
+        return finish_episode(self.memory, episode, self.scorer, namespace=self.namespace)
+
+    def _annotate_root(self, config: dict[str, Any], run_id: str, ids: list[str]) -> None:
+        """Put the run id and the exemplar ids on the root run of a LangSmith trace."""
+        try:
+            from langchain_core.tracers.langchain import LangChainTracer  # noqa: PLC0415
+
+            trace = _current_trace_run()
+            keys = {run_id, str(trace.trace_id) if trace is not None else ""}
+            for handler in getattr(config.get("callbacks"), "handlers", None) or []:
+                if isinstance(handler, LangChainTracer):
+                    root = next((handler.run_map[k] for k in keys if k in handler.run_map), None)
+                    if root is not None:
+                        root.add_metadata(
+                            {"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids}
+                        )
+                        root.add_tags(["rememberer"])
+                        return
+        except Exception:
+            logger.debug("rememberer: could not annotate the root run", exc_info=True)
+
+    def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
+        """Build the episode from this run's messages, score it and learn it."""
+        self._learn(state, _config())
+        return None
+
+    async def aafter_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
+        """Async twin of `after_agent`; scoring and Chroma I/O run off the event loop."""
+        await asyncio.to_thread(self._learn, state, _config())
+        return None
+
+    # -- feedback ------------------------------------------------------------------------------
+
+    def record_feedback(self, run_id: str, reward: float) -> LearnReport:
+        """Give a pending run (see `rememberer_run_id` in the output) its reward, exactly once.
+
+        Raises:
+            FeedbackError: the run is not pending (unknown run id, or already learned).
+            InvalidInputError: the reward is not a finite number.
+        """
+        return self.memory.learn_pending(str(run_id), reward, namespace=self.namespace)

@@ -1,0 +1,117 @@
+"""Exemplars in prompts without the middleware: an LCEL runnable and a LangGraph `prompt`.
+
+Both retrieve from the memory and render the exemplar block; on memory trouble they log a
+warning and give no exemplars, so the host chain or agent goes on.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.runnables import RunnableLambda
+
+from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.scoring import check_memory
+from langchain_rememberer.trajectory import DEFAULT_MAX_OBSERVATION_CHARS, current_state
+
+__all__ = ["exemplars_prompt", "exemplars_runnable"]
+
+logger = logging.getLogger(__name__)
+
+
+def exemplars_runnable(
+    memory: RemembererMemory,
+    *,
+    task_key: str = "task",
+    observation_key: str | None = None,
+    k: int | None = None,
+    namespace: str | None = None,
+) -> RunnableLambda[Mapping[str, Any], str]:
+    r"""A runnable mapping a dict input to the exemplar block ("" when nothing is stored).
+
+    The task is `input[task_key]`; the observation is `input[observation_key]`, or the task.
+    Use it to fill a prompt variable in an LCEL chain.
+
+    Example:
+        ```python
+        from langchain_core.prompts import ChatPromptTemplate
+        from langchain_core.runnables import RunnablePassthrough
+
+        from langchain_rememberer import RemembererMemory
+        from langchain_rememberer.prompting import exemplars_runnable
+
+        memory = RemembererMemory(path=None)
+        prompt = ChatPromptTemplate.from_messages(
+            [("system", "You are helpful.\n{exemplars}"), ("human", "{question}")]
+        )
+        chain = (
+            RunnablePassthrough.assign(exemplars=exemplars_runnable(memory, task_key="question"))
+            | prompt
+        )
+        chain.invoke({"question": "What is 2+3?"})
+        ```
+    """
+    memory = check_memory(memory, "exemplars_runnable")
+
+    def format_exemplars(inputs: Mapping[str, Any]) -> str:
+        task = inputs.get(task_key) if isinstance(inputs, Mapping) else None
+        if not isinstance(task, str) or not task.strip():
+            logger.warning("rememberer: no exemplars, input has no text under %r", task_key)
+            return ""
+        observation = inputs.get(observation_key, task) if observation_key else task
+        try:
+            return memory.format_exemplars(task, str(observation), k=k, namespace=namespace)
+        except Exception as e:
+            logger.warning("rememberer: no exemplars, the memory failed: %s", e)
+            return ""
+
+    return RunnableLambda(format_exemplars, name="rememberer_exemplars")
+
+
+def exemplars_prompt(
+    memory: RemembererMemory,
+    system_prompt: str = "",
+    *,
+    k: int | None = None,
+    namespace: str | None = None,
+    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+) -> Callable[[Any], list[BaseMessage]]:
+    """A callable `state -> messages` for a LangGraph agent's `prompt`, with exemplars.
+
+    The task is the latest human message of `state["messages"]`, the observation the latest tool
+    result(s); the exemplars are appended to `system_prompt` in a leading system message.
+
+    Example:
+        ```python
+        from langchain_rememberer import RemembererMemory
+        from langchain_rememberer.prompting import exemplars_prompt
+
+        prompt = exemplars_prompt(RemembererMemory(path=None), "You are helpful.")
+        messages = prompt({"messages": [("user", "What is 2+3?")]})
+        assert messages[0].content == "You are helpful."
+        ```
+    """
+    memory = check_memory(memory, "exemplars_prompt")
+
+    def prompt(state: Any) -> list[BaseMessage]:
+        from langchain_core.messages import convert_to_messages  # noqa: PLC0415
+
+        raw = state.get("messages", []) if isinstance(state, Mapping) else state.messages
+        messages = convert_to_messages(raw)
+        block = ""
+        try:
+            where = current_state(messages, max_observation_chars=max_observation_chars)
+            if where is not None:
+                recent = where.actions if memory.action_history else ()
+                block = memory.format_exemplars(
+                    where.task, where.observation, k=k, namespace=namespace, recent_actions=recent
+                )
+        except Exception as e:
+            logger.warning("rememberer: no exemplars, the memory failed: %s", e)
+        text = "\n\n".join(part for part in (system_prompt, block) if part)
+        return ([SystemMessage(text)] if text else []) + messages
+
+    return prompt

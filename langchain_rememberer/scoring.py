@@ -1,0 +1,281 @@
+"""Scorers: the episode's final reward, and what the adapters do with it.
+
+A scorer is any callable `Episode -> float | None`:
+
+- a finite float is the final reward, added to the last step, and the episode is learned;
+- `None` means "wait for feedback": the episode is persisted as pending in the memory and
+  learned exactly once when `record_feedback(run_id, reward)` arrives;
+- raising (e.g. `ScoringError`) or returning anything else (NaN, a string) means "no learning":
+  the adapters log a warning with the run id and go on.
+
+Built-ins: `ToolRewardScorer` (only the rewards the tools reported), `LLMJudgeScorer` (any chat
+model's structured output) and `FeedbackScorer` (explicit feedback by run id).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any, Protocol, runtime_checkable
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from pydantic import BaseModel, Field
+
+from langchain_rememberer.errors import ScoringError
+from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.types import Episode, LearnReport
+
+__all__ = [
+    "JUDGE_PROMPT",
+    "JUDGE_RUBRIC",
+    "FeedbackScorer",
+    "JudgeVerdict",
+    "LLMJudgeScorer",
+    "Scorer",
+    "ToolRewardScorer",
+    "check_memory",
+    "finish_episode",
+]
+
+logger = logging.getLogger(__name__)
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """Anything called with the finished episode, returning its final reward or None."""
+
+    def __call__(self, episode: Episode, /) -> float | None:
+        """The final reward of `episode`, or None to wait for explicit feedback."""
+        ...
+
+
+class ToolRewardScorer:
+    """Learn from the rewards the tools reported only (the step rewards); adds 0.0.
+
+    Example:
+        ```python
+        from langchain_rememberer import Episode, Step
+        from langchain_rememberer.scoring import ToolRewardScorer
+
+        episode = Episode(task="t", steps=[Step(observation="o", action="a", reward=1.0)])
+        assert ToolRewardScorer()(episode) == 0.0
+        ```
+    """
+
+    def __call__(self, episode: Episode, /) -> float:  # noqa: ARG002
+        """Return 0.0: the step rewards already carry what the tools reported."""
+        return 0.0
+
+
+class FeedbackScorer:
+    """Wait for explicit feedback: the episode is saved as pending until `record_feedback`.
+
+    Pending episodes live in the memory's Chroma storage, so feedback may come after a restart.
+
+    Example:
+        ```python
+        from langchain_rememberer import Episode
+        from langchain_rememberer.scoring import FeedbackScorer
+
+        assert FeedbackScorer()(Episode(task="t", steps=[])) is None
+        ```
+    """
+
+    def __call__(self, episode: Episode, /) -> None:  # noqa: ARG002
+        """Return None: no score now."""
+        return
+
+
+JUDGE_RUBRIC = """Score 1.0 when the agent fully accomplished the task with correct results, \
+0.0 when it failed or gave a wrong answer, and a value in between for partial success. A run \
+that ended with an error is a failure."""
+"""The default rubric of `LLMJudgeScorer`; pass `rubric=` to override it."""
+
+JUDGE_PROMPT = """You judge how well an AI agent accomplished a task.
+<rubric>
+{rubric}
+</rubric>
+<task>
+{task}
+</task>
+<trajectory>
+{trajectory}
+</trajectory>
+<run_status>{status}</run_status>
+Give a score in [0, 1] and a one-sentence reason."""
+"""The judge's prompt, with `{rubric}`, `{task}`, `{trajectory}` and `{status}` slots."""
+
+
+class JudgeVerdict(BaseModel):
+    """The judge's structured answer."""
+
+    score: float = Field(description="How well the task was accomplished, from 0.0 to 1.0.")
+    reason: str = Field(default="", description="One sentence explaining the score.")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+class LLMJudgeScorer:
+    """Score an episode with a chat model's structured output (a `JudgeVerdict`).
+
+    Works with any chat model implementing `with_structured_output` (e.g. `ChatOpenAI`). The
+    verdict's score, in [0, 1], times `scale` is the final reward. An invalid answer (no
+    verdict, a score outside [0, 1] or not finite) raises `ScoringError`: the adapters then log
+    a warning and do not learn the run (unlike None, which would mean "pending").
+
+    Example:
+        ```python
+        from langchain_core.runnables import RunnableLambda
+
+        from langchain_rememberer import Episode, Step
+        from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer
+
+
+        class StandInJudge:  # stands in for e.g. ChatOpenAI(model="gpt-4o-mini")
+            def with_structured_output(self, schema, **kwargs):
+                return RunnableLambda(lambda _: JudgeVerdict(score=0.5, reason="partly"))
+
+
+        scorer = LLMJudgeScorer(StandInJudge())
+        assert scorer(Episode(task="t", steps=[Step(observation="o", action="a")])) == 0.5
+        assert scorer.last_verdict.reason == "partly"
+        ```
+    """
+
+    def __init__(
+        self,
+        model: BaseChatModel | Any,
+        *,
+        rubric: str = JUDGE_RUBRIC,
+        prompt: str = JUDGE_PROMPT,
+        scale: float = 1.0,
+        max_trajectory_chars: int = 12_000,
+    ) -> None:
+        if not hasattr(model, "with_structured_output"):
+            msg = (
+                f"LLMJudgeScorer needs a chat model with with_structured_output, got "
+                f"{type(model).__name__}"
+            )
+            raise TypeError(msg)
+        self.judge = model.with_structured_output(JudgeVerdict)
+        self.rubric = rubric
+        self.prompt = prompt
+        self.scale = scale
+        self.max_trajectory_chars = max_trajectory_chars
+        self.last_verdict: JudgeVerdict | None = None
+
+    def render(self, episode: Episode) -> str:
+        """The judge's prompt for `episode`."""
+        lines = []
+        for t, step in enumerate(episode.steps):
+            lines.append(f"[{t}] observation: {step.observation}")
+            lines.append(f"[{t}] action: {step.action} (reward {step.reward:g})")
+        trajectory = "\n".join(lines)[-self.max_trajectory_chars :]
+        status = {True: "completed", False: "failed with an error", None: "unknown"}
+        return self.prompt.format(
+            rubric=self.rubric,
+            task=_escape(episode.task),
+            trajectory=_escape(trajectory),
+            status=status[episode.succeeded],
+        )
+
+    def __call__(self, episode: Episode, /) -> float:
+        """Ask the judge; return its score times `scale`.
+
+        Raises:
+            ScoringError: the judge failed or answered something invalid.
+        """
+        try:
+            answer = self.judge.invoke(
+                [SystemMessage("You are a strict evaluator."), HumanMessage(self.render(episode))]
+            )
+        except Exception as e:
+            msg = f"the LLM judge failed on run {episode.run_id}: {e}"
+            raise ScoringError(msg) from e
+        verdict = _as_verdict(answer)
+        if verdict is None or not math.isfinite(verdict.score) or not 0 <= verdict.score <= 1:
+            msg = (
+                f"the LLM judge gave an invalid verdict for run {episode.run_id}: {answer!r}; "
+                "expected a JudgeVerdict with a score in [0, 1]"
+            )
+            raise ScoringError(msg)
+        self.last_verdict = verdict
+        return verdict.score * self.scale
+
+
+def _as_verdict(answer: Any) -> JudgeVerdict | None:
+    if isinstance(answer, dict) and "parsed" in answer:
+        answer = answer["parsed"]
+    if isinstance(answer, JudgeVerdict):
+        return answer
+    try:
+        return JudgeVerdict.model_validate(answer)
+    except ValueError:
+        return None
+
+
+def check_memory(memory: Any, owner: str) -> RemembererMemory:
+    """Reject anything that is not a `RemembererMemory`, with a clear message."""
+    if not isinstance(memory, RemembererMemory):
+        msg = (
+            f"{owner} needs a RemembererMemory as its first argument, got "
+            f"{type(memory).__name__}; build one with RemembererMemory(path=...)"
+        )
+        raise TypeError(msg)
+    return memory
+
+
+def check_scorer(scorer: Any, owner: str) -> Callable[[Episode], float | None]:
+    """Default to `ToolRewardScorer`; reject non-callables."""
+    if scorer is None:
+        return ToolRewardScorer()
+    if not callable(scorer):
+        msg = f"{owner} scorer must be a callable Episode -> float | None, got {scorer!r}"
+        raise TypeError(msg)
+    return scorer  # type: ignore[no-any-return]
+
+
+def finish_episode(
+    memory: RemembererMemory,
+    episode: Episode,
+    scorer: Callable[[Episode], float | None],
+    *,
+    namespace: str | None = None,
+) -> LearnReport | None:
+    """Score the episode, then learn it, save it as pending, or skip it; never raises.
+
+    Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
+    each logged).
+    """
+    run = episode.run_id
+    try:
+        score = scorer(episode)
+    except Exception as e:
+        logger.warning("rememberer: run %s not learned, the scorer failed: %s", run, e)
+        return None
+    try:
+        if score is None:
+            memory.save_pending(episode, namespace=namespace)
+            logger.debug("rememberer: run %s saved, waiting for feedback", run)
+            return None
+        if isinstance(score, bool) or not isinstance(score, int | float):
+            logger.warning(
+                "rememberer: run %s not learned, the scorer returned %r; return a finite "
+                "float, or None to wait for feedback",
+                run,
+                score,
+            )
+            return None
+        if not math.isfinite(score):
+            logger.warning(
+                "rememberer: run %s not learned, the scorer returned %r (not finite)", run, score
+            )
+            return None
+        return memory.learn(episode.with_final_reward(float(score)), namespace=namespace)
+    except Exception as e:
+        logger.warning("rememberer: run %s not learned, the memory failed: %s", run, e)
+        return None

@@ -1,0 +1,404 @@
+"""Mapping a LangChain run to an `Episode` (DESIGN §2): one code path, two adapters.
+
+`episode_from_messages` turns the messages of a run (what `create_agent` keeps in its state) into
+an `Episode`. `TrajectoryRecorder` is filled from callback events (chat model ends, tool ends or
+errors) by `RLEMCallbackHandler`, rebuilds the same kind of messages, and goes through the same
+function. `current_state` gives the (task, observation, recent actions) a retrieval needs in the
+middle of a run.
+
+| RL term | in the messages of a run |
+|---|---|
+| task g | the latest `HumanMessage` (or an explicit `task`) |
+| o_0 | the task text |
+| o_t | the tool result(s) answering a_{t-1}, joined in call order |
+| a_t | an AI message's tool calls as `name(arg=value, ...)` (args sorted, JSON values), joined
+  with `"; "`; an AI message without tool calls is `final_answer` |
+| r_{t+1} | the sum of `artifact["reward"]` over the tool results answering a_t |
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+
+from langchain_rememberer.errors import InvalidInputError
+from langchain_rememberer.types import MAX_TEXT_CHARS, Episode, Step
+
+__all__ = [
+    "ACTION_SEPARATOR",
+    "DEFAULT_MAX_OBSERVATION_CHARS",
+    "FINAL_ANSWER",
+    "RunState",
+    "TrajectoryRecorder",
+    "canonical_action",
+    "current_state",
+    "episode_from_messages",
+    "last_human_text",
+    "message_text",
+    "task_from_input",
+    "tool_reward",
+]
+
+FINAL_ANSWER = "final_answer"
+"""The terminal action: an AI message without tool calls."""
+ACTION_SEPARATOR = "; "
+"""Joins the parallel tool calls of one AI message, in call order."""
+DEFAULT_MAX_OBSERVATION_CHARS = 8000
+"""Observations (and tasks) longer than this are cut, with a marker."""
+_OBSERVATION_JOIN = "\n"
+
+
+def message_text(content: Any) -> str:
+    """The text of a message content: a string, or the text blocks of a list, else JSON."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, Sequence):
+        parts = []
+        for block in content:
+            if isinstance(block, str):
+                parts.append(block)
+            elif isinstance(block, Mapping) and isinstance(block.get("text"), str):
+                parts.append(block["text"])
+        return "".join(parts)
+    if content is None:
+        return ""
+    return _json(content)
+
+
+def _json(value: Any) -> str:
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return json.dumps(str(value), ensure_ascii=False)
+
+
+def _cut(text: str, limit: int) -> str:
+    limit = min(limit, MAX_TEXT_CHARS)
+    if len(text) <= limit:
+        return text
+    marker = " …[cut]"
+    return text[: max(limit - len(marker), 0)] + marker
+
+
+def canonical_action(tool_calls: Sequence[Mapping[str, Any]]) -> str:
+    """Render tool calls as `name(arg=value, ...)`, args sorted, JSON values, joined by "; ".
+
+    No tool call at all is the terminal action `final_answer`.
+
+    Example:
+        ```python
+        from langchain_rememberer.trajectory import canonical_action
+
+        call = {"name": "add", "args": {"b": 3, "a": 2}, "id": "c1"}
+        assert canonical_action([call]) == "add(a=2, b=3)"
+        ```
+    """
+    if not tool_calls:
+        return FINAL_ANSWER
+    rendered = []
+    for call in tool_calls:
+        args = call.get("args") or {}
+        if not isinstance(args, Mapping):
+            args = {"input": args}
+        inner = ", ".join(f"{key}={_json(args[key])}" for key in sorted(args, key=str))
+        rendered.append(f"{call.get('name') or 'tool'}({inner})")
+    return ACTION_SEPARATOR.join(rendered)
+
+
+def tool_reward(artifact: Any) -> float:
+    """The reward a tool reported: `artifact["reward"]` or `artifact.reward`, else 0.
+
+    Raises:
+        InvalidInputError: the reported reward is not a finite number.
+    """
+    if artifact is None:
+        return 0.0
+    value = (
+        artifact.get("reward") if isinstance(artifact, Mapping) else getattr(artifact, "reward", 0)
+    )
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        msg = f"a tool reported reward {value!r}; rewards must be finite numbers"
+        raise InvalidInputError(msg)
+    return float(value)
+
+
+def _tool_observation(message: ToolMessage) -> str:
+    text = message_text(message.content)
+    if message.status == "error" and not text.lstrip().lower().startswith("error"):
+        return f"Error: {text}"
+    return text
+
+
+@dataclass
+class _PendingStep:
+    observation: str
+    action: str
+    call_ids: list[str]
+    results: dict[str, ToolMessage] = field(default_factory=dict)
+    unmatched: list[ToolMessage] = field(default_factory=list)
+
+    def result_messages(self) -> list[ToolMessage]:
+        ordered = [self.results[i] for i in self.call_ids if i in self.results]
+        return ordered + self.unmatched
+
+    def next_observation(self) -> str:
+        return _OBSERVATION_JOIN.join(_tool_observation(m) for m in self.result_messages())
+
+    def reward(self) -> float:
+        return sum(tool_reward(m.artifact) for m in self.result_messages())
+
+
+@dataclass(frozen=True)
+class RunState:
+    """Where a run stands: its task, its steps so far and the observation to act on."""
+
+    task: str
+    steps: list[Step]
+    observation: str
+
+    @property
+    def actions(self) -> list[str]:
+        """The actions taken so far, oldest first."""
+        return [s.action for s in self.steps]
+
+
+def _parse(messages: Sequence[BaseMessage], task: str | None, max_chars: int) -> RunState | None:
+    start = None
+    for index in range(len(messages) - 1, -1, -1):
+        if isinstance(messages[index], HumanMessage):
+            start = index
+            break
+    if task is None:
+        if start is None:
+            return None
+        task = message_text(messages[start].content)
+    task = _cut(task, max_chars)
+    if not task.strip():
+        return None
+    observation = task
+    pending: list[_PendingStep] = []
+    for message in messages[(start + 1) if start is not None else 0 :]:
+        if isinstance(message, AIMessage):
+            if pending and pending[-1].action != FINAL_ANSWER:
+                observation = _cut(pending[-1].next_observation(), max_chars)
+            calls = list(message.tool_calls)
+            pending.append(
+                _PendingStep(
+                    observation, canonical_action(calls), [str(c.get("id")) for c in calls]
+                )
+            )
+        elif isinstance(message, ToolMessage) and pending:
+            last = pending[-1]
+            if message.tool_call_id in last.call_ids and message.tool_call_id not in last.results:
+                last.results[message.tool_call_id] = message
+            else:
+                last.unmatched.append(message)
+    steps = [Step(observation=p.observation, action=p.action, reward=p.reward()) for p in pending]
+    if pending and pending[-1].action != FINAL_ANSWER and pending[-1].result_messages():
+        observation = _cut(pending[-1].next_observation(), max_chars)
+    return RunState(task=task, steps=steps, observation=observation)
+
+
+def current_state(
+    messages: Sequence[BaseMessage],
+    *,
+    task: str | None = None,
+    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+) -> RunState | None:
+    """The run's task, steps so far and latest observation; None when there is no task."""
+    return _parse(messages, task, max_observation_chars)
+
+
+def episode_from_messages(
+    messages: Sequence[BaseMessage],
+    *,
+    task: str | None = None,
+    run_id: str | None = None,
+    succeeded: bool | None = None,
+    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+) -> Episode:
+    """Build the episode of a run from its messages (DESIGN §2).
+
+    The run starts at the latest `HumanMessage`; earlier messages (previous turns kept by a
+    checkpointer) are history. `task` overrides that message's text.
+
+    Example:
+        ```python
+        from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+
+        from langchain_rememberer.trajectory import episode_from_messages
+
+        call = {"name": "add", "args": {"a": 2, "b": 3}, "id": "c1"}
+        episode = episode_from_messages(
+            [
+                HumanMessage("What is 2+3?"),
+                AIMessage("", tool_calls=[call]),
+                ToolMessage("5", tool_call_id="c1", artifact={"reward": 1.0}),
+                AIMessage("5"),
+            ],
+            run_id="run-1",
+        )
+        assert [s.action for s in episode.steps] == ["add(a=2, b=3)", "final_answer"]
+        assert [s.observation for s in episode.steps] == ["What is 2+3?", "5"]
+        assert episode.steps[0].reward == 1.0
+        ```
+
+    Raises:
+        InvalidInputError: there is no task (no human message and no `task`), or a tool
+            reported a reward that is not a finite number.
+    """
+    state = _parse(messages, task, max_observation_chars)
+    if state is None:
+        msg = (
+            "cannot build an episode: the messages contain no HumanMessage with text and no "
+            "task was given (pass task=..., or metadata {'rememberer_task': ...})"
+        )
+        raise InvalidInputError(msg)
+    extra: dict[str, Any] = {} if run_id is None else {"run_id": str(run_id)}
+    return Episode(task=state.task, steps=state.steps, succeeded=succeeded, **extra)
+
+
+class TrajectoryRecorder:
+    """Collects one run's model outputs and tool results from callback events, thread-safely.
+
+    Tool results are matched to their call by `tool_call_id`, so parallel tools may finish in
+    any order and from any thread.
+
+    Example:
+        ```python
+        from langchain_core.messages import AIMessage
+
+        from langchain_rememberer.trajectory import TrajectoryRecorder
+
+        recorder = TrajectoryRecorder(task="What is 2+3?")
+        recorder.add_ai_message(AIMessage("", tool_calls=[{"name": "add", "args": {}, "id": "c"}]))
+        recorder.add_tool_result("c", "5", name="add")
+        recorder.add_ai_message(AIMessage("5"))
+        assert len(recorder.episode(run_id="r").steps) == 2
+        ```
+    """
+
+    def __init__(self, *, task: str | None = None) -> None:
+        self.task = task
+        self._messages: list[BaseMessage] = []
+        self._lock = threading.Lock()
+        self._anonymous = 0
+
+    def set_task_if_missing(self, task: str | None) -> None:
+        """Use `task` unless one is already known."""
+        with self._lock:
+            if self.task is None and task and task.strip():
+                self.task = task
+
+    def add_ai_message(self, message: AIMessage) -> None:
+        """Record a model output (its tool calls are the next action)."""
+        with self._lock:
+            self._messages.append(message)
+
+    def add_tool_result(
+        self,
+        tool_call_id: str | None,
+        content: Any,
+        *,
+        name: str | None = None,
+        artifact: Any = None,
+        error: bool = False,
+    ) -> None:
+        """Record a tool result or error answering the call `tool_call_id`."""
+        with self._lock:
+            if tool_call_id is None:
+                self._anonymous += 1
+                tool_call_id = f"anonymous-{self._anonymous}"
+            text = message_text(content)
+            self._messages.append(
+                ToolMessage(
+                    content=text,
+                    tool_call_id=tool_call_id,
+                    name=name,
+                    artifact=artifact,
+                    status="error" if error else "success",
+                )
+            )
+
+    def add_tool_message(self, message: ToolMessage) -> None:
+        """Record a `ToolMessage` as emitted by `ToolNode`."""
+        with self._lock:
+            self._messages.append(message)
+
+    def messages(self) -> list[BaseMessage]:
+        """The recorded messages, headed by the task as a `HumanMessage`."""
+        with self._lock:
+            head = [HumanMessage(self.task)] if self.task else []
+            return head + list(self._messages)
+
+    def episode(
+        self,
+        *,
+        run_id: str,
+        succeeded: bool | None = None,
+        max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+    ) -> Episode:
+        """The run's episode, built by `episode_from_messages`."""
+        return episode_from_messages(
+            self.messages(),
+            task=self.task,
+            run_id=run_id,
+            succeeded=succeeded,
+            max_observation_chars=max_observation_chars,
+        )
+
+
+_ROLES_HUMAN = ("human", "user")
+
+
+def _human_text(message: Any) -> str | None:
+    if isinstance(message, HumanMessage):
+        return message_text(message.content)
+    if isinstance(message, tuple | list) and len(message) == 2 and message[0] in _ROLES_HUMAN:
+        return message_text(message[1])
+    if isinstance(message, Mapping) and message.get("role") in _ROLES_HUMAN:
+        return message_text(message.get("content"))
+    return None
+
+
+def last_human_text(messages: Any) -> str | None:
+    """The text of the latest human message in a list of messages (any LangChain form)."""
+    if isinstance(messages, str) or not isinstance(messages, Sequence):
+        return None
+    for message in reversed(messages):
+        text = _human_text(message)
+        if text and text.strip():
+            return text
+    return None
+
+
+def task_from_input(inputs: Any, metadata: Mapping[str, Any] | None = None) -> str | None:
+    """The task of a run from its input: `metadata["rememberer_task"]`, else the input.
+
+    Looks, in order, at a string input, the latest human message of `inputs["messages"]` (or of
+    a message list), and the keys `input`, `question`, `query`, `task`, then a lone string value.
+    """
+    override = (metadata or {}).get("rememberer_task")
+    if isinstance(override, str) and override.strip():
+        return override
+    if isinstance(inputs, str):
+        return inputs if inputs.strip() else None
+    if isinstance(inputs, Mapping):
+        found = last_human_text(inputs.get("messages"))
+        if found:
+            return found
+        for key in ("input", "question", "query", "task"):
+            value = inputs.get(key)
+            if isinstance(value, str) and value.strip():
+                return value
+        texts = [v for v in inputs.values() if isinstance(v, str) and v.strip()]
+        return texts[0] if len(texts) == 1 else None
+    return last_human_text(inputs)

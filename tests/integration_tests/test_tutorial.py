@@ -1,0 +1,58 @@
+"""The tutorial's code blocks, and the docstring examples of the integration modules, run."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import re
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from langchain_rememberer import RemembererMemory
+
+PAGE = Path(__file__).resolve().parents[2] / "docs" / "add-memory-to-an-existing-agent.md"
+BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
+
+
+@pytest.fixture(autouse=True)
+def _clean_default_memory(embeddings):
+    """`RemembererMemory(path=None)` is one in-process store: start and end each test empty."""
+    RemembererMemory(path=None, embeddings=embeddings).clear()
+    yield
+    RemembererMemory(path=None, embeddings=embeddings).clear()
+
+
+def test_tutorial_code_runs_in_order() -> None:
+    blocks = BLOCK.findall(PAGE.read_text(encoding="utf-8"))
+    assert len(blocks) >= 7
+    namespace: dict = {"__name__": "tutorial"}
+    for index, block in enumerate(blocks):
+        exec(compile(block, f"{PAGE.name}[block {index}]", "exec"), namespace)
+    memory = namespace["memory"]
+    assert memory.pending_runs() == []
+    assert namespace["report"].targets == [2.0, 1.0]  # track +1, then feedback +1
+    assert namespace["handler"].episodes[-1].task == "Where is order 42?"
+
+
+MODULES = ["trajectory", "scoring", "callbacks", "middleware", "prompting"]
+
+
+def _docstring_examples() -> list[tuple[str, list[str]]]:
+    found = []
+    for name in MODULES:
+        module = importlib.import_module(f"langchain_rememberer.{name}")
+        for attr in module.__all__:
+            obj = getattr(module, attr)
+            blocks = BLOCK.findall(inspect.getdoc(obj) or "") if callable(obj) else []
+            if blocks:
+                found.append((f"{name}.{attr}", blocks))
+    return found
+
+
+@pytest.mark.parametrize(("where", "blocks"), _docstring_examples())
+def test_docstring_examples_run(where: str, blocks: list[str]) -> None:
+    namespace: dict = {"__name__": where}
+    for block in blocks:  # the sections of one docstring build on each other
+        exec(compile(textwrap.dedent(block), where, "exec"), namespace)

@@ -1,0 +1,127 @@
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+from langchain_rememberer import Episode, InvalidInputError, Step
+from langchain_rememberer.trajectory import (
+    FINAL_ANSWER,
+    TrajectoryRecorder,
+    canonical_action,
+    current_state,
+    episode_from_messages,
+    task_from_input,
+    tool_reward,
+)
+
+
+def call(name, call_id, **args):
+    return {"name": name, "args": args, "id": call_id, "type": "tool_call"}
+
+
+def test_canonical_action_sorts_args_and_uses_json_values() -> None:
+    calls = [call("search", "1", query="café", limit=3, filters={"b": 1, "a": [True, None]})]
+    assert canonical_action(calls) == (
+        'search(filters={"a": [true, null], "b": 1}, limit=3, query="café")'
+    )
+    assert canonical_action([call("a", "1"), call("b", "2", x=1)]) == "a(); b(x=1)"
+    assert canonical_action([]) == FINAL_ANSWER
+
+
+def test_tool_reward_from_dict_or_attribute() -> None:
+    assert tool_reward({"reward": 2}) == 2.0
+    assert tool_reward(SimpleNamespace(reward=-0.5)) == -0.5
+    assert tool_reward({"hits": 3}) == 0.0
+    assert tool_reward(None) == 0.0
+    with pytest.raises(InvalidInputError, match="finite"):
+        tool_reward({"reward": math.nan})
+    with pytest.raises(InvalidInputError, match="finite"):
+        tool_reward({"reward": "high"})
+
+
+def test_episode_with_parallel_calls_errors_and_rewards() -> None:
+    messages = [
+        SystemMessage("sys"),
+        HumanMessage("old turn"),
+        AIMessage("old answer"),
+        HumanMessage("Find the coin"),
+        AIMessage("", tool_calls=[call("look", "a"), call("go", "b", to="east")]),
+        ToolMessage("moved east", tool_call_id="b", artifact={"reward": 0.5}),  # out of order
+        ToolMessage("a kitchen", tool_call_id="a", artifact={"reward": 0.25}),
+        AIMessage("", tool_calls=[call("take", "c", item="coin")]),
+        ToolMessage("no such item", tool_call_id="c", status="error"),
+        AIMessage("I could not"),
+    ]
+    episode = episode_from_messages(messages, run_id="r1", succeeded=True)
+    assert episode == Episode(
+        task="Find the coin",
+        run_id="r1",
+        succeeded=True,
+        steps=[
+            Step(observation="Find the coin", action='look(); go(to="east")', reward=0.75),
+            Step(observation="a kitchen\nmoved east", action='take(item="coin")'),
+            Step(observation="Error: no such item", action=FINAL_ANSWER),
+        ],
+    )
+
+
+def test_run_with_only_a_final_answer_and_explicit_task() -> None:
+    episode = episode_from_messages([HumanMessage("hi"), AIMessage("hello")], task="Greet")
+    assert episode.steps == [Step(observation="Greet", action=FINAL_ANSWER)]
+    assert episode_from_messages([HumanMessage("hi")]).steps == []
+
+
+def test_run_cut_off_after_tools_keeps_the_last_action() -> None:
+    messages = [
+        HumanMessage([{"type": "text", "text": "Add"}]),
+        AIMessage("", tool_calls=[call("add", "x", a=1, b=2)]),
+        ToolMessage("3", tool_call_id="x", artifact={"reward": 1}),
+    ]
+    state = current_state(messages)
+    assert state is not None
+    assert (state.task, state.observation, state.actions) == ("Add", "3", ["add(a=1, b=2)"])
+    assert episode_from_messages(messages).steps[-1].reward == 1.0
+
+
+def test_long_observations_are_cut() -> None:
+    messages = [
+        HumanMessage("read"),
+        AIMessage("", tool_calls=[call("read", "x")]),
+        ToolMessage("y" * 500_000, tool_call_id="x"),
+        AIMessage("done"),
+    ]
+    episode = episode_from_messages(messages, max_observation_chars=100)
+    assert len(episode.steps[1].observation) == 100
+    assert episode.steps[1].observation.endswith("[cut]")
+
+
+def test_no_task_is_a_clear_error() -> None:
+    with pytest.raises(InvalidInputError, match="no HumanMessage"):
+        episode_from_messages([AIMessage("hello")])
+
+
+def test_recorder_matches_results_by_call_id_from_any_order() -> None:
+    recorder = TrajectoryRecorder()
+    recorder.set_task_if_missing("Do two things")
+    recorder.add_ai_message(AIMessage("", tool_calls=[call("a", "1"), call("b", "2")]))
+    recorder.add_tool_result("2", "B done", name="b")
+    recorder.add_tool_result("1", "A failed", name="a", error=True)
+    recorder.add_ai_message(AIMessage("ok"))
+    episode = recorder.episode(run_id="r")
+    assert [s.observation for s in episode.steps] == ["Do two things", "Error: A failed\nB done"]
+    recorder.set_task_if_missing("ignored")
+    assert recorder.task == "Do two things"
+
+
+def test_task_from_input_shapes() -> None:
+    assert task_from_input({"messages": [("user", "q1")]}) == "q1"
+    assert task_from_input({"messages": [{"role": "user", "content": "q2"}]}) == "q2"
+    assert task_from_input({"messages": [HumanMessage("q3"), AIMessage("a")]}) == "q3"
+    assert task_from_input({"input": "q4", "chat_history": []}) == "q4"
+    assert task_from_input({"topic": "q5"}) == "q5"
+    assert task_from_input("q6") == "q6"
+    assert task_from_input({"a": "x", "b": "y"}) is None
+    assert task_from_input({"input": "q"}, {"rememberer_task": "override"}) == "override"
