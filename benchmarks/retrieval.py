@@ -24,7 +24,7 @@ def fill(memory: RemembererMemory, n: int, seed: int) -> list[tuple[str, str]]:
     ns = memory._open(None)
     for start in range(0, n, 5000):
         chunk = pairs[start : start + 5000]
-        vectors = memory._state_vectors(ns.task_weight, chunk)
+        vectors = memory.encoder.state_vectors(ns.task_weight, chunk)
         states = [
             StateRecord(stable_id(t, o), t, o, {"go east": ActionStats(1.0, 2, 0.0), "go west": ActionStats(-0.5, 1, 0.0)})
             for t, o in chunk
@@ -43,7 +43,7 @@ def run(size: int, queries: int, seed: int) -> dict[str, float]:
         fill_s = time.perf_counter() - started
         probes = synthetic_pairs(queries, seed + 1)
         ns = memory._open(None)
-        vectors = memory._query_vectors(ns.task_weight, probes, None)  # also warms the cache
+        vectors = memory.encoder.query_vectors(ns.task_weight, probes, 0.5)  # also warms the cache
         it_raw, it_mem, it_emb = iter(range(10**9)), iter(range(10**9)), iter(range(10**9))
 
         def raw() -> None:

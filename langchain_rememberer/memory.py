@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_rememberer import rlem, transfer
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
+from langchain_rememberer.encoding import StateEncoder
 from langchain_rememberer.errors import InvalidInputError, StorageError
 from langchain_rememberer.exemplars import (
     EXEMPLAR_TEMPLATE,
@@ -22,7 +22,7 @@ from langchain_rememberer.exemplars import (
     render_exemplars,
     select_exemplars,
 )
-from langchain_rememberer.similarity import composite_vectors, query_vectors
+from langchain_rememberer.learning import LogFolding
 from langchain_rememberer.store import ChromaStore, LogRecord, StateRecord, local_client, stable_id
 from langchain_rememberer.types import (
     ActionValue,
@@ -38,15 +38,13 @@ __all__ = ["RemembererMemory", "default_observation_key"]
 
 logger = logging.getLogger(__name__)
 
-_MAX_VERIFY_ROUNDS = 50
-
 
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
     return " ".join(observation.split())[:max_chars]
 
 
-class RemembererMemory:
+class RemembererMemory(LogFolding):
     """A long-term experience memory that learns action values from rewards (REMEMBERER).
 
     Each stored state is a (task, observation) pair with a table of actions, each with a
@@ -129,6 +127,7 @@ class RemembererMemory:
             client if client is not None else local_client(path), collection_name
         )
         self.embeddings = embeddings or WordLlamaEmbeddings()
+        self.encoder = StateEncoder(self.embeddings)
         self.namespace = namespace
         self.rlem = rlem or RLEMConfig()
         self.retrieval = retrieval or RetrievalConfig()
@@ -139,7 +138,6 @@ class RemembererMemory:
             msg = f"action_history must be 0 or more, got {action_history}"
             raise InvalidInputError(msg)
         self.action_history = action_history
-        self._dim: int | None = None
         self._lock = threading.Lock()
         self._check_namespace(namespace)
 
@@ -170,7 +168,9 @@ class RemembererMemory:
             raise InvalidInputError(msg)
         ns = self._open(namespace)
         key = self.state_key(observation, recent_actions)
-        vector = self._query_vectors(ns.task_weight, [(task, key)], task_weight)
+        weight = self.retrieval.task_weight if task_weight is None else task_weight
+        pairs = [(normalize_whitespace(task), key)]
+        vector = self.encoder.query_vectors(ns.task_weight, pairs, weight)
         # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
         n_results = k + 1
         while True:
@@ -240,7 +240,11 @@ class RemembererMemory:
         keys = [self.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
         ids = [stable_id(task, key) for key in keys]
         vectors = dict(
-            zip(ids, self._state_vectors(ns.task_weight, [(task, k) for k in keys]), strict=True)
+            zip(
+                ids,
+                self.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys]),
+                strict=True,
+            )
         )
         values = self._bootstrap_values(ns, ids, vectors) if self.rlem.n_step is not None else []
         targets = rlem.n_step_targets(
@@ -282,96 +286,6 @@ class RemembererMemory:
             targets=targets,
             already_learned=not fresh,
         )
-
-    def _roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
-        """Undo this call's appended updates after a failed table write.
-
-        The episode is then applied whole or not at all. If even that fails, the log stays
-        ahead of the tables until the next write to those states or `rebuild()`.
-        """
-        try:
-            appended = self.store.read_log(ns, run_id=run_id)
-            mine = [r for r in appended if abs(r.created_at - created_at) < 1e-4]
-            self.store.delete_log(ns, [r.id for r in mine])
-            self._refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
-        except StorageError:
-            logger.warning(
-                "could not roll back run %s after a failed write; call memory.rebuild()", run_id
-            )
-
-    def _bootstrap_values(
-        self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
-    ) -> list[float]:
-        """V(o_t) before this episode: the stored max Q, else that of a similar enough state.
-
-        One query serves both cases: a stored state is its own nearest neighbour (similarity 1).
-        Should the index not return it first, it is fetched by id.
-        """
-        unique = list(dict.fromkeys(ids))
-        query = [self._reweight(vectors[i], ns.task_weight) for i in unique]
-        nearest = {
-            i: hits[0]
-            for i, hits in zip(unique, self.store.query_states(ns, query, 1), strict=True)
-            if hits
-        }
-        unsure = [
-            i for i, hit in nearest.items() if hit.id != i and (hit.similarity or 0.0) > 0.999
-        ]
-        exact = self.store.get_states(ns, unsure) if unsure else {}
-        value: dict[str, float] = {}
-        for state_id, hit in nearest.items():
-            state = exact.get(state_id, hit)
-            if (
-                state.id == state_id
-                or (state.similarity or -1.0) >= self.rlem.bootstrap_min_similarity
-            ):
-                value[state_id] = max((s.q for s in state.table.values()), default=0.0)
-        return [value.get(i, 0.0) for i in ids]
-
-    def _refold(
-        self,
-        ns: Any,
-        state_ids: Sequence[str],
-        vectors: Mapping[str, Sequence[float]] | None = None,
-    ) -> list[LogRecord]:
-        """Fold the states' tables from the log, write them, and repeat until the log is stable."""
-        log = self.store.read_log(ns, state_ids=state_ids)
-        for _ in range(_MAX_VERIFY_ROUNDS):
-            self._write_folded(ns, state_ids, log, vectors)
-            again = self.store.read_log(ns, state_ids=state_ids)
-            if {r.id for r in again} == {r.id for r in log}:
-                return again
-            log = again  # another writer appended or deleted meanwhile: fold again
-        msg = (
-            "the update log kept changing while folding; call memory.rebuild() once writers settle"
-        )
-        raise StorageError(msg)
-
-    def _write_folded(
-        self,
-        ns: Any,
-        state_ids: Sequence[str],
-        log: Sequence[LogRecord],
-        vectors: Mapping[str, Sequence[float]] | None,
-    ) -> None:
-        by_state: dict[str, list[LogRecord]] = defaultdict(list)
-        for record in log:
-            by_state[record.state_id].append(record)
-        states = []
-        for state_id, records in by_state.items():
-            table = rlem.fold_table(
-                ((r.action, r.target, r.reward) for r in records),
-                learning_rate=self.rlem.learning_rate,
-                alpha=self.rlem.alpha,
-            )
-            states.append(StateRecord(state_id, records[0].task, records[0].observation, table))
-        known = dict(vectors or {})
-        need = [s for s in states if s.id not in known]
-        if need:
-            fresh = self._state_vectors(ns.task_weight, [(s.task, s.observation) for s in need])
-            known.update(zip([s.id for s in need], fresh, strict=True))
-        self.store.write_states(ns, states, [known[s.id] for s in states])
-        self.store.delete_states(ns, [i for i in dict.fromkeys(state_ids) if i not in by_state])
 
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
         """Delete a run's updates and re-fold the states it touched; returns updates removed."""
@@ -489,55 +403,11 @@ class RemembererMemory:
 
     def _open(self, namespace: str | None) -> Any:
         with self._lock:
-            if self._dim is None:
-                self._dim = len(self.embeddings.embed_query("dimension probe"))
             return self.store.open(
                 self.namespace if namespace is None else namespace,
-                dim=2 * self._dim,
+                dim=2 * self.encoder.dim,
                 task_weight=self.retrieval.task_weight,
             )
-
-    def _embed(self, texts: Sequence[str]) -> dict[str, list[float]]:
-        unique = list(dict.fromkeys(texts))
-        vectors = self.embeddings.embed_documents(unique)
-        if len(vectors) != len(unique) or any(len(v) != self._dim for v in vectors):
-            msg = (
-                f"the embeddings returned vectors of the wrong count or size; expected "
-                f"{len(unique)} vectors of {self._dim} floats"
-            )
-            raise StorageError(msg)
-        return dict(zip(unique, vectors, strict=True))
-
-    def _state_vectors(self, weight: float, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
-        embedded = self._embed([text for pair in pairs for text in pair])
-        tasks = [embedded[t] for t, _ in pairs]
-        observations = [embedded[o] for _, o in pairs]
-        vectors: list[list[float]] = composite_vectors(tasks, observations, weight).tolist()
-        return vectors
-
-    def _query_vectors(
-        self, stored_weight: float, pairs: Sequence[tuple[str, str]], task_weight: float | None
-    ) -> list[list[float]]:
-        embedded = self._embed([normalize_whitespace(t) for t, _ in pairs] + [o for _, o in pairs])
-        tasks = [embedded[normalize_whitespace(t)] for t, _ in pairs]
-        observations = [embedded[o] for _, o in pairs]
-        weight = self.retrieval.task_weight if task_weight is None else task_weight
-        vectors: list[list[float]] = query_vectors(
-            tasks, observations, stored_weight=stored_weight, query_weight=weight
-        ).tolist()
-        return vectors
-
-    def _reweight(self, stored_vector: Sequence[float], stored_weight: float) -> list[float]:
-        """Turn a stored composite vector into a query vector for the configured λ'.
-
-        The halves √λ·ê(g) and √(1−λ)·ê(o) are scaled by λ'/λ and (1−λ')/(1−λ).
-        """
-        half = len(stored_vector) // 2
-        task_scale = self.retrieval.task_weight / stored_weight
-        obs_scale = (1.0 - self.retrieval.task_weight) / (1.0 - stored_weight)
-        return [x * task_scale for x in stored_vector[:half]] + [
-            x * obs_scale for x in stored_vector[half:]
-        ]
 
 
 def _ties(a: StateRecord, b: StateRecord) -> bool:

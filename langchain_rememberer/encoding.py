@@ -1,0 +1,88 @@
+"""`StateEncoder`: from (task, observation) texts to the composite vectors of `similarity.py`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+from langchain_core.embeddings import Embeddings
+
+from langchain_rememberer.errors import StorageError
+from langchain_rememberer.similarity import composite_vectors, query_vectors
+
+__all__ = ["StateEncoder"]
+
+
+class StateEncoder:
+    """Embeds states with any LangChain `Embeddings`, each distinct text once per call.
+
+    Example:
+        ```python
+        from langchain_rememberer import WordLlamaEmbeddings
+        from langchain_rememberer.encoding import StateEncoder
+
+        encoder = StateEncoder(WordLlamaEmbeddings())
+        (vector,) = encoder.state_vectors(0.5, [("Find the coin.", "A kitchen.")])
+        assert len(vector) == 2 * encoder.dim
+        ```
+    """
+
+    def __init__(self, embeddings: Embeddings) -> None:
+        self.embeddings = embeddings
+        self._dim: int | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def dim(self) -> int:
+        """Size of one text embedding (a state vector has twice as many floats)."""
+        with self._lock:
+            if self._dim is None:
+                self._dim = len(self.embeddings.embed_query("dimension probe"))
+            return self._dim
+
+    def embed(self, texts: Sequence[str]) -> dict[str, list[float]]:
+        """Embed distinct texts, checking the count and size of what comes back."""
+        unique = list(dict.fromkeys(texts))
+        vectors = self.embeddings.embed_documents(unique)
+        if len(vectors) != len(unique) or any(len(v) != self.dim for v in vectors):
+            msg = (
+                "the embeddings returned vectors of the wrong count or size; expected "
+                f"{len(unique)} vectors of {self.dim} floats"
+            )
+            raise StorageError(msg)
+        return dict(zip(unique, vectors, strict=True))
+
+    def state_vectors(self, weight: float, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
+        """Stored vectors of (task, observation key) pairs for the task weight λ."""
+        embedded = self.embed([text for pair in pairs for text in pair])
+        tasks = [embedded[t] for t, _ in pairs]
+        observations = [embedded[o] for _, o in pairs]
+        vectors: list[list[float]] = composite_vectors(tasks, observations, weight).tolist()
+        return vectors
+
+    def query_vectors(
+        self, stored_weight: float, pairs: Sequence[tuple[str, str]], query_weight: float
+    ) -> list[list[float]]:
+        """Query vectors scoring stored vectors (written with λ) by similarity with λ'."""
+        embedded = self.embed([text for pair in pairs for text in pair])
+        tasks = [embedded[t] for t, _ in pairs]
+        observations = [embedded[o] for _, o in pairs]
+        vectors: list[list[float]] = query_vectors(
+            tasks, observations, stored_weight=stored_weight, query_weight=query_weight
+        ).tolist()
+        return vectors
+
+    @staticmethod
+    def reweight(
+        stored_vector: Sequence[float], stored_weight: float, query_weight: float
+    ) -> list[float]:
+        """Turn a stored vector into a query vector for λ' without re-embedding.
+
+        The halves √λ·ê(g) and √(1−λ)·ê(o) are scaled by λ'/λ and (1−λ')/(1−λ).
+        """
+        half = len(stored_vector) // 2
+        task_scale = query_weight / stored_weight
+        obs_scale = (1.0 - query_weight) / (1.0 - stored_weight)
+        return [x * task_scale for x in stored_vector[:half]] + [
+            x * obs_scale for x in stored_vector[half:]
+        ]
