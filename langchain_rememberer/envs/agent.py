@@ -1,0 +1,141 @@
+"""The `"agent"` harness: episodes run through `create_agent` + `RemembererMiddleware`.
+
+This is exactly what users run: the env is one tool `act(command)`, the model (the offline
+stand-in, or a real chat model) sees exemplars the middleware appends to its system message,
+and the middleware learns each training episode with RLEM after the run. Evaluation episodes
+use a middleware that shows exemplars but does not learn (a frozen memory).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from typing import TYPE_CHECKING, Any
+
+from langchain.agents import create_agent
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage
+
+from langchain_rememberer.envs.runner import EpisodeResult, TimedEnv
+from langchain_rememberer.envs.textworld import TextWorldEnv, make_act_tool
+from langchain_rememberer.middleware import RemembererMiddleware
+from langchain_rememberer.policies import StandInChatModel
+from langchain_rememberer.scoring import ToolRewardScorer
+
+if TYPE_CHECKING:
+    from langchain_rememberer.bench import BenchConfig
+    from langchain_rememberer.memory import RemembererMemory
+
+__all__ = ["SYSTEM_PROMPT", "AgentRunner", "FrozenRemembererMiddleware"]
+
+SYSTEM_PROMPT = (
+    "You play a text game. Each turn, call the tool `act` with exactly one command from the "
+    "'Valid actions' list of the latest observation. When the episode is over, reply with a "
+    "one-line summary instead of calling the tool."
+)
+"""System prompt of the benchmark agent (the stand-in ignores it; real models need it)."""
+
+
+class FrozenRemembererMiddleware(RemembererMiddleware):
+    """Shows exemplars like `RemembererMiddleware` but learns nothing (evaluation)."""
+
+    def after_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
+        """Skip learning: the memory is frozen."""
+        return None
+
+    async def aafter_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
+        """Skip learning: the memory is frozen."""
+        return None
+
+
+class AgentRunner:
+    """Plays episodes of one method through `create_agent`; call it like `runner.play`.
+
+    Args:
+        memory: The method's memory; None runs the agent without memory.
+        model: The chat model; default the offline `StandInChatModel`.
+        max_steps: Step budget, used to size the graph's recursion limit.
+        choice: Options of the stand-in (`exemplar_choice`, `avoid_discouraged`).
+    """
+
+    def __init__(
+        self,
+        memory: RemembererMemory | None,
+        *,
+        model: BaseChatModel | None = None,
+        max_steps: int = 30,
+        **choice: Any,
+    ) -> None:
+        self.memory = memory
+        self.model = model or StandInChatModel(**choice)
+        self.max_steps = max_steps
+        self._agents: dict[tuple[int, bool], Any] = {}
+        self._timed: dict[int, TimedEnv] = {}
+
+    @classmethod
+    def for_method(
+        cls, config: BenchConfig, method: str, embeddings: Any, model: BaseChatModel | None = None
+    ) -> AgentRunner:
+        """The runner of a benchmark method (`no_memory` or a REMEMBERER variant)."""
+        from langchain_rememberer.bench import make_memory  # noqa: PLC0415
+
+        memory = None if method == "no_memory" else make_memory(config, method, embeddings)
+        return cls(
+            memory,
+            model=model,
+            max_steps=config.max_steps,
+            exemplar_choice=config.exemplar_choice,
+            avoid_repeats=config.avoid_repeats,
+            trust_discouraged=config.trust_discouraged,
+        )
+
+    def _agent(self, env: TextWorldEnv, *, learn: bool) -> tuple[Any, TimedEnv]:
+        timed = self._timed.setdefault(id(env), TimedEnv(env))
+        key = (id(env), learn)
+        if key not in self._agents:
+            middleware: list[Any] = []
+            if self.memory is not None:
+                kind = RemembererMiddleware if learn else FrozenRemembererMiddleware
+                middleware.append(kind(self.memory, scorer=ToolRewardScorer()))
+            self._agents[key] = create_agent(
+                self.model,
+                [make_act_tool(timed)],
+                system_prompt=SYSTEM_PROMPT,
+                middleware=middleware,
+            )
+        return self._agents[key], timed
+
+    def __call__(
+        self,
+        env: TextWorldEnv,
+        *,
+        seed: int,
+        fold: str,
+        rng: random.Random,
+        epsilon: float,
+        learn: bool,
+    ) -> EpisodeResult:
+        """Play one episode; the middleware learns it when `learn`."""
+        agent, timed = self._agent(env, learn=learn)
+        if isinstance(self.model, StandInChatModel):
+            self.model.use(rng, epsilon=epsilon)
+        timed.seconds = 0.0
+        start = time.perf_counter()
+        first = timed.reset(seed, fold)
+        agent.invoke(
+            {"messages": [HumanMessage(first.text)]},
+            config={
+                "metadata": {"rememberer_task": env.task, "env_seed": seed, "env_fold": fold},
+                "recursion_limit": 4 * self.max_steps + 20,
+            },
+        )
+        last = env.last or first
+        return EpisodeResult(
+            seed=seed,
+            success=last.success,
+            score=last.score,
+            steps=last.steps,
+            seconds=time.perf_counter() - start,
+            env_seconds=timed.seconds,
+            task=env.task,
+        )

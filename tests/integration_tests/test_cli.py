@@ -1,0 +1,80 @@
+"""Smoke tests: `rememberer demo` and `rememberer bench` on a tiny budget (real JVM, agent)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("typer")
+pytest.importorskip("textworld_express")
+pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from langchain_rememberer.cli import app  # noqa: E402
+
+runner = CliRunner()
+
+
+def test_demo_writes_results_plot_and_memory(tmp_path: Path) -> None:
+    path = tmp_path / "demo"
+    args = ["demo", "--path", str(path), "--epochs", "1", "--train-seeds", "2", "--test-seeds", "2"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "rememberer inspect" in result.output
+    data = json.loads((path / "results.json").read_text())
+    assert set(data["methods"]) == {"no_memory", "rememberer"}
+    assert data["config"]["harness"] == "agent"
+    assert (path / "learning_curve.png").stat().st_size > 1000
+    stats = runner.invoke(app, ["stats", str(path / "chroma"), "--namespace", "rememberer"])
+    assert stats.exit_code == 0, stats.output
+    assert json.loads(stats.output)["updates"] > 0  # the middleware learned the train episodes
+
+
+def test_bench_compares_every_method_reproducibly(tmp_path: Path) -> None:
+    args = [
+        "bench", "--env", "twx:coin", "--game-params", "numLocations=4,includeDoors=0",
+        "--max-steps", "8", "--epochs", "2", "--train-seeds", "2", "--test-seeds", "3",
+        "--seed", "1",
+    ]  # fmt: skip
+    first = runner.invoke(app, [*args, "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    data = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert set(data["methods"]) == {
+        "no_memory", "rememberer", "rememberer_n1", "rememberer_no_discouraged", "tabular_q",
+    }  # fmt: skip
+    for method in data["methods"].values():
+        assert [e["epoch"] for e in method["epochs"]] == [1, 2]
+        assert method["epochs"][0]["eval"]["n"] == 3
+        assert 0.0 <= method["recurring"]["success"] <= 1.0
+        assert method["timing"]["env_ms_per_step"] > 0
+    assert len(data["comparisons"]["rememberer-vs-no_memory"]) == 2
+    assert (tmp_path / "a" / "learning_curve.png").exists()
+    only = ["--methods", "no_memory,tabular_q", "--out", str(tmp_path / "b")]
+    again = runner.invoke(app, [*args, *only])
+    assert again.exit_code == 0, again.output
+    rerun = json.loads((tmp_path / "b" / "results.json").read_text())
+    for name in ("no_memory", "tabular_q"):
+        assert rerun["methods"][name]["epochs"] == data["methods"][name]["epochs"]
+
+
+def test_bench_rejects_bad_game_params(tmp_path: Path) -> None:
+    args = ["bench", "--game-params", "numLocations:6", "--out", str(tmp_path)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "key=integer" in result.output
+
+
+def test_harness_overhead_benchmark_smoke() -> None:
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "harness_overhead.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--smoke"], capture_output=True, text=True, timeout=120,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "agent/rememberer" in done.stdout
