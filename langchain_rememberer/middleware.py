@@ -119,6 +119,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         namespace: The memory namespace (default: the memory's).
         k: Exemplars per model call (default: the memory's retrieval config).
         max_observation_chars: Longer observations are cut.
+        learn: False freezes the memory: exemplars are shown, nothing is learned (evaluation).
     """
 
     state_schema = RemembererState
@@ -131,8 +132,10 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         namespace: str | None = None,
         k: int | None = None,
         max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+        learn: bool = True,
     ) -> None:
         super().__init__()
+        self.learn = learn
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self.namespace = namespace
@@ -294,12 +297,14 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
 
     def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Build the episode from this run's messages, score it and learn it."""
-        self._learn(state, _config())
+        if self.learn:
+            self._learn(state, _config())
         return None
 
     async def aafter_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Async twin of `after_agent`; scoring and Chroma I/O run off the event loop."""
-        await asyncio.to_thread(self._learn, state, _config())
+        if self.learn:
+            await asyncio.to_thread(self._learn, state, _config())
         return None
 
     # -- feedback ------------------------------------------------------------------------------

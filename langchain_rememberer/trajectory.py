@@ -176,14 +176,17 @@ def _parse(messages: Sequence[BaseMessage], task: str | None, max_chars: int) ->
         if isinstance(messages[index], HumanMessage):
             start = index
             break
+    said = message_text(messages[start].content) if start is not None else ""
     if task is None:
         if start is None:
             return None
-        task = message_text(messages[start].content)
+        task = said
     task = _cut(task, max_chars)
     if not task.strip():
         return None
-    observation = task
+    # o_0 is what the run started from: the human message, which is the task unless the
+    # caller named the task separately (metadata "rememberer_task").
+    observation = _cut(said, max_chars) if said.strip() else task
     pending: list[_PendingStep] = []
     for message in messages[(start + 1) if start is not None else 0 :]:
         if isinstance(message, AIMessage):

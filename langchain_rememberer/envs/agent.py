@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from langchain_rememberer.bench import BenchConfig
     from langchain_rememberer.memory import RemembererMemory
 
-__all__ = ["SYSTEM_PROMPT", "AgentRunner", "FrozenRemembererMiddleware"]
+__all__ = ["SYSTEM_PROMPT", "AgentRunner"]
 
 SYSTEM_PROMPT = (
     "You play a text game. Each turn, call the tool `act` with exactly one command from the "
@@ -34,18 +34,6 @@ SYSTEM_PROMPT = (
     "one-line summary instead of calling the tool."
 )
 """System prompt of the benchmark agent (the stand-in ignores it; real models need it)."""
-
-
-class FrozenRemembererMiddleware(RemembererMiddleware):
-    """Shows exemplars like `RemembererMiddleware` but learns nothing (evaluation)."""
-
-    def after_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
-        """Skip learning: the memory is frozen."""
-        return None
-
-    async def aafter_agent(self, state: Any, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
-        """Skip learning: the memory is frozen."""
-        return None
 
 
 class AgentRunner:
@@ -95,8 +83,9 @@ class AgentRunner:
         if key not in self._agents:
             middleware: list[Any] = []
             if self.memory is not None:
-                kind = RemembererMiddleware if learn else FrozenRemembererMiddleware
-                middleware.append(kind(self.memory, scorer=ToolRewardScorer()))
+                middleware.append(
+                    RemembererMiddleware(self.memory, scorer=ToolRewardScorer(), learn=learn)
+                )
             self._agents[key] = create_agent(
                 self.model,
                 [make_act_tool(timed)],

@@ -179,7 +179,8 @@ def test_only_this_turn_is_the_episode_with_metadata_task(make_memory) -> None:
         {"messages": [*history, HumanMessage("add them")]},
         config={"metadata": {"rememberer_task": "Add 2 and 3"}},
     )
-    assert q_table(memory, "Add 2 and 3", "Add 2 and 3") == {"add(a=2, b=3)": (1.0, 1)}
+    # The first observation is what the user said this turn; the task is the named one.
+    assert q_table(memory, "Add 2 and 3", "add them") == {"add(a=2, b=3)": (1.0, 1)}
     assert memory.stats().updates == 2
 
 
@@ -318,3 +319,16 @@ def test_langsmith_trace_shows_the_memories_used(make_memory, monkeypatch) -> No
     assert meta["rememberer_run_id"] == run_id
     assert meta["rememberer_exemplar_ids"]
     assert "rememberer" in tags
+
+
+def test_frozen_middleware_shows_exemplars_but_learns_nothing(make_memory) -> None:
+    memory = make_memory()
+    create_agent(right_run(), TOOLS, middleware=[RemembererMiddleware(memory)]).invoke(
+        {"messages": [("user", "Add 2 and 3")]}
+    )
+    before = memory.stats()
+    model = right_run()
+    frozen = RemembererMiddleware(memory, learn=False)
+    create_agent(model, TOOLS, middleware=[frozen]).invoke({"messages": [("user", "Add 2 and 3")]})
+    assert "add(a=2, b=3) -> 1.00" in model.received[0][0].text
+    assert memory.stats() == before

@@ -70,6 +70,13 @@ def test_episode_with_parallel_calls_errors_and_rewards() -> None:
 
 def test_run_with_only_a_final_answer_and_explicit_task() -> None:
     episode = episode_from_messages([HumanMessage("hi"), AIMessage("hello")], task="Greet")
+    # The task is named separately: the first observation is what the user said.
+    assert episode.task == "Greet"
+    assert episode.steps == [Step(observation="hi", action=FINAL_ANSWER)]
+
+
+def test_explicit_task_without_human_message_is_the_first_observation() -> None:
+    episode = episode_from_messages([AIMessage("hello")], task="Greet")
     assert episode.steps == [Step(observation="Greet", action=FINAL_ANSWER)]
     assert episode_from_messages([HumanMessage("hi")]).steps == []
 
