@@ -23,7 +23,14 @@ from langchain_rememberer.exemplars import (
     select_exemplars,
 )
 from langchain_rememberer.learning import LogFolding
-from langchain_rememberer.store import ChromaStore, LogRecord, StateRecord, local_client, stable_id
+from langchain_rememberer.store import (
+    ChromaStore,
+    LogRecord,
+    StateRecord,
+    http_client,
+    local_client,
+    stable_id,
+)
 from langchain_rememberer.types import (
     ActionValue,
     Episode,
@@ -140,6 +147,17 @@ class RemembererMemory(LogFolding):
         self.action_history = action_history
         self._lock = threading.Lock()
         self._check_namespace(namespace)
+
+    @classmethod
+    def from_server(
+        cls, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any
+    ) -> RemembererMemory:
+        """A memory on a `chroma run` server, shared by many processes or machines.
+
+        Start the server with `chroma run --path ./db --host 127.0.0.1 --port 8000`; keyword
+        arguments are those of `RemembererMemory`. Telemetry is off.
+        """
+        return cls(client=http_client(host, port), **kwargs)
 
     # -- retrieval ---------------------------------------------------------------------------
 

@@ -42,7 +42,9 @@ def test_four_processes_learning_concurrently_stay_exact(chroma_server, embeddin
     for worker in workers:
         _out, err = worker.communicate(timeout=600)
         assert worker.returncode == 0, err
-    memory = RemembererMemory(client=chroma_server.client(), collection_name="shared", embeddings=embeddings)
+    memory = RemembererMemory.from_server(
+        chroma_server.host, chroma_server.port, collection_name="shared", embeddings=embeddings
+    )
     stats = memory.stats()
     assert stats.updates == 4 * 25 * 3
     states = memory.retrieve("Find the coin.", "kitchen with a stove", k=50)
@@ -56,3 +58,17 @@ def test_four_processes_learning_concurrently_stay_exact(chroma_server, embeddin
         assert {a.action: (a.q, a.visits) for a in state.actions} == {
             a: (s.q, s.visits) for a, s in folded.items()
         }
+
+
+def test_unreachable_server_is_a_clear_storage_error(embeddings) -> None:
+    import socket
+
+    import pytest
+
+    from langchain_rememberer import StorageError
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens here once the socket closes
+    with pytest.raises(StorageError, match=f"127.0.0.1:{port}"):
+        RemembererMemory.from_server("127.0.0.1", port, embeddings=embeddings)
