@@ -15,7 +15,7 @@ from langchain_rememberer import rlem, transfer
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.encoding import StateEncoder
-from langchain_rememberer.errors import InvalidInputError, StorageError
+from langchain_rememberer.errors import FeedbackError, InvalidInputError, StorageError
 from langchain_rememberer.exemplars import (
     EXEMPLAR_TEMPLATE,
     EXEMPLARS_PROMPT,
@@ -27,6 +27,7 @@ from langchain_rememberer.store import (
     ChromaStore,
     LogRecord,
     StateRecord,
+    check_name,
     http_client,
     local_client,
     stable_id,
@@ -345,8 +346,6 @@ class RemembererMemory(LogFolding):
         Raises:
             FeedbackError: the run is not pending (unknown, or already learned).
         """
-        from langchain_rememberer.errors import FeedbackError  # noqa: PLC0415
-
         ns = self._open(namespace)
         payload = self.store.get_pending(ns, str(run_id))
         if payload is None:
@@ -415,8 +414,6 @@ class RemembererMemory(LogFolding):
     # -- internals ---------------------------------------------------------------------------
 
     def _check_namespace(self, namespace: str) -> str:
-        from langchain_rememberer.store import check_name  # noqa: PLC0415
-
         return check_name(namespace, what="namespace")
 
     def _open(self, namespace: str | None) -> Any:
