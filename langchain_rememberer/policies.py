@@ -173,7 +173,7 @@ class StandInChatModel(BaseChatModel):
         from langchain_rememberer.policies import StandInChatModel
 
         model = StandInChatModel(seed=0)
-        reply = model.invoke([HumanMessage("A room.\\nValid actions: look | move east")])
+        reply = model.invoke([HumanMessage("A room.\nValid actions: look | move east")])
         assert reply.tool_calls[0]["args"]["command"] in {"look", "move east"}
         ```
     """

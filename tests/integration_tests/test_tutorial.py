@@ -1,4 +1,4 @@
-"""The tutorial's code blocks, and the docstring examples of the integration modules, run."""
+"""The tutorial's code blocks, and the docstring examples of the public modules, run."""
 
 from __future__ import annotations
 
@@ -10,18 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_rememberer import RemembererMemory
-
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "add-memory-to-an-existing-agent.md"
 BLOCK = re.compile(r"```python\n(.*?)```", re.DOTALL)
-
-
-@pytest.fixture(autouse=True)
-def _clean_default_memory(embeddings):
-    """`RemembererMemory(path=None)` is one in-process store: start and end each test empty."""
-    RemembererMemory(path=None, embeddings=embeddings).clear()
-    yield
-    RemembererMemory(path=None, embeddings=embeddings).clear()
 
 
 def test_tutorial_code_runs_in_order() -> None:
@@ -36,7 +26,20 @@ def test_tutorial_code_runs_in_order() -> None:
     assert namespace["handler"].episodes[-1].task == "Where is order 42?"
 
 
-MODULES = ["trajectory", "scoring", "callbacks", "middleware", "prompting"]
+MODULES = [
+    "types",
+    "config",
+    "embeddings",
+    "encoding",
+    "exemplars",
+    "memory",
+    "trajectory",
+    "scoring",
+    "callbacks",
+    "middleware",
+    "prompting",
+    "policies",
+]
 
 
 def _docstring_examples() -> list[tuple[str, list[str]]]:
@@ -53,6 +56,7 @@ def _docstring_examples() -> list[tuple[str, list[str]]]:
 
 @pytest.mark.parametrize(("where", "blocks"), _docstring_examples())
 def test_docstring_examples_run(where: str, blocks: list[str]) -> None:
+    assert blocks
     namespace: dict = {"__name__": where}
     for block in blocks:  # the sections of one docstring build on each other
         exec(compile(textwrap.dedent(block), where, "exec"), namespace)
