@@ -33,6 +33,16 @@ __all__ = ["RLEMCallbackHandler"]
 
 logger = logging.getLogger(__name__)
 
+_MIDDLEWARE_NODES: set[str] = set()
+"""Graph node names of `RemembererMiddleware` hooks: a run that contains one is learned by the
+middleware. Found by name, because on Python 3.10 an async middleware hook cannot reach the
+run's callbacks to claim the run itself."""
+
+
+def register_middleware_node(name: str) -> None:
+    """Declare a graph node name that marks a run as learned by `RemembererMiddleware`."""
+    _MIDDLEWARE_NODES.add(name)
+
 
 @dataclass
 class _Run:
@@ -153,11 +163,14 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         run_id: UUID,
         parent_run_id: UUID | None = None,
         metadata: dict[str, Any] | None = None,
-        **kwargs: Any,  # noqa: ARG002
+        **kwargs: Any,
     ) -> None:
         """Open a run for a root chain; attach nested chains to their root."""
         with self._lock:
-            if self._register(run_id, parent_run_id) is not None:
+            root = self._register(run_id, parent_run_id)
+            if root is not None:
+                if kwargs.get("name") in _MIDDLEWARE_NODES:
+                    self._runs[root].owned_by_middleware = True
                 return
             if getattr(self._scoring, "active", False):
                 return  # a scorer's own runs (e.g. the LLM judge) are not episodes

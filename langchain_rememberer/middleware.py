@@ -26,7 +26,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from langchain_rememberer.callbacks import RLEMCallbackHandler
+from langchain_rememberer.callbacks import RLEMCallbackHandler, register_middleware_node
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.scoring import check_memory, check_scorer, finish_episode
 from langchain_rememberer.trajectory import (
@@ -136,6 +136,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     ) -> None:
         super().__init__()
         self.learn = learn
+        register_middleware_node(f"{self.name}.before_agent")
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self.namespace = namespace

@@ -15,6 +15,7 @@ import pytest
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
 from langchain_core.tools import tool
 from langgraph.graph import START, StateGraph
 from langgraph.graph.message import add_messages
@@ -47,8 +48,10 @@ def explode(x: int) -> str:
 def graph(model: FakeToolModel, *, handle_tool_errors: bool = False) -> Any:
     """A hand-built tool-calling agent: model node, ToolNode, tools_condition."""
 
-    def agent(state: State) -> dict[str, Any]:
-        return {"messages": [model.invoke(state["messages"])]}
+    def agent(state: State, config: RunnableConfig) -> dict[str, Any]:
+        # Passing `config` on keeps callbacks attached on Python 3.10 under ainvoke, where
+        # LangGraph cannot propagate them through contextvars.
+        return {"messages": [model.invoke(state["messages"], config)]}
 
     builder = StateGraph(State)
     builder.add_node("agent", agent)
