@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
@@ -26,6 +27,7 @@ from langchain_rememberer.learning import LogFolding
 from langchain_rememberer.store import (
     ChromaStore,
     LogRecord,
+    NamespaceGoneError,
     StateRecord,
     check_name,
     http_client,
@@ -45,6 +47,30 @@ from langchain_rememberer.types import (
 __all__ = ["RemembererMemory", "default_observation_key"]
 
 logger = logging.getLogger(__name__)
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _reopens(
+    method: Callable[Concatenate[RemembererMemory, P], R],
+) -> Callable[Concatenate[RemembererMemory, P], R]:
+    """Retry once with fresh collection handles when a namespace was deleted meanwhile.
+
+    After another process's `clear()`, the namespace is then simply empty, not broken.
+    """
+
+    def wrapper(self: RemembererMemory, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(self, *args, **kwargs)
+        except NamespaceGoneError:
+            with self._lock:
+                self.store.forget_open()
+            return method(self, *args, **kwargs)
+
+    functools.update_wrapper(wrapper, method)
+    return wrapper
 
 
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
@@ -162,6 +188,7 @@ class RemembererMemory(LogFolding):
 
     # -- retrieval ---------------------------------------------------------------------------
 
+    @_reopens
     def retrieve(
         self,
         task: str,
@@ -242,6 +269,7 @@ class RemembererMemory(LogFolding):
 
     # -- learning ----------------------------------------------------------------------------
 
+    @_reopens
     def learn(
         self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
     ) -> LearnReport:
@@ -306,6 +334,7 @@ class RemembererMemory(LogFolding):
             already_learned=not fresh,
         )
 
+    @_reopens
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
         """Delete a run's updates and re-fold the states it touched; returns updates removed."""
         ns = self._open(namespace)
@@ -314,6 +343,7 @@ class RemembererMemory(LogFolding):
         self._refold(ns, list(dict.fromkeys(r.state_id for r in records)))
         return len(records)
 
+    @_reopens
     def rebuild(self, *, namespace: str | None = None) -> int:
         """Re-fold every state table from the log (repair, or after changing the rule)."""
         ns = self._open(namespace)
@@ -324,20 +354,24 @@ class RemembererMemory(LogFolding):
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
 
+    @_reopens
     def save_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
         """Persist an episode until `learn_pending` gives it its reward."""
         episode = _as_episode(episode)
         ns = self._open(namespace)
         self.store.put_pending(ns, episode.run_id, episode.model_dump_json(), time.time())
 
+    @_reopens
     def pending_runs(self, *, namespace: str | None = None) -> list[str]:
         """Run ids waiting for feedback, oldest first."""
         return self.store.pending_run_ids(self._open(namespace))
 
+    @_reopens
     def is_learned(self, run_id: str, *, namespace: str | None = None) -> bool:
         """Whether any update of `run_id` is in the namespace's log."""
         return bool(self.store.read_log(self._open(namespace), run_id=str(run_id)))
 
+    @_reopens
     def learn_pending(
         self, run_id: str, reward: float, *, namespace: str | None = None
     ) -> LearnReport:
@@ -366,6 +400,7 @@ class RemembererMemory(LogFolding):
         with self._lock:
             self.store.drop(name)
 
+    @_reopens
     def stats(self, *, namespace: str | None = None) -> MemoryStats:
         """Counts of states, updates and pending episodes of a namespace."""
         name = self._check_namespace(self.namespace if namespace is None else namespace)
@@ -381,6 +416,7 @@ class RemembererMemory(LogFolding):
             task_weight=ns.task_weight,
         )
 
+    @_reopens
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""
         ns = self._open(namespace)
@@ -388,10 +424,12 @@ class RemembererMemory(LogFolding):
             path, list(self.store.iter_log(ns)), task_weight=ns.task_weight
         )
 
+    @_reopens
     def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Load an `export_jsonl` file (idempotent: records already present are kept)."""
         return self._import_records(transfer.read_export(path), namespace)
 
+    @_reopens
     def import_reference_pool(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Import a YAML memory pool of the reference implementation (OpenDFM/Rememberer).
 

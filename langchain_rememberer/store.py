@@ -25,13 +25,21 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+import chromadb.errors
 from chromadb.api import ClientAPI
 from chromadb.config import Settings
 
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
 from langchain_rememberer.rlem import ActionStats
 
-__all__ = ["ChromaStore", "LogRecord", "StateRecord", "http_client", "local_client"]
+__all__ = [
+    "ChromaStore",
+    "LogRecord",
+    "NamespaceGoneError",
+    "StateRecord",
+    "http_client",
+    "local_client",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +47,10 @@ SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 _CONSTANT_VECTOR = [1.0]
 _PAGE = 2000
+
+
+class NamespaceGoneError(StorageError):
+    """A collection this store had open was deleted meanwhile (e.g. `clear()` elsewhere)."""
 
 
 def local_client(path: str | Path | None) -> ClientAPI:
@@ -228,6 +240,10 @@ class ChromaStore:
         self._namespaces[namespace] = opened
         return opened
 
+    def forget_open(self) -> None:
+        """Drop every cached collection handle; the next `open` looks them up again."""
+        self._namespaces.clear()
+
     def exists(self, namespace: str) -> bool:
         """Whether the namespace has any collection in the database."""
         wanted = self._names(namespace)["states"]
@@ -410,6 +426,9 @@ def _storage_errors(action: str) -> Iterator[None]:
         yield
     except StorageError:
         raise
+    except chromadb.errors.NotFoundError as e:
+        msg = f"could not {action}: a collection was deleted meanwhile ({e})"
+        raise NamespaceGoneError(msg) from e
     except Exception as e:
         message = str(e)
         if "dimension" in message.lower():
