@@ -399,3 +399,17 @@ def test_in_memory_memories_are_isolated(embeddings) -> None:
     assert first.stats().updates == 1
     assert second.stats().updates == 0
     assert second.retrieve(TASK, "kitchen") == []
+
+
+def test_namespace_cleared_by_another_memory_reopens(memory, embeddings) -> None:
+    memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=1.0)]))
+    assert memory.retrieve(TASK, "kitchen")  # collection handles are now cached
+    other = RemembererMemory(
+        client=memory.store.client,
+        collection_name=memory.store.collection_name,
+        embeddings=embeddings,
+    )
+    other.clear()
+    assert memory.retrieve(TASK, "kitchen") == []
+    memory.learn(Episode(task=TASK, steps=[Step(observation="attic", action="b")]))
+    assert other.stats().updates == 1
