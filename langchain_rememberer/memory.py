@@ -316,9 +316,11 @@ class RemembererMemory(LogFolding):
             )
             for t, step in enumerate(episode.steps)
         ]
-        self.store.append_log(ns, records)
         try:
+            self.store.append_log(ns, records)  # one add, unless the episode is very long
             log = self._refold(ns, list(vectors), vectors)
+        except NamespaceGoneError:
+            raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
         except StorageError:
             self._roll_back(ns, episode.run_id, now)
             raise
