@@ -231,17 +231,20 @@ def bench(  # noqa: PLR0917
 ) -> None:
     """Compare no memory, REMEMBERER, its ablations and tabular Q-learning (JSON + PNG)."""
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    unknown = [m for m in chosen if m not in METHODS]
-    if (
-        unknown
-        or harness not in ("agent", "direct")
-        or observation_key not in ("full", "actions", "room+actions")
-        or exemplar_choice not in ("most_similar", "best_value", "exact_then_best")
-    ):
-        console.print(
-            f"[red]error:[/red] unknown method(s) {unknown}, harness {harness!r}, "
-            f"observation key {observation_key!r} or exemplar choice {exemplar_choice!r}"
-        )
+    choices = {
+        "--methods": ([m for m in chosen if m not in METHODS] or None, list(METHODS)),
+        "--harness": (harness, ["agent", "direct"]),
+        "--observation-key": (observation_key, ["full", "actions", "room+actions"]),
+        "--exemplar-choice": (exemplar_choice, ["most_similar", "best_value", "exact_then_best"]),
+    }
+    wrong = [
+        f"{flag} {value!r} (choose from {', '.join(allowed)})"
+        for flag, (value, allowed) in choices.items()
+        if value is not None and (isinstance(value, list) or value not in allowed)
+    ]
+    if wrong or not chosen:
+        problems = "; ".join(wrong) or "--methods is empty"
+        console.print(f"[red]error:[/red] {problems}")
         raise typer.Exit(2)
     config = BenchConfig(
         env=env, game_params=game_params, max_steps=max_steps, epochs=epochs,
@@ -261,6 +264,14 @@ def bench(  # noqa: PLR0917
     console.print(f"Results: {json_path}" + (f"; plot: {png}" if png else ""))
 
 
+def _existing(path: Path) -> Path:
+    """A memory directory that exists; inspecting must not create an empty one by mistake."""
+    if not (path / "chroma.sqlite3").is_file():
+        console.print(f"[red]error:[/red] no memory at {path} (expected a Chroma directory)")
+        raise typer.Exit(2)
+    return path
+
+
 @app.command()
 def stats(
     path: Annotated[Path, typer.Argument(help="A memory directory (Chroma).")],
@@ -269,7 +280,7 @@ def stats(
     """Count the states, updates and pending episodes of a memory namespace."""
     from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
 
-    memory = RemembererMemory(path=path, namespace=namespace)
+    memory = RemembererMemory(path=_existing(path), namespace=namespace)
     console.print_json(json.dumps(memory.stats().model_dump()))
 
 
@@ -289,7 +300,7 @@ def inspect_memory(  # noqa: PLR0917
     from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
 
     memory = RemembererMemory(
-        path=path,
+        path=_existing(path),
         namespace=namespace,
         observation_key=twx_key(observation_key),  # type: ignore[arg-type]
     )

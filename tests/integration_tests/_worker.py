@@ -17,7 +17,9 @@ ACTIONS = ["go north", "go south"]
 def memory_for(target: str, collection: str) -> RemembererMemory:
     if target.startswith("http:"):
         _, host, port = target.split(":")
-        client = chromadb.HttpClient(host=host, port=int(port), settings=Settings(anonymized_telemetry=False))
+        client = chromadb.HttpClient(
+            host=host, port=int(port), settings=Settings(anonymized_telemetry=False)
+        )
         return RemembererMemory(client=client, collection_name=collection)
     return RemembererMemory(path=target, collection_name=collection)
 

@@ -25,7 +25,9 @@ class ChromaServer:
     process: subprocess.Popen
 
     def client(self) -> chromadb.api.ClientAPI:
-        return chromadb.HttpClient(host=self.host, port=self.port, settings=Settings(anonymized_telemetry=False))
+        return chromadb.HttpClient(
+            host=self.host, port=self.port, settings=Settings(anonymized_telemetry=False)
+        )
 
 
 def _free_port() -> int:
@@ -46,7 +48,16 @@ def start_chroma_server(path: Path, timeout: float = 60.0) -> ChromaServer:
     port = _free_port()
     log = (path.parent / f"chroma-{port}.log").open("wb")
     process = subprocess.Popen(  # noqa: S603
-        [_chroma_executable(), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+        [
+            _chroma_executable(),
+            "run",
+            "--path",
+            str(path),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},

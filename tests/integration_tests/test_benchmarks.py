@@ -11,7 +11,11 @@ BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 def _run(script: str, *args: str) -> str:
     done = subprocess.run(  # noqa: S603
-        [sys.executable, str(BENCH / script), *args], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, str(BENCH / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+from typer.testing import CliRunner
 
-pytest.importorskip("typer")
-pytest.importorskip("textworld_express")
-pytestmark = pytest.mark.skipif(shutil.which("java") is None, reason="needs a Java runtime")
+from langchain_rememberer.cli import app
 
-from typer.testing import CliRunner  # noqa: E402
-
-from langchain_rememberer.cli import app  # noqa: E402
+# `demo` and `bench` need the `bench` extra (part of `test`) and a Java runtime; without one the
+# env raises EnvUnavailableError saying how to install it, and these tests fail rather than skip.
 
 runner = CliRunner()
 
@@ -78,3 +74,30 @@ def test_harness_overhead_benchmark_smoke() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "agent/rememberer" in done.stdout
+
+
+def test_bench_names_every_bad_choice(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            "--methods",
+            "foo,rememberer",
+            "--observation-key",
+            "bogus",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 2
+    assert "--methods ['foo']" in result.output
+    assert "--observation-key 'bogus'" in result.output
+    assert not (tmp_path / "results.json").exists()
+
+
+def test_stats_of_a_missing_memory_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "typo"
+    result = runner.invoke(app, ["stats", str(missing)])
+    assert result.exit_code == 2
+    assert "no memory at" in result.output
+    assert not missing.exists()

@@ -378,10 +378,21 @@ class _TableWriteFails(ChromaStore):
 
 
 def test_failed_table_write_leaves_no_half_episode(memory) -> None:
-    memory.learn(Episode(task=TASK, run_id="before", steps=[Step(observation="kitchen", action="a", reward=1.0)]))
+    memory.learn(
+        Episode(
+            task=TASK, run_id="before", steps=[Step(observation="kitchen", action="a", reward=1.0)]
+        )
+    )
     memory.store = _TableWriteFails(memory.store.client, memory.store.collection_name)
     memory.store.armed = True
-    episode = Episode(task=TASK, run_id="half", steps=[Step(observation="kitchen", action="a", reward=-1.0), Step(observation="attic", action="b")])
+    episode = Episode(
+        task=TASK,
+        run_id="half",
+        steps=[
+            Step(observation="kitchen", action="a", reward=-1.0),
+            Step(observation="attic", action="b"),
+        ],
+    )
     with pytest.raises(StorageError, match="injected"):
         memory.learn(episode)
     assert memory.stats().updates == 1

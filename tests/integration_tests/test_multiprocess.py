@@ -15,7 +15,11 @@ WORKER = Path(__file__).with_name("_worker.py")
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(  # noqa: S603
-        [sys.executable, str(WORKER), *args], capture_output=True, text=True, timeout=300, check=True
+        [sys.executable, str(WORKER), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
     )
 
 
@@ -35,7 +39,9 @@ def test_four_processes_learning_concurrently_stay_exact(chroma_server, embeddin
     workers = [
         subprocess.Popen(  # noqa: S603
             [sys.executable, str(WORKER), "learn", target, "shared", str(w), "25", "3"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for w in range(4)
     ]
