@@ -47,6 +47,7 @@ SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 _CONSTANT_VECTOR = [1.0]
 _PAGE = 2000
+_IN_CHUNK = 500
 
 
 class NamespaceGoneError(StorageError):
@@ -335,22 +336,29 @@ class ChromaStore:
         state_ids: Sequence[str] | None = None,
         run_id: str | None = None,
     ) -> list[LogRecord]:
-        """Log records of some states or of one run, in fold order."""
-        if state_ids is not None and not state_ids:
-            return []
+        """Log records of some states or of one run, in fold order.
+
+        Large state sets are read in chunks of `_IN_CHUNK` ids per `$in` filter.
+        """
         if state_ids is not None:
-            where: dict[str, Any] = {"state_id": {"$in": list(dict.fromkeys(state_ids))}}
+            unique = list(dict.fromkeys(state_ids))
+            wheres: list[dict[str, Any]] = [
+                {"state_id": {"$in": unique[i : i + _IN_CHUNK]}}
+                for i in range(0, len(unique), _IN_CHUNK)
+            ]
         elif run_id is not None:
-            where = {"run_id": run_id}
+            wheres = [{"run_id": run_id}]
         else:
             msg = "read_log needs state_ids or run_id"
             raise ValueError(msg)
-        with _storage_errors("read the update log"):
-            got = ns.log.get(where=where, include=["metadatas", "documents"])
-        records = [
-            LogRecord.from_chroma(i, m, d)
-            for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
-        ]
+        records = []
+        for where in wheres:
+            with _storage_errors("read the update log"):
+                got = ns.log.get(where=where, include=["metadatas", "documents"])
+            records += [
+                LogRecord.from_chroma(i, m, d)
+                for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
+            ]
         return sorted(records, key=lambda r: r.order)
 
     def iter_log(self, ns: _Namespace) -> Iterator[LogRecord]:

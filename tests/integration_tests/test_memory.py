@@ -424,3 +424,27 @@ def test_namespace_cleared_by_another_memory_reopens(memory, embeddings) -> None
     assert memory.retrieve(TASK, "kitchen") == []
     memory.learn(Episode(task=TASK, steps=[Step(observation="attic", action="b")]))
     assert other.stats().updates == 1
+
+
+def test_import_of_many_states_reads_the_log_in_chunks(memory, tmp_path) -> None:
+    import json
+
+    from langchain_rememberer.store import stable_id
+    from langchain_rememberer.transfer import EXPORT_FORMAT
+
+    path = tmp_path / "big.jsonl"
+    rows = [json.dumps({"format": EXPORT_FORMAT, "version": 1, "task_weight": 0.5})]
+    for i in range(1200):  # more states than one `$in` chunk (500)
+        obs = f"room number {i}"
+        rows.append(json.dumps({
+            "id": stable_id("update", "big", str(i)), "state_id": stable_id(TASK, obs),
+            "task": TASK, "observation": obs, "action": "a", "target": float(i % 3),
+            "reward": 0.0, "run_id": "big", "step": i, "created_at": 1.0,
+        }))  # fmt: skip
+    path.write_text("\n".join(rows) + "\n")
+    assert memory.import_jsonl(path) == 1200
+    assert memory.stats().states == 1200
+    ns = memory._open(None)
+    for i in (0, 499, 500, 1100, 1199):  # states from every chunk were folded
+        (state,) = memory.store.get_states(ns, [stable_id(TASK, f"room number {i}")]).values()
+        assert {a: (s.q, s.visits) for a, s in state.table.items()} == {"a": (float(i % 3), 1)}
