@@ -218,8 +218,3 @@ def play(
         learn_seconds=end - learn_start,
         task=task,
     )
-
-
-def command_from_action(action: str) -> str:
-    """Inverse of `act_action` (for tables keyed by canonical actions)."""
-    return command_of(action)
