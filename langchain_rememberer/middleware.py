@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Annotated, Any
 
 from langchain.agents.middleware import (
@@ -22,7 +24,9 @@ from langchain.agents.middleware import (
     ModelResponse,
 )
 from langchain.agents.middleware.types import OmitFromInput, PrivateStateAttr
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langgraph.errors import GraphBubbleUp
+from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
@@ -39,6 +43,8 @@ from langchain_rememberer.types import Episode, LearnReport
 __all__ = ["RemembererMiddleware", "RemembererState", "append_to_system_message"]
 
 logger = logging.getLogger(__name__)
+
+_MAX_FAILED_RUNS = 1024
 
 
 class RemembererState(AgentState):  # type: ignore[type-arg]
@@ -108,7 +114,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
 
     Learn: after each run the episode is scored by `scorer` (`Episode -> float | None`) and
     learned; None saves it as pending until `record_feedback(run_id, reward)`. Pass
-    `config={"run_id": uuid}` to choose the run id yourself.
+    `config={"run_id": uuid}` to choose the run id yourself. A tool exception that ends the
+    run is learned as a failed episode (`succeeded=False`, the scorer is told) before it is
+    re-raised; list retrying middleware after this one so only the final failure counts.
 
     Inspect: the ids of the memories shown are kept in the private state key
     `rememberer_exemplar_ids` and, when LangSmith tracing is on, added to the run's metadata.
@@ -142,6 +150,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         self.namespace = namespace
         self.k = k
         self.max_observation_chars = max_observation_chars
+        self._lock = threading.Lock()
+        self._failed: OrderedDict[str, None] = OrderedDict()
 
     # -- run start -----------------------------------------------------------------------------
 
@@ -259,14 +269,25 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
 
     # -- run end -------------------------------------------------------------------------------
 
-    def _learn(self, state: Any, config: dict[str, Any]) -> LearnReport | None:
+    def _learn(
+        self, state: Any, config: dict[str, Any], *, succeeded: bool = True
+    ) -> LearnReport | None:
         run_id = state.get("rememberer_run_id") or str(uuid.uuid4())
+        if succeeded and self._take_failed(run_id):
+            # A tool exception was learned as a failure, then caught outside this middleware
+            # and the run went on: the whole run replaces that partial episode.
+            try:
+                self.memory.forget_run(run_id, namespace=self.namespace)
+            except Exception as e:
+                logger.warning(
+                    "rememberer: run %s: could not forget its partial episode: %s", run_id, e
+                )
         try:
             episode = episode_from_messages(
                 self._run_messages(state),
                 task=_task_override(config),
                 run_id=run_id,
-                succeeded=True,
+                succeeded=succeeded,
                 max_observation_chars=self.max_observation_chars,
             )
         except Exception as e:
@@ -307,6 +328,70 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         if self.learn:
             await asyncio.to_thread(self._learn, state, _config())
         return None
+
+    # -- tool failures -------------------------------------------------------------------------
+
+    def _take_failed(self, run_id: str) -> bool:
+        """Whether a tool failure of `run_id` was learned (and forget that it was)."""
+        with self._lock:
+            if run_id not in self._failed:
+                return False
+            del self._failed[run_id]
+            return True
+
+    def _learn_failure(self, request: ToolCallRequest, error: Exception) -> None:
+        """Learn the run that `error` is about to end as a failed episode, once per run."""
+        state = request.state
+        if not self.learn or not isinstance(state, Mapping):
+            return
+        run_id = state.get("rememberer_run_id")
+        if not isinstance(run_id, str):
+            return
+        with self._lock:
+            if run_id in self._failed:
+                return  # a parallel call of the same step failed too
+            self._failed[run_id] = None
+            while len(self._failed) > _MAX_FAILED_RUNS:
+                self._failed.popitem(last=False)
+        logger.info(
+            "rememberer: run %s: tool %r raised %r; learning a failed episode",
+            run_id,
+            request.tool_call.get("name"),
+            error,
+        )
+        call_id = str(request.tool_call.get("id"))
+        failed = ToolMessage(f"Error: {error!r}", tool_call_id=call_id, status="error")
+        self._learn(
+            {**state, "messages": [*state.get("messages", []), failed]}, _config(), succeeded=False
+        )
+
+    def wrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], ToolMessage | Command[Any]],
+    ) -> ToolMessage | Command[Any]:
+        """Run the tool; an exception that would end the run is first learned as a failure."""
+        try:
+            return handler(request)
+        except GraphBubbleUp:
+            raise  # interrupts and other graph control flow are not failures
+        except Exception as e:
+            self._learn_failure(request, e)
+            raise
+
+    async def awrap_tool_call(
+        self,
+        request: ToolCallRequest,
+        handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
+    ) -> ToolMessage | Command[Any]:
+        """Async twin of `wrap_tool_call`; learning runs off the event loop."""
+        try:
+            return await handler(request)
+        except GraphBubbleUp:
+            raise
+        except Exception as e:
+            await asyncio.to_thread(self._learn_failure, request, e)
+            raise
 
     # -- feedback ------------------------------------------------------------------------------
 

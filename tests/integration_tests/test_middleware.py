@@ -13,8 +13,15 @@ from typing import Any
 
 import pytest
 from langchain.agents import create_agent
+from langchain.agents.middleware import AgentMiddleware
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import (
+    AIMessage,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+    ToolMessage,
+)
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import tool
 from langchain_core.tracers.langchain import LangChainTracer
@@ -333,3 +340,60 @@ def test_frozen_middleware_shows_exemplars_but_learns_nothing(make_memory) -> No
     create_agent(model, TOOLS, middleware=[frozen]).invoke({"messages": [("user", "Add 2 and 3")]})
     assert "add(a=2, b=3) -> 1.00" in model.received[0][0].text
     assert memory.stats() == before
+
+
+@tool
+def explode(where: str) -> str:
+    """A tool that fails: the agent run ends with its exception."""
+    msg = f"no road to {where}"
+    raise RuntimeError(msg)
+
+
+@pytest.mark.parametrize("mode", ["sync", "async"])
+def test_tool_exception_ending_the_run_is_learned_as_a_failure(make_memory, mode) -> None:
+    memory = make_memory(rlem=RLEMConfig(gamma=0.9))
+    told: list[bool | None] = []
+
+    def scorer(episode) -> float:
+        told.append(episode.succeeded)
+        return -1.0 if episode.succeeded is False else 1.0
+
+    middleware = RemembererMiddleware(memory, scorer=scorer)
+    model = scripted(
+        AIMessage("", tool_calls=[call("add", "c1", a=2, b=3)]),
+        AIMessage("", tool_calls=[call("explode", "c2", where="north")]),
+    )
+    agent = create_agent(model, [*TOOLS, explode], middleware=[middleware])
+    inputs = {"messages": [HumanMessage(T1)]}
+    with pytest.raises(RuntimeError, match="no road to north"):
+        agent.invoke(inputs) if mode == "sync" else asyncio.run(agent.ainvoke(inputs))
+    assert told == [False]
+    # r: add -> +1 (tool), explode -> 0 (raised) - 1 (scorer). G0 = 1 + 0.9 * -1, G1 = -1.
+    assert q_table(memory, T1, T1) == {"add(a=2, b=3)": (pytest.approx(0.1), 1)}
+    assert q_table(memory, T1, "5") == {'explode(where="north")': (-1.0, 1)}
+    assert memory.stats().updates == 2
+
+
+def test_tool_exception_caught_outside_is_replaced_by_the_whole_run(make_memory) -> None:
+    memory = make_memory()
+    middleware = RemembererMiddleware(memory, scorer=lambda e: 0.0)
+
+    class Swallow(AgentMiddleware):
+        def wrap_tool_call(self, request, handler):
+            try:
+                return handler(request)
+            except RuntimeError as e:
+                return ToolMessage(str(e), tool_call_id=request.tool_call["id"], status="error")
+
+    model = scripted(
+        AIMessage("", tool_calls=[call("explode", "c1", where="north")]),
+        AIMessage("", tool_calls=[call("add", "c2", a=2, b=3)]),
+        AIMessage("5"),
+    )
+    agent = create_agent(model, [*TOOLS, explode], middleware=[Swallow(), middleware])
+    out = agent.invoke({"messages": [HumanMessage(T1)]})
+    assert out["messages"][-1].content == "5"
+    # The failure learned inside was forgotten; the run is one episode of three steps.
+    assert memory.stats().updates == 3
+    assert q_table(memory, T1, "5") == {"final_answer": (0.0, 1)}
+    assert q_table(memory, T1, T1) == {'explode(where="north")': (1.0, 1)}
