@@ -8,6 +8,7 @@ use a middleware that shows exemplars but does not learn (a frozen memory).
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,8 @@ if TYPE_CHECKING:
     from langchain_rememberer.memory import RemembererMemory
 
 __all__ = ["SYSTEM_PROMPT", "AgentRunner"]
+
+logger = logging.getLogger(__name__)
 
 SYSTEM_PROMPT = (
     "You play a text game. Each turn, call the tool `act` with exactly one command from the "
@@ -111,13 +114,22 @@ class AgentRunner:
         timed.seconds = 0.0
         start = time.perf_counter()
         first = timed.reset(seed, fold)
-        agent.invoke(
-            {"messages": [HumanMessage(first.text)]},
-            config={
-                "metadata": {"rememberer_task": env.task, "env_seed": seed, "env_fold": fold},
-                "recursion_limit": 4 * self.max_steps + 20,
-            },
-        )
+        try:
+            agent.invoke(
+                {"messages": [HumanMessage(first.text)]},
+                config={
+                    "metadata": {"rememberer_task": env.task, "env_seed": seed, "env_fold": fold},
+                    "recursion_limit": 4 * self.max_steps + 20,
+                },
+            )
+        except Exception as e:  # a real model may fail, or keep acting after the end
+            logger.warning(
+                "%s seed %s: the agent run raised %s: %s; the episode counts as played so far",
+                fold,
+                seed,
+                type(e).__name__,
+                e,
+            )
         last = env.last or first
         return EpisodeResult(
             seed=seed,
