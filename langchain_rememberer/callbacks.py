@@ -18,6 +18,8 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
+from langgraph.errors import GraphBubbleUp
+from langgraph.types import Command
 
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.scoring import check_memory, check_scorer, finish_episode
@@ -49,6 +51,8 @@ class _Run:
     recorder: TrajectoryRecorder
     members: set[UUID] = field(default_factory=set)
     owned_by_middleware: bool = False
+    paused: bool = False
+    """Interrupted for human input (a `GraphInterrupt` inside), or the resumption of one."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +68,13 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     The episode's `run_id` is the root run id: pass `config={"run_id": uuid}` to choose it, or
     read `handler.last_run_id` after a run. With a scorer returning None (`FeedbackScorer`), the
     episode is persisted as pending and `record_feedback(run_id, reward)` learns it later, even
-    after a restart. A run that raises is a failed episode (`succeeded=False`). Memory or scorer
-    trouble is logged as a warning; it never reaches the host run.
+    after a restart. A run that raises is a failed episode (`succeeded=False`); one stopped from
+    outside (a stream left early, a cancelled task) is not learned. A graph run interrupted for
+    human input, and its resumption, are not learned either: for human-in-the-loop agents use
+    `RemembererMiddleware`, which learns the whole run once it ends. An agent with
+    `RemembererMiddleware` inside the run is learned by that middleware; its steps are not
+    part of this handler's episode. Memory or scorer trouble is logged as a warning; it never
+    reaches the host run.
 
     Setup:
         ```python
@@ -121,6 +130,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._lock = threading.Lock()
         self._runs: dict[UUID, _Run] = {}
         self._root_of: dict[UUID, UUID] = {}
+        self._parent_of: dict[UUID, UUID] = {}
         self._tools: dict[UUID, _Tool] = {}
         self._inside_tool: set[UUID] = set()
         self._scoring = threading.local()
@@ -133,25 +143,35 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             return None
         root = self._root_of[parent_run_id]
         self._root_of[run_id] = root
+        self._parent_of[run_id] = parent_run_id
         self._runs[root].members.add(run_id)
         if parent_run_id in self._inside_tool or parent_run_id in self._tools:
             self._inside_tool.add(run_id)
         return root
 
-    def claim_run(self, child_run_id: UUID | str | None) -> str | None:
-        """Mark the root run of `child_run_id` as learned elsewhere (by `RemembererMiddleware`).
+    def claim_run(self, node_run_id: UUID | str | None) -> str | None:
+        """Called from a `RemembererMiddleware` node: share the run id when its agent is the root.
 
-        Returns the root run id, so both use the same id; None when the run is unknown.
+        Returns the root run id when the node's agent graph is this handler's root run (both
+        then learn, and take feedback, under one id); None when the agent is nested in a larger
+        run (it keeps its own id) or the run is unknown.
         """
-        if child_run_id is None:
+        if node_run_id is None:
             return None
-        key = child_run_id if isinstance(child_run_id, UUID) else UUID(str(child_run_id))
+        key = node_run_id if isinstance(node_run_id, UUID) else UUID(str(node_run_id))
         with self._lock:
             root = self._root_of.get(key)
-            if root is None:
+            if root is None or self._parent_of.get(key) != root:
                 return None
             self._runs[root].owned_by_middleware = True
             return str(root)
+
+    def _middleware_node(self, root: UUID, graph_run_id: UUID) -> None:
+        """A `RemembererMiddleware` node started in the agent run `graph_run_id` (under lock)."""
+        if graph_run_id == root:
+            self._runs[root].owned_by_middleware = True  # the middleware learns the whole run
+        else:
+            self._inside_tool.add(graph_run_id)  # a nested agent: its steps are not ours
 
     # -- chains --------------------------------------------------------------------------------
 
@@ -169,16 +189,19 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         with self._lock:
             root = self._register(run_id, parent_run_id)
             if root is not None:
-                if kwargs.get("name") in _MIDDLEWARE_NODES:
-                    self._runs[root].owned_by_middleware = True
+                if kwargs.get("name") in _MIDDLEWARE_NODES and parent_run_id is not None:
+                    self._middleware_node(root, parent_run_id)
                 return
             if getattr(self._scoring, "active", False):
                 return  # a scorer's own runs (e.g. the LLM judge) are not episodes
             try:
                 task = task_from_input(inputs, metadata)
+                said = task_from_input(inputs)
             except Exception:
-                task = None
-            self._runs[run_id] = _Run(TrajectoryRecorder(task=task), {run_id})
+                task = said = None
+            run = _Run(TrajectoryRecorder(task=task, said=said), {run_id})
+            run.paused = isinstance(inputs, Command) and inputs.resume is not None
+            self._runs[run_id] = run
             self._root_of[run_id] = run_id
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
@@ -186,8 +209,23 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._finish(run_id, succeeded=True)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
-        """A root run that raised is a failed episode (`succeeded=False`)."""
-        self._finish(run_id, succeeded=False)
+        """A root run that raised is a failed episode; one stopped from outside is dropped."""
+        if self._interrupted(run_id, error):
+            return
+        stopped = not isinstance(error, Exception)  # GeneratorExit, CancelledError, Ctrl-C
+        self._finish(run_id, succeeded=None if stopped else False)
+
+    def _interrupted(self, run_id: UUID, error: BaseException) -> bool:
+        """Mark the run paused when `error` is graph control flow (an interrupt) inside it."""
+        if not isinstance(error, GraphBubbleUp):
+            return False
+        with self._lock:
+            root = self._root_of.get(run_id)
+            if root is not None:
+                self._runs[root].paused = True
+        if root == run_id:
+            self._finish(run_id, succeeded=None)
+        return True
 
     # -- models --------------------------------------------------------------------------------
 
@@ -269,6 +307,10 @@ class RLEMCallbackHandler(BaseCallbackHandler):
 
     def on_tool_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Record a tool error as the observation `Error: ...`."""
+        if self._interrupted(run_id, error):
+            with self._lock:
+                self._tools.pop(run_id, None)
+            return
         recorder, tool = self._tool_recorder(run_id)
         if recorder is None or tool is None:
             return
@@ -284,7 +326,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
 
     # -- episode -------------------------------------------------------------------------------
 
-    def _finish(self, run_id: UUID, *, succeeded: bool) -> None:
+    def _finish(self, run_id: UUID, *, succeeded: bool | None) -> None:
+        """End the root run `run_id`: learn it, or drop it when `succeeded` is None."""
         with self._lock:
             run = self._runs.get(run_id)
             if run is None or self._root_of.get(run_id) != run_id:
@@ -292,12 +335,21 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             del self._runs[run_id]
             for member in run.members:
                 self._root_of.pop(member, None)
+                self._parent_of.pop(member, None)
                 self._tools.pop(member, None)
                 self._inside_tool.discard(member)
         rid = str(run_id)
         self.last_run_id = rid
         if run.owned_by_middleware:
             logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", rid)
+            return
+        if succeeded is None or run.paused:
+            logger.info(
+                "rememberer: run %s not learned: it was interrupted, resumed or stopped from "
+                "outside (use RemembererMiddleware for agents that pause for human input)",
+                rid,
+            )
+            self.reports[rid] = None
             return
         try:
             episode = run.recorder.episode(

@@ -35,8 +35,11 @@ from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.scoring import check_memory, check_scorer, finish_episode
 from langchain_rememberer.trajectory import (
     DEFAULT_MAX_OBSERVATION_CHARS,
+    after_summary,
     current_state,
     episode_from_messages,
+    is_summary,
+    message_text,
 )
 from langchain_rememberer.types import Episode, LearnReport
 
@@ -56,6 +59,8 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
     """Ids of the stored states shown to the model during this run."""
     rememberer_start: NotRequired[Annotated[int, PrivateStateAttr]]
     """Index of the human message that started this run (earlier ones are history)."""
+    rememberer_said: NotRequired[Annotated[str, PrivateStateAttr]]
+    """That message's text, should `SummarizationMiddleware` replace it with a summary."""
 
 
 def append_to_system_message(message: SystemMessage | None, extra: str) -> SystemMessage:
@@ -164,18 +169,18 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             if isinstance(handler, RLEMCallbackHandler):
                 claimed = handler.claim_run(getattr(callbacks, "parent_run_id", None))
                 run_id = run_id or claimed
-        trace = _current_trace_run()
-        if run_id is None and trace is not None:
-            run_id = str(trace.trace_id)
+        # Otherwise a fresh id: a trace or an outer run may hold many agent runs.
         messages = state.get("messages", [])
         start = next(
             (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)),
             0,
         )
+        said = messages[start] if start < len(messages) else None
         return {
             "rememberer_run_id": str(run_id or uuid.uuid4()),
             "rememberer_exemplar_ids": [],
             "rememberer_start": start,
+            "rememberer_said": message_text(said.content) if said is not None else "",
         }
 
     def before_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
@@ -192,22 +197,31 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
 
     # -- model calls ---------------------------------------------------------------------------
 
-    def _run_messages(self, state: Any) -> Sequence[BaseMessage]:
+    def _run_view(self, state: Any) -> tuple[Sequence[BaseMessage], str | None]:
+        """This run's messages, and the first step's observation when it is not the human's.
+
+        Earlier turns are history. If `SummarizationMiddleware` replaced older messages with a
+        summary, the run is replayed from the first step whose observation is still known.
+        """
         messages = list(state.get("messages", []))
+        said = state.get("rememberer_said")
+        if isinstance(said, str) and said.strip() and any(is_summary(m) for m in messages):
+            return after_summary(messages, said)
         start = state.get("rememberer_start")
         if isinstance(start, int) and 0 <= start < len(messages):
-            return messages[start:]
-        return messages
+            return messages[start:], None
+        return messages, None
 
     def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[str]]:
         """Retrieve and render exemplars for the request; ("", []) when none or on failure."""
         state = request.state
         run_id = state.get("rememberer_run_id", "?")
         try:
-            messages = self._run_messages(state) or request.messages
+            messages, first = self._run_view(state)
             where = current_state(
-                messages,
+                messages or request.messages,
                 task=_task_override(_config()),
+                first_observation=first,
                 max_observation_chars=self.max_observation_chars,
             )
             if where is None:
@@ -283,9 +297,11 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                     "rememberer: run %s: could not forget its partial episode: %s", run_id, e
                 )
         try:
+            messages, first = self._run_view(state)
             episode = episode_from_messages(
-                self._run_messages(state),
+                messages,
                 task=_task_override(config),
+                first_observation=first,
                 run_id=run_id,
                 succeeded=succeeded,
                 max_observation_chars=self.max_observation_chars,
@@ -299,23 +315,24 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         return finish_episode(self.memory, episode, self.scorer, namespace=self.namespace)
 
     def _annotate_root(self, config: dict[str, Any], run_id: str, ids: list[str]) -> None:
-        """Put the run id and the exemplar ids on the root run of a LangSmith trace."""
+        """Put the run id and the exemplar ids on the agent's run in a LangSmith trace."""
         try:
             from langchain_core.tracers.langchain import LangChainTracer  # noqa: PLC0415
 
-            trace = _current_trace_run()
-            keys = {run_id, str(trace.trace_id) if trace is not None else ""}
-            for handler in getattr(config.get("callbacks"), "handlers", None) or []:
-                if isinstance(handler, LangChainTracer):
-                    root = next((handler.run_map[k] for k in keys if k in handler.run_map), None)
-                    if root is not None:
-                        root.add_metadata(
-                            {"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids}
-                        )
-                        root.add_tags(["rememberer"])
-                        return
+            callbacks = config.get("callbacks")
+            node = str(getattr(callbacks, "parent_run_id", None))
+            for handler in getattr(callbacks, "handlers", None) or []:
+                if isinstance(handler, LangChainTracer) and node in handler.run_map:
+                    # This hook runs as a node of the agent graph: the node's parent is the agent.
+                    parent = handler.run_map[node].parent_run_id
+                    agent = handler.run_map.get(str(parent)) or handler.run_map[node]
+                    agent.add_metadata(
+                        {"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids}
+                    )
+                    agent.add_tags(["rememberer"])
+                    return
         except Exception:
-            logger.debug("rememberer: could not annotate the root run", exc_info=True)
+            logger.debug("rememberer: could not annotate the agent run", exc_info=True)
 
     def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Build the episode from this run's messages, score it and learn it."""

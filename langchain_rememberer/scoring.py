@@ -191,7 +191,9 @@ class LLMJudgeScorer:
         """
         try:
             answer = self.judge.invoke(
-                [SystemMessage("You are a strict evaluator."), HumanMessage(self.render(episode))]
+                [SystemMessage("You are a strict evaluator."), HumanMessage(self.render(episode))],
+                # Traced, but never streamed to the host's users (LangGraph's "nostream" tag).
+                config={"tags": ["nostream", "rememberer_judge"], "run_name": "rememberer_judge"},
             )
         except Exception as e:
             msg = f"the LLM judge failed on run {episode.run_id}: {e}"

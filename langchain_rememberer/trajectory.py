@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -36,9 +37,11 @@ __all__ = [
     "FINAL_ANSWER",
     "RunState",
     "TrajectoryRecorder",
+    "after_summary",
     "canonical_action",
     "current_state",
     "episode_from_messages",
+    "is_summary",
     "last_human_text",
     "message_text",
     "task_from_input",
@@ -124,7 +127,8 @@ def tool_reward(artifact: Any) -> float:
     )
     if value is None:
         return 0.0
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    # numbers.Real also admits numpy scalars (np.int64, np.float32), which tools often return.
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
         msg = f"a tool reported reward {value!r}; rewards must be finite numbers"
         raise InvalidInputError(msg)
     return float(value)
@@ -170,12 +174,16 @@ class RunState:
         return [s.action for s in self.steps]
 
 
-def _parse(messages: Sequence[BaseMessage], task: str | None, max_chars: int) -> RunState | None:
-    start = None
-    for index in range(len(messages) - 1, -1, -1):
-        if isinstance(messages[index], HumanMessage):
-            start = index
-            break
+def _parse(
+    messages: Sequence[BaseMessage],
+    task: str | None,
+    max_chars: int,
+    first_observation: str | None = None,
+) -> RunState | None:
+    start = next(
+        (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)),
+        None,
+    )
     said = message_text(messages[start].content) if start is not None else ""
     if task is None:
         if start is None:
@@ -186,7 +194,8 @@ def _parse(messages: Sequence[BaseMessage], task: str | None, max_chars: int) ->
         return None
     # o_0 is what the run started from: the human message, which is the task unless the
     # caller named the task separately (metadata "rememberer_task").
-    observation = _cut(said, max_chars) if said.strip() else task
+    first = first_observation if first_observation is not None else said
+    observation = _cut(first, max_chars) if first.strip() else task
     pending: list[_PendingStep] = []
     for message in messages[(start + 1) if start is not None else 0 :]:
         if isinstance(message, AIMessage):
@@ -214,10 +223,42 @@ def current_state(
     messages: Sequence[BaseMessage],
     *,
     task: str | None = None,
+    first_observation: str | None = None,
     max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
 ) -> RunState | None:
     """The run's task, steps so far and latest observation; None when there is no task."""
-    return _parse(messages, task, max_observation_chars)
+    return _parse(messages, task, max_observation_chars, first_observation)
+
+
+def is_summary(message: BaseMessage) -> bool:
+    """Whether `message` is the summary `SummarizationMiddleware` put in place of older ones."""
+    return (
+        isinstance(message, HumanMessage)
+        and message.additional_kwargs.get("lc_source") == "summarization"
+    )
+
+
+def after_summary(
+    messages: Sequence[BaseMessage], said: str
+) -> tuple[list[BaseMessage], str | None]:
+    """The part of a summarized run that can still be replayed, for `episode_from_messages`.
+
+    Steps before the summary are gone; so is the observation of the first step after it. The
+    replay starts at the first model message that follows tool results, with those results as
+    its observation: returns (messages headed by `HumanMessage(said)`, that observation), or
+    just the head and None when no such step is left.
+    """
+    last = max((i for i, m in enumerate(messages) if is_summary(m)), default=-1)
+    rest = list(messages[last + 1 :])
+    for j in range(1, len(rest)):
+        if isinstance(rest[j], AIMessage) and isinstance(rest[j - 1], ToolMessage):
+            k = j - 1
+            while k > 0 and isinstance(rest[k - 1], ToolMessage):
+                k -= 1
+            results = [m for m in rest[k:j] if isinstance(m, ToolMessage)]
+            seen = _OBSERVATION_JOIN.join(_tool_observation(m) for m in results)
+            return [HumanMessage(said), *rest[j:]], seen
+    return [HumanMessage(said)], None
 
 
 def episode_from_messages(
@@ -226,12 +267,14 @@ def episode_from_messages(
     task: str | None = None,
     run_id: str | None = None,
     succeeded: bool | None = None,
+    first_observation: str | None = None,
     max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
 ) -> Episode:
     """Build the episode of a run from its messages (DESIGN §2).
 
     The run starts at the latest `HumanMessage`; earlier messages (previous turns kept by a
-    checkpointer) are history. `task` overrides that message's text.
+    checkpointer) are history. `task` overrides that message's text, `first_observation` the
+    observation of the first step (by default that message's text).
 
     Example:
         ```python
@@ -258,7 +301,7 @@ def episode_from_messages(
         InvalidInputError: there is no task (no human message and no `task`), or a tool
             reported a reward that is not a finite number.
     """
-    state = _parse(messages, task, max_observation_chars)
+    state = _parse(messages, task, max_observation_chars, first_observation)
     if state is None:
         msg = (
             "cannot build an episode: the messages contain no HumanMessage with text and no "
@@ -289,17 +332,22 @@ class TrajectoryRecorder:
         ```
     """
 
-    def __init__(self, *, task: str | None = None) -> None:
+    def __init__(self, *, task: str | None = None, said: str | None = None) -> None:
         self.task = task
+        self.said = said
+        """What the run was asked (its human input): the first observation, as with messages."""
         self._messages: list[BaseMessage] = []
         self._lock = threading.Lock()
         self._anonymous = 0
 
     def set_task_if_missing(self, task: str | None) -> None:
-        """Use `task` unless one is already known."""
+        """Use `task` (a human message's text) unless one is already known."""
         with self._lock:
-            if self.task is None and task and task.strip():
-                self.task = task
+            if task and task.strip():
+                if self.task is None:
+                    self.task = task
+                if self.said is None:
+                    self.said = task
 
     def add_ai_message(self, message: AIMessage) -> None:
         """Record a model output (its tool calls are the next action)."""
@@ -337,9 +385,10 @@ class TrajectoryRecorder:
             self._messages.append(message)
 
     def messages(self) -> list[BaseMessage]:
-        """The recorded messages, headed by the task as a `HumanMessage`."""
+        """The recorded messages, headed by the human input (else the task) as a `HumanMessage`."""
         with self._lock:
-            head = [HumanMessage(self.task)] if self.task else []
+            said = self.said if self.said and self.said.strip() else self.task
+            head = [HumanMessage(said)] if said else []
             return head + list(self._messages)
 
     def episode(

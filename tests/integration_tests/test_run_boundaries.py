@@ -1,0 +1,268 @@
+"""Where one run ends and another begins: traces, nesting, interrupts, streams, summaries.
+
+Real `create_agent` agents and graphs, real tools, real Chroma; only chat models are scripted.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from langchain.agents import create_agent
+from langchain.agents.middleware import SummarizationMiddleware
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.runnables import RunnableLambda
+from langchain_core.tools import tool
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.types import Command, interrupt
+from langsmith import Client, traceable, tracing_context
+from langsmith import schemas as ls_schemas
+
+from langchain_rememberer import RemembererMiddleware, RLEMCallbackHandler
+from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer
+from tests.integration_tests.test_middleware import TOOLS, FakeToolModel, call, scripted
+
+
+class Recorder:
+    """A scorer that keeps the episodes it was given."""
+
+    def __init__(self, score: float = 1.0) -> None:
+        self.episodes: list = []
+        self.score = score
+
+    def __call__(self, episode) -> float:
+        self.episodes.append(episode)
+        return self.score
+
+
+def adding(i: int) -> FakeToolModel:
+    return scripted(
+        AIMessage("", tool_calls=[call("add", f"c{i}", a=i, b=1)]), AIMessage(f"{i + 1}")
+    )
+
+
+def steps(episode) -> list[tuple[str, str]]:
+    return [(s.observation, s.action) for s in episode.steps]
+
+
+class SilentClient(Client):
+    """A LangSmith client that sends nothing anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            api_key="fake",
+            api_url="http://127.0.0.1:9",
+            auto_batch_tracing=False,
+            info=ls_schemas.LangSmithInfo(),
+        )
+
+    def create_run(self, *args, **kwargs) -> None:
+        return None
+
+    def update_run(self, *args, **kwargs) -> None:
+        return None
+
+
+def test_agent_runs_in_one_trace_are_separate_episodes(make_memory) -> None:
+    memory = make_memory()
+    middleware = RemembererMiddleware(memory, scorer=lambda e: 1.0)
+
+    @traceable
+    def evaluate_all() -> list[str]:
+        return [
+            create_agent(adding(i), TOOLS, middleware=[middleware]).invoke(
+                {"messages": [("user", f"task {i}")]}
+            )["rememberer_run_id"]
+            for i in range(3)
+        ]
+
+    with tracing_context(enabled=True, client=SilentClient()):
+        ids = evaluate_all()
+    assert len(set(ids)) == 3
+    assert memory.stats().updates == 6
+    assert all(memory.is_learned(i) for i in ids)
+
+
+def test_agents_inside_a_chain_with_the_handler_keep_their_own_runs(make_memory) -> None:
+    memory = make_memory()
+    scorer, outer = Recorder(), Recorder()
+    middleware = RemembererMiddleware(memory, scorer=scorer)
+    handler = RLEMCallbackHandler(memory, scorer=outer)
+
+    def two_tasks(_: str, config) -> list[str]:
+        one = create_agent(adding(1), TOOLS, middleware=[middleware])
+        two = create_agent(adding(2), TOOLS, middleware=[middleware])
+        return [
+            one.invoke({"messages": [("user", "task one")]}, config)["rememberer_run_id"],
+            two.invoke({"messages": [("user", "task two")]}, config)["rememberer_run_id"],
+        ]
+
+    ids = RunnableLambda(two_tasks).invoke("x", {"callbacks": [handler]})
+    assert len(set(ids)) == 2
+    assert [e.task for e in scorer.episodes] == ["task one", "task two"]
+    assert memory.stats().updates == 4
+    # The chain itself made no model call of its own: its episode has no step.
+    assert [len(e.steps) for e in outer.episodes] == [0]
+
+
+def test_a_sub_agent_with_middleware_inside_a_tool_of_a_handled_agent(make_memory) -> None:
+    outer_memory, inner_memory = make_memory(), make_memory()
+    inner = RemembererMiddleware(inner_memory, scorer=lambda e: 1.0)
+
+    @tool
+    def research(q: str) -> str:
+        """Ask a sub-agent."""
+        sub = create_agent(scripted(AIMessage("found it")), [], middleware=[inner])
+        return sub.invoke({"messages": [("user", q)]})["messages"][-1].content
+
+    outer_scorer = Recorder()
+    handler = RLEMCallbackHandler(outer_memory, scorer=outer_scorer)
+    model = scripted(
+        AIMessage("", tool_calls=[call("research", "r1", q="sub question")]), AIMessage("done")
+    )
+    create_agent(model, [research]).invoke(
+        {"messages": [("user", "outer task")]}, {"callbacks": [handler]}
+    )
+    (episode,) = outer_scorer.episodes
+    assert steps(episode) == [
+        ("outer task", 'research(q="sub question")'),
+        ("found it", "final_answer"),
+    ]
+    assert outer_memory.stats().updates == 2
+    assert inner_memory.stats().updates == 1
+
+
+@tool
+def ask(q: str) -> str:
+    """Ask a human."""
+    return "human said " + str(interrupt(q))
+
+
+def test_interrupted_runs_are_learned_once_by_the_middleware_only(make_memory) -> None:
+    memory = make_memory()
+    handler_scorer, scorer = Recorder(), Recorder()
+    handler = RLEMCallbackHandler(memory, scorer=handler_scorer)
+    middleware = RemembererMiddleware(memory, scorer=scorer)
+    model = scripted(AIMessage("", tool_calls=[call("ask", "c1", q="ok?")]), AIMessage("done"))
+    agent = create_agent(model, [ask], middleware=[middleware], checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t"}, "callbacks": [handler]}
+    paused = agent.invoke({"messages": [("user", "need approval")]}, config)
+    assert "__interrupt__" in paused
+    assert scorer.episodes == []
+    assert handler_scorer.episodes == []
+    agent.invoke(Command(resume="yes"), config)
+    (episode,) = scorer.episodes
+    assert steps(episode) == [("need approval", 'ask(q="ok?")'), ("human said yes", "final_answer")]
+    assert handler_scorer.episodes == []  # neither the paused run nor its resumption
+    assert memory.stats().updates == 2
+
+
+def test_handler_alone_does_not_learn_interrupted_or_resumed_runs(memory) -> None:
+    scorer = Recorder()
+    handler = RLEMCallbackHandler(memory, scorer=scorer)
+    model = scripted(AIMessage("", tool_calls=[call("ask", "c1", q="ok?")]), AIMessage("done"))
+    agent = create_agent(model, [ask], checkpointer=InMemorySaver())
+    config = {"configurable": {"thread_id": "t"}, "callbacks": [handler]}
+    agent.invoke({"messages": [("user", "need approval")]}, config)
+    agent.invoke(Command(resume="yes"), config)
+    assert scorer.episodes == []
+    assert memory.stats().updates == 0
+    assert handler.open_runs == {}
+
+
+def test_a_stream_left_early_is_not_a_failed_episode(memory) -> None:
+    scorer = Recorder()
+    handler = RLEMCallbackHandler(memory, scorer=scorer)
+    agent = create_agent(adding(1), TOOLS)
+    for _ in agent.stream({"messages": [("user", "stream task")]}, {"callbacks": [handler]}):
+        break
+    assert scorer.episodes == []
+    assert memory.stats().updates == 0
+    assert handler.open_runs == {}
+
+
+class ScriptedJudge:
+    """Stand-in for a chat model with structured output, streaming its verdict as text."""
+
+    def __init__(self) -> None:
+        self.model = scripted(AIMessage("JUDGE SAYS 0.75"))
+
+    def with_structured_output(self, schema, **kwargs):
+        return self.model | RunnableLambda(lambda m: JudgeVerdict(score=0.75, reason=m.content))
+
+
+def test_the_judge_is_not_streamed_to_the_user(make_memory) -> None:
+    memory = make_memory()
+    judge = LLMJudgeScorer(ScriptedJudge())
+    agent = create_agent(
+        scripted(AIMessage("agent answer")), [], middleware=[RemembererMiddleware(memory, judge)]
+    )
+    chunks = [
+        chunk.content
+        for chunk, _ in agent.stream({"messages": [("user", "hi")]}, stream_mode="messages")
+    ]
+    assert "agent answer" in chunks
+    assert not any("JUDGE" in str(c) for c in chunks)
+    assert judge.last_verdict is not None
+    assert judge.last_verdict.reason == "JUDGE SAYS 0.75"  # it did judge, off the stream
+
+
+def test_both_adapters_build_the_same_episode_with_a_task_override(make_memory) -> None:
+    scorer_mw, scorer_h = Recorder(), Recorder()
+    meta = {"metadata": {"rememberer_task": "ADDITION"}}
+    agent = create_agent(
+        adding(1), TOOLS, middleware=[RemembererMiddleware(make_memory(), scorer=scorer_mw)]
+    )
+    agent.invoke({"messages": [("user", "what is 1+1")]}, meta)
+    handler = RLEMCallbackHandler(make_memory(), scorer=scorer_h)
+    create_agent(adding(1), TOOLS).invoke(
+        {"messages": [("user", "what is 1+1")]}, {**meta, "callbacks": [handler]}
+    )
+    (by_middleware,), (by_handler,) = scorer_mw.episodes, scorer_h.episodes
+    assert by_middleware.task == by_handler.task == "ADDITION"
+    assert (
+        steps(by_middleware)
+        == steps(by_handler)
+        == [
+            ("what is 1+1", "add(a=1, b=1)"),
+            ("2", "final_answer"),
+        ]
+    )
+
+
+def test_a_summarized_run_keeps_its_task_and_the_steps_it_can_replay(make_memory) -> None:
+    scorer = Recorder()
+    summarizer = SummarizationMiddleware(
+        model=scripted(*[AIMessage("SUMMARY TEXT")] * 5),
+        trigger=("messages", 4),
+        keep=("messages", 2),
+    )
+    model = scripted(
+        AIMessage("", tool_calls=[call("add", "c1", a=1, b=1)]),
+        AIMessage("", tool_calls=[call("add", "c2", a=2, b=2)]),
+        AIMessage("", tool_calls=[call("add", "c3", a=3, b=3)]),
+        AIMessage("done"),
+    )
+    memory = make_memory()
+    agent = create_agent(
+        model, TOOLS, middleware=[summarizer, RemembererMiddleware(memory, scorer=scorer)]
+    )
+    out = agent.invoke({"messages": [HumanMessage("Add the numbers please")]})
+    assert "SUMMARY TEXT" in out["messages"][0].content  # the run was summarized
+    (episode,) = scorer.episodes
+    assert episode.task == "Add the numbers please"
+    assert steps(episode) == [("6", "final_answer")]
+
+
+@tool(response_format="content_and_artifact")
+def numpy_reward(x: int) -> tuple[str, dict]:
+    """A tool reporting its reward as a numpy scalar."""
+    return str(x), {"reward": np.int64(2)}
+
+
+def test_numpy_rewards_count(make_memory) -> None:
+    scorer = Recorder(score=0.0)
+    model = scripted(AIMessage("", tool_calls=[call("numpy_reward", "n1", x=1)]), AIMessage("ok"))
+    create_agent(
+        model, [numpy_reward], middleware=[RemembererMiddleware(make_memory(), scorer=scorer)]
+    ).invoke({"messages": [("user", "numpy")]})
+    (episode,) = scorer.episodes
+    assert [s.reward for s in episode.steps] == [2.0, 0.0]
