@@ -38,67 +38,69 @@ class LogFolding:
     retrieval: RetrievalConfig
 
     def _roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
-        """Undo this call's appended updates after a failed table write.
+        """Undo this call's appended updates after a failure following the append.
 
         The episode is then applied whole or not at all. If even that fails, the log stays
-        ahead of the tables until the next write to those states or `rebuild()`.
+        ahead of the tables until the next write to those states or `rebuild()`; the original
+        error is the one raised either way.
         """
         try:
             appended = self.store.read_log(ns, run_id=run_id)
             mine = [r for r in appended if abs(r.created_at - created_at) < 1e-4]
             self.store.delete_log(ns, [r.id for r in mine])
             self._refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
-        except StorageError:
+        except Exception:
             logger.warning(
-                "could not roll back run %s after a failed write; call memory.rebuild()", run_id
+                "could not roll back run %s after a failed write; call memory.rebuild()",
+                run_id,
+                exc_info=True,
             )
 
     def _bootstrap_values(
         self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
     ) -> list[float]:
-        """V(o_t) before this episode: the stored max Q, else that of a similar enough state.
+        """V(o_t) before this episode, for the states an n-step target reads (t ≥ n).
 
-        One query serves both cases: a stored state is its own nearest neighbour (similarity 1).
-        Should the index not return it first, it is fetched by id.
+        A stored state's V is the max Q of its own table, fetched by id; only states not stored
+        fall back to the nearest stored state, when at least `bootstrap_min_similarity` similar
+        (DESIGN §3, §6). Entries for t < n are 0 and never read.
         """
-        unique = list(dict.fromkeys(ids))
-        query = [
-            self.encoder.reweight(vectors[i], ns.task_weight, self.retrieval.task_weight)
-            for i in unique
-        ]
-        nearest = {
-            i: hits[0]
-            for i, hits in zip(unique, self.store.query_states(ns, query, 1), strict=True)
-            if hits
-        }
-        unsure = [
-            i for i, hit in nearest.items() if hit.id != i and (hit.similarity or 0.0) > 0.999
-        ]
-        exact = self.store.get_states(ns, unsure) if unsure else {}
-        value: dict[str, float] = {}
-        for state_id, hit in nearest.items():
-            state = exact.get(state_id, hit)
-            if (
-                state.id == state_id
-                or (state.similarity or -1.0) >= self.rlem.bootstrap_min_similarity
-            ):
-                value[state_id] = max((s.q for s in state.table.values()), default=0.0)
-        return [value.get(i, 0.0) for i in ids]
+        n = self.rlem.n_step or len(ids)
+        needed = list(dict.fromkeys(ids[n:]))
+        if not needed:
+            return [0.0] * len(ids)
+        stored = self.store.get_states(ns, needed)
+        value = {i: _max_q(state) for i, state in stored.items()}
+        unseen = [i for i in needed if i not in stored]
+        if unseen:
+            query = [
+                self.encoder.reweight(vectors[i], ns.task_weight, self.retrieval.task_weight)
+                for i in unseen
+            ]
+            for state_id, hits in zip(unseen, self.store.query_states(ns, query, 1), strict=True):
+                if hits and (hits[0].similarity or -1.0) >= self.rlem.bootstrap_min_similarity:
+                    value[state_id] = _max_q(hits[0])
+        return [value.get(i, 0.0) if t >= n else 0.0 for t, i in enumerate(ids)]
 
     def _refold(
         self,
         ns: Any,
         state_ids: Sequence[str],
         vectors: Mapping[str, Sequence[float]] | None = None,
+        *,
+        log: Sequence[LogRecord] | None = None,
     ) -> list[LogRecord]:
-        """Fold the states' tables from the log, write them, and repeat until the log is stable."""
-        log = self.store.read_log(ns, state_ids=state_ids)
+        """Fold the states' tables from the log, write them, and repeat until the log is stable.
+
+        `log` is these states' log when the caller has just read it; it is read otherwise.
+        """
+        current = list(log) if log is not None else self.store.read_log(ns, state_ids=state_ids)
         for _ in range(_MAX_VERIFY_ROUNDS):
-            self._write_folded(ns, state_ids, log, vectors)
+            self._write_folded(ns, state_ids, current, vectors)
             again = self.store.read_log(ns, state_ids=state_ids)
-            if {r.id for r in again} == {r.id for r in log}:
+            if {r.id for r in again} == {r.id for r in current}:
                 return again
-            log = again  # another writer appended or deleted meanwhile: fold again
+            current = again  # another writer appended or deleted meanwhile: fold again
         msg = (
             "the update log kept changing while folding; call memory.rebuild() once writers settle"
         )
@@ -130,4 +132,14 @@ class LogFolding:
             )
             known.update(zip([s.id for s in need], fresh, strict=True))
         self.store.write_states(ns, states, [known[s.id] for s in states])
-        self.store.delete_states(ns, [i for i in dict.fromkeys(state_ids) if i not in by_state])
+        empty = [i for i in dict.fromkeys(state_ids) if i not in by_state]
+        if empty:
+            # Delete a state only if a fresh read shows its log is still empty: another writer
+            # may have learned it since `log` was read (the verify read then re-folds it).
+            refilled = {r.state_id for r in self.store.read_log(ns, state_ids=empty)}
+            self.store.delete_states(ns, [i for i in empty if i not in refilled])
+
+
+def _max_q(state: StateRecord) -> float:
+    """V(o) = max_a Q(g, o, a), 0 for an empty table."""
+    return max((s.q for s in state.table.values()), default=0.0)

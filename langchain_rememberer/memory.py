@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -16,7 +17,7 @@ from langchain_rememberer import rlem, transfer
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.encoding import StateEncoder
-from langchain_rememberer.errors import FeedbackError, InvalidInputError, StorageError
+from langchain_rememberer.errors import FeedbackError, InvalidInputError
 from langchain_rememberer.exemplars import (
     EXEMPLAR_TEMPLATE,
     EXEMPLARS_PROMPT,
@@ -209,12 +210,19 @@ class RemembererMemory(LogFolding):
         _check_text_arg(task, "task")
         _check_text_arg(observation, "observation", allow_empty=True)
         k = self.retrieval.k if k is None else k
-        if k < 1:
-            msg = f"k must be at least 1, got {k}"
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            msg = f"k must be a whole number of at least 1, got {k!r}"
+            raise InvalidInputError(msg)
+        weight = self.retrieval.task_weight if task_weight is None else task_weight
+        if (
+            isinstance(weight, bool)
+            or not isinstance(weight, int | float)
+            or not 0.0 <= weight <= 1.0
+        ):
+            msg = f"task_weight must be a number from 0 to 1, got {weight!r}"
             raise InvalidInputError(msg)
         ns = self._open(namespace)
         key = self.state_key(observation, recent_actions)
-        weight = self.retrieval.task_weight if task_weight is None else task_weight
         pairs = [(normalize_whitespace(task), key)]
         vector = self.encoder.query_vectors(ns.task_weight, pairs, weight)
         # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
@@ -300,6 +308,7 @@ class RemembererMemory(LogFolding):
             gamma=self.rlem.gamma,
             n_step=self.rlem.n_step,
         )
+        _check_targets(episode, targets)
         now = time.time()
         records = [
             LogRecord(
@@ -321,7 +330,8 @@ class RemembererMemory(LogFolding):
             log = self._refold(ns, list(vectors), vectors)
         except NamespaceGoneError:
             raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
-        except StorageError:
+        except BaseException:
+            # Any failure after the append (storage, a bug, an interrupt): undo the episode.
             self._roll_back(ns, episode.run_id, now)
             raise
         ours = {r.id for r in records}
@@ -338,21 +348,33 @@ class RemembererMemory(LogFolding):
 
     @_reopens
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
-        """Delete a run's updates and re-fold the states it touched; returns updates removed."""
+        """Delete a run's updates and re-fold the states it touched; returns updates removed.
+
+        A pending episode of that run (awaiting `learn_pending`) is deleted too. Malformed log
+        records of the run are removed as well, so this also repairs a damaged log.
+        """
         ns = self._open(namespace)
-        records = self.store.read_log(ns, run_id=str(run_id))
-        self.store.delete_log(ns, [r.id for r in records])
-        self._refold(ns, list(dict.fromkeys(r.state_id for r in records)))
-        return len(records)
+        refs = self.store.run_log_refs(ns, str(run_id))
+        self.store.delete_log(ns, [record_id for record_id, _ in refs])
+        self.store.delete_pending(ns, str(run_id))
+        touched = [state_id for _, state_id in refs if state_id is not None]
+        self._refold(ns, list(dict.fromkeys(touched)))
+        return len(refs)
 
     @_reopens
     def rebuild(self, *, namespace: str | None = None) -> int:
-        """Re-fold every state table from the log (repair, or after changing the rule)."""
+        """Re-fold every state table from the log (repair, or after changing the rule).
+
+        Safe beside concurrent writers: states are listed before the log is read, tables are
+        verified against a fresh read of the log, and a state is deleted only when a fresh read
+        shows its log empty. Returns the number of states with updates.
+        """
         ns = self._open(namespace)
+        listed = self.store.state_ids(ns)  # before the log: a listed state's updates are in it
         log = sorted(self.store.iter_log(ns), key=lambda r: r.order)
-        state_ids = set(self.store.state_ids(ns)) | {r.state_id for r in log}
-        self._write_folded(ns, sorted(state_ids), log, None)
-        return len({r.state_id for r in log})
+        state_ids = sorted(set(listed) | {r.state_id for r in log})
+        final = self._refold(ns, state_ids, log=log)
+        return len({r.state_id for r in final})
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
 
@@ -428,7 +450,11 @@ class RemembererMemory(LogFolding):
 
     @_reopens
     def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
-        """Load an `export_jsonl` file (idempotent: records already present are kept)."""
+        """Load an `export_jsonl` file; returns how many of its records were new.
+
+        Idempotent: records already in the log (same id) are kept as they are and not counted,
+        so importing a file twice returns 0 the second time.
+        """
         return self._import_records(transfer.read_export(path), namespace)
 
     @_reopens
@@ -446,10 +472,12 @@ class RemembererMemory(LogFolding):
         return len({r.state_id for r in records})
 
     def _import_records(self, records: Sequence[LogRecord], namespace: str | None) -> int:
+        """Append records and re-fold their states; returns how many ids were not yet logged."""
         ns = self._open(namespace)
+        present = self.store.log_ids_present(ns, [r.id for r in records])
         self.store.append_log(ns, records)
         self._refold(ns, list(dict.fromkeys(r.state_id for r in records)))
-        return len(records)
+        return len({r.id for r in records} - present)
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -491,6 +519,18 @@ def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> N
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         kind = "a non-empty string" if not allow_empty else "a string"
         msg = f"{name} must be {kind}, got {type(value).__name__} {str(value)[:60]!r}"
+        raise InvalidInputError(msg)
+
+
+def _check_targets(episode: Episode, targets: Sequence[float]) -> None:
+    """Reject an episode whose targets overflow: Chroma would silently drop them."""
+    bad = [t for t, g in enumerate(targets) if not math.isfinite(g)]
+    if bad:
+        msg = (
+            f"run {episode.run_id!r}: the target of step {bad[0]} is {targets[bad[0]]!r} (each "
+            "reward is finite, but their discounted sum overflows); scale the rewards down. "
+            "Nothing was written"
+        )
         raise InvalidInputError(msg)
 
 

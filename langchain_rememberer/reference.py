@@ -17,7 +17,14 @@ import yaml
 
 from langchain_rememberer.errors import ReferencePoolError
 
-__all__ = ["PoolEntry", "load_pool"]
+__all__ = ["MAX_POOL_VISITS", "PoolEntry", "load_pool"]
+
+MAX_POOL_VISITS = 100_000
+"""Largest `number` (visit count N) accepted per (state, action) of a pool.
+
+An action with N visits is imported as N log records, so the cap bounds an import's size; the
+reference's training runs stay far below it. A larger pool entry is an error, not clamped.
+"""
 
 
 class _PoolLoader(yaml.SafeLoader):
@@ -97,14 +104,18 @@ def _entry(path: Path, task: str, observation: str, action_key: object, value: o
     try:
         if not isinstance(action, str) or not isinstance(value, dict):
             raise TypeError("bad action key or value")
-        q, visits = float(value["qvalue"]), int(value["number"])
+        q, visits = float(value["qvalue"]), value["number"]
         reward = float(value.get("reward", 0.0))
-        if not (math.isfinite(q) and math.isfinite(reward) and visits >= 1):
-            raise ValueError("non-finite value or non-positive visit count")
+        if not (math.isfinite(q) and math.isfinite(reward)):
+            raise ValueError("non-finite qvalue or reward")
+        if isinstance(visits, bool) or not isinstance(visits, int):
+            raise TypeError(f"number {visits!r} is not a whole number")
+        if not 1 <= visits <= MAX_POOL_VISITS:
+            raise ValueError(f"number {visits} is outside 1..{MAX_POOL_VISITS:,}")
     except (KeyError, TypeError, ValueError) as e:
         msg = (
             f"{path}: action {str(action_key)[:60]!r} needs a string action, a finite qvalue "
-            f"and a number >= 1: {e}"
+            f"and a whole number between 1 and {MAX_POOL_VISITS:,}: {e}"
         )
         raise ReferencePoolError(msg) from e
     return PoolEntry(

@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -85,10 +86,10 @@ def stable_id(*parts: str) -> str:
 
 def check_name(value: str, *, what: str) -> str:
     """Reject names Chroma could not use inside a collection name."""
-    if not isinstance(value, str) or not _NAME.match(value):
+    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
         msg = (
             f"{what} {value!r} is not usable: use 1-128 characters of letters, digits, '.', '_' "
-            "or '-', starting and ending with a letter or digit"
+            "or '-', starting and ending with a letter or digit, without two '.' in a row"
         )
         raise InvalidInputError(msg)
     return value
@@ -129,19 +130,36 @@ class LogRecord:
 
     @classmethod
     def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> LogRecord:
-        """Rebuild a record from what Chroma returned."""
-        return cls(
-            id=record_id,
-            state_id=str(metadata["state_id"]),
-            task=str(metadata["task"]),
-            observation=document or "",
-            action=str(metadata["action"]),
-            target=float(metadata["target"]),
-            reward=float(metadata["reward"]),
-            run_id=str(metadata["run_id"]),
-            step=int(metadata["step"]),
-            created_at=float(metadata["created_at"]),
-        )
+        """Rebuild a record from what Chroma returned.
+
+        Raises:
+            StorageError: the stored record lacks a field or holds a non-finite number.
+        """
+        try:
+            record = cls(
+                id=record_id,
+                state_id=str(metadata["state_id"]),
+                task=str(metadata["task"]),
+                observation=document or "",
+                action=str(metadata["action"]),
+                target=float(metadata["target"]),
+                reward=float(metadata["reward"]),
+                run_id=str(metadata["run_id"]),
+                step=int(metadata["step"]),
+                created_at=float(metadata["created_at"]),
+            )
+            numbers = (record.target, record.reward, record.created_at)
+            if not all(math.isfinite(x) for x in numbers):
+                msg = "a non-finite number"
+                raise ValueError(msg)
+        except (KeyError, TypeError, ValueError) as e:
+            run = metadata.get("run_id") if isinstance(metadata, dict) else None
+            msg = (
+                f"log record {record_id} (run {run!r}) is malformed ({type(e).__name__}: {e}); "
+                f"remove that run with memory.forget_run({run!r}), then memory.rebuild()"
+            )
+            raise StorageError(msg) from e
+        return record
 
 
 @dataclass(frozen=True)
@@ -207,7 +225,10 @@ class ChromaStore:
         return {kind: f"{base}.{kind}" for kind in ("states", "log", "pending")}
 
     def open(self, namespace: str, *, dim: int, task_weight: float) -> _Namespace:
-        """Open (creating if needed) a namespace's collections, checking the stored dimension."""
+        """Open (creating if needed) a namespace's collections, checking the stored dimension.
+
+        `dim` is the size of a state vector: twice the size of one text embedding.
+        """
         cached = self._namespaces.get(namespace)
         if cached is not None:
             return cached
@@ -230,10 +251,12 @@ class ChromaStore:
         meta = states.metadata or {}
         stored_dim = meta.get("rememberer_dim")
         if stored_dim is not None and int(stored_dim) != dim:
+            # A state vector holds two embeddings (task, observation): report embedding sizes.
             msg = (
                 f"namespace {namespace!r} of collection {names['states']!r} was written with "
-                f"{stored_dim}-d state vectors, but the current embeddings give {dim}-d; use the "
-                "same embeddings as when it was written, or another namespace or collection_name"
+                f"{int(stored_dim) // 2}-d embeddings, but the current embeddings give "
+                f"{dim // 2}-d; use the same embeddings as when it was written, or another "
+                "namespace or collection_name"
             )
             raise EmbeddingDimensionError(msg)
         stored_weight = float(meta.get("rememberer_task_weight", task_weight))
@@ -360,6 +383,25 @@ class ChromaStore:
                 for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
             ]
         return sorted(records, key=lambda r: r.order)
+
+    def run_log_refs(self, ns: _Namespace, run_id: str) -> list[tuple[str, str | None]]:
+        """(record id, state id) of every log record of a run, even of malformed records."""
+        with _storage_errors("read the update log"):
+            got = ns.log.get(where={"run_id": run_id}, include=["metadatas"])
+        return [
+            (i, str(m["state_id"]) if isinstance(m, dict) and "state_id" in m else None)
+            for i, m in zip(got["ids"], got["metadatas"], strict=True)
+        ]
+
+    def log_ids_present(self, ns: _Namespace, ids: Sequence[str]) -> set[str]:
+        """Which of `ids` are already in the log."""
+        unique = list(dict.fromkeys(ids))
+        present: set[str] = set()
+        for start in range(0, len(unique), _PAGE):
+            with _storage_errors("read the update log"):
+                got = ns.log.get(ids=unique[start : start + _PAGE], include=[])
+            present.update(got["ids"])
+        return present
 
     def iter_log(self, ns: _Namespace) -> Iterator[LogRecord]:
         """Every log record of the namespace, page by page (unordered)."""

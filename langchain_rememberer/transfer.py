@@ -7,6 +7,7 @@ idempotent append followed by a re-fold (done by `RemembererMemory`).
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -15,7 +16,6 @@ from typing import Any
 from langchain_rememberer import reference
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.store import LogRecord, stable_id
-from langchain_rememberer.types import finite_reward
 
 __all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_export"]
 
@@ -47,11 +47,19 @@ def read_export(path: str | Path) -> list[LogRecord]:
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         msg = f"{path} is not a langchain-rememberer export (first line must be its header)"
         raise InvalidInputError(msg)
-    try:
-        return [_record(json.loads(line)) for line in lines[1:] if line.strip()]
-    except (KeyError, TypeError, ValueError) as e:
-        msg = f"{path} has a malformed record: {e}"
-        raise InvalidInputError(msg) from e
+    records = []
+    for number, line in enumerate(lines[1:], start=2):
+        if not line.strip():
+            continue
+        try:
+            records.append(_record(json.loads(line)))
+        except KeyError as e:
+            msg = f"{path} line {number}: the record has no {e} field; nothing was imported"
+            raise InvalidInputError(msg) from e
+        except (TypeError, ValueError) as e:
+            msg = f"{path} line {number}: malformed record ({e}); nothing was imported"
+            raise InvalidInputError(msg) from e
+    return records
 
 
 def reference_pool_records(
@@ -96,9 +104,18 @@ def _record(data: Mapping[str, Any]) -> LogRecord:
         task=str(data["task"]),
         observation=str(data["observation"]),
         action=str(data["action"]),
-        target=finite_reward(float(data["target"])),
-        reward=finite_reward(float(data["reward"])),
+        target=_finite(data, "target"),
+        reward=_finite(data, "reward"),
         run_id=str(data["run_id"]),
         step=int(data["step"]),
-        created_at=float(data["created_at"]),
+        created_at=_finite(data, "created_at"),
     )
+
+
+def _finite(data: Mapping[str, Any], key: str) -> float:
+    """A record's number, which Chroma could not store unless finite."""
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        msg = f"record {data.get('id')!r}: {key} must be a finite number, got {value!r}"
+        raise ValueError(msg)
+    return float(value)

@@ -107,6 +107,14 @@ class Step(_Model):
     def _action(cls, value: str) -> str:
         return _check_text(value, what="action")
 
+    @field_validator("reward", mode="before")
+    @classmethod
+    def _reward_is_a_number(cls, value: object) -> object:
+        if isinstance(value, bool | str | bytes):
+            msg = f"reward must be a finite number, not {type(value).__name__} {value!r}"
+            raise ValueError(msg)
+        return value
+
     @field_validator("reward")
     @classmethod
     def _reward(cls, value: float) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import random
 
@@ -11,6 +12,7 @@ import pytest
 from langchain_rememberer import (
     EmbeddingDimensionError,
     Episode,
+    FeedbackError,
     InvalidInputError,
     RemembererMemory,
     RetrievalConfig,
@@ -20,6 +22,7 @@ from langchain_rememberer import (
 )
 from langchain_rememberer.similarity import weighted_similarity
 from langchain_rememberer.store import ChromaStore
+from langchain_rememberer.transfer import EXPORT_FORMAT
 
 TASK = "Find the coin and take it."
 
@@ -232,10 +235,16 @@ def test_namespaces_are_isolated(memory) -> None:
     assert [s.observation for s in memory.retrieve(TASK, "kitchen", namespace="B")] == ["garden"]
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "ümlaut", "x" * 200, "-lead"])
+@pytest.mark.parametrize("bad", ["", "a b", "ümlaut", "x" * 200, "-lead", "a..b"])
 def test_bad_namespace_is_rejected(memory, bad) -> None:
     with pytest.raises(InvalidInputError, match="namespace"):
         memory.learn(Episode(task=TASK, steps=[Step(observation="o", action="a")]), namespace=bad)
+
+
+def test_collection_name_with_two_dots_is_rejected(embeddings) -> None:
+    # Chroma refuses ".." in a collection name; the check must catch it first, clearly.
+    with pytest.raises(InvalidInputError, match=r"collection_name 'a\.\.b'.*two '\.' in a row"):
+        RemembererMemory(path=None, embeddings=embeddings, collection_name="a..b")
 
 
 def test_forget_run_refolds_and_drops_empty_states(memory) -> None:
@@ -280,7 +289,7 @@ def test_export_import_round_trip_loses_nothing(memory, tmp_path) -> None:
     path = tmp_path / "memory.jsonl"
     assert memory.export_jsonl(path) == 10
     assert memory.import_jsonl(path, namespace="copy") == 10
-    memory.import_jsonl(path, namespace="copy")  # idempotent
+    assert memory.import_jsonl(path, namespace="copy") == 0  # idempotent: nothing new
     for ns in ("default", "copy"):
         assert memory.stats(namespace=ns).updates == 10
     original = sorted((s.observation, s.actions) for s in memory.retrieve(TASK, "room 1", k=10))
@@ -334,7 +343,9 @@ def test_other_embedding_dimension_is_rejected_before_writing(make_memory, embed
         collection_name=first.store.collection_name,
         embeddings=DeterministicFakeEmbedding(size=32),
     )
-    with pytest.raises(EmbeddingDimensionError, match="512-d"):
+    # Both sizes are embedding sizes (a state vector holds two embeddings).
+    message = r"written with 256-d embeddings, but the current embeddings give 32-d"
+    with pytest.raises(EmbeddingDimensionError, match=message):
         other.learn(Episode(task=TASK, steps=[Step(observation="o", action="b")]))
     with pytest.raises(EmbeddingDimensionError):
         other.retrieve(TASK, "o")
@@ -348,6 +359,33 @@ def test_retrieve_validates_arguments(memory) -> None:
         memory.retrieve(TASK, None)  # type: ignore[arg-type]
     with pytest.raises(InvalidInputError, match="k must be"):
         memory.retrieve(TASK, "o", k=0)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"k": -1}, "k must be"),
+        ({"k": 2.5}, "k must be"),
+        ({"k": True}, "k must be"),
+        ({"k": "2"}, "k must be"),
+        ({"task_weight": 1.5}, "task_weight must be"),
+        ({"task_weight": -0.1}, "task_weight must be"),
+        ({"task_weight": math.nan}, "task_weight must be"),
+        ({"task_weight": "0.5"}, "task_weight must be"),
+    ],
+)
+def test_retrieve_rejects_bad_k_and_task_weight(memory, kwargs, message) -> None:
+    memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="a")]))
+    with pytest.raises(InvalidInputError, match=message):
+        memory.retrieve(TASK, "kitchen", **kwargs)
+
+
+def test_retrieve_accepts_task_weight_at_the_ends(memory) -> None:
+    memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="a")]))
+    (task_only,) = memory.retrieve(TASK, "something else entirely", k=1, task_weight=1.0)
+    assert task_only.similarity == pytest.approx(1.0, abs=1e-5)  # same task, observation ignored
+    (obs_only,) = memory.retrieve("another goal", "kitchen", k=1, task_weight=0.0)
+    assert obs_only.similarity == pytest.approx(1.0, abs=1e-5)
 
 
 def test_action_history_tells_aliased_states_apart(make_memory) -> None:
@@ -448,3 +486,208 @@ def test_import_of_many_states_reads_the_log_in_chunks(memory, tmp_path) -> None
     for i in (0, 499, 500, 1100, 1199):  # states from every chunk were folded
         (state,) = memory.store.get_states(ns, [stable_id(TASK, f"room number {i}")]).values()
         assert {a: (s.q, s.visits) for a, s in state.table.items()} == {"a": (float(i % 3), 1)}
+
+
+# -- targets, the log's numbers, and rollback -------------------------------------------------
+
+
+def test_overflowing_target_writes_nothing(memory) -> None:
+    memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=1.0)]))
+    huge = Episode(
+        task=TASK,
+        run_id="huge",
+        steps=[
+            Step(observation="kitchen", action="a", reward=1e308),
+            Step(observation="attic", action="b", reward=1e308),
+        ],
+    )  # each reward is finite; the Monte Carlo return of step 0 is inf
+    with pytest.raises(InvalidInputError, match=r"run 'huge'.*step 0 is inf.*scale the rewards"):
+        memory.learn(huge)
+    assert memory.stats().updates == 1
+    assert not memory.is_learned("huge")
+    # The log is not poisoned: everything still reads.
+    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+    assert memory.learn(
+        Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=3.0)])
+    ).targets == [3.0]
+    assert memory.rebuild() == 1
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("created_at", math.inf), ("target", -math.inf), ("reward", math.nan), ("target", "1.0")],
+)
+def test_import_rejects_non_finite_numbers(memory, tmp_path, field, value) -> None:
+    good = {
+        "id": "u1", "state_id": "s1", "task": TASK, "observation": "kitchen", "action": "a",
+        "target": 1.0, "reward": 0.0, "run_id": "r", "step": 0, "created_at": 1.0,
+    }  # fmt: skip
+    bad = {**good, "id": "u2", "step": 1, field: value}
+    path = tmp_path / "bad.jsonl"
+    header = {"format": EXPORT_FORMAT, "version": 1, "task_weight": 0.5}
+    path.write_text("\n".join(json.dumps(x) for x in (header, good, bad)) + "\n")
+    with pytest.raises(InvalidInputError, match=rf"line 3: .*'u2'.*{field} must be a finite"):
+        memory.import_jsonl(path)
+    assert memory.stats().updates == 0  # not even the good record
+
+
+def test_malformed_stored_record_is_a_storage_error(memory, tmp_path) -> None:
+    memory.learn(Episode(task=TASK, run_id="ok", steps=[Step(observation="kitchen", action="a")]))
+    ns = memory._open(None)
+    (state_id,) = memory.store.state_ids(ns)
+    # A record as Chroma leaves it after silently dropping a non-finite `target`.
+    ns.log.add(
+        ids=["broken"],
+        embeddings=[[1.0]],
+        metadatas=[
+            {
+                "state_id": state_id,
+                "task": TASK,
+                "action": "a",
+                "reward": 0.0,
+                "run_id": "poisoned",
+                "step": 0,
+                "created_at": 2.0,
+            }
+        ],
+        documents=["kitchen"],
+    )
+    with pytest.raises(StorageError, match=r"log record broken .*forget_run\('poisoned'\)"):
+        memory.export_jsonl(tmp_path / "x.jsonl")
+    with pytest.raises(StorageError, match="malformed"):
+        memory.learn(
+            Episode(task=TASK, run_id="next", steps=[Step(observation="kitchen", action="b")])
+        )
+    assert not memory.is_learned("next")  # rolled back
+    # The advice in the message works: the run's records go, the state is re-folded.
+    assert memory.forget_run("poisoned") == 1
+    assert memory.export_jsonl(tmp_path / "x.jsonl") == 1
+    assert _table(memory, "kitchen") == {"a": (0.0, 1)}
+
+
+def test_any_failure_after_the_append_rolls_back(memory, monkeypatch) -> None:
+    memory.learn(
+        Episode(
+            task=TASK, run_id="before", steps=[Step(observation="kitchen", action="a", reward=1.0)]
+        )
+    )
+
+    def fails(ns, states, vectors) -> None:
+        msg = "injected: not a StorageError"
+        raise RuntimeError(msg)
+
+    monkeypatch.setattr(memory.store, "write_states", fails)
+    episode = Episode(
+        task=TASK,
+        run_id="half",
+        steps=[
+            Step(observation="kitchen", action="a", reward=-1.0),
+            Step(observation="attic", action="b"),
+        ],
+    )
+    with pytest.raises(RuntimeError, match="injected"):
+        memory.learn(episode)
+    monkeypatch.undo()
+    assert memory.stats().updates == 1
+    assert not memory.is_learned("half")
+    assert memory.stats().states == 1
+    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+
+
+# -- bootstrap values -------------------------------------------------------------------------
+
+
+def test_bootstrap_reads_a_stored_state_by_id(make_memory) -> None:
+    # An empty observation embeds to a zero vector, so the stored state is never the top ANN
+    # hit of its own query; V must still be its own max Q, fetched by id.
+    memory = make_memory(rlem=RLEMConfig(n_step=1))
+    memory.learn(Episode(task="Find coin", steps=[Step(observation="", action="look", reward=5.0)]))
+    for i in range(20):
+        memory.learn(
+            Episode(
+                task="Find coin",
+                steps=[Step(observation=f"room number {i} with a door", action="wait")],
+            )
+        )
+    steps = [Step(observation="hall", action="go"), Step(observation="", action="look")]
+    report = memory.learn(Episode(task="Find coin", steps=steps))
+    assert report.targets == [5.0, 0.0]
+
+
+def test_bootstrap_skips_states_no_target_reads(make_memory) -> None:
+    # With n_step >= T no target bootstraps: no state is read, even a stored valuable one.
+    memory = make_memory(rlem=RLEMConfig(n_step=2))
+    memory.learn(Episode(task=TASK, steps=[Step(observation="attic", action="a", reward=9.0)]))
+    steps = [Step(observation="kitchen", action="go"), Step(observation="attic", action="a")]
+    assert memory.learn(Episode(task=TASK, steps=steps)).targets == [0.0, 0.0]
+
+
+# -- rebuild beside another writer ------------------------------------------------------------
+
+
+def _twin(memory: RemembererMemory, embeddings) -> RemembererMemory:
+    """Another writer on the same Chroma collections (as another process would be)."""
+    return RemembererMemory(
+        client=memory.store.client,
+        collection_name=memory.store.collection_name,
+        embeddings=embeddings,
+    )
+
+
+_RACING = Episode(
+    task=TASK,
+    run_id="racing",
+    steps=[
+        Step(observation="new room", action="take", reward=1.0),
+        Step(observation="kitchen", action="go", reward=3.0),
+    ],
+)
+
+
+def test_rebuild_keeps_states_learned_while_listing(memory, embeddings, monkeypatch) -> None:
+    memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="go", reward=1.0)]))
+    other = _twin(memory, embeddings)
+    listing = memory.store.state_ids
+
+    def learn_then_list(ns):
+        other.learn(_RACING)  # another process learns while rebuild starts
+        return listing(ns)
+
+    monkeypatch.setattr(memory.store, "state_ids", learn_then_list)
+    memory.rebuild()
+    monkeypatch.undo()
+    assert memory.stats().states == 2
+    assert memory.stats().updates == 3
+    assert _table(memory, "new room") == {"take": (4.0, 1)}
+    assert _table(memory, "kitchen") == {"go": (2.0, 2)}
+
+
+def test_rebuild_refolds_a_log_that_grew_meanwhile(memory, embeddings, monkeypatch) -> None:
+    memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="go", reward=1.0)]))
+    other = _twin(memory, embeddings)
+    write = memory.store.write_states
+    raced = []
+
+    def learn_then_write(ns, states, vectors) -> None:
+        if not raced:  # rebuild's first write carries tables folded before `other` learned
+            raced.append(other.learn(_RACING))
+        write(ns, states, vectors)
+
+    monkeypatch.setattr(memory.store, "write_states", learn_then_write)
+    memory.rebuild()
+    monkeypatch.undo()
+    assert raced[0].updates_written == 2
+    assert _table(memory, "kitchen") == {"go": (2.0, 2)}  # not the stale (1.0, 1)
+    assert _table(memory, "new room") == {"take": (4.0, 1)}
+
+
+# -- forget_run -------------------------------------------------------------------------------
+
+
+def test_forget_run_also_drops_its_pending_episode(memory) -> None:
+    memory.save_pending(Episode(task=TASK, run_id="p", steps=[Step(observation="o", action="a")]))
+    memory.save_pending(Episode(task=TASK, run_id="q", steps=[Step(observation="o", action="a")]))
+    assert memory.forget_run("p") == 0  # no updates yet, but the pending episode goes
+    assert memory.pending_runs() == ["q"]
+    with pytest.raises(FeedbackError, match="not pending"):
+        memory.learn_pending("p", 1.0)

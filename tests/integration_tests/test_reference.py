@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from langchain_rememberer import ReferencePoolError
-from langchain_rememberer.reference import load_pool
+from langchain_rememberer.reference import MAX_POOL_VISITS, load_pool
 
 POOLS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference-pools"
 POOL_FILES = sorted(POOLS.glob("*.yaml"))
@@ -77,3 +77,44 @@ def test_malformed_pools_are_rejected(memory, tmp_path: Path, text: str) -> None
     path.write_text(text)
     with pytest.raises(ReferencePoolError):
         memory.import_reference_pool(path)
+
+
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        ("2.9", "not a whole number"),
+        ("2.0", "not a whole number"),
+        ("true", "not a whole number"),
+        ("'3'", "not a whole number"),
+        ("0", "outside 1..100,000"),
+        ("-2", "outside 1..100,000"),
+        ("100001", "outside 1..100,000"),
+    ],
+)
+def test_pool_visit_count_must_be_a_sane_whole_number(
+    memory, tmp_path: Path, number: str, problem: str
+) -> None:
+    path = tmp_path / "pool.yaml"
+    path.write_text(
+        "? !!python/tuple [obs, task, acts]\n"
+        ": action_dict:\n"
+        "    ? !!python/tuple [click, why]\n"
+        "    : {qvalue: 1.0, number: 1, reward: 0.0}\n"
+        "    ? !!python/tuple [type, why]\n"
+        f"    : {{qvalue: 1.0, number: {number}, reward: 0.0}}\n"
+    )
+    with pytest.raises(ReferencePoolError, match=f"'type'.*{problem}"):
+        memory.import_reference_pool(path)
+    assert memory.stats().updates == 0
+
+
+def test_pool_visit_count_at_the_cap_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "pool.yaml"
+    path.write_text(
+        "? !!python/tuple [obs, task, acts]\n"
+        ": action_dict:\n"
+        "    ? !!python/tuple [click, why]\n"
+        f"    : {{qvalue: 1.0, number: {MAX_POOL_VISITS}, reward: 0.0}}\n"
+    )
+    (row,) = load_pool(path)
+    assert row.visits == MAX_POOL_VISITS

@@ -56,3 +56,13 @@ def test_configs_validate() -> None:
         RLEMConfig(n_step=0)
     with pytest.raises(InvalidInputError, match="both 0"):
         RetrievalConfig(max_encouraged=0, max_discouraged=0)
+
+
+@pytest.mark.parametrize("reward", [True, False, "2.5", b"1"])
+def test_reward_must_be_a_number_not_bool_or_text(reward: object) -> None:
+    with pytest.raises(InvalidInputError, match="reward must be a finite number"):
+        Step(observation="o", action="a", reward=reward)  # type: ignore[arg-type]
+
+
+def test_integer_reward_is_a_float() -> None:
+    assert Step(observation="o", action="a", reward=2).reward == 2.0
