@@ -104,6 +104,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         namespace: The memory namespace (default: the memory's).
         max_observation_chars: Longer observations are cut.
         keep_episodes: How many finished episodes to keep in `episodes` for inspection.
+        max_open_runs: Runs that never end (an abandoned stream) are dropped, oldest first,
+            beyond this many open runs.
     """
 
     raise_error = False
@@ -116,11 +118,13 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         namespace: str | None = None,
         max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
         keep_episodes: int = 32,
+        max_open_runs: int = 1024,
     ) -> None:
         self.memory = check_memory(memory, "RLEMCallbackHandler")
         self.scorer = check_scorer(scorer, "RLEMCallbackHandler")
         self.namespace = namespace
         self.max_observation_chars = max_observation_chars
+        self.max_open_runs = max_open_runs
         self.episodes: deque[Episode] = deque(maxlen=keep_episodes)
         """The latest finished episodes (learned, pending or skipped), oldest first."""
         self.reports: dict[str, LearnReport | None] = {}
@@ -166,6 +170,26 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             self._runs[root].owned_by_middleware = True
             return str(root)
 
+    def _drop_oldest_if_full(self) -> None:
+        """Forget the oldest open run when `max_open_runs` are open (under the lock)."""
+        while self._runs and len(self._runs) >= self.max_open_runs:
+            oldest = next(iter(self._runs))
+            self._forget(oldest)
+            logger.warning(
+                "rememberer: run %s never ended; dropped unlearned (%d runs open)",
+                oldest,
+                self.max_open_runs,
+            )
+
+    def _forget(self, root: UUID) -> None:
+        """Drop an open root run and everything known about its members (under the lock)."""
+        run = self._runs.pop(root)
+        for member in run.members:
+            self._root_of.pop(member, None)
+            self._parent_of.pop(member, None)
+            self._tools.pop(member, None)
+            self._inside_tool.discard(member)
+
     def _middleware_node(self, root: UUID, graph_run_id: UUID) -> None:
         """A `RemembererMiddleware` node started in the agent run `graph_run_id` (under lock)."""
         if graph_run_id == root:
@@ -199,6 +223,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
                 said = task_from_input(inputs)
             except Exception:
                 task = said = None
+            self._drop_oldest_if_full()
             run = _Run(TrajectoryRecorder(task=task, said=said), {run_id})
             run.paused = isinstance(inputs, Command) and inputs.resume is not None
             self._runs[run_id] = run
@@ -296,6 +321,13 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         recorder, tool = self._tool_recorder(run_id)
         if recorder is None or tool is None:
             return
+        if isinstance(output, Command) and isinstance(output.update, Mapping):
+            # A tool that updates the graph state: its ToolMessage is in the update.
+            found = [m for m in output.update.get("messages") or [] if isinstance(m, ToolMessage)]
+            if found:
+                for message in found:
+                    recorder.add_tool_message(message)
+                return
         if isinstance(output, ToolMessage):
             recorder.add_tool_message(output)
         else:
@@ -332,12 +364,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             run = self._runs.get(run_id)
             if run is None or self._root_of.get(run_id) != run_id:
                 return
-            del self._runs[run_id]
-            for member in run.members:
-                self._root_of.pop(member, None)
-                self._parent_of.pop(member, None)
-                self._tools.pop(member, None)
-                self._inside_tool.discard(member)
+            self._forget(run_id)
         rid = str(run_id)
         self.last_run_id = rid
         if run.owned_by_middleware:

@@ -5,12 +5,15 @@ Real `create_agent` agents and graphs, real tools, real Chroma; only chat models
 
 from __future__ import annotations
 
+import uuid
+from typing import Annotated
+
 import numpy as np
 from langchain.agents import create_agent
 from langchain.agents.middleware import SummarizationMiddleware
-from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
-from langchain_core.tools import tool
+from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, interrupt
 from langsmith import Client, traceable, tracing_context
@@ -266,3 +269,33 @@ def test_numpy_rewards_count(make_memory) -> None:
     ).invoke({"messages": [("user", "numpy")]})
     (episode,) = scorer.episodes
     assert [s.reward for s in episode.steps] == [2.0, 0.0]
+
+
+@tool
+def goto(room: str, tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:
+    """Move, updating the graph state with a Command."""
+    message = ToolMessage(f"You are in the {room}.", tool_call_id=tool_call_id)
+    return Command(update={"messages": [message]})
+
+
+def test_handler_reads_the_tool_message_of_a_command(memory) -> None:
+    scorer = Recorder()
+    handler = RLEMCallbackHandler(memory, scorer=scorer)
+    model = scripted(AIMessage("", tool_calls=[call("goto", "g1", room="hall")]), AIMessage("ok"))
+    create_agent(model, [goto]).invoke(
+        {"messages": [("user", "go to the hall")]}, {"callbacks": [handler]}
+    )
+    (episode,) = scorer.episodes
+    assert steps(episode) == [
+        ("go to the hall", 'goto(room="hall")'),
+        ("You are in the hall.", "final_answer"),
+    ]
+
+
+def test_runs_that_never_end_are_dropped_oldest_first(memory, caplog) -> None:
+    handler = RLEMCallbackHandler(memory, max_open_runs=2)
+    abandoned = [uuid.uuid4() for _ in range(3)]
+    for run_id in abandoned:  # three root runs start; none ends
+        handler.on_chain_start({}, {"input": "x"}, run_id=run_id)
+    assert set(handler.open_runs) == {str(abandoned[1]), str(abandoned[2])}
+    assert f"run {abandoned[0]} never ended" in caplog.text
