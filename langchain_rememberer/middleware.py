@@ -205,8 +205,17 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         """
         messages = list(state.get("messages", []))
         said = state.get("rememberer_said")
-        if isinstance(said, str) and said.strip() and any(is_summary(m) for m in messages):
-            return after_summary(messages, said)
+        if isinstance(said, str) and said.strip():
+            for i in range(len(messages) - 1, -1, -1):
+                message = messages[i]
+                if (
+                    isinstance(message, HumanMessage)
+                    and not is_summary(message)
+                    and message_text(message.content) == said
+                ):
+                    return messages[i:], None
+            if any(is_summary(m) for m in messages):
+                return after_summary(messages, said)
         start = state.get("rememberer_start")
         if isinstance(start, int) and 0 <= start < len(messages):
             return messages[start:], None

@@ -299,3 +299,36 @@ def test_runs_that_never_end_are_dropped_oldest_first(memory, caplog) -> None:
         handler.on_chain_start({}, {"input": "x"}, run_id=run_id)
     assert set(handler.open_runs) == {str(abandoned[1]), str(abandoned[2])}
     assert f"run {abandoned[0]} never ended" in caplog.text
+
+
+def test_the_turn_after_a_summarized_turn_is_a_whole_episode(make_memory) -> None:
+    scorer = Recorder()
+    summarizer = SummarizationMiddleware(
+        model=scripted(*[AIMessage("SUMMARY TEXT")] * 5),
+        trigger=("messages", 4),
+        keep=("messages", 3),
+    )
+    model = scripted(
+        AIMessage("", tool_calls=[call("add", "c1", a=1, b=1)]),
+        AIMessage("", tool_calls=[call("add", "c2", a=2, b=2)]),
+        AIMessage("done"),
+        AIMessage("", tool_calls=[call("add", "c3", a=5, b=5)]),
+        AIMessage("10"),
+    )
+    agent = create_agent(
+        model,
+        TOOLS,
+        middleware=[summarizer, RemembererMiddleware(make_memory(), scorer=scorer)],
+        checkpointer=InMemorySaver(),
+    )
+    config = {"configurable": {"thread_id": "two turns"}}
+    agent.invoke({"messages": [HumanMessage("Add the numbers please")]}, config)
+    out = agent.invoke({"messages": [HumanMessage("Now add five and five")]}, config)
+    assert any("SUMMARY TEXT" in str(m.content) for m in out["messages"])
+    first, second = scorer.episodes
+    assert first.task == "Add the numbers please"
+    assert second.task == "Now add five and five"
+    assert steps(second) == [
+        ("Now add five and five", "add(a=5, b=5)"),
+        ("10", "final_answer"),
+    ]
