@@ -108,6 +108,32 @@ class BenchConfig:
     extra: dict[str, Any] = field(default_factory=dict)
     """Free-form notes stored with the results."""
 
+    def __post_init__(self) -> None:
+        """Reject settings no run can honour, naming each one.
+
+        Raises:
+            ValueError: a count or rate is out of range.
+        """
+        bounds = {
+            "max_steps": (self.max_steps, 1, None),
+            "epochs": (self.epochs, 0, None),
+            "train_seeds": (self.train_seeds, 1, 1000),
+            "test_seeds": (self.test_seeds, 0, 1000),
+            "k": (self.k, 1, None),
+            "action_history": (self.action_history, 0, None),
+            "gamma": (self.gamma, 0.0, 1.0),
+            "train_epsilon": (self.train_epsilon, 0.0, 1.0),
+            "min_similarity": (self.min_similarity, -1.0, 1.0),
+        }
+        wrong = [
+            f"{name}={value!r} (allowed: {low} to {'any' if high is None else high})"
+            for name, (value, low, high) in bounds.items()
+            if value < low or (high is not None and value > high)
+        ]
+        if wrong:
+            msg = "bad benchmark settings: " + "; ".join(wrong)
+            raise ValueError(msg)
+
 
 class TabularQPlayer:
     """Tabular Q-learning on exact (task, state key, action) entries, replayed backwards.

@@ -9,10 +9,11 @@ import ast
 import inspect
 import itertools
 import json
+import shlex
 import sys
 import textwrap
 import time
-from dataclasses import replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,7 +27,9 @@ except ImportError as e:  # pragma: no cover - exercised without the extra
     raise ImportError(msg) from e
 
 from langchain_rememberer.bench import METHODS, BenchConfig, run_bench
+from langchain_rememberer.envs.agent import ModelFailedError
 from langchain_rememberer.envs.textworld import EnvUnavailableError
+from langchain_rememberer.errors import RemembererError
 
 __all__ = ["app", "main"]
 
@@ -87,9 +90,33 @@ def _run(config: BenchConfig, model: Any = None) -> dict[str, Any]:
 
         try:
             return run_bench(config, report, model=model)
-        except EnvUnavailableError as e:
+        except (EnvUnavailableError, ModelFailedError) as e:
             console.print(f"[red]error:[/red] {e}")
             raise typer.Exit(2) from e
+
+
+def _fail(message: str) -> typer.Exit:
+    console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(2)
+
+
+def _writable_dir(path: Path, flag: str) -> Path:
+    """Create the output directory now, so a bad path fails before a long run, not after."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / ".rememberer-write-check"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise _fail(f"{flag} {path}: cannot write there ({e.strerror or e})") from e
+    return path
+
+
+def _config(**settings: Any) -> BenchConfig:
+    try:
+        return BenchConfig(**settings)
+    except ValueError as e:
+        raise _fail(str(e)) from e
 
 
 def _table(result: dict[str, Any], title: str) -> Table:
@@ -130,12 +157,15 @@ def _save(result: dict[str, Any], out: Path) -> tuple[Path, Path | None]:
     return path, png
 
 
-def _model(model: str | None, base_url: str | None) -> Any:
+def _model(model: str | None, base_url: str | None, api_key: str | None) -> Any:
     if not model and not base_url:
         return None
     from langchain_rememberer.policies import load_chat_model  # noqa: PLC0415
 
-    return load_chat_model(model, base_url=base_url)
+    try:
+        return load_chat_model(model, base_url=base_url, api_key=api_key)
+    except Exception as e:  # a missing provider package, an unknown provider, bad settings
+        raise _fail(f"cannot create the chat model {model or base_url!r}: {e}") from e
 
 
 ModelOpt = Annotated[
@@ -146,6 +176,11 @@ ModelOpt = Annotated[
 BaseUrlOpt = Annotated[
     str | None, typer.Option(help="An OpenAI-compatible endpoint (ChatOpenAI base_url).")
 ]
+ApiKeyOpt = Annotated[
+    str | None,
+    typer.Option(help="Key for --base-url (default: $OPENAI_API_KEY, else none, as local "
+                 "servers need none)."),
+]  # fmt: skip
 
 
 DEMO_GAME = (
@@ -167,19 +202,24 @@ def demo(  # noqa: PLR0917
     seed: Annotated[int, typer.Option(help=HELP["seed"])] = 0,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Watch an agent learn a text game, with and without REMEMBERER (about a minute)."""
-    config = replace(
-        D,
-        env=DEMO_GAME[0],
-        game_params=DEMO_GAME[1],
-        epochs=epochs,
-        train_seeds=train_seeds,
-        test_seeds=test_seeds,
-        seed=seed,
-        methods=("no_memory", "rememberer"),
-        memory_path=str(path / "chroma"),
+    config = _config(
+        **asdict(D)
+        | {
+            "env": DEMO_GAME[0],
+            "game_params": DEMO_GAME[1],
+            "epochs": epochs,
+            "train_seeds": train_seeds,
+            "test_seeds": test_seeds,
+            "seed": seed,
+            "methods": ("no_memory", "rememberer"),
+            "memory_path": str(path / "chroma"),
+        }
     )
+    chat_model = _model(model, base_url, api_key)
+    _writable_dir(path, "--path")
     console.print(
         f"An agent (create_agent + RemembererMiddleware) learns {train_seeds} TextWorldExpress "
         f"mapreader games for {epochs} epochs; after each epoch it plays {test_seeds} games it "
@@ -187,18 +227,19 @@ def demo(  # noqa: PLR0917
         f"{model or base_url or 'offline stand-in, not an LLM'}."
     )
     start = time.perf_counter()
-    result = _run(config, _model(model, base_url))
+    result = _run(config, chat_model)
     console.print(_table(result, "Success rate [95% CI]"))
     json_path, png = _save(result, path)
     console.print(f"Done in {time.perf_counter() - start:.0f} s. Results: {json_path}")
     if png:
         console.print(f"Learning curve: {png}")
     task = result["methods"]["rememberer"].get("example_task") or "Your task is ..."
+    where = shlex.quote(str(path / "chroma"))
     console.print(
         "Inspect what was learned:\n"
-        f"  rememberer stats {path / 'chroma'} --namespace rememberer\n"
-        f"  rememberer inspect {path / 'chroma'} --namespace rememberer --observation-key actions "
-        f"--task {json.dumps(task)} --observation 'Valid actions: inventory | look around | "
+        f"  rememberer stats {where} --namespace rememberer\n"
+        f"  rememberer inspect {where} --namespace rememberer --observation-key actions "
+        f"--task {shlex.quote(task)} --observation 'Valid actions: inventory | look around | "
         "move east | read map | take coin | task'"
     )
 
@@ -228,6 +269,7 @@ def bench(  # noqa: PLR0917
     ),
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
 ) -> None:
     """Compare no memory, REMEMBERER, its ablations and tabular Q-learning (JSON + PNG)."""
     chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
@@ -246,7 +288,7 @@ def bench(  # noqa: PLR0917
         problems = "; ".join(wrong) or "--methods is empty"
         console.print(f"[red]error:[/red] {problems}")
         raise typer.Exit(2)
-    config = BenchConfig(
+    config = _config(
         env=env, game_params=game_params, max_steps=max_steps, epochs=epochs,
         train_seeds=train_seeds, test_seeds=test_seeds, seed=seed, methods=chosen,
         harness=harness,  # type: ignore[arg-type]
@@ -255,7 +297,9 @@ def bench(  # noqa: PLR0917
         observation_key=observation_key,  # type: ignore[arg-type]
         exemplar_choice=exemplar_choice,  # type: ignore[arg-type]
     )  # fmt: skip
-    result = _run(config, _model(model, base_url))
+    chat_model = _model(model, base_url, api_key)
+    _writable_dir(out, "--out")
+    result = _run(config, chat_model)
     console.print(_table(result, f"{env} {game_params}: success rate, 95% CI"))
     for name, rows in result["comparisons"].items():
         diffs = ", ".join(f"{r['diff']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for r in rows)
@@ -280,8 +324,11 @@ def stats(
     """Count the states, updates and pending episodes of a memory namespace."""
     from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
 
-    memory = RemembererMemory(path=_existing(path), namespace=namespace)
-    console.print_json(json.dumps(memory.stats().model_dump()))
+    try:
+        memory = RemembererMemory(path=_existing(path), namespace=namespace)
+        console.print_json(json.dumps(memory.stats().model_dump()))
+    except RemembererError as e:
+        raise _fail(str(e)) from e
 
 
 @app.command(name="inspect")
@@ -299,12 +346,15 @@ def inspect_memory(  # noqa: PLR0917
     from langchain_rememberer.envs.textworld import observation_key as twx_key  # noqa: PLC0415
     from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
 
-    memory = RemembererMemory(
-        path=_existing(path),
-        namespace=namespace,
-        observation_key=twx_key(observation_key),  # type: ignore[arg-type]
-    )
-    states = memory.retrieve(task, observation or task, k=k)
+    try:
+        memory = RemembererMemory(
+            path=_existing(path),
+            namespace=namespace,
+            observation_key=twx_key(observation_key),  # type: ignore[arg-type]
+        )
+        states = memory.retrieve(task, observation or task, k=k)
+    except RemembererError as e:
+        raise _fail(str(e)) from e
     if not states:
         console.print("No stored state in this namespace.")
     for state in states:

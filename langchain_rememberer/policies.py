@@ -11,6 +11,7 @@ the very same `create_agent` + `RemembererMiddleware` path a real model uses.
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import uuid
@@ -284,11 +285,16 @@ def load_chat_model(
     """
     if base_url:
         from langchain_openai import ChatOpenAI  # noqa: PLC0415
+        from pydantic import SecretStr  # noqa: PLC0415
 
-        kwargs: dict[str, Any] = {"model": model or "default", "base_url": base_url}
-        if api_key:
-            kwargs["api_key"] = api_key
-        return ChatOpenAI(temperature=temperature, **kwargs)
+        # Local OpenAI-compatible servers (vLLM, Ollama, llama.cpp) take any key.
+        key = api_key or os.environ.get("OPENAI_API_KEY") or "not-needed"
+        return ChatOpenAI(
+            model=model or "default",
+            base_url=base_url,
+            api_key=SecretStr(key),
+            temperature=temperature,
+        )
     if model:
         from langchain.chat_models import init_chat_model  # noqa: PLC0415
 

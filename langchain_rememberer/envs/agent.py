@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from langchain_rememberer.bench import BenchConfig
     from langchain_rememberer.memory import RemembererMemory
 
-__all__ = ["SYSTEM_PROMPT", "AgentRunner"]
+__all__ = ["SYSTEM_PROMPT", "AgentRunner", "ModelFailedError"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +37,14 @@ SYSTEM_PROMPT = (
     "one-line summary instead of calling the tool."
 )
 """System prompt of the benchmark agent (the stand-in ignores it; real models need it)."""
+
+
+_MAX_FAILURES_BEFORE_ACTING = 3
+"""Consecutive agent runs that raise before their first env step: the model is not usable."""
+
+
+class ModelFailedError(RuntimeError):
+    """The chat model keeps failing before it acts (bad endpoint, key or model name)."""
 
 
 class AgentRunner:
@@ -60,6 +68,7 @@ class AgentRunner:
         self.memory = memory
         self.model = model or StandInChatModel(**choice)
         self.max_steps = max_steps
+        self._failures_before_acting = 0
         self._agents: dict[tuple[int, bool], Any] = {}
         self._timed: dict[int, TimedEnv] = {}
 
@@ -97,6 +106,23 @@ class AgentRunner:
             )
         return self._agents[key], timed
 
+    def _failed(self, error: Exception, fold: str, seed: int, *, acted: bool) -> None:
+        """Log a failed agent run; give up when the model keeps failing before acting."""
+        self._failures_before_acting = 0 if acted else self._failures_before_acting + 1
+        if self._failures_before_acting >= _MAX_FAILURES_BEFORE_ACTING:
+            msg = (
+                f"the model failed {self._failures_before_acting} runs in a row before taking "
+                f"any step; last error: {type(error).__name__}: {error}"
+            )
+            raise ModelFailedError(msg) from error
+        logger.warning(
+            "%s seed %s: the agent run raised %s: %s; the episode counts as played so far",
+            fold,
+            seed,
+            type(error).__name__,
+            error,
+        )
+
     def __call__(
         self,
         env: TextWorldEnv,
@@ -123,13 +149,9 @@ class AgentRunner:
                 },
             )
         except Exception as e:  # a real model may fail, or keep acting after the end
-            logger.warning(
-                "%s seed %s: the agent run raised %s: %s; the episode counts as played so far",
-                fold,
-                seed,
-                type(e).__name__,
-                e,
-            )
+            self._failed(e, fold, seed, acted=(env.last or first).steps > 0)
+        else:
+            self._failures_before_acting = 0
         last = env.last or first
         return EpisodeResult(
             seed=seed,

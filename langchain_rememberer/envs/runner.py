@@ -135,7 +135,8 @@ class MemoryPlayer:
         epsilon: float,
     ) -> str:
         block = self.memory.format_exemplars(task, observation, recent_actions=recent)
-        return choose_action(parse_exemplars(block), valid, rng, epsilon=epsilon, **self.choice)
+        hints = parse_exemplars(block)
+        return choose_action(hints, valid, rng, epsilon=epsilon, tried=self.tried, **self.choice)
 
     def learn(self, episode: Episode) -> None:  # noqa: D102
         self.memory.learn(episode)

@@ -38,7 +38,7 @@ GAMES = ("coin", "mapreader", "cookingworld", "twc", "arithmetic", "sorting", "s
 """TextWorldExpress games accepted in an env spec `twx:<game>`."""
 
 JAVA_HINT = (
-    "TextWorldExpress needs a Java runtime (8 or newer) on PATH. Install one, e.g. "
+    "TextWorldExpress needs a Java runtime (11 or newer) on PATH. Install one, e.g. "
     "`sudo apt-get install default-jre-headless` (Debian/Ubuntu) or `brew install openjdk`, "
     "then retry."
 )

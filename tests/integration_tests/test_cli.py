@@ -101,3 +101,44 @@ def test_stats_of_a_missing_memory_is_an_error_and_creates_nothing(tmp_path: Pat
     assert result.exit_code == 2
     assert "no memory at" in result.output
     assert not missing.exists()
+
+
+def test_a_bad_output_path_fails_before_the_run(tmp_path: Path) -> None:
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory")
+    bench = runner.invoke(app, ["bench", "--methods", "no_memory", "--out", str(taken)])
+    assert bench.exit_code == 2
+    assert "--out" in bench.output
+    assert "cannot write there" in bench.output
+    assert "episodes" not in bench.output  # nothing ran
+    demo = runner.invoke(app, ["demo", "--path", str(taken / "below")])
+    assert demo.exit_code == 2
+    assert "--path" in demo.output
+
+
+def test_bench_rejects_out_of_range_settings(tmp_path: Path) -> None:
+    args = ["bench", "--train-seeds", "1001", "--max-steps", "0", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "train_seeds=1001" in result.output
+    assert "max_steps=0" in result.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unknown_model_provider_is_a_clear_error(tmp_path: Path) -> None:
+    args = ["bench", "--model", "nosuch:model", "--out", str(tmp_path / "o")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert "cannot create the chat model 'nosuch:model'" in result.output
+
+
+def test_inspect_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "demo"
+    args = ["demo", "--path", str(path), "--epochs", "1", "--train-seeds", "1", "--test-seeds", "1"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(
+        app,
+        ["inspect", str(path / "chroma"), "--namespace", "rememberer", "--task", "t", "-k", "0"],
+    )
+    assert result.exit_code == 2
+    assert "k must be a whole number of at least 1" in result.output

@@ -58,12 +58,25 @@ def runaway(messages: list[dict[str, Any]]) -> str | None:
     return "look around"
 
 
+def refuse(messages: list[dict[str, Any]]) -> str | None:
+    """Not a policy: the server answers 401, as with a wrong API key."""
+    raise AssertionError
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _FakeLLMServer
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         self.server.requests.append(body)
+        if self.server.policy is refuse:
+            data = json.dumps({"error": {"message": "bad key", "type": "auth"}}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return
         command = self.server.policy(body["messages"])
         if command is None:
             message: dict[str, Any] = {"role": "assistant", "content": "Done."}
@@ -134,7 +147,7 @@ BENCH = [
 
 
 def test_bench_drives_an_openai_compatible_model(serve, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-local-fake")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)  # local servers need no key
     server = serve(coin_player)
     out = tmp_path / "run"
     args = [*BENCH, "--methods", "no_memory,rememberer", "--base-url", server.url]
@@ -168,3 +181,14 @@ def test_a_model_that_never_stops_does_not_stop_the_bench(
     assert evaluated["n"] == 2
     assert evaluated["success"] == 0.0
     assert "GraphRecursionError" in caplog.text
+
+
+def test_a_model_that_never_answers_stops_the_bench_clearly(serve, tmp_path: Path) -> None:
+    server = serve(refuse)
+    out = tmp_path / "run"
+    args = [*BENCH, "--methods", "no_memory", "--epochs", "1", "--base-url", server.url]
+    result = CliRunner().invoke(app, [*args, "--api-key", "sk-wrong", "--out", str(out)])
+    assert result.exit_code == 2
+    assert "failed 3 runs in a row before taking any step" in result.output
+    assert len(server.requests) == 3  # a 401 is not retried; three runs, then a clear stop
+    assert not (out / "results.json").exists()
