@@ -247,7 +247,13 @@ def demo(  # noqa: PLR0917
 @app.command()
 def bench(  # noqa: PLR0917
     env: Annotated[str, typer.Option(help=HELP["env"])] = D.env,
-    game_params: Annotated[str, typer.Option(help=HELP["game_params"])] = D.game_params,
+    game_params: Annotated[
+        str | None,
+        typer.Option(
+            help=f"{HELP['game_params']} Default: {D.game_params!r} for coin, the "
+            "game's own defaults for other games."
+        ),
+    ] = None,
     max_steps: Annotated[int, typer.Option(help=HELP["max_steps"])] = D.max_steps,
     epochs: Annotated[int, typer.Option(help=HELP["epochs"])] = D.epochs,
     train_seeds: Annotated[int, typer.Option(help=HELP["train_seeds"])] = D.train_seeds,
@@ -288,6 +294,8 @@ def bench(  # noqa: PLR0917
         problems = "; ".join(wrong) or "--methods is empty"
         console.print(f"[red]error:[/red] {problems}")
         raise typer.Exit(2)
+    if game_params is None:
+        game_params = D.game_params if env == D.env else ""
     config = _config(
         env=env, game_params=game_params, max_steps=max_steps, epochs=epochs,
         train_seeds=train_seeds, test_seeds=test_seeds, seed=seed, methods=chosen,

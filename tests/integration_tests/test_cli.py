@@ -142,3 +142,15 @@ def test_inspect_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "k must be a whole number of at least 1" in result.output
+
+
+def test_other_games_use_their_own_default_parameters(tmp_path: Path) -> None:
+    args = [
+        "bench", "--env", "twx:sorting", "--methods", "no_memory", "--epochs", "1",
+        "--train-seeds", "1", "--test-seeds", "1", "--max-steps", "3", "--out", str(tmp_path),
+    ]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads((tmp_path / "results.json").read_text())
+    assert data["config"]["game_params"] == ""
+    assert data["methods"]["no_memory"]["epochs"][0]["eval"]["n"] == 1
