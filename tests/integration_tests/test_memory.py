@@ -415,6 +415,18 @@ class _TableWriteFails(ChromaStore):
         super().write_states(ns, states, vectors)
 
 
+def _two_step_episode(run_id: str) -> Episode:
+    """kitchen -a-> attic -b->, reward -1 on the first step."""
+    return Episode(
+        task=TASK,
+        run_id=run_id,
+        steps=[
+            Step(observation="kitchen", action="a", reward=-1.0),
+            Step(observation="attic", action="b"),
+        ],
+    )
+
+
 def test_failed_table_write_leaves_no_half_episode(memory) -> None:
     memory.learn(
         Episode(
@@ -423,14 +435,7 @@ def test_failed_table_write_leaves_no_half_episode(memory) -> None:
     )
     memory.store = _TableWriteFails(memory.store.client, memory.store.collection_name)
     memory.store.armed = True
-    episode = Episode(
-        task=TASK,
-        run_id="half",
-        steps=[
-            Step(observation="kitchen", action="a", reward=-1.0),
-            Step(observation="attic", action="b"),
-        ],
-    )
+    episode = _two_step_episode("half")
     with pytest.raises(StorageError, match="injected"):
         memory.learn(episode)
     assert memory.stats().updates == 1
@@ -577,14 +582,7 @@ def test_any_failure_after_the_append_rolls_back(memory, monkeypatch) -> None:
         raise RuntimeError(msg)
 
     monkeypatch.setattr(memory.store, "write_states", fails)
-    episode = Episode(
-        task=TASK,
-        run_id="half",
-        steps=[
-            Step(observation="kitchen", action="a", reward=-1.0),
-            Step(observation="attic", action="b"),
-        ],
-    )
+    episode = _two_step_episode("half")
     with pytest.raises(RuntimeError, match="injected"):
         memory.learn(episode)
     monkeypatch.undo()

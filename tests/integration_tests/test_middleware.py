@@ -92,6 +92,24 @@ def section(text: str, tag: str) -> str:
     return text.rsplit(f"<{tag}>", maxsplit=1)[-1].split(f"</{tag}>", maxsplit=1)[0]
 
 
+class SilentClient(Client):
+    """A LangSmith client that sends nothing anywhere."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            api_key="fake",
+            api_url="http://127.0.0.1:9",
+            auto_batch_tracing=False,
+            info=ls_schemas.LangSmithInfo(),
+        )
+
+    def create_run(self, *args, **kwargs) -> None:
+        return None
+
+    def update_run(self, *args, **kwargs) -> None:
+        return None
+
+
 def final_bonus(episode) -> float:
     """Scorer: 0.5 for a run whose answer came after an `add` call."""
     return 0.5 if any(s.action.startswith("add(") for s in episode.steps) else 0.0
@@ -293,18 +311,10 @@ def test_langsmith_trace_shows_the_memories_used(make_memory, monkeypatch) -> No
     """Offline: a langsmith Client that captures runs instead of sending them."""
     monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
 
-    class CaptureClient(Client):
+    class CaptureClient(SilentClient):
         def __init__(self) -> None:
-            super().__init__(
-                api_key="fake",
-                api_url="http://127.0.0.1:9",
-                auto_batch_tracing=False,
-                info=ls_schemas.LangSmithInfo(),
-            )
+            super().__init__()
             self.updated: list[tuple[str, dict, list]] = []
-
-        def create_run(self, name, inputs, run_type, **kwargs) -> None:
-            return None
 
         def update_run(self, run_id, **kwargs) -> None:
             extra = kwargs.get("extra") or {}

@@ -16,12 +16,17 @@ from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.types import Command, interrupt
-from langsmith import Client, traceable, tracing_context
-from langsmith import schemas as ls_schemas
+from langsmith import traceable, tracing_context
 
 from langchain_rememberer import RemembererMiddleware, RLEMCallbackHandler
 from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer
-from tests.integration_tests.test_middleware import TOOLS, FakeToolModel, call, scripted
+from tests.integration_tests.test_middleware import (
+    TOOLS,
+    FakeToolModel,
+    SilentClient,
+    call,
+    scripted,
+)
 
 
 class Recorder:
@@ -44,24 +49,6 @@ def adding(i: int) -> FakeToolModel:
 
 def steps(episode) -> list[tuple[str, str]]:
     return [(s.observation, s.action) for s in episode.steps]
-
-
-class SilentClient(Client):
-    """A LangSmith client that sends nothing anywhere."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            api_key="fake",
-            api_url="http://127.0.0.1:9",
-            auto_batch_tracing=False,
-            info=ls_schemas.LangSmithInfo(),
-        )
-
-    def create_run(self, *args, **kwargs) -> None:
-        return None
-
-    def update_run(self, *args, **kwargs) -> None:
-        return None
 
 
 def test_agent_runs_in_one_trace_are_separate_episodes(make_memory) -> None:
