@@ -128,7 +128,7 @@ class BenchConfig:
         wrong = [
             f"{name}={value!r} (allowed: {low} to {'any' if high is None else high})"
             for name, (value, low, high) in bounds.items()
-            if value < low or (high is not None and value > high)
+            if math.isnan(value) or value < low or (high is not None and value > high)
         ]
         if wrong:
             msg = "bad benchmark settings: " + "; ".join(wrong)

@@ -18,7 +18,7 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.messages import AIMessage, BaseMessage, ToolMessage
 from langchain_core.outputs import ChatGeneration, LLMResult
-from langgraph.errors import GraphBubbleUp
+from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
 from langchain_rememberer.memory import RemembererMemory
@@ -51,6 +51,8 @@ class _Run:
     recorder: TrajectoryRecorder
     members: set[UUID] = field(default_factory=set)
     owned_by_middleware: bool = False
+    agents: set[UUID] = field(default_factory=set)
+    """Agent runs inside this run that `RemembererMiddleware` learns on its own."""
     paused: bool = False
     """Interrupted for human input (a `GraphInterrupt` inside), or the resumption of one."""
 
@@ -124,6 +126,13 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self.scorer = check_scorer(scorer, "RLEMCallbackHandler")
         self.namespace = namespace
         self.max_observation_chars = max_observation_chars
+        if (
+            isinstance(max_open_runs, bool)
+            or not isinstance(max_open_runs, int)
+            or max_open_runs < 1
+        ):
+            msg = f"max_open_runs must be a whole number of at least 1, got {max_open_runs!r}"
+            raise ValueError(msg)
         self.max_open_runs = max_open_runs
         self.episodes: deque[Episode] = deque(maxlen=keep_episodes)
         """The latest finished episodes (learned, pending or skipped), oldest first."""
@@ -137,6 +146,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._parent_of: dict[UUID, UUID] = {}
         self._tools: dict[UUID, _Tool] = {}
         self._inside_tool: set[UUID] = set()
+        self._evicted: deque[UUID] = deque(maxlen=4 * max_open_runs)
+        """Members of runs dropped by `max_open_runs`: their later events are ignored."""
         self._scoring = threading.local()
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -157,23 +168,28 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         """Called from a `RemembererMiddleware` node: share the run id when its agent is the root.
 
         Returns the root run id when the node's agent graph is this handler's root run (both
-        then learn, and take feedback, under one id); None when the agent is nested in a larger
-        run (it keeps its own id) or the run is unknown.
+        then learn, and take feedback, under one id); the agent graph's own run id when it is
+        nested in a larger run (each agent run keeps its own id); None when the run is unknown.
         """
         if node_run_id is None:
             return None
         key = node_run_id if isinstance(node_run_id, UUID) else UUID(str(node_run_id))
         with self._lock:
             root = self._root_of.get(key)
-            if root is None or self._parent_of.get(key) != root:
+            graph = self._parent_of.get(key)
+            if root is None or graph is None:
                 return None
-            self._runs[root].owned_by_middleware = True
-            return str(root)
+            if graph == root:
+                self._runs[root].owned_by_middleware = True
+            else:
+                self._runs[root].agents.add(graph)
+            return str(graph)
 
     def _drop_oldest_if_full(self) -> None:
         """Forget the oldest open run when `max_open_runs` are open (under the lock)."""
         while self._runs and len(self._runs) >= self.max_open_runs:
             oldest = next(iter(self._runs))
+            self._evicted.extend(self._runs[oldest].members)
             self._forget(oldest)
             logger.warning(
                 "rememberer: run %s never ended; dropped unlearned (%d runs open)",
@@ -216,6 +232,9 @@ class RLEMCallbackHandler(BaseCallbackHandler):
                 if kwargs.get("name") in _MIDDLEWARE_NODES and parent_run_id is not None:
                     self._middleware_node(root, parent_run_id)
                 return
+            if parent_run_id is not None and parent_run_id in self._evicted:
+                self._evicted.append(run_id)  # part of a run dropped as never ending
+                return
             if getattr(self._scoring, "active", False):
                 return  # a scorer's own runs (e.g. the LLM judge) are not episodes
             try:
@@ -241,8 +260,11 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._finish(run_id, succeeded=None if stopped else False)
 
     def _interrupted(self, run_id: UUID, error: BaseException) -> bool:
-        """Mark the run paused when `error` is graph control flow (an interrupt) inside it."""
-        if not isinstance(error, GraphBubbleUp):
+        """Mark the run paused when `error` is an interrupt for human input inside it.
+
+        Other graph control flow (a hand-off `Command(graph=Command.PARENT)`) is not a pause.
+        """
+        if not isinstance(error, GraphInterrupt):
             return False
         with self._lock:
             root = self._root_of.get(run_id)
@@ -367,6 +389,12 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             self._forget(run_id)
         rid = str(run_id)
         self.last_run_id = rid
+        if run.agents and not run.owned_by_middleware and run.recorder.is_empty():
+            # A wrapper (retry, fallbacks, a prep step, a parent graph) around middleware agents:
+            # they learn their runs; this one has no step of its own.
+            run.owned_by_middleware = True
+            if len(run.agents) == 1:
+                self.last_run_id = str(next(iter(run.agents)))
         if run.owned_by_middleware:
             logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", rid)
             return

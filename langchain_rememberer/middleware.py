@@ -50,6 +50,11 @@ logger = logging.getLogger(__name__)
 _MAX_FAILED_RUNS = 1024
 
 
+def _failed_id(run_id: str) -> str:
+    """The run id a partial episode ended by a tool exception is learned under."""
+    return f"{run_id}#failed"
+
+
 class RemembererState(AgentState):  # type: ignore[type-arg]
     """Agent state keys added by `RemembererMiddleware`."""
 
@@ -156,7 +161,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         self.k = k
         self.max_observation_chars = max_observation_chars
         self._lock = threading.Lock()
-        self._failed: OrderedDict[str, None] = OrderedDict()
+        self._failed: OrderedDict[str, int] = OrderedDict()
+        """Runs whose tool failure was learned: run id -> message count at the failure."""
 
     # -- run start -----------------------------------------------------------------------------
 
@@ -292,6 +298,15 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
 
     # -- run end -------------------------------------------------------------------------------
 
+    def _forget_failure(self, run_id: str) -> None:
+        """Forget the partial failed episode learned for `run_id` (it went on after all)."""
+        try:
+            self.memory.forget_run(_failed_id(run_id), namespace=self.namespace)
+        except Exception as e:
+            logger.warning(
+                "rememberer: run %s: could not forget its partial episode: %s", run_id, e
+            )
+
     def _learn(
         self, state: Any, config: dict[str, Any], *, succeeded: bool = True
     ) -> LearnReport | None:
@@ -299,19 +314,14 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         if succeeded and self._take_failed(run_id):
             # A tool exception was learned as a failure, then caught outside this middleware
             # and the run went on: the whole run replaces that partial episode.
-            try:
-                self.memory.forget_run(run_id, namespace=self.namespace)
-            except Exception as e:
-                logger.warning(
-                    "rememberer: run %s: could not forget its partial episode: %s", run_id, e
-                )
+            self._forget_failure(run_id)
         try:
             messages, first = self._run_view(state)
             episode = episode_from_messages(
                 messages,
                 task=_task_override(config),
                 first_observation=first,
-                run_id=run_id,
+                run_id=run_id if succeeded else _failed_id(run_id),
                 succeeded=succeeded,
                 max_observation_chars=self.max_observation_chars,
             )
@@ -366,19 +376,28 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return True
 
     def _learn_failure(self, request: ToolCallRequest, error: Exception) -> None:
-        """Learn the run that `error` is about to end as a failed episode, once per run."""
+        """Learn the run that `error` is about to end as a failed episode, once per step.
+
+        It is learned under the id `<run id>#failed`: should the run go on after all (an outer
+        middleware caught the error, or a retry resumes it), the whole run is learned under its
+        own id and this partial episode is forgotten (when it goes on in this process).
+        """
         state = request.state
         if not self.learn or not isinstance(state, Mapping):
             return
         run_id = state.get("rememberer_run_id")
         if not isinstance(run_id, str):
             return
+        count = len(state.get("messages", []))
         with self._lock:
-            if run_id in self._failed:
-                return  # a parallel call of the same step failed too
-            self._failed[run_id] = None
+            before = self._failed.pop(run_id, None)
+            self._failed[run_id] = count
             while len(self._failed) > _MAX_FAILED_RUNS:
                 self._failed.popitem(last=False)
+        if before == count:
+            return  # a parallel call of the same step failed too
+        if before is not None:
+            self._forget_failure(run_id)  # an earlier failure was caught; this one ends the run
         logger.info(
             "rememberer: run %s: tool %r raised %r; learning a failed episode",
             run_id,

@@ -298,5 +298,7 @@ def load_chat_model(
     if model:
         from langchain.chat_models import init_chat_model  # noqa: PLC0415
 
-        return init_chat_model(model, temperature=temperature)
+        extra: dict[str, Any] = {"api_key": api_key} if api_key else {}
+        chat: BaseChatModel = init_chat_model(model, temperature=temperature, **extra)
+        return chat
     return stand_in or StandInChatModel()

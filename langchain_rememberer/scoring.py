@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
@@ -264,7 +265,7 @@ def finish_episode(
             memory.save_pending(episode, namespace=namespace)
             logger.debug("rememberer: run %s saved, waiting for feedback", run)
             return None
-        if isinstance(score, bool) or not isinstance(score, int | float):
+        if isinstance(score, bool) or not isinstance(score, numbers.Real):
             logger.warning(
                 "rememberer: run %s not learned, the scorer returned %r; return a finite "
                 "float, or None to wait for feedback",

@@ -349,6 +349,11 @@ class TrajectoryRecorder:
                 if self.said is None:
                     self.said = task
 
+    def is_empty(self) -> bool:
+        """Whether no model output was recorded (the run has no step)."""
+        with self._lock:
+            return not any(isinstance(m, AIMessage) for m in self._messages)
+
     def add_ai_message(self, message: AIMessage) -> None:
         """Record a model output (its tool calls are the next action)."""
         with self._lock:

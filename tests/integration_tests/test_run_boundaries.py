@@ -6,20 +6,28 @@ Real `create_agent` agents and graphs, real tools, real Chroma; only chat models
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
+import pytest
 from langchain.agents import create_agent
-from langchain.agents.middleware import SummarizationMiddleware
+from langchain.agents.middleware import AgentMiddleware, SummarizationMiddleware
 from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.runnables import RunnableLambda
 from langchain_core.tools import InjectedToolCallId, tool
 from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, MessagesState, StateGraph
 from langgraph.types import Command, interrupt
 from langsmith import traceable, tracing_context
 
-from langchain_rememberer import RemembererMiddleware, RLEMCallbackHandler
-from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer
+from langchain_rememberer import (
+    Episode,
+    FeedbackScorer,
+    RemembererMiddleware,
+    RLEMCallbackHandler,
+    Step,
+)
+from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer, finish_episode
 from tests.integration_tests.test_middleware import (
     TOOLS,
     FakeToolModel,
@@ -89,8 +97,8 @@ def test_agents_inside_a_chain_with_the_handler_keep_their_own_runs(make_memory)
     assert len(set(ids)) == 2
     assert [e.task for e in scorer.episodes] == ["task one", "task two"]
     assert memory.stats().updates == 4
-    # The chain itself made no model call of its own: its episode has no step.
-    assert [len(e.steps) for e in outer.episodes] == [0]
+    # The chain itself made no model call: it only wraps the agents, which learn their runs.
+    assert outer.episodes == []
 
 
 def test_a_sub_agent_with_middleware_inside_a_tool_of_a_handled_agent(make_memory) -> None:
@@ -319,3 +327,127 @@ def test_the_turn_after_a_summarized_turn_is_a_whole_episode(make_memory) -> Non
         ("Now add five and five", "add(a=5, b=5)"),
         ("10", "final_answer"),
     ]
+
+
+def test_a_wrapped_agent_shares_its_run_id_with_the_handler(make_memory) -> None:
+    memory = make_memory()
+    middleware = RemembererMiddleware(memory, scorer=FeedbackScorer())
+    handler = RLEMCallbackHandler(memory, scorer=FeedbackScorer())
+    agent = create_agent(adding(1), TOOLS, middleware=[middleware]).with_retry()
+    out = agent.invoke({"messages": [("user", "add one and one")]}, {"callbacks": [handler]})
+    assert memory.pending_runs() == [out["rememberer_run_id"]]  # no empty episode beside it
+    assert handler.last_run_id == out["rememberer_run_id"]
+    assert handler.record_feedback(handler.last_run_id, 1.0).updates_written == 2
+
+
+@tool
+def handoff(tool_call_id: Annotated[str, InjectedToolCallId]) -> Command:
+    """Hand the conversation to the finisher."""
+    message = ToolMessage("handed off", tool_call_id=tool_call_id)
+    return Command(graph=Command.PARENT, goto="finisher", update={"messages": [message]})
+
+
+def test_a_hand_off_between_agents_is_not_an_interrupt(memory) -> None:
+    scorer = Recorder()
+    worker = create_agent(scripted(AIMessage("", tool_calls=[call("handoff", "h1")])), [handoff])
+    graph = StateGraph(MessagesState)
+    graph.add_node("worker", worker, destinations=("finisher",))
+    graph.add_node("finisher", lambda state: {"messages": [AIMessage("done")]})
+    graph.add_edge(START, "worker")
+    graph.add_edge("finisher", END)
+    handler = RLEMCallbackHandler(memory, scorer=scorer)
+    out = graph.compile().invoke(
+        {"messages": [HumanMessage("do the task")]}, {"callbacks": [handler]}
+    )
+    assert out["messages"][-1].content == "done"
+    (episode,) = scorer.episodes
+    assert episode.succeeded is True
+    assert steps(episode)[0] == ("do the task", "handoff()")
+
+
+def test_events_of_a_dropped_run_do_not_become_episodes(memory) -> None:
+    scorer = Recorder()
+    handler = RLEMCallbackHandler(memory, scorer=scorer, max_open_runs=1)
+    stream = create_agent(adding(1), TOOLS).stream(
+        {"messages": [("user", "task A")]}, {"callbacks": [handler]}, stream_mode="updates"
+    )
+    next(stream)  # task A is open ...
+    create_agent(adding(2), TOOLS).invoke(
+        {"messages": [("user", "task B")]}, {"callbacks": [handler]}
+    )  # ... and dropped when task B starts
+    list(stream)  # task A's remaining steps
+    assert [e.task for e in scorer.episodes] == ["task B"]
+
+
+@tool
+def flaky(x: int) -> str:
+    """Fails."""
+    msg = f"boom {x}"
+    raise RuntimeError(msg)
+
+
+def test_a_failure_after_a_caught_one_is_learned_whole(make_memory) -> None:
+    class SwallowFirst(AgentMiddleware):
+        seen = 0
+
+        def wrap_tool_call(self, request, handler):
+            try:
+                return handler(request)
+            except RuntimeError as e:
+                SwallowFirst.seen += 1
+                if SwallowFirst.seen > 1:
+                    raise
+                return ToolMessage(str(e), tool_call_id=request.tool_call["id"], status="error")
+
+    scorer = Recorder(score=-1.0)
+    memory = make_memory()
+    model = scripted(
+        AIMessage("", tool_calls=[call("flaky", "c1", x=1)]),
+        AIMessage("", tool_calls=[call("add", "c2", a=1, b=2)]),
+        AIMessage("", tool_calls=[call("flaky", "c3", x=2)]),
+    )
+    agent = create_agent(
+        model,
+        [*TOOLS, flaky],
+        middleware=[SwallowFirst(), RemembererMiddleware(memory, scorer=scorer)],
+    )
+    with pytest.raises(RuntimeError, match="boom 2"):
+        agent.invoke({"messages": [("user", "do it")]})
+    assert [len(e.steps) for e in scorer.episodes] == [1, 3]
+    assert memory.stats().updates == 3  # the first partial episode was replaced
+
+
+def test_a_failed_run_resumed_elsewhere_is_two_attempts(make_memory) -> None:
+    calls = {"n": 0}
+
+    @tool(response_format="content_and_artifact")
+    def once_flaky(x: int) -> tuple[str, dict]:
+        """Fails the first time."""
+        calls["n"] += 1
+        if calls["n"] == 1:
+            msg = "transient"
+            raise ConnectionError(msg)
+        return "ok", {"reward": 1.0}
+
+    memory, saver = make_memory(), InMemorySaver()
+    model = scripted(AIMessage("", tool_calls=[call("once_flaky", "c1", x=1)]), AIMessage("done"))
+
+    def worker() -> Any:  # a fresh middleware: another process, after a restart
+        middleware = RemembererMiddleware(memory, scorer=lambda e: 0.0)
+        return create_agent(model, [once_flaky], middleware=[middleware], checkpointer=saver)
+
+    config = {"configurable": {"thread_id": "t"}}
+    with pytest.raises(ConnectionError):
+        worker().invoke({"messages": [("user", "try")]}, config)
+    run_id = worker().invoke(None, config)["rememberer_run_id"]
+    ns = memory._open(None)
+    whole = sorted((r.step, r.reward) for r in memory.store.read_log(ns, run_id=run_id))
+    assert whole == [(0, 1.0), (1, 0.0)]  # not mixed with the failed attempt
+    assert memory.is_learned(f"{run_id}#failed")
+
+
+def test_numpy_scores_and_bad_handler_settings(memory) -> None:
+    assert finish_episode(memory, Episode(task="t", steps=[Step(observation="o", action="a")]),
+                          lambda e: np.float32(0.5)) is not None  # fmt: skip
+    with pytest.raises(ValueError, match="max_open_runs must be a whole number"):
+        RLEMCallbackHandler(memory, max_open_runs=0)

@@ -123,3 +123,12 @@ def test_observation_key_modes() -> None:
     assert observation_key("room+actions")(text).startswith("In the kitchen. Valid actions:")
     assert observation_key("full")(text) == " ".join(text.split())
     assert observation_key("actions")("Find the coin.") == "Find the coin."
+
+
+def test_bench_config_rejects_nan_rates() -> None:
+    import pytest
+
+    from langchain_rememberer.bench import BenchConfig
+
+    with pytest.raises(ValueError, match="gamma=nan"):
+        BenchConfig(gamma=float("nan"))
