@@ -145,7 +145,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._root_of: dict[UUID, UUID] = {}
         self._parent_of: dict[UUID, UUID] = {}
         self._tools: dict[UUID, _Tool] = {}
-        self._inside_tool: set[UUID] = set()
+        self._hidden: set[UUID] = set()
+        """Runs whose events are not steps of their root: inside a tool, or a middleware agent."""
         self._evicted: deque[UUID] = deque(maxlen=4 * max_open_runs)
         """Members of runs dropped by `max_open_runs`: their later events are ignored."""
         self._scoring = threading.local()
@@ -160,8 +161,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._root_of[run_id] = root
         self._parent_of[run_id] = parent_run_id
         self._runs[root].members.add(run_id)
-        if parent_run_id in self._inside_tool or parent_run_id in self._tools:
-            self._inside_tool.add(run_id)
+        if parent_run_id in self._hidden or parent_run_id in self._tools:
+            self._hidden.add(run_id)
         return root
 
     def claim_run(self, node_run_id: UUID | str | None) -> str | None:
@@ -204,14 +205,14 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             self._root_of.pop(member, None)
             self._parent_of.pop(member, None)
             self._tools.pop(member, None)
-            self._inside_tool.discard(member)
+            self._hidden.discard(member)
 
     def _middleware_node(self, root: UUID, graph_run_id: UUID) -> None:
         """A `RemembererMiddleware` node started in the agent run `graph_run_id` (under lock)."""
         if graph_run_id == root:
             self._runs[root].owned_by_middleware = True  # the middleware learns the whole run
         else:
-            self._inside_tool.add(graph_run_id)  # a nested agent: its steps are not ours
+            self._hidden.add(graph_run_id)  # a nested agent: its steps are not ours
 
     # -- chains --------------------------------------------------------------------------------
 
@@ -288,7 +289,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         """Attach the model run; its prompt's human message is the task if none is known yet."""
         with self._lock:
             root = self._register(run_id, parent_run_id)
-            if root is None or run_id in self._inside_tool:
+            if root is None or run_id in self._hidden:
                 return
             self._runs[root].recorder.set_task_if_missing(last_human_text(messages[0]))
 
@@ -309,7 +310,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         """Record the model output: its tool calls are the next action."""
         with self._lock:
             root = self._root_of.get(run_id)
-            if root is None or run_id in self._inside_tool or not response.generations:
+            if root is None or run_id in self._hidden or not response.generations:
                 return
             recorder = self._runs[root].recorder
         first = response.generations[0][0] if response.generations[0] else None
@@ -331,7 +332,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Remember the tool's name and call id until it ends."""
         with self._lock:
-            inside = parent_run_id in self._inside_tool or parent_run_id in self._tools
+            inside = parent_run_id in self._hidden or parent_run_id in self._tools
             root = self._register(run_id, parent_run_id)
             if root is None or inside:
                 return

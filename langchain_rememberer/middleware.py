@@ -39,6 +39,7 @@ from langchain_rememberer.trajectory import (
     current_state,
     episode_from_messages,
     is_summary,
+    last_human_text,
     message_text,
 )
 from langchain_rememberer.types import Episode, LearnReport
@@ -62,10 +63,9 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
     """The run id episodes are learned (and feedback is given) under; in the output."""
     rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr]]
     """Ids of the stored states shown to the model during this run."""
-    rememberer_start: NotRequired[Annotated[int, PrivateStateAttr]]
-    """Index of the human message that started this run (earlier ones are history)."""
     rememberer_said: NotRequired[Annotated[str, PrivateStateAttr]]
-    """That message's text, should `SummarizationMiddleware` replace it with a summary."""
+    """Text of the human message that started this run (earlier ones are history); kept
+    should `SummarizationMiddleware` replace that message with a summary."""
 
 
 def append_to_system_message(message: SystemMessage | None, extra: str) -> SystemMessage:
@@ -176,17 +176,10 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 claimed = handler.claim_run(getattr(callbacks, "parent_run_id", None))
                 run_id = run_id or claimed
         # Otherwise a fresh id: a trace or an outer run may hold many agent runs.
-        messages = state.get("messages", [])
-        start = next(
-            (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)),
-            0,
-        )
-        said = messages[start] if start < len(messages) else None
         return {
             "rememberer_run_id": str(run_id or uuid.uuid4()),
             "rememberer_exemplar_ids": [],
-            "rememberer_start": start,
-            "rememberer_said": message_text(said.content) if said is not None else "",
+            "rememberer_said": last_human_text(state.get("messages", [])) or "",
         }
 
     def before_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
@@ -195,7 +188,11 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return self._start(state, runtime)
         except Exception as e:
             logger.warning("rememberer: could not start the run: %s", e)
-            return {"rememberer_run_id": str(uuid.uuid4()), "rememberer_exemplar_ids": []}
+            return {
+                "rememberer_run_id": str(uuid.uuid4()),
+                "rememberer_exemplar_ids": [],
+                "rememberer_said": "",
+            }
 
     async def abefore_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
         """Async twin of `before_agent` (no I/O)."""
@@ -206,8 +203,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     def _run_view(self, state: Any) -> tuple[Sequence[BaseMessage], str | None]:
         """This run's messages, and the first step's observation when it is not the human's.
 
-        Earlier turns are history. If `SummarizationMiddleware` replaced older messages with a
-        summary, the run is replayed from the first step whose observation is still known.
+        Earlier turns are history (the episode starts at the latest human message anyway). If
+        `SummarizationMiddleware` replaced this run's human message with a summary, the run is
+        replayed from the first step whose observation is still known.
         """
         messages = list(state.get("messages", []))
         said = state.get("rememberer_said")
@@ -222,9 +220,6 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                     return messages[i:], None
             if any(is_summary(m) for m in messages):
                 return after_summary(messages, said)
-        start = state.get("rememberer_start")
-        if isinstance(start, int) and 0 <= start < len(messages):
-            return messages[start:], None
         return messages, None
 
     def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[str]]:

@@ -19,8 +19,6 @@ middle of a run.
 from __future__ import annotations
 
 import json
-import math
-import numbers
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -29,7 +27,7 @@ from typing import Any
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
 from langchain_rememberer.errors import InvalidInputError
-from langchain_rememberer.types import MAX_TEXT_CHARS, Episode, Step
+from langchain_rememberer.types import MAX_TEXT_CHARS, Episode, Step, is_finite_number
 
 __all__ = [
     "ACTION_SEPARATOR",
@@ -127,8 +125,8 @@ def tool_reward(artifact: Any) -> float:
     )
     if value is None:
         return 0.0
-    # numbers.Real also admits numpy scalars (np.int64, np.float32), which tools often return.
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+    # Numpy scalars (np.int64, np.float32), which tools often return, count as numbers.
+    if not is_finite_number(value):
         msg = f"a tool reported reward {value!r}; rewards must be finite numbers"
         raise InvalidInputError(msg)
     return float(value)

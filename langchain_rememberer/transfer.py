@@ -7,7 +7,6 @@ idempotent append followed by a re-fold (done by `RemembererMemory`).
 from __future__ import annotations
 
 import json
-import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from langchain_rememberer import reference
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.store import LogRecord, stable_id
+from langchain_rememberer.types import is_finite_number
 
 __all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_export"]
 
@@ -115,7 +115,7 @@ def _record(data: Mapping[str, Any]) -> LogRecord:
 def _finite(data: Mapping[str, Any], key: str) -> float:
     """A record's number, which Chroma could not store unless finite."""
     value = data[key]
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         msg = f"record {data.get('id')!r}: {key} must be a finite number, got {value!r}"
         raise ValueError(msg)
     return float(value)

@@ -7,6 +7,7 @@ All models are frozen pydantic models. Constructing one with bad values raises
 from __future__ import annotations
 
 import math
+import numbers
 import uuid
 from typing import Any
 
@@ -52,12 +53,17 @@ class _Model(BaseModel):
             raise InvalidInputError(describe_validation_error(type(self).__name__, e)) from e
 
 
+def is_finite_number(value: object) -> bool:
+    """A real number (numpy scalars included) that is finite; bools are not numbers here."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+
+
 def finite_reward(value: object) -> float:
     """Return `value` as a float, or raise `InvalidInputError` unless it is a finite number."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if not is_finite_number(value):
         msg = f"reward must be a finite number, got {value!r}"
         raise InvalidInputError(msg)
-    return float(value)
+    return float(value)  # type: ignore[arg-type]
 
 
 def normalize_whitespace(text: str) -> str:
