@@ -12,7 +12,7 @@ import argparse
 import json
 from dataclasses import replace
 
-from langchain_rememberer.bench import BenchConfig, run_bench
+from langchain_rememberer.bench.protocol import BenchConfig, run_bench
 
 
 def main() -> None:

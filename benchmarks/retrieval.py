@@ -15,8 +15,8 @@ import time
 from _common import CachedEmbeddings, p50_ms, synthetic_pairs
 
 from langchain_rememberer import RemembererMemory, WordLlamaEmbeddings
+from langchain_rememberer._store import StateRecord, stable_id
 from langchain_rememberer.rlem import ActionStats
-from langchain_rememberer.store import StateRecord, stable_id
 
 
 def fill(memory: RemembererMemory, n: int, seed: int) -> list[tuple[str, str]]:

@@ -4,7 +4,17 @@ The package splits into *functional transformations* (pure: `rlem`, `similarity`
 and *stateful operations* (`RemembererMemory` on Chroma, and the LangChain adapters).
 """
 
-from langchain_rememberer.callbacks import RLEMCallbackHandler
+from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler
+from langchain_rememberer.adapters.middleware import RemembererMiddleware
+from langchain_rememberer.adapters.prompting import exemplars_prompt, exemplars_runnable
+from langchain_rememberer.adapters.scoring import (
+    FeedbackScorer,
+    JudgeVerdict,
+    LLMJudgeScorer,
+    Scorer,
+    ToolRewardScorer,
+)
+from langchain_rememberer.adapters.trajectory import episode_from_messages
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import (
@@ -18,16 +28,6 @@ from langchain_rememberer.errors import (
 )
 from langchain_rememberer.exemplars import parse_action_values
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.middleware import RemembererMiddleware
-from langchain_rememberer.prompting import exemplars_prompt, exemplars_runnable
-from langchain_rememberer.scoring import (
-    FeedbackScorer,
-    JudgeVerdict,
-    LLMJudgeScorer,
-    Scorer,
-    ToolRewardScorer,
-)
-from langchain_rememberer.trajectory import episode_from_messages
 from langchain_rememberer.types import (
     ActionValue,
     Episode,

@@ -14,18 +14,9 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer import rlem, transfer
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig
-from langchain_rememberer.embeddings import WordLlamaEmbeddings
-from langchain_rememberer.encoding import StateEncoder
-from langchain_rememberer.errors import FeedbackError, InvalidInputError
-from langchain_rememberer.exemplars import (
-    EXEMPLAR_TEMPLATE,
-    EXEMPLARS_PROMPT,
-    render_exemplars,
-    select_exemplars,
-)
-from langchain_rememberer.learning import LogFolding
-from langchain_rememberer.store import (
+from langchain_rememberer._encoding import StateEncoder
+from langchain_rememberer._folding import LogFolding
+from langchain_rememberer._store import (
     ChromaStore,
     LogRecord,
     NamespaceGoneError,
@@ -34,6 +25,15 @@ from langchain_rememberer.store import (
     http_client,
     local_client,
     stable_id,
+)
+from langchain_rememberer.config import RetrievalConfig, RLEMConfig
+from langchain_rememberer.embeddings import WordLlamaEmbeddings
+from langchain_rememberer.errors import FeedbackError, InvalidInputError
+from langchain_rememberer.exemplars import (
+    EXEMPLAR_TEMPLATE,
+    EXEMPLARS_PROMPT,
+    render_exemplars,
+    select_exemplars,
 )
 from langchain_rememberer.types import (
     ActionValue,

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from langchain_rememberer import reference
+from langchain_rememberer._store import LogRecord, stable_id
 from langchain_rememberer.errors import InvalidInputError
-from langchain_rememberer.store import LogRecord, stable_id
 from langchain_rememberer.types import is_finite_number
 
 __all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_export"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from langchain_rememberer import Episode, Step
-from langchain_rememberer.envs.runner import MemoryPlayer, act_action
+from langchain_rememberer.bench.direct import MemoryPlayer, act_action
 
 TASK = "Find the coin."
 ROOM = "You are in the hall.\nValid actions: move east | move west"

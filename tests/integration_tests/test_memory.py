@@ -20,8 +20,8 @@ from langchain_rememberer import (
     Step,
     StorageError,
 )
+from langchain_rememberer._store import ChromaStore
 from langchain_rememberer.similarity import weighted_similarity
-from langchain_rememberer.store import ChromaStore
 from langchain_rememberer.transfer import EXPORT_FORMAT
 
 TASK = "Find the coin and take it."
@@ -472,7 +472,7 @@ def test_namespace_cleared_by_another_memory_reopens(memory, embeddings) -> None
 def test_import_of_many_states_reads_the_log_in_chunks(memory, tmp_path) -> None:
     import json
 
-    from langchain_rememberer.store import stable_id
+    from langchain_rememberer._store import stable_id
     from langchain_rememberer.transfer import EXPORT_FORMAT
 
     path = tmp_path / "big.jsonl"

@@ -33,7 +33,7 @@ from langchain_rememberer import (
     RLEMCallbackHandler,
     RLEMConfig,
 )
-from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer
+from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 
 
 class FakeToolModel(FakeMessagesListChatModel):

@@ -27,7 +27,7 @@ from langchain_rememberer import (
     RLEMCallbackHandler,
     Step,
 )
-from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer, finish_episode
+from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer, finish_episode
 from tests.integration_tests.test_middleware import (
     TOOLS,
     FakeToolModel,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import pkgutil
 import re
 import textwrap
 from pathlib import Path
@@ -26,27 +27,21 @@ def test_tutorial_code_runs_in_order() -> None:
     assert namespace["handler"].episodes[-1].task == "Where is order 42?"
 
 
-MODULES = [
-    "types",
-    "config",
-    "embeddings",
-    "encoding",
-    "exemplars",
-    "memory",
-    "trajectory",
-    "scoring",
-    "callbacks",
-    "middleware",
-    "prompting",
-    "policies",
-]
+def _modules() -> list[str]:
+    """Every module of the package, the benchmark's included (its docstrings are docs too)."""
+    package = importlib.import_module("langchain_rememberer")
+    names = [m.name for m in pkgutil.walk_packages(package.__path__, "langchain_rememberer.")]
+    return sorted(n for n in names if not n.endswith(".__main__"))
+
+
+MODULES = _modules()
 
 
 def _docstring_examples() -> list[tuple[str, list[str]]]:
     found = []
     for name in MODULES:
-        module = importlib.import_module(f"langchain_rememberer.{name}")
-        for attr in module.__all__:
+        module = importlib.import_module(name)
+        for attr in getattr(module, "__all__", []):
             obj = getattr(module, attr)
             blocks = BLOCK.findall(inspect.getdoc(obj) or "") if callable(obj) else []
             if blocks:

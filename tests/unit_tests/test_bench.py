@@ -4,7 +4,8 @@ import random
 
 import pytest
 
-from langchain_rememberer.bench import (
+from langchain_rememberer.bench.direct import EpisodeResult, act_action
+from langchain_rememberer.bench.protocol import (
     BenchConfig,
     TabularQPlayer,
     compare,
@@ -14,8 +15,7 @@ from langchain_rememberer.bench import (
     summarize,
     wilson_ci,
 )
-from langchain_rememberer.envs.runner import EpisodeResult, act_action
-from langchain_rememberer.envs.textworld import (
+from langchain_rememberer.bench.textworld import (
     EnvUnavailableError,
     StepResult,
     observation_key,
@@ -128,7 +128,7 @@ def test_observation_key_modes() -> None:
 def test_bench_config_rejects_nan_rates() -> None:
     import pytest
 
-    from langchain_rememberer.bench import BenchConfig
+    from langchain_rememberer.bench.protocol import BenchConfig
 
     with pytest.raises(ValueError, match="gamma=nan"):
         BenchConfig(gamma=float("nan"))

@@ -5,9 +5,7 @@ import random
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_rememberer.config import RetrievalConfig
-from langchain_rememberer.exemplars import render_exemplars, select_exemplars
-from langchain_rememberer.policies import (
+from langchain_rememberer.bench.policies import (
     ExemplarHint,
     StandInChatModel,
     choose_action,
@@ -17,6 +15,8 @@ from langchain_rememberer.policies import (
     tried_here,
     valid_actions_of,
 )
+from langchain_rememberer.config import RetrievalConfig
+from langchain_rememberer.exemplars import render_exemplars, select_exemplars
 from langchain_rememberer.types import ActionValue, RetrievedState
 
 OBS = "You are in the kitchen. A coin.\nValid actions: look around | move east | take coin"

@@ -7,7 +7,7 @@ import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
 from langchain_rememberer import Episode, InvalidInputError, Step
-from langchain_rememberer.trajectory import (
+from langchain_rememberer.adapters.trajectory import (
     FINAL_ANSWER,
     TrajectoryRecorder,
     canonical_action,

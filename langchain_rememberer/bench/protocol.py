@@ -23,16 +23,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig
-from langchain_rememberer.envs.runner import EpisodeResult, MemoryPlayer, Player, RandomPlayer, play
-from langchain_rememberer.envs.textworld import (
+from langchain_rememberer.bench.direct import (
+    EpisodeResult,
+    MemoryPlayer,
+    Player,
+    RandomPlayer,
+    play,
+)
+from langchain_rememberer.bench.policies import ExemplarChoice, command_of
+from langchain_rememberer.bench.textworld import (
     ObservationKey,
     TextWorldEnv,
     observation_key,
     parse_env_spec,
 )
+from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.policies import ExemplarChoice, command_of
 from langchain_rememberer.types import Episode
 
 __all__ = [
@@ -359,7 +365,7 @@ def run_bench(
     with TextWorldEnv(game, config.game_params, max_steps=config.max_steps) as env:
         for method in config.methods:
             if config.harness == "agent" and method not in {"tabular_q"}:
-                from langchain_rememberer.envs.agent import AgentRunner  # noqa: PLC0415
+                from langchain_rememberer.bench.agent import AgentRunner  # noqa: PLC0415
 
                 runner: Runner = AgentRunner.for_method(config, method, embeddings, model)
             else:

@@ -17,14 +17,14 @@ from langchain.agents import create_agent
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
-from langchain_rememberer.envs.runner import EpisodeResult, TimedEnv
-from langchain_rememberer.envs.textworld import TextWorldEnv, make_act_tool
-from langchain_rememberer.middleware import RemembererMiddleware
-from langchain_rememberer.policies import StandInChatModel
-from langchain_rememberer.scoring import ToolRewardScorer
+from langchain_rememberer.adapters.middleware import RemembererMiddleware
+from langchain_rememberer.adapters.scoring import ToolRewardScorer
+from langchain_rememberer.bench.direct import EpisodeResult, TimedEnv
+from langchain_rememberer.bench.policies import StandInChatModel
+from langchain_rememberer.bench.textworld import TextWorldEnv, make_act_tool
 
 if TYPE_CHECKING:
-    from langchain_rememberer.bench import BenchConfig
+    from langchain_rememberer.bench.protocol import BenchConfig
     from langchain_rememberer.memory import RemembererMemory
 
 __all__ = ["SYSTEM_PROMPT", "AgentRunner", "ModelFailedError"]
@@ -77,7 +77,7 @@ class AgentRunner:
         cls, config: BenchConfig, method: str, embeddings: Any, model: BaseChatModel | None = None
     ) -> AgentRunner:
         """The runner of a benchmark method (`no_memory` or a REMEMBERER variant)."""
-        from langchain_rememberer.bench import make_memory  # noqa: PLC0415
+        from langchain_rememberer.bench.protocol import make_memory  # noqa: PLC0415
 
         memory = None if method == "no_memory" else make_memory(config, method, embeddings)
         return cls(

@@ -129,7 +129,7 @@ class TextWorldEnv:
 
     Example:
         ```python
-        from langchain_rememberer.envs import TextWorldEnv
+        from langchain_rememberer.bench.textworld import TextWorldEnv
 
         with TextWorldEnv("coin", "numLocations=6,includeDoors=1", max_steps=30) as env:
             first = env.reset(seed=3, fold="train")

@@ -13,9 +13,9 @@ from typing import Any
 from langchain_core.messages import BaseMessage, SystemMessage
 from langchain_core.runnables import RunnableLambda
 
+from langchain_rememberer.adapters.scoring import check_memory
+from langchain_rememberer.adapters.trajectory import DEFAULT_MAX_OBSERVATION_CHARS, current_state
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.scoring import check_memory
-from langchain_rememberer.trajectory import DEFAULT_MAX_OBSERVATION_CHARS, current_state
 
 __all__ = ["exemplars_prompt", "exemplars_runnable"]
 
@@ -41,7 +41,7 @@ def exemplars_runnable(
         from langchain_core.runnables import RunnablePassthrough
 
         from langchain_rememberer import RemembererMemory
-        from langchain_rememberer.prompting import exemplars_runnable
+        from langchain_rememberer.adapters.prompting import exemplars_runnable
 
         memory = RemembererMemory(path=None)
         prompt = ChatPromptTemplate.from_messages(
@@ -87,7 +87,7 @@ def exemplars_prompt(
     Example:
         ```python
         from langchain_rememberer import RemembererMemory
-        from langchain_rememberer.prompting import exemplars_prompt
+        from langchain_rememberer.adapters.prompting import exemplars_prompt
 
         prompt = exemplars_prompt(RemembererMemory(path=None), "You are helpful.")
         messages = prompt({"messages": [("user", "What is 2+3?")]})

@@ -171,7 +171,7 @@ class StandInChatModel(BaseChatModel):
     Example:
         ```python
         from langchain_core.messages import HumanMessage
-        from langchain_rememberer.policies import StandInChatModel
+        from langchain_rememberer.bench.policies import StandInChatModel
 
         model = StandInChatModel(seed=0)
         reply = model.invoke([HumanMessage("A room.\nValid actions: look | move east")])

@@ -21,14 +21,14 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
-from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.scoring import check_memory, check_scorer, finish_episode
-from langchain_rememberer.trajectory import (
+from langchain_rememberer.adapters.scoring import check_memory, check_scorer, finish_episode
+from langchain_rememberer.adapters.trajectory import (
     DEFAULT_MAX_OBSERVATION_CHARS,
     TrajectoryRecorder,
     last_human_text,
     task_from_input,
 )
+from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 
 __all__ = ["RLEMCallbackHandler"]
@@ -81,7 +81,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     Setup:
         ```python
         from langchain_rememberer import RemembererMemory, RLEMCallbackHandler
-        from langchain_rememberer.scoring import FeedbackScorer
+        from langchain_rememberer.adapters.scoring import FeedbackScorer
 
         memory = RemembererMemory(path=None)
         handler = RLEMCallbackHandler(memory, scorer=FeedbackScorer())

@@ -94,7 +94,7 @@ def canonical_action(tool_calls: Sequence[Mapping[str, Any]]) -> str:
 
     Example:
         ```python
-        from langchain_rememberer.trajectory import canonical_action
+        from langchain_rememberer.adapters.trajectory import canonical_action
 
         call = {"name": "add", "args": {"b": 3, "a": 2}, "id": "c1"}
         assert canonical_action([call]) == "add(a=2, b=3)"
@@ -278,7 +278,7 @@ def episode_from_messages(
         ```python
         from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 
-        from langchain_rememberer.trajectory import episode_from_messages
+        from langchain_rememberer.adapters.trajectory import episode_from_messages
 
         call = {"name": "add", "args": {"a": 2, "b": 3}, "id": "c1"}
         episode = episode_from_messages(
@@ -320,7 +320,7 @@ class TrajectoryRecorder:
         ```python
         from langchain_core.messages import AIMessage
 
-        from langchain_rememberer.trajectory import TrajectoryRecorder
+        from langchain_rememberer.adapters.trajectory import TrajectoryRecorder
 
         recorder = TrajectoryRecorder(task="What is 2+3?")
         recorder.add_ai_message(AIMessage("", tool_calls=[{"name": "add", "args": {}, "id": "c"}]))

@@ -20,9 +20,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-from langchain_rememberer.envs.textworld import StepResult, TextWorldEnv, tool_content
+from langchain_rememberer.bench.policies import choose_action, command_of, parse_exemplars
+from langchain_rememberer.bench.textworld import StepResult, TextWorldEnv, tool_content
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.policies import choose_action, command_of, parse_exemplars
 from langchain_rememberer.types import Episode, Step
 
 __all__ = [

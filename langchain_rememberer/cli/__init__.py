@@ -26,9 +26,9 @@ except ImportError as e:  # pragma: no cover - exercised without the extra
     msg = "the rememberer CLI needs its extra: pip install 'langchain-rememberer[cli]'"
     raise ImportError(msg) from e
 
-from langchain_rememberer.bench import METHODS, BenchConfig, run_bench
-from langchain_rememberer.envs.agent import ModelFailedError
-from langchain_rememberer.envs.textworld import EnvUnavailableError
+from langchain_rememberer.bench.agent import ModelFailedError
+from langchain_rememberer.bench.protocol import METHODS, BenchConfig, run_bench
+from langchain_rememberer.bench.textworld import EnvUnavailableError
 from langchain_rememberer.errors import RemembererError
 
 __all__ = ["app", "main"]
@@ -148,7 +148,7 @@ def _save(result: dict[str, Any], out: Path) -> tuple[Path, Path | None]:
     path = out / "results.json"
     path.write_text(json.dumps(result, indent=2))
     try:
-        from langchain_rememberer.plotting import plot_learning_curves  # noqa: PLC0415
+        from langchain_rememberer.bench.plotting import plot_learning_curves  # noqa: PLC0415
 
         png: Path | None = plot_learning_curves(result, out / "learning_curve.png")
     except ImportError as e:
@@ -160,7 +160,7 @@ def _save(result: dict[str, Any], out: Path) -> tuple[Path, Path | None]:
 def _model(model: str | None, base_url: str | None, api_key: str | None) -> Any:
     if not model and not base_url:
         return None
-    from langchain_rememberer.policies import load_chat_model  # noqa: PLC0415
+    from langchain_rememberer.bench.policies import load_chat_model  # noqa: PLC0415
 
     try:
         return load_chat_model(model, base_url=base_url, api_key=api_key)
@@ -351,7 +351,7 @@ def inspect_memory(  # noqa: PLR0917
     ] = "full",
 ) -> None:
     """Show the stored states most similar to (task, observation) with their action tables."""
-    from langchain_rememberer.envs.textworld import observation_key as twx_key  # noqa: PLC0415
+    from langchain_rememberer.bench.textworld import observation_key as twx_key  # noqa: PLC0415
     from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
 
     try:

@@ -19,7 +19,7 @@ class StateEncoder:
     Example:
         ```python
         from langchain_rememberer import WordLlamaEmbeddings
-        from langchain_rememberer.encoding import StateEncoder
+        from langchain_rememberer._encoding import StateEncoder
 
         encoder = StateEncoder(WordLlamaEmbeddings())
         (vector,) = encoder.state_vectors(0.5, [("Find the coin.", "A kitchen.")])

@@ -58,7 +58,7 @@ class ToolRewardScorer:
     Example:
         ```python
         from langchain_rememberer import Episode, Step
-        from langchain_rememberer.scoring import ToolRewardScorer
+        from langchain_rememberer.adapters.scoring import ToolRewardScorer
 
         episode = Episode(task="t", steps=[Step(observation="o", action="a", reward=1.0)])
         assert ToolRewardScorer()(episode) == 0.0
@@ -78,7 +78,7 @@ class FeedbackScorer:
     Example:
         ```python
         from langchain_rememberer import Episode
-        from langchain_rememberer.scoring import FeedbackScorer
+        from langchain_rememberer.adapters.scoring import FeedbackScorer
 
         assert FeedbackScorer()(Episode(task="t", steps=[])) is None
         ```
@@ -133,7 +133,7 @@ class LLMJudgeScorer:
         from langchain_core.runnables import RunnableLambda
 
         from langchain_rememberer import Episode, Step
-        from langchain_rememberer.scoring import JudgeVerdict, LLMJudgeScorer
+        from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 
 
         class StandInJudge:  # stands in for e.g. ChatOpenAI(model="gpt-4o-mini")

@@ -14,13 +14,13 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer import rlem
+from langchain_rememberer._store import LogRecord, StateRecord
 from langchain_rememberer.errors import StorageError
-from langchain_rememberer.store import LogRecord, StateRecord
 
 if TYPE_CHECKING:
+    from langchain_rememberer._encoding import StateEncoder
+    from langchain_rememberer._store import ChromaStore
     from langchain_rememberer.config import RetrievalConfig, RLEMConfig
-    from langchain_rememberer.encoding import StateEncoder
-    from langchain_rememberer.store import ChromaStore
 
 __all__ = ["LogFolding"]
 

@@ -30,10 +30,9 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from langchain_rememberer.callbacks import RLEMCallbackHandler, register_middleware_node
-from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.scoring import check_memory, check_scorer, finish_episode
-from langchain_rememberer.trajectory import (
+from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler, register_middleware_node
+from langchain_rememberer.adapters.scoring import check_memory, check_scorer, finish_episode
+from langchain_rememberer.adapters.trajectory import (
     DEFAULT_MAX_OBSERVATION_CHARS,
     after_summary,
     current_state,
@@ -42,6 +41,7 @@ from langchain_rememberer.trajectory import (
     last_human_text,
     message_text,
 )
+from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 
 __all__ = ["RemembererMiddleware", "RemembererState", "append_to_system_message"]
