@@ -1,9 +1,9 @@
 """Learning on the log: fold after append, verify after write (DESIGN §6).
 
-`LogFolding` is the part of `RemembererMemory` that turns the append-only update log into
-state tables. Every writer folds *after* its own append and re-reads *after* its own write, so
-the last table written for a state reflects every update in its log, with any number of
-concurrent writers and no lock.
+`Folder` is the part of `RemembererMemory` (which holds one) that turns the append-only
+update log into state tables. Every writer folds *after* its own append and re-reads *after*
+its own write, so the last table written for a state reflects every update in its log, with
+any number of concurrent writers and no lock.
 """
 
 from __future__ import annotations
@@ -22,22 +22,38 @@ if TYPE_CHECKING:
     from langchain_rememberer._store import ChromaStore
     from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 
-__all__ = ["LogFolding"]
+__all__ = ["Folder"]
 
 logger = logging.getLogger(__name__)
 
 _MAX_VERIFY_ROUNDS = 50
 
 
-class LogFolding:
-    """Folding of log records into state tables; mixed into `RemembererMemory`."""
+class Folder:
+    """Folds log records into state tables, on one store with one encoder and configuration.
 
-    store: ChromaStore
-    encoder: StateEncoder
-    rlem: RLEMConfig
-    retrieval: RetrievalConfig
+    Example:
+        ```python
+        from langchain_rememberer import RemembererMemory
 
-    def _roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
+        memory = RemembererMemory(path=None)
+        assert memory.folder.store is memory.store
+        ```
+    """
+
+    def __init__(
+        self,
+        store: ChromaStore,
+        encoder: StateEncoder,
+        rlem: RLEMConfig,
+        retrieval: RetrievalConfig,
+    ) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.rlem = rlem
+        self.retrieval = retrieval
+
+    def roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
         """Undo this call's appended updates after a failure following the append.
 
         The episode is then applied whole or not at all. If even that fails, the log stays
@@ -48,7 +64,7 @@ class LogFolding:
             appended = self.store.read_log(ns, run_id=run_id)
             mine = [r for r in appended if abs(r.created_at - created_at) < 1e-4]
             self.store.delete_log(ns, [r.id for r in mine])
-            self._refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
+            self.refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
         except Exception:
             logger.warning(
                 "could not roll back run %s after a failed write; call memory.rebuild()",
@@ -56,7 +72,7 @@ class LogFolding:
                 exc_info=True,
             )
 
-    def _bootstrap_values(
+    def bootstrap_values(
         self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
     ) -> list[float]:
         """V(o_t) before this episode, for the states an n-step target reads (t ≥ n).
@@ -82,7 +98,7 @@ class LogFolding:
                     value[state_id] = _max_q(hits[0])
         return [value.get(i, 0.0) if t >= n else 0.0 for t, i in enumerate(ids)]
 
-    def _refold(
+    def refold(
         self,
         ns: Any,
         state_ids: Sequence[str],

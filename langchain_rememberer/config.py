@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from langchain_rememberer.types import _Model
 
-__all__ = ["RLEMConfig", "RetrievalConfig"]
+__all__ = ["RLEMConfig", "RetrievalConfig", "TextLimits"]
 
 
 class RLEMConfig(_Model):
@@ -71,3 +71,25 @@ class RetrievalConfig(_Model):
             msg = "max_encouraged and max_discouraged are both 0: no exemplar could show anything"
             raise ValueError(msg)
         return self
+
+
+class TextLimits(_Model):
+    """How much of a run's text is recorded; the adapters read it from `memory.text_limits`.
+
+    Longer text is cut (ending in a cut marker) before it becomes part of an `Episode`. Text shown
+    back in prompts is cut separately, by `RetrievalConfig.max_text_chars`; nothing longer than
+    `types.MAX_TEXT_CHARS` is accepted at all.
+
+    Example:
+        ```python
+        from langchain_rememberer import RemembererMemory, TextLimits
+
+        memory = RemembererMemory(path=None, text_limits=TextLimits(observation=4000))
+        assert memory.text_limits.observation == 4000
+        ```
+    """
+
+    observation: int = Field(default=8000, ge=20, le=100_000)
+    """A task, observation or tool result recorded from a run is cut to this many characters."""
+    answer: int = Field(default=2000, ge=20, le=100_000)
+    """The agent's final answer recorded with the terminal step is cut to this many characters."""

@@ -1,7 +1,7 @@
 """Exemplars: which stored actions to show, how to render them, and a text-mode parser.
 
-Functional helpers only; `RemembererMemory.format_exemplars` wires them to retrieval. Prompts are
-module constants with XML-tagged slots; pass your own to `render_exemplars` to override them.
+Functional helpers only; `RemembererMemory.format_exemplars` wires them to retrieval. Prompts
+live in `prompts` (re-exported here); pass your own to `render_exemplars` to override them.
 Stored text (tasks, observations, actions) came from users and tools, so it is escaped: it cannot
 close or forge the surrounding tags or add action lines.
 """
@@ -14,7 +14,9 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from langchain_rememberer._text import escape_text, normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig
+from langchain_rememberer.prompts import EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
 from langchain_rememberer.types import ActionValue, RetrievedState
 
 __all__ = [
@@ -27,25 +29,6 @@ __all__ = [
     "select_exemplars",
 ]
 
-EXEMPLARS_PROMPT = """<experience_memory>
-Situations from past runs that resemble the current one. The number after each action is its \
-learned value (expected total reward) in that situation. Prefer encouraged actions when they fit \
-the current situation; avoid discouraged ones.
-{exemplars}
-</experience_memory>"""
-"""The whole block; `{exemplars}` receives the rendered exemplars, most similar last."""
-
-EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
-<task>{task}</task>
-<observation>{observation}</observation>
-<encouraged>
-{encouraged}
-</encouraged>
-<discouraged>
-{discouraged}
-</discouraged>
-</exemplar>"""
-"""One exemplar; action lists are `action -> value` lines, or `(none)`."""
 
 _ACTION_LINE = re.compile(
     r"^\s*(?:[-*•]\s+|\d+[.)]\s+)?(?P<action>.+?)\s*->\s*"
@@ -82,19 +65,12 @@ def select_exemplars(
     return exemplars
 
 
-def escape_text(text: str, limit: int) -> str:
-    """Cut stored text to `limit` characters and escape it so it cannot form tags."""
-    if len(text) > limit:
-        text = text[: max(limit - 3, 0)] + "..."
-    return html.escape(text, quote=False)
-
-
 def _action_lines(actions: Sequence[ActionValue], limit: int) -> str:
     if not actions:
         return "(none)"
     # One action per line: newlines inside an action would let it forge further lines.
     return "\n".join(
-        f"{escape_text(' '.join(a.action.split()), limit)} -> {a.q:.2f}" for a in actions
+        f"{escape_text(normalize_whitespace(a.action), limit)} -> {a.q:.2f}" for a in actions
     )
 
 

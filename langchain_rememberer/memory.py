@@ -15,7 +15,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer import rlem, transfer
 from langchain_rememberer._encoding import StateEncoder
-from langchain_rememberer._folding import LogFolding
+from langchain_rememberer._folding import Folder
 from langchain_rememberer._store import (
     ChromaStore,
     LogRecord,
@@ -26,7 +26,8 @@ from langchain_rememberer._store import (
     local_client,
     stable_id,
 )
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig
+from langchain_rememberer._text import normalize_whitespace
+from langchain_rememberer.config import RetrievalConfig, RLEMConfig, TextLimits
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import FeedbackError, InvalidInputError
 from langchain_rememberer.exemplars import (
@@ -42,7 +43,6 @@ from langchain_rememberer.types import (
     MemoryStats,
     RetrievedState,
     finite_reward,
-    normalize_whitespace,
 )
 
 __all__ = ["RemembererMemory", "default_observation_key"]
@@ -76,10 +76,10 @@ def _reopens(
 
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
-    return " ".join(observation.split())[:max_chars]
+    return normalize_whitespace(observation)[:max_chars]
 
 
-class RemembererMemory(LogFolding):
+class RemembererMemory:
     """A long-term experience memory that learns action values from rewards (REMEMBERER).
 
     Each stored state is a (task, observation) pair with a table of actions, each with a
@@ -137,10 +137,11 @@ class RemembererMemory(LogFolding):
             whitespace and cuts to 2000 characters. Pass a canonicaliser to merge equivalent
             observations (the paper's page-type matchers).
         prompt: The exemplar block prompt, with an `{exemplars}` slot.
-        exemplar_template: The per-exemplar template (see `exemplars.EXEMPLAR_TEMPLATE`).
+        exemplar_template: The per-exemplar template (see `prompts.EXEMPLAR_TEMPLATE`).
         action_history: How many of the run's previous actions become part of a state's key.
             Texts that recur at different points of a run (state aliasing) are then told apart,
             as the paper's prompt does by carrying the last actions with the observation.
+        text_limits: How much of a run's text the adapters record (`TextLimits`).
     """
 
     def __init__(
@@ -157,6 +158,7 @@ class RemembererMemory(LogFolding):
         prompt: str = EXEMPLARS_PROMPT,
         exemplar_template: str = EXEMPLAR_TEMPLATE,
         action_history: int = 0,
+        text_limits: TextLimits | None = None,
     ) -> None:
         self.store = ChromaStore(
             client if client is not None else local_client(path), collection_name
@@ -166,6 +168,8 @@ class RemembererMemory(LogFolding):
         self.namespace = namespace
         self.rlem = rlem or RLEMConfig()
         self.retrieval = retrieval or RetrievalConfig()
+        self.text_limits = text_limits or TextLimits()
+        self.folder = Folder(self.store, self.encoder, self.rlem, self.retrieval)
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
         self.exemplar_template = exemplar_template
@@ -301,7 +305,9 @@ class RemembererMemory(LogFolding):
                 strict=True,
             )
         )
-        values = self._bootstrap_values(ns, ids, vectors) if self.rlem.n_step is not None else []
+        values = (
+            self.folder.bootstrap_values(ns, ids, vectors) if self.rlem.n_step is not None else []
+        )
         targets = rlem.n_step_targets(
             [s.reward for s in episode.steps],
             values,
@@ -327,12 +333,12 @@ class RemembererMemory(LogFolding):
         ]
         try:
             self.store.append_log(ns, records)  # one add, unless the episode is very long
-            log = self._refold(ns, list(vectors), vectors)
+            log = self.folder.refold(ns, list(vectors), vectors)
         except NamespaceGoneError:
             raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
         except BaseException:
             # Any failure after the append (storage, a bug, an interrupt): undo the episode.
-            self._roll_back(ns, episode.run_id, now)
+            self.folder.roll_back(ns, episode.run_id, now)
             raise
         ours = {r.id for r in records}
         # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
@@ -358,7 +364,7 @@ class RemembererMemory(LogFolding):
         self.store.delete_log(ns, [record_id for record_id, _ in refs])
         self.store.delete_pending(ns, str(run_id))
         touched = [state_id for _, state_id in refs if state_id is not None]
-        self._refold(ns, list(dict.fromkeys(touched)))
+        self.folder.refold(ns, list(dict.fromkeys(touched)))
         return len(refs)
 
     @_reopens
@@ -373,7 +379,7 @@ class RemembererMemory(LogFolding):
         listed = self.store.state_ids(ns)  # before the log: a listed state's updates are in it
         log = sorted(self.store.iter_log(ns), key=lambda r: r.order)
         state_ids = sorted(set(listed) | {r.state_id for r in log})
-        final = self._refold(ns, state_ids, log=log)
+        final = self.folder.refold(ns, state_ids, log=log)
         return len({r.state_id for r in final})
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
@@ -476,7 +482,7 @@ class RemembererMemory(LogFolding):
         ns = self._open(namespace)
         present = self.store.log_ids_present(ns, [r.id for r in records])
         self.store.append_log(ns, records)
-        self._refold(ns, list(dict.fromkeys(r.state_id for r in records)))
+        self.folder.refold(ns, list(dict.fromkeys(r.state_id for r in records)))
         return len({r.id for r in records} - present)
 
     # -- internals ---------------------------------------------------------------------------

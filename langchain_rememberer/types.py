@@ -66,11 +66,6 @@ def finite_reward(value: object) -> float:
     return float(value)  # type: ignore[arg-type]
 
 
-def normalize_whitespace(text: str) -> str:
-    """Collapse runs of whitespace to single spaces and strip the ends."""
-    return " ".join(text.split())
-
-
 def _check_text(value: str, *, what: str, allow_empty: bool = False) -> str:
     if not allow_empty and not value.strip():
         msg = f"{what} must be a non-empty string"

@@ -24,8 +24,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from langchain_rememberer._text import escape_text
 from langchain_rememberer.errors import ScoringError
 from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.prompts import JUDGE_PROMPT, JUDGE_RUBRIC, JUDGE_SYSTEM
 from langchain_rememberer.types import Episode, LearnReport
 
 __all__ = [
@@ -89,35 +91,11 @@ class FeedbackScorer:
         return
 
 
-JUDGE_RUBRIC = """Score 1.0 when the agent fully accomplished the task with correct results, \
-0.0 when it failed or gave a wrong answer, and a value in between for partial success. A run \
-that ended with an error is a failure."""
-"""The default rubric of `LLMJudgeScorer`; pass `rubric=` to override it."""
-
-JUDGE_PROMPT = """You judge how well an AI agent accomplished a task.
-<rubric>
-{rubric}
-</rubric>
-<task>
-{task}
-</task>
-<trajectory>
-{trajectory}
-</trajectory>
-<run_status>{status}</run_status>
-Give a score in [0, 1] and a one-sentence reason."""
-"""The judge's prompt, with `{rubric}`, `{task}`, `{trajectory}` and `{status}` slots."""
-
-
 class JudgeVerdict(BaseModel):
     """The judge's structured answer."""
 
     score: float = Field(description="How well the task was accomplished, from 0.0 to 1.0.")
     reason: str = Field(default="", description="One sentence explaining the score.")
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class LLMJudgeScorer:
@@ -153,6 +131,7 @@ class LLMJudgeScorer:
         *,
         rubric: str = JUDGE_RUBRIC,
         prompt: str = JUDGE_PROMPT,
+        system: str = JUDGE_SYSTEM,
         scale: float = 1.0,
         max_trajectory_chars: int = 12_000,
     ) -> None:
@@ -165,6 +144,7 @@ class LLMJudgeScorer:
         self.judge = model.with_structured_output(JudgeVerdict)
         self.rubric = rubric
         self.prompt = prompt
+        self.system = system
         self.scale = scale
         self.max_trajectory_chars = max_trajectory_chars
         self.last_verdict: JudgeVerdict | None = None
@@ -179,8 +159,8 @@ class LLMJudgeScorer:
         status = {True: "completed", False: "failed with an error", None: "unknown"}
         return self.prompt.format(
             rubric=self.rubric,
-            task=_escape(episode.task),
-            trajectory=_escape(trajectory),
+            task=escape_text(episode.task),
+            trajectory=escape_text(trajectory),
             status=status[episode.succeeded],
         )
 
@@ -192,7 +172,7 @@ class LLMJudgeScorer:
         """
         try:
             answer = self.judge.invoke(
-                [SystemMessage("You are a strict evaluator."), HumanMessage(self.render(episode))],
+                [SystemMessage(self.system), HumanMessage(self.render(episode))],
                 # Traced, but never streamed to the host's users (LangGraph's "nostream" tag).
                 config={"tags": ["nostream", "rememberer_judge"], "run_name": "rememberer_judge"},
             )

@@ -23,6 +23,7 @@ EXPECTED_ALL = [
     "ScoringError",
     "Step",
     "StorageError",
+    "TextLimits",
     "ToolRewardScorer",
     "WordLlamaEmbeddings",
     "episode_from_messages",
