@@ -1,4 +1,9 @@
-"""Importing the reference implementation's YAML pools (shared fixtures) into real Chroma."""
+"""Importing reference-implementation YAML pools (fixtures in this repository) into Chroma.
+
+The pools in `tests/fixtures/reference_pools/` are small, hand-written files in the reference
+implementation's layout: `!!python/tuple` state keys (observation, task, available actions),
+`!!python/tuple` action keys (action, reason), `qvalue`/`number`/`reward` per action.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +15,39 @@ import yaml
 from langchain_rememberer import ReferencePoolError
 from langchain_rememberer.reference import MAX_POOL_VISITS, load_pool
 
-POOLS = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference-pools"
+POOLS = Path(__file__).resolve().parents[1] / "fixtures" / "reference_pools"
 POOL_FILES = sorted(POOLS.glob("*.yaml"))
 
 
 def _plain_yaml(path: Path) -> dict:
     """The pool read independently: PyYAML's full loader on the trusted fixture."""
-    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.UnsafeLoader)  # noqa: S506
+    return yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.UnsafeLoader)
 
 
 def test_fixtures_are_present() -> None:
     assert [p.name for p in POOL_FILES] == ["init_pool.q.yaml", "init_pool.wq.yaml"]
+
+
+@pytest.mark.parametrize("path", POOL_FILES, ids=lambda p: p.name)
+def test_fixtures_use_the_reference_layout(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert text.count("? !!python/tuple") >= 4  # state keys and action keys are python tuples
+    pool = _plain_yaml(path)
+    assert len(pool) >= 2
+    for key, record in pool.items():
+        assert isinstance(key, tuple)
+        assert len(key) == 3
+        assert len(record["action_dict"]) >= 2
+        assert all(isinstance(a, tuple) and len(a) == 2 for a in record["action_dict"])
+        assert {"action_history", "number"} <= set(record["other_info"])
+
+
+def test_import_writes_one_update_per_visit(memory) -> None:
+    path = POOL_FILES[0]
+    visits = sum(v["number"] for r in _plain_yaml(path).values() for v in r["action_dict"].values())
+    assert visits == 7  # 3 + 1 and 2 + 1: some actions were visited more than once
+    memory.import_reference_pool(path)
+    assert memory.stats().updates == visits
 
 
 @pytest.mark.parametrize("path", POOL_FILES, ids=lambda p: p.name)
@@ -50,6 +77,9 @@ def test_load_pool_rows() -> None:
     rows = load_pool(POOL_FILES[1])
     assert {r.action for r in rows} >= {"click[search]"}
     assert all(r.visits >= 1 for r in rows)
+    (clicked,) = [r for r in rows if r.action == "click[b0socks001]"]
+    assert (clicked.q, clicked.visits, clicked.reward) == (0.875, 2, 0.0)
+    assert clicked.task.startswith("Instruction:i need a pair of wool hiking socks")
 
 
 @pytest.mark.parametrize(
