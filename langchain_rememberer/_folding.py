@@ -135,7 +135,7 @@ class Folder:
         states = []
         for state_id, records in by_state.items():
             table = rlem.fold_table(
-                ((r.action, r.target, r.reward) for r in records),
+                ((r.action, r.target, r.reward, r.answer) for r in records),
                 learning_rate=self.rlem.learning_rate,
                 alpha=self.rlem.alpha,
             )

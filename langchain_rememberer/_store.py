@@ -109,6 +109,8 @@ class LogRecord:
     run_id: str
     step: int
     created_at: float
+    answer: str = ""
+    """The answer text of an answering step ("" otherwise)."""
 
     @property
     def order(self) -> tuple[float, str, int, str]:
@@ -126,6 +128,7 @@ class LogRecord:
             "run_id": self.run_id,
             "step": self.step,
             "created_at": self.created_at,
+            **({"answer": self.answer} if self.answer else {}),
         }
 
     @classmethod
@@ -147,6 +150,7 @@ class LogRecord:
                 run_id=str(metadata["run_id"]),
                 step=int(metadata["step"]),
                 created_at=float(metadata["created_at"]),
+                answer=str(metadata.get("answer") or ""),
             )
             numbers = (record.target, record.reward, record.created_at)
             if not all(math.isfinite(x) for x in numbers):
@@ -174,7 +178,7 @@ class StateRecord:
 
     def metadata(self) -> dict[str, str | int]:
         """The Chroma metadata: task, the JSON action table, total visits."""
-        table = {a: [s.q, s.visits, s.last_reward] for a, s in self.table.items()}
+        table = {a: _table_row(s) for a, s in self.table.items()}
         return {
             "task": self.task,
             "table": json.dumps(table, ensure_ascii=False),
@@ -188,9 +192,7 @@ class StateRecord:
         """Rebuild a state from what Chroma returned; the `ip` distance is 1 − similarity."""
         try:
             raw = json.loads(metadata["table"])
-            table = {
-                str(a): ActionStats(float(q), int(n), float(r)) for a, (q, n, r) in raw.items()
-            }
+            table = {str(a): _stats_of(row) for a, row in raw.items()}
         except (KeyError, TypeError, ValueError) as e:
             msg = f"state {record_id} has a corrupt action table; run memory.rebuild() to repair it"
             raise StorageError(msg) from e
@@ -486,3 +488,18 @@ def _storage_errors(action: str) -> Iterator[None]:
             raise EmbeddingDimensionError(msg) from e
         msg = f"could not {action}: {type(e).__name__}: {message}"
         raise StorageError(msg) from e
+
+
+def _table_row(stats: ActionStats) -> list[Any]:
+    """A table entry as stored: [q, n, last reward], plus [answer, its value] for answers."""
+    row: list[Any] = [stats.q, stats.visits, stats.last_reward]
+    return [*row, stats.answer, stats.answer_value] if stats.answer else row
+
+
+def _stats_of(row: Any) -> ActionStats:
+    """Inverse of `_table_row`; tables written before answers were kept have 3 fields."""
+    q, n, r, *rest = row
+    if rest:
+        answer, value = rest
+        return ActionStats(float(q), int(n), float(r), str(answer), float(value))
+    return ActionStats(float(q), int(n), float(r))

@@ -55,7 +55,11 @@ class RetrievalConfig(_Model):
     min_similarity: float = Field(default=-1.0, ge=-1.0, le=1.0)
     """States less similar than this are never shown."""
     discourage_threshold: float = 0.0
-    """Actions with Q above it are encouraged; at or below it, discouraged."""
+    """Q below it is discouraged (the action lost); above it, an encouraged candidate."""
+    discourage_margin: float = Field(default=0.1, ge=0.0)
+    """An action more than this below the best Q known in its state is discouraged too."""
+    min_visits: int = Field(default=1, ge=1)
+    """Actions tried fewer times than this in a state are not shown (nor counted as best)."""
     max_encouraged: int = Field(default=1, ge=0)
     """Encouraged actions shown per state, highest Q first."""
     max_discouraged: int = Field(default=2, ge=0)

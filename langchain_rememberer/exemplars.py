@@ -24,6 +24,7 @@ __all__ = [
     "EXEMPLAR_TEMPLATE",
     "Exemplar",
     "ParsedActions",
+    "action_line",
     "parse_action_values",
     "render_exemplars",
     "select_exemplars",
@@ -32,7 +33,7 @@ __all__ = [
 
 _ACTION_LINE = re.compile(
     r"^\s*(?:[-*•]\s+|\d+[.)]\s+)?(?P<action>.+?)\s*->\s*"
-    r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*[.,;]?\s*$"
+    r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:\(.*\))?\s*[.,;]?\s*$"
 )
 
 
@@ -49,15 +50,51 @@ class Exemplar(BaseModel):
 def select_exemplars(
     states: Sequence[RetrievedState], config: RetrievalConfig | None = None
 ) -> list[Exemplar]:
-    """Pick encouraged (Q > threshold, highest first) and discouraged (lowest first) actions.
+    """Choose which actions of each state to show as encouraged and discouraged.
 
-    States with nothing to show are skipped. The order of `states` is kept.
+    Only actions tried at least `config.min_visits` times count. Among them, let best be the
+    highest Q in the state:
+    - *encouraged*: Q > `discourage_threshold` and within `discourage_margin` of best, highest
+      first;
+    - *discouraged*: Q < `discourage_threshold` (it lost), or Q more than `discourage_margin`
+      below a best that is itself above the threshold (a better alternative is known there),
+      lowest first.
+    A neutral action (Q at the threshold with nothing better known, e.g. answering after a run
+    whose reward came earlier) is shown as neither. States with nothing to show are skipped;
+    the order of `states` is kept.
+
+    Example:
+        ```python
+        from langchain_rememberer import ActionValue, RetrievedState
+        from langchain_rememberer.exemplars import select_exemplars
+
+        state = RetrievedState(
+            id="s",
+            task="t",
+            observation="o",
+            similarity=1.0,
+            actions=[
+                ActionValue(action="direct", q=1.0, visits=2),
+                ActionValue(action="detour", q=0.5, visits=1),
+                ActionValue(action="final_answer", q=0.0, visits=3),
+            ],
+        )
+        (shown,) = select_exemplars([state])
+        assert [a.action for a in shown.encouraged] == ["direct"]
+        assert [a.action for a in shown.discouraged] == ["final_answer", "detour"]
+        ```
     """
     config = config or RetrievalConfig()
     exemplars = []
     for state in states:
-        high = [a for a in state.actions if a.q > config.discourage_threshold]
-        low = [a for a in state.actions if a.q <= config.discourage_threshold]
+        known = [a for a in state.actions if a.visits >= config.min_visits]
+        if not known:
+            continue
+        best = max(a.q for a in known)
+        high = [
+            a for a in known if a.q > config.discourage_threshold and not _lost(a, best, config)
+        ]
+        low = [a for a in known if _lost(a, best, config)]
         encouraged = sorted(high, key=lambda a: (-a.q, -a.visits))[: config.max_encouraged]
         discouraged = sorted(low, key=lambda a: (a.q, -a.visits))[: config.max_discouraged]
         if encouraged or discouraged:
@@ -65,13 +102,39 @@ def select_exemplars(
     return exemplars
 
 
+def _lost(action: ActionValue, best: float, config: RetrievalConfig) -> bool:
+    """Discouraged: it lost, or a clearly better alternative is known in its state."""
+    threshold = config.discourage_threshold
+    return action.q < threshold or (best > threshold and action.q < best - config.discourage_margin)
+
+
+def action_line(action: ActionValue, limit: int) -> str:
+    """One rendered action: `action -> value (tried Nx)`, plus the best answer for answers.
+
+    Example:
+        ```python
+        from langchain_rememberer import ActionValue
+        from langchain_rememberer.exemplars import action_line
+
+        line = action_line(ActionValue(action="take coin", q=1.0, visits=3), 600)
+        assert line == "take coin -> 1.00 (tried 3x)"
+        ```
+    """
+    text = f"{escape_text(normalize_whitespace(action.action), limit)} -> {action.q:.2f}"
+    if action.answer is None:
+        return f"{text} (tried {action.visits}x)"
+    answer = escape_text(normalize_whitespace(action.answer), limit)
+    return (
+        f"{text} (tried {action.visits}x; best answer, return {action.answer_value or 0.0:.2f}: "
+        f'"{answer}")'
+    )
+
+
 def _action_lines(actions: Sequence[ActionValue], limit: int) -> str:
     if not actions:
         return "(none)"
     # One action per line: newlines inside an action would let it forge further lines.
-    return "\n".join(
-        f"{escape_text(normalize_whitespace(a.action), limit)} -> {a.q:.2f}" for a in actions
-    )
+    return "\n".join(action_line(a, limit) for a in actions)
 
 
 def render_exemplars(

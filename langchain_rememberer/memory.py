@@ -160,16 +160,15 @@ class RemembererMemory:
         action_history: int = 0,
         text_limits: TextLimits | None = None,
     ) -> None:
-        self.store = ChromaStore(
-            client if client is not None else local_client(path), collection_name
-        )
         self.embeddings = embeddings or WordLlamaEmbeddings()
-        self.encoder = StateEncoder(self.embeddings)
+        self.folder = Folder(
+            ChromaStore(client if client is not None else local_client(path), collection_name),
+            StateEncoder(self.embeddings),
+            rlem or RLEMConfig(),
+            retrieval or RetrievalConfig(),
+        )
         self.namespace = namespace
-        self.rlem = rlem or RLEMConfig()
-        self.retrieval = retrieval or RetrievalConfig()
         self.text_limits = text_limits or TextLimits()
-        self.folder = Folder(self.store, self.encoder, self.rlem, self.retrieval)
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
         self.exemplar_template = exemplar_template
@@ -179,6 +178,39 @@ class RemembererMemory:
         self.action_history = action_history
         self._lock = threading.Lock()
         self._check_namespace(namespace)
+
+    # The store, encoder and settings live in the folder; setting one here sets it there too.
+    @property
+    def store(self) -> ChromaStore:
+        """The Chroma storage of this memory."""
+        return self.folder.store
+
+    @store.setter
+    def store(self, value: ChromaStore) -> None:
+        self.folder.store = value
+
+    @property
+    def encoder(self) -> StateEncoder:
+        """Texts to composite vectors, with `embeddings`."""
+        return self.folder.encoder
+
+    @property
+    def rlem(self) -> RLEMConfig:
+        """Learning settings; a new value applies to later learning and to `rebuild()`."""
+        return self.folder.rlem
+
+    @rlem.setter
+    def rlem(self, value: RLEMConfig) -> None:
+        self.folder.rlem = value
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        """Retrieval and exemplar settings."""
+        return self.folder.retrieval
+
+    @retrieval.setter
+    def retrieval(self, value: RetrievalConfig) -> None:
+        self.folder.retrieval = value
 
     @classmethod
     def from_server(
@@ -328,6 +360,7 @@ class RemembererMemory:
                 run_id=episode.run_id,
                 step=t,
                 created_at=now,
+                answer=step.answer or "",
             )
             for t, step in enumerate(episode.steps)
         ]
@@ -509,7 +542,14 @@ def _visits(state: StateRecord) -> int:
 
 def _to_retrieved(state: StateRecord) -> RetrievedState:
     actions = [
-        ActionValue(action=a, q=s.q, visits=s.visits, last_reward=s.last_reward)
+        ActionValue(
+            action=a,
+            q=s.q,
+            visits=s.visits,
+            last_reward=s.last_reward,
+            answer=s.answer or None,
+            answer_value=s.answer_value if s.answer else None,
+        )
         for a, s in sorted(state.table.items(), key=lambda item: -item[1].q)
     ]
     return RetrievedState(

@@ -56,11 +56,18 @@ def n_step_targets(
 
 @dataclass(frozen=True)
 class ActionStats:
-    """The folded value of one action: Q, its visit count N, and the last immediate reward."""
+    """The folded value of one action: Q, its visit count N, and the last immediate reward.
+
+    For an answering action, `answer` is the answer text of its best update so far (highest
+    target; the later one on ties) and `answer_value` that update's target: the answers given in
+    a state share one Q-value, and the best of them is what an exemplar shows.
+    """
 
     q: float
     visits: int
     last_reward: float = 0.0
+    answer: str = ""
+    answer_value: float = 0.0
 
 
 def apply_update(
@@ -70,14 +77,22 @@ def apply_update(
     *,
     learning_rate: LearningRate = "mean",
     alpha: float = 0.1,
+    answer: str = "",
 ) -> ActionStats:
-    """Apply one update with target G to an action's stats (None for a new action)."""
+    """Apply one update with target G to an action's stats (None for a new action).
+
+    `answer` is the answer text given with this update ("" when the action is not an answer);
+    it replaces the kept answer when its target is at least the kept answer's value.
+    """
     if stats is None:
-        return ActionStats(q=target, visits=1, last_reward=reward)
+        return ActionStats(target, 1, reward, answer, target if answer else 0.0)
     visits = stats.visits + 1
     step_size = 1.0 / visits if learning_rate == "mean" else alpha
     q = stats.q + step_size * (target - stats.q)
-    return ActionStats(q=q, visits=visits, last_reward=reward)
+    kept, kept_value = stats.answer, stats.answer_value
+    if answer and (not kept or target >= kept_value):
+        kept, kept_value = answer, target
+    return ActionStats(q, visits, reward, kept, kept_value)
 
 
 def fold_updates(
@@ -95,16 +110,21 @@ def fold_updates(
 
 
 def fold_table(
-    updates: Iterable[tuple[str, float, float]],
+    updates: Iterable[tuple[str, float, float] | tuple[str, float, float, str]],
     *,
     learning_rate: LearningRate = "mean",
     alpha: float = 0.1,
     initial: Mapping[str, ActionStats] | None = None,
 ) -> dict[str, ActionStats]:
-    """Fold ordered (action, target, reward) updates into an action table."""
+    """Fold ordered (action, target, reward[, answer]) updates into an action table."""
     table = dict(initial or {})
-    for action, target, reward in updates:
+    for action, target, reward, *answer in updates:
         table[action] = apply_update(
-            table.get(action), target, reward, learning_rate=learning_rate, alpha=alpha
+            table.get(action),
+            target,
+            reward,
+            learning_rate=learning_rate,
+            alpha=alpha,
+            answer=answer[0] if answer else "",
         )
     return table

@@ -109,6 +109,7 @@ def _record(data: Mapping[str, Any]) -> LogRecord:
         run_id=str(data["run_id"]),
         step=int(data["step"]),
         created_at=_finite(data, "created_at"),
+        answer=str(data.get("answer") or ""),
     )
 
 

@@ -97,6 +97,15 @@ class Step(_Model):
     """The canonical action taken (a_t)."""
     reward: float = 0.0
     """The reward received right after the action (r_{t+1}); finite."""
+    answer: str | None = Field(default=None, strict=True)
+    """What the agent answered, when this step is its final answer (the action then stays the
+    recognisable `final_answer`, so answers given in one state share a Q-value); None otherwise.
+    The adapters cut it to `TextLimits.answer` characters."""
+
+    @field_validator("answer")
+    @classmethod
+    def _answer(cls, value: str | None) -> str | None:
+        return None if value is None else _check_text(value, what="answer", allow_empty=True)
 
     @field_validator("observation")
     @classmethod
@@ -192,6 +201,10 @@ class ActionValue(_Model):
     """How many updates were folded into `q` (N)."""
     last_reward: float = 0.0
     """The immediate reward seen the last time it was taken."""
+    answer: str | None = None
+    """For an answering action: the answer text of its best update (see `Step.answer`)."""
+    answer_value: float | None = None
+    """The target (return) that update had: how well that answer did."""
 
 
 class RetrievedState(_Model):

@@ -29,9 +29,11 @@ from langsmith import Client
 from langsmith import schemas as ls_schemas
 
 from langchain_rememberer import (
+    Episode,
     RemembererMiddleware,
     RLEMCallbackHandler,
     RLEMConfig,
+    Step,
 )
 from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 
@@ -151,8 +153,8 @@ def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None
     third = create_agent(model, TOOLS, system_prompt="You add.", middleware=[middleware])
     third.invoke({"messages": [HumanMessage(T3)]})
     shown = system_text(model.received[0])
-    assert "<encouraged>\nadd(a=2, b=3) -> 1.45\n</encouraged>" in shown
-    assert "<discouraged>\nsub(a=2, b=3) -> -1.00\n</discouraged>" in shown
+    assert "<encouraged>\nadd(a=2, b=3) -> 1.45 (tried 1x)\n</encouraged>" in shown
+    assert "<discouraged>\nsub(a=2, b=3) -> -1.00 (tried 1x)\n</discouraged>" in shown
 
 
 def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
@@ -187,13 +189,19 @@ def test_block_content_system_prompt_and_parallel_calls(make_memory) -> None:
     # The parallel results "3" and "4" joined in call order (the key collapses whitespace).
     assert q_table(memory, "Compute 1+2 and 5-1", "3 4") == {"final_answer": (0.0, 1)}
 
+    memory.learn(  # something worth showing: a neutral Q (0.0 above) is shown as nothing
+        Episode(
+            task="Compute 1+2 and 5-1",
+            steps=[Step(observation="Compute 1+2 and 5-1", action="add(a=1, b=2)", reward=1.0)],
+        )
+    )
     model = scripted(AIMessage("3 and 4"))
     block_prompt = SystemMessage(content=[{"type": "text", "text": "Block prompt."}])
     agent = create_agent(model, TOOLS, system_prompt=block_prompt, middleware=[middleware])
     agent.invoke({"messages": [("user", "Compute 1+2 and 5-1")]})
     content = model.received[0][0].content
     assert content[0] == {"type": "text", "text": "Block prompt."}
-    assert "add(a=1, b=2); sub(a=5, b=1)" in content[1]["text"]
+    assert "add(a=1, b=2) -> 1.00" in content[1]["text"]
 
 
 def test_only_this_turn_is_the_episode_with_metadata_task(make_memory) -> None:

@@ -21,10 +21,54 @@ def test_selection_splits_encouraged_and_discouraged() -> None:
     assert [a.action for a in exemplar.discouraged] == ["worst", "bad"]
 
 
-def test_zero_is_discouraged_by_default_threshold() -> None:
-    (exemplar,) = select_exemplars([_state("s", 0.9, zero=0.0)])
+def test_a_neutral_action_alone_is_not_discouraged() -> None:
+    # Q = 0 with nothing better known (e.g. answering after a run rewarded earlier): not shown.
+    assert select_exemplars([_state("s", 0.9, zero=0.0)]) == []
+
+
+def test_an_action_clearly_worse_than_the_best_known_is_discouraged() -> None:
+    (exemplar,) = select_exemplars([_state("s", 0.9, direct=1.0, detour=0.5, close=0.95)])
+    assert [a.action for a in exemplar.encouraged] == ["direct"]
+    assert [a.action for a in exemplar.discouraged] == ["detour"]
+
+
+def test_a_negative_action_is_discouraged_even_alone() -> None:
+    (exemplar,) = select_exemplars([_state("s", 0.9, broken=-0.5)])
     assert exemplar.encouraged == []
-    assert [a.action for a in exemplar.discouraged] == ["zero"]
+    assert [a.action for a in exemplar.discouraged] == ["broken"]
+
+
+def test_min_visits_hides_actions_tried_too_rarely() -> None:
+    state = RetrievedState(
+        id="s",
+        task="t",
+        observation="o",
+        similarity=0.9,
+        actions=[
+            ActionValue(action="lucky", q=5.0, visits=1),
+            ActionValue(action="steady", q=1.0, visits=4),
+        ],
+    )
+    (default,) = select_exemplars([state])
+    assert [a.action for a in default.encouraged] == ["lucky"]
+    (strict,) = select_exemplars([state], RetrievalConfig(min_visits=2))
+    assert [a.action for a in strict.encouraged] == ["steady"]
+    assert strict.discouraged == []  # "lucky" is not counted as the best known either
+
+
+def test_visit_counts_and_best_answer_are_rendered() -> None:
+    state = RetrievedState(
+        id="s",
+        task="t",
+        observation="o",
+        similarity=0.9,
+        actions=[
+            ActionValue(action="final_answer", q=0.8, visits=5, answer="25 days", answer_value=1.0)
+        ],
+    )
+    block = render_exemplars(select_exemplars([state]))
+    assert 'final_answer -> 0.80 (tried 5x; best answer, return 1.00: "25 days")' in block
+    assert parse_action_values(block).values == [("final_answer", 0.8)]
 
 
 def test_state_with_nothing_to_show_is_skipped() -> None:

@@ -108,3 +108,20 @@ def test_folding_in_order_equals_one_by_one(updates, split, mode) -> None:
     for action, stats in folded.items():
         assert resumed[action].visits == stats.visits
         assert resumed[action].q == pytest.approx(stats.q)
+
+
+def test_answers_share_one_q_and_the_best_answer_is_kept() -> None:
+    from langchain_rememberer.rlem import fold_table
+
+    table = fold_table(
+        [
+            ("final_answer", 0.0, 0.0, "20 days"),
+            ("final_answer", 1.0, 1.0, "25 days"),
+            ("final_answer", 0.5, 0.5, "about 25"),
+            ("search", 0.2, 0.0),
+        ]
+    )
+    answer = table["final_answer"]
+    assert (answer.q, answer.visits) == (0.5, 3)
+    assert (answer.answer, answer.answer_value) == ("25 days", 1.0)
+    assert table["search"].answer == ""
