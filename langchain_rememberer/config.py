@@ -52,8 +52,10 @@ class RetrievalConfig(_Model):
     """How many similar states to show."""
     task_weight: float = Field(default=0.5, gt=0.0, lt=1.0)
     """λ: weight of task similarity against observation similarity."""
-    min_similarity: float = Field(default=-1.0, ge=-1.0, le=1.0)
-    """States less similar than this are never shown."""
+    min_similarity: float = Field(default=0.35, ge=-1.0, le=1.0)
+    """States less similar than this are never shown. 0.35 is calibrated for the default
+    WordLlama embedding on labelled related / unrelated situations (related ≥ 0.52, unrelated
+    ≤ 0.20); other embeddings need their own floor (see the tuning docs)."""
     discourage_threshold: float = 0.0
     """Q below it is discouraged (the action lost); above it, an encouraged candidate."""
     discourage_margin: float = Field(default=0.1, ge=0.0)
