@@ -56,9 +56,10 @@ def select_exemplars(
     highest Q in the state:
     - *encouraged*: Q > `discourage_threshold` and within `discourage_margin` of best, highest
       first;
-    - *discouraged*: Q < `discourage_threshold` (it lost), or Q more than `discourage_margin`
-      below a best that is itself above the threshold (a better alternative is known there),
-      lowest first.
+    - *discouraged*: Q < `discourage_threshold` (it lost); or its latest immediate reward was
+      negative (the tool reported a failure or a penalty, even if the run recovered later); or
+      Q more than `discourage_margin` below a best that is itself above the threshold (a better
+      alternative is known there); lowest first.
     A neutral action (Q at the threshold with nothing better known, e.g. answering after a run
     whose reward came earlier) is shown as neither. States with nothing to show are skipped;
     the order of `states` is kept.
@@ -103,9 +104,13 @@ def select_exemplars(
 
 
 def _lost(action: ActionValue, best: float, config: RetrievalConfig) -> bool:
-    """Discouraged: it lost, or a clearly better alternative is known in its state."""
+    """Discouraged: it lost, it was penalised, or a clearly better alternative is known."""
     threshold = config.discourage_threshold
-    return action.q < threshold or (best > threshold and action.q < best - config.discourage_margin)
+    return (
+        action.q < threshold
+        or action.last_reward < 0
+        or (best > threshold and action.q < best - config.discourage_margin)
+    )
 
 
 def action_line(action: ActionValue, limit: int) -> str:

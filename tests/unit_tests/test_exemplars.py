@@ -32,6 +32,19 @@ def test_an_action_clearly_worse_than_the_best_known_is_discouraged() -> None:
     assert [a.action for a in exemplar.discouraged] == ["detour"]
 
 
+def test_an_action_penalised_right_away_is_discouraged_though_the_run_recovered() -> None:
+    state = RetrievedState(
+        id="s",
+        task="t",
+        observation="o",
+        similarity=0.9,
+        actions=[ActionValue(action="wrong_doc", q=0.8, visits=1, last_reward=-0.5)],
+    )
+    (exemplar,) = select_exemplars([state])
+    assert exemplar.encouraged == []
+    assert [a.action for a in exemplar.discouraged] == ["wrong_doc"]
+
+
 def test_a_negative_action_is_discouraged_even_alone() -> None:
     (exemplar,) = select_exemplars([_state("s", 0.9, broken=-0.5)])
     assert exemplar.encouraged == []
