@@ -60,6 +60,9 @@ def select_exemplars(
       negative (the tool reported a failure or a penalty, even if the run recovered later); or
       Q more than `discourage_margin` below a best that is itself above the threshold (a better
       alternative is known there); lowest first.
+    An answering action (one with a kept `answer`) is judged by the return of its best answer
+    instead of its Q: the answers given in a state share one Q, and an answer judged right is a
+    lesson even when other answers there were wrong.
     A neutral action (Q at the threshold with nothing better known, e.g. answering after a run
     whose reward came earlier) is shown as neither. States with nothing to show are skipped;
     the order of `states` is kept.
@@ -91,25 +94,33 @@ def select_exemplars(
         known = [a for a in state.actions if a.visits >= config.min_visits]
         if not known:
             continue
-        best = max(a.q for a in known)
+        best = max(_value(a) for a in known)
         high = [
-            a for a in known if a.q > config.discourage_threshold and not _lost(a, best, config)
+            a
+            for a in known
+            if _value(a) > config.discourage_threshold and not _lost(a, best, config)
         ]
         low = [a for a in known if _lost(a, best, config)]
-        encouraged = sorted(high, key=lambda a: (-a.q, -a.visits))[: config.max_encouraged]
-        discouraged = sorted(low, key=lambda a: (a.q, -a.visits))[: config.max_discouraged]
+        encouraged = sorted(high, key=lambda a: (-_value(a), -a.visits))[: config.max_encouraged]
+        discouraged = sorted(low, key=lambda a: (_value(a), -a.visits))[: config.max_discouraged]
         if encouraged or discouraged:
             exemplars.append(Exemplar(state=state, encouraged=encouraged, discouraged=discouraged))
     return exemplars
 
 
+def _value(action: ActionValue) -> float:
+    """What an action is judged by: its Q, or for an answer the return of its best answer."""
+    return action.answer_value if action.answer_value is not None else action.q
+
+
 def _lost(action: ActionValue, best: float, config: RetrievalConfig) -> bool:
     """Discouraged: it lost, it was penalised, or a clearly better alternative is known."""
-    threshold = config.discourage_threshold
+    threshold, value = config.discourage_threshold, _value(action)
+    penalised = action.answer is None and action.last_reward < 0
     return (
-        action.q < threshold
-        or action.last_reward < 0
-        or (best > threshold and action.q < best - config.discourage_margin)
+        value < threshold
+        or penalised
+        or (best > threshold and value < best - config.discourage_margin)
     )
 
 

@@ -155,6 +155,8 @@ class LLMJudgeScorer:
         for t, step in enumerate(episode.steps):
             lines.append(f"[{t}] observation: {step.observation}")
             lines.append(f"[{t}] action: {step.action} (reward {step.reward:g})")
+            if step.answer is not None:
+                lines.append(f"[{t}] answer: {step.answer}")
         trajectory = "\n".join(lines)[-self.max_trajectory_chars :]
         status = {True: "completed", False: "failed with an error", None: "unknown"}
         return self.prompt.format(

@@ -26,6 +26,7 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from langchain_rememberer.config import TextLimits
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import MAX_TEXT_CHARS, Episode, Step, is_finite_number
 
@@ -51,6 +52,9 @@ FINAL_ANSWER = "final_answer"
 ACTION_SEPARATOR = "; "
 """Joins the parallel tool calls of one AI message, in call order."""
 DEFAULT_MAX_OBSERVATION_CHARS = 8000
+
+MAX_ANSWER_CHARS = TextLimits().answer
+"""The final answer's text is cut to this many characters (`TextLimits.answer`)."""
 """Observations (and tasks) longer than this are cut, with a marker."""
 _OBSERVATION_JOIN = "\n"
 
@@ -146,6 +150,7 @@ class _PendingStep:
     call_ids: list[str]
     results: dict[str, ToolMessage] = field(default_factory=dict)
     unmatched: list[ToolMessage] = field(default_factory=list)
+    answer: str | None = None
 
     def result_messages(self) -> list[ToolMessage]:
         ordered = [self.results[i] for i in self.call_ids if i in self.results]
@@ -200,18 +205,22 @@ def _parse(
             if pending and pending[-1].action != FINAL_ANSWER:
                 observation = _cut(pending[-1].next_observation(), max_chars)
             calls = list(message.tool_calls)
-            pending.append(
-                _PendingStep(
-                    observation, canonical_action(calls), [str(c.get("id")) for c in calls]
-                )
+            step = _PendingStep(
+                observation, canonical_action(calls), [str(c.get("id")) for c in calls]
             )
+            if not calls:  # the final answer: what the agent said is recorded with it
+                step.answer = _cut(message_text(message.content), MAX_ANSWER_CHARS)
+            pending.append(step)
         elif isinstance(message, ToolMessage) and pending:
             last = pending[-1]
             if message.tool_call_id in last.call_ids and message.tool_call_id not in last.results:
                 last.results[message.tool_call_id] = message
             else:
                 last.unmatched.append(message)
-    steps = [Step(observation=p.observation, action=p.action, reward=p.reward()) for p in pending]
+    steps = [
+        Step(observation=p.observation, action=p.action, reward=p.reward(), answer=p.answer)
+        for p in pending
+    ]
     if pending and pending[-1].action != FINAL_ANSWER and pending[-1].result_messages():
         observation = _cut(pending[-1].next_observation(), max_chars)
     return RunState(task=task, steps=steps, observation=observation)

@@ -75,7 +75,7 @@ def expected(task_seed: int, run_id: str) -> Episode:
         task=f"What is {a} plus {b}?",
         steps=[
             Step(observation=f"What is {a} plus {b}?", action=f"add(a={a}, b={b})", reward=1.0),
-            Step(observation=str(a + b), action="final_answer"),
+            Step(observation=str(a + b), action="final_answer", answer=str(a + b)),
         ],
         run_id=run_id,
         succeeded=True,
@@ -139,7 +139,9 @@ def test_lcel_chain_without_tools(memory) -> None:
     )
     (episode,) = handler.episodes
     assert episode.task == "Capital of France?"
-    assert episode.steps == [Step(observation="Capital of France?", action="final_answer")]
+    assert episode.steps == [
+        Step(observation="Capital of France?", action="final_answer", answer="Paris.")
+    ]
     state = memory.retrieve("Capital of France?", "Capital of France?", k=1)[0]
     assert [(a.action, a.q) for a in state.actions] == [("final_answer", 1.0)]
 

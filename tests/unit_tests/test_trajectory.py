@@ -63,7 +63,7 @@ def test_episode_with_parallel_calls_errors_and_rewards() -> None:
         steps=[
             Step(observation="Find the coin", action='look(); go(to="east")', reward=0.75),
             Step(observation="a kitchen\nmoved east", action='take(item="coin")'),
-            Step(observation="Error: no such item", action=FINAL_ANSWER),
+            Step(observation="Error: no such item", action=FINAL_ANSWER, answer="I could not"),
         ],
     )
 
@@ -72,12 +72,12 @@ def test_run_with_only_a_final_answer_and_explicit_task() -> None:
     episode = episode_from_messages([HumanMessage("hi"), AIMessage("hello")], task="Greet")
     # The task is named separately: the first observation is what the user said.
     assert episode.task == "Greet"
-    assert episode.steps == [Step(observation="hi", action=FINAL_ANSWER)]
+    assert episode.steps == [Step(observation="hi", action=FINAL_ANSWER, answer="hello")]
 
 
 def test_explicit_task_without_human_message_is_the_first_observation() -> None:
     episode = episode_from_messages([AIMessage("hello")], task="Greet")
-    assert episode.steps == [Step(observation="Greet", action=FINAL_ANSWER)]
+    assert episode.steps == [Step(observation="Greet", action=FINAL_ANSWER, answer="hello")]
     assert episode_from_messages([HumanMessage("hi")]).steps == []
 
 
