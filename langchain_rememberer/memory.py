@@ -111,7 +111,7 @@ class RemembererMemory:
                 ],
             )
         )
-        assert report.targets == [1.0, 1.0]
+        assert report.targets == [0.5, 1.0]  # gamma = 0.5: the reward one step later halves
         ```
 
     Retrieve and inspect:

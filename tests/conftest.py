@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from langchain_rememberer import RemembererMemory, WordLlamaEmbeddings
+from langchain_rememberer import RemembererMemory, RLEMConfig, WordLlamaEmbeddings
 
 
 @pytest.fixture(scope="session")
@@ -17,11 +17,16 @@ def embeddings() -> WordLlamaEmbeddings:
 
 @pytest.fixture
 def make_memory(embeddings: WordLlamaEmbeddings) -> Iterator:
-    """Build in-memory memories on their own collections; every one is cleared afterwards."""
+    """Build in-memory memories on their own collections; every one is cleared afterwards.
+
+    They keep every library default except γ, pinned to 1 (undiscounted) so the targets the
+    tests compute stay readable sums; `tests/scenarios` use the untouched defaults.
+    """
     made: list[tuple[RemembererMemory, set[str]]] = []
 
     def make(**kwargs) -> RemembererMemory:
         kwargs.setdefault("path", None)
+        kwargs.setdefault("rlem", RLEMConfig(gamma=1.0))
         kwargs.setdefault("embeddings", embeddings)
         kwargs.setdefault("collection_name", f"t{uuid.uuid4().hex[:12]}")
         memory = RemembererMemory(**kwargs)

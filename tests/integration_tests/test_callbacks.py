@@ -217,7 +217,7 @@ def test_delayed_feedback_survives_a_restart(tmp_path, embeddings) -> None:
 
     restarted = RLEMCallbackHandler(RemembererMemory(**options))  # a new process, same path
     report = restarted.record_feedback(run_id, reward=2.0)
-    assert report.targets == [3.0, 2.0]  # tool reward 1 + feedback 2 on the last step
+    assert report.targets == [2.0, 2.0]  # tool reward 1 + γ=0.5 × feedback 2 on the last step
     assert restarted.memory.stats().updates == 2
     assert restarted.memory.pending_runs() == []
     with pytest.raises(

@@ -1,16 +1,18 @@
-"""RemembererMemory against real in-process Chroma and real WordLlama embeddings."""
+"""`RemembererMemory` (memory.py) against real in-process Chroma and real WordLlama embeddings:
+learning, retrieval, namespaces, maintenance, rollback and pending episodes.
+
+Storage details are in test_store.py, export/import in test_transfer.py.
+"""
 
 from __future__ import annotations
 
 import itertools
-import json
 import math
 import random
 
 import pytest
 
 from langchain_rememberer import (
-    EmbeddingDimensionError,
     Episode,
     FeedbackError,
     InvalidInputError,
@@ -22,17 +24,7 @@ from langchain_rememberer import (
 )
 from langchain_rememberer._store import ChromaStore
 from langchain_rememberer.similarity import weighted_similarity
-from langchain_rememberer.transfer import EXPORT_FORMAT
-
-TASK = "Find the coin and take it."
-
-
-def _table(
-    memory: RemembererMemory, observation: str, task: str = TASK, **kw
-) -> dict[str, tuple[float, int]]:
-    (state,) = memory.retrieve(task, observation, k=1, **kw)
-    assert state.observation == observation
-    return {a.action: (a.q, a.visits) for a in state.actions}
+from tests.helpers import TASK, q_table, twin, two_step_episode
 
 
 def test_monte_carlo_learning_matches_formula(make_memory) -> None:
@@ -48,11 +40,11 @@ def test_monte_carlo_learning_matches_formula(make_memory) -> None:
     memory.learn(
         Episode(task=TASK, steps=[Step(observation="kitchen", action="go east", reward=-1.0)])
     )
-    assert _table(memory, "kitchen") == {"go east": (pytest.approx((0.9 - 1.0) / 2), 2)}
+    assert q_table(memory, TASK, "kitchen") == {"go east": (pytest.approx((0.9 - 1.0) / 2), 2)}
 
 
 def test_n_step_bootstraps_from_pre_episode_values(make_memory) -> None:
-    memory = make_memory(rlem=RLEMConfig(n_step=1, bootstrap_min_similarity=0.999))
+    memory = make_memory(rlem=RLEMConfig(gamma=1.0, n_step=1, bootstrap_min_similarity=0.999))
     memory.learn(
         Episode(task=TASK, steps=[Step(observation="hall with a red door", action="a", reward=2.0)])
     )
@@ -65,20 +57,20 @@ def test_n_step_bootstraps_from_pre_episode_values(make_memory) -> None:
     ]
     report = memory.learn(Episode(task=TASK, steps=steps))
     assert report.targets == pytest.approx([2.0, 2.0, 0.0, 0.0])
-    assert _table(memory, "hall with a red door") == {"a": (pytest.approx(4.0 / 3.0), 3)}
+    assert q_table(memory, TASK, "hall with a red door") == {"a": (pytest.approx(4.0 / 3.0), 3)}
 
 
 def test_constant_learning_rate_through_memory(make_memory) -> None:
-    memory = make_memory(rlem=RLEMConfig(learning_rate="constant", alpha=0.5))
+    memory = make_memory(rlem=RLEMConfig(gamma=1.0, learning_rate="constant", alpha=0.5))
     for reward in (2.0, 2.0, 0.0):
         memory.learn(
             Episode(task=TASK, steps=[Step(observation="room", action="a", reward=reward)])
         )
-    assert _table(memory, "room") == {"a": (pytest.approx(1.0), 3)}
+    assert q_table(memory, TASK, "room") == {"a": (pytest.approx(1.0), 3)}
 
 
 def test_unseen_state_bootstraps_from_similar_state(make_memory) -> None:
-    memory = make_memory(rlem=RLEMConfig(n_step=1, bootstrap_min_similarity=0.9))
+    memory = make_memory(rlem=RLEMConfig(gamma=1.0, n_step=1, bootstrap_min_similarity=0.9))
     memory.learn(
         Episode(
             task=TASK,
@@ -109,7 +101,7 @@ def test_relearning_same_run_changes_nothing(memory) -> None:
     assert again.already_learned
     assert again.updates_written == 0
     assert memory.stats() == before
-    assert _table(memory, "kitchen") == {"go east": (1.0, 1)}
+    assert q_table(memory, TASK, "kitchen") == {"go east": (1.0, 1)}
 
 
 def test_empty_episode_learns_nothing(memory) -> None:
@@ -155,7 +147,10 @@ def _corpus(n: int, seed: int = 0) -> list[tuple[str, str]]:
     pairs = set()
     while len(pairs) < n:
         task = f"{rng.choice(goals)} in the {rng.choice(rooms)}."
-        obs = f"You are in the {rng.choice(rooms)}. You see {rng.choice(things)} and {rng.choice(things)}. Exits: {rng.choice(rooms)}."
+        obs = (
+            f"You are in the {rng.choice(rooms)}. You see {rng.choice(things)} and "
+            f"{rng.choice(things)}. Exits: {rng.choice(rooms)}."
+        )
         pairs.add((task, obs))
     return sorted(pairs)
 
@@ -241,12 +236,6 @@ def test_bad_namespace_is_rejected(memory, bad) -> None:
         memory.learn(Episode(task=TASK, steps=[Step(observation="o", action="a")]), namespace=bad)
 
 
-def test_collection_name_with_two_dots_is_rejected(embeddings) -> None:
-    # Chroma refuses ".." in a collection name; the check must catch it first, clearly.
-    with pytest.raises(InvalidInputError, match=r"collection_name 'a\.\.b'.*two '\.' in a row"):
-        RemembererMemory(path=None, embeddings=embeddings, collection_name="a..b")
-
-
 def test_forget_run_refolds_and_drops_empty_states(memory) -> None:
     keep = Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=1.0)])
     drop = Episode(
@@ -259,7 +248,7 @@ def test_forget_run_refolds_and_drops_empty_states(memory) -> None:
     memory.learn(keep)
     memory.learn(drop)
     assert memory.forget_run(drop.run_id) == 2
-    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+    assert q_table(memory, TASK, "kitchen") == {"a": (1.0, 1)}
     assert memory.stats().states == 1
 
 
@@ -269,44 +258,10 @@ def test_rebuild_applies_a_new_learning_rule(make_memory) -> None:
         memory.learn(
             Episode(task=TASK, steps=[Step(observation="room", action="a", reward=reward)])
         )
-    assert _table(memory, "room") == {"a": (1.0, 2)}
-    memory.rlem = RLEMConfig(learning_rate="constant", alpha=0.25)
+    assert q_table(memory, TASK, "room") == {"a": (1.0, 2)}
+    memory.rlem = RLEMConfig(gamma=1.0, learning_rate="constant", alpha=0.25)
     memory.rebuild()
-    assert _table(memory, "room") == {"a": (pytest.approx(1.5), 2)}
-
-
-def test_export_import_round_trip_loses_nothing(memory, tmp_path) -> None:
-    for i in range(5):
-        memory.learn(
-            Episode(
-                task=TASK,
-                steps=[
-                    Step(observation=f"room {i % 3}", action=f"a{i % 2}", reward=float(i)),
-                    Step(observation="end", action="stop"),
-                ],
-            )
-        )
-    path = tmp_path / "memory.jsonl"
-    assert memory.export_jsonl(path) == 10
-    assert memory.import_jsonl(path, namespace="copy") == 10
-    assert memory.import_jsonl(path, namespace="copy") == 0  # idempotent: nothing new
-    for ns in ("default", "copy"):
-        assert memory.stats(namespace=ns).updates == 10
-    original = sorted((s.observation, s.actions) for s in memory.retrieve(TASK, "room 1", k=10))
-    copy = sorted(
-        (s.observation, s.actions) for s in memory.retrieve(TASK, "room 1", k=10, namespace="copy")
-    )
-    assert copy == original
-    second = tmp_path / "again.jsonl"
-    memory.export_jsonl(second, namespace="copy")
-    assert second.read_text() == path.read_text()
-
-
-def test_import_rejects_foreign_file(memory, tmp_path) -> None:
-    path = tmp_path / "x.jsonl"
-    path.write_text('{"hello": 1}\n')
-    with pytest.raises(InvalidInputError, match="not a langchain-rememberer export"):
-        memory.import_jsonl(path)
+    assert q_table(memory, TASK, "room") == {"a": (pytest.approx(1.5), 2)}
 
 
 @pytest.mark.parametrize(
@@ -331,25 +286,6 @@ def test_bad_episodes_write_nothing(memory, episode) -> None:
         memory.learn(episode)
     assert memory.stats().updates == 0
     assert memory.stats().states == 0
-
-
-def test_other_embedding_dimension_is_rejected_before_writing(make_memory, embeddings) -> None:
-    from langchain_core.embeddings import DeterministicFakeEmbedding
-
-    first = make_memory()
-    first.learn(Episode(task=TASK, steps=[Step(observation="o", action="a")]))
-    other = make_memory(
-        client=first.store.client,
-        collection_name=first.store.collection_name,
-        embeddings=DeterministicFakeEmbedding(size=32),
-    )
-    # Both sizes are embedding sizes (a state vector holds two embeddings).
-    message = r"written with 256-d embeddings, but the current embeddings give 32-d"
-    with pytest.raises(EmbeddingDimensionError, match=message):
-        other.learn(Episode(task=TASK, steps=[Step(observation="o", action="b")]))
-    with pytest.raises(EmbeddingDimensionError):
-        other.retrieve(TASK, "o")
-    assert first.stats().updates == 1
 
 
 def test_retrieve_validates_arguments(memory) -> None:
@@ -415,18 +351,6 @@ class _TableWriteFails(ChromaStore):
         super().write_states(ns, states, vectors)
 
 
-def _two_step_episode(run_id: str) -> Episode:
-    """kitchen -a-> attic -b->, reward -1 on the first step."""
-    return Episode(
-        task=TASK,
-        run_id=run_id,
-        steps=[
-            Step(observation="kitchen", action="a", reward=-1.0),
-            Step(observation="attic", action="b"),
-        ],
-    )
-
-
 def test_failed_table_write_leaves_no_half_episode(memory) -> None:
     memory.learn(
         Episode(
@@ -435,24 +359,15 @@ def test_failed_table_write_leaves_no_half_episode(memory) -> None:
     )
     memory.store = _TableWriteFails(memory.store.client, memory.store.collection_name)
     memory.store.armed = True
-    episode = _two_step_episode("half")
+    episode = two_step_episode("half")
     with pytest.raises(StorageError, match="injected"):
         memory.learn(episode)
     assert memory.stats().updates == 1
     assert memory.stats().states == 1
-    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+    assert q_table(memory, TASK, "kitchen") == {"a": (1.0, 1)}
     # The same run can simply be retried once storage works again.
     assert memory.learn(episode).updates_written == 2
-    assert _table(memory, "kitchen") == {"a": (0.0, 2)}
-
-
-def test_in_memory_memories_are_isolated(embeddings) -> None:
-    first = RemembererMemory(path=None, embeddings=embeddings)
-    second = RemembererMemory(path=None, embeddings=embeddings)
-    first.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="a")]))
-    assert first.stats().updates == 1
-    assert second.stats().updates == 0
-    assert second.retrieve(TASK, "kitchen") == []
+    assert q_table(memory, TASK, "kitchen") == {"a": (0.0, 2)}
 
 
 def test_namespace_cleared_by_another_memory_reopens(memory, embeddings) -> None:
@@ -467,33 +382,6 @@ def test_namespace_cleared_by_another_memory_reopens(memory, embeddings) -> None
     assert memory.retrieve(TASK, "kitchen") == []
     memory.learn(Episode(task=TASK, steps=[Step(observation="attic", action="b")]))
     assert other.stats().updates == 1
-
-
-def test_import_of_many_states_reads_the_log_in_chunks(memory, tmp_path) -> None:
-    import json
-
-    from langchain_rememberer._store import stable_id
-    from langchain_rememberer.transfer import EXPORT_FORMAT
-
-    path = tmp_path / "big.jsonl"
-    rows = [json.dumps({"format": EXPORT_FORMAT, "version": 1, "task_weight": 0.5})]
-    for i in range(1200):  # more states than one `$in` chunk (500)
-        obs = f"room number {i}"
-        rows.append(json.dumps({
-            "id": stable_id("update", "big", str(i)), "state_id": stable_id(TASK, obs),
-            "task": TASK, "observation": obs, "action": "a", "target": float(i % 3),
-            "reward": 0.0, "run_id": "big", "step": i, "created_at": 1.0,
-        }))  # fmt: skip
-    path.write_text("\n".join(rows) + "\n")
-    assert memory.import_jsonl(path) == 1200
-    assert memory.stats().states == 1200
-    ns = memory._open(None)
-    for i in (0, 499, 500, 1100, 1199):  # states from every chunk were folded
-        (state,) = memory.store.get_states(ns, [stable_id(TASK, f"room number {i}")]).values()
-        assert {a: (s.q, s.visits) for a, s in state.table.items()} == {"a": (float(i % 3), 1)}
-
-
-# -- targets, the log's numbers, and rollback -------------------------------------------------
 
 
 def test_overflowing_target_writes_nothing(memory) -> None:
@@ -511,63 +399,11 @@ def test_overflowing_target_writes_nothing(memory) -> None:
     assert memory.stats().updates == 1
     assert not memory.is_learned("huge")
     # The log is not poisoned: everything still reads.
-    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
+    assert q_table(memory, TASK, "kitchen") == {"a": (1.0, 1)}
     assert memory.learn(
         Episode(task=TASK, steps=[Step(observation="kitchen", action="a", reward=3.0)])
     ).targets == [3.0]
     assert memory.rebuild() == 1
-
-
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [("created_at", math.inf), ("target", -math.inf), ("reward", math.nan), ("target", "1.0")],
-)
-def test_import_rejects_non_finite_numbers(memory, tmp_path, field, value) -> None:
-    good = {
-        "id": "u1", "state_id": "s1", "task": TASK, "observation": "kitchen", "action": "a",
-        "target": 1.0, "reward": 0.0, "run_id": "r", "step": 0, "created_at": 1.0,
-    }  # fmt: skip
-    bad = {**good, "id": "u2", "step": 1, field: value}
-    path = tmp_path / "bad.jsonl"
-    header = {"format": EXPORT_FORMAT, "version": 1, "task_weight": 0.5}
-    path.write_text("\n".join(json.dumps(x) for x in (header, good, bad)) + "\n")
-    with pytest.raises(InvalidInputError, match=rf"line 3: .*'u2'.*{field} must be a finite"):
-        memory.import_jsonl(path)
-    assert memory.stats().updates == 0  # not even the good record
-
-
-def test_malformed_stored_record_is_a_storage_error(memory, tmp_path) -> None:
-    memory.learn(Episode(task=TASK, run_id="ok", steps=[Step(observation="kitchen", action="a")]))
-    ns = memory._open(None)
-    (state_id,) = memory.store.state_ids(ns)
-    # A record as Chroma leaves it after silently dropping a non-finite `target`.
-    ns.log.add(
-        ids=["broken"],
-        embeddings=[[1.0]],
-        metadatas=[
-            {
-                "state_id": state_id,
-                "task": TASK,
-                "action": "a",
-                "reward": 0.0,
-                "run_id": "poisoned",
-                "step": 0,
-                "created_at": 2.0,
-            }
-        ],
-        documents=["kitchen"],
-    )
-    with pytest.raises(StorageError, match=r"log record broken .*forget_run\('poisoned'\)"):
-        memory.export_jsonl(tmp_path / "x.jsonl")
-    with pytest.raises(StorageError, match="malformed"):
-        memory.learn(
-            Episode(task=TASK, run_id="next", steps=[Step(observation="kitchen", action="b")])
-        )
-    assert not memory.is_learned("next")  # rolled back
-    # The advice in the message works: the run's records go, the state is re-folded.
-    assert memory.forget_run("poisoned") == 1
-    assert memory.export_jsonl(tmp_path / "x.jsonl") == 1
-    assert _table(memory, "kitchen") == {"a": (0.0, 1)}
 
 
 def test_any_failure_after_the_append_rolls_back(memory, monkeypatch) -> None:
@@ -582,23 +418,20 @@ def test_any_failure_after_the_append_rolls_back(memory, monkeypatch) -> None:
         raise RuntimeError(msg)
 
     monkeypatch.setattr(memory.store, "write_states", fails)
-    episode = _two_step_episode("half")
+    episode = two_step_episode("half")
     with pytest.raises(RuntimeError, match="injected"):
         memory.learn(episode)
     monkeypatch.undo()
     assert memory.stats().updates == 1
     assert not memory.is_learned("half")
     assert memory.stats().states == 1
-    assert _table(memory, "kitchen") == {"a": (1.0, 1)}
-
-
-# -- bootstrap values -------------------------------------------------------------------------
+    assert q_table(memory, TASK, "kitchen") == {"a": (1.0, 1)}
 
 
 def test_bootstrap_reads_a_stored_state_by_id(make_memory) -> None:
     # An empty observation embeds to a zero vector, so the stored state is never the top ANN
     # hit of its own query; V must still be its own max Q, fetched by id.
-    memory = make_memory(rlem=RLEMConfig(n_step=1))
+    memory = make_memory(rlem=RLEMConfig(gamma=1.0, n_step=1))
     memory.learn(Episode(task="Find coin", steps=[Step(observation="", action="look", reward=5.0)]))
     for i in range(20):
         memory.learn(
@@ -614,22 +447,10 @@ def test_bootstrap_reads_a_stored_state_by_id(make_memory) -> None:
 
 def test_bootstrap_skips_states_no_target_reads(make_memory) -> None:
     # With n_step >= T no target bootstraps: no state is read, even a stored valuable one.
-    memory = make_memory(rlem=RLEMConfig(n_step=2))
+    memory = make_memory(rlem=RLEMConfig(gamma=1.0, n_step=2))
     memory.learn(Episode(task=TASK, steps=[Step(observation="attic", action="a", reward=9.0)]))
     steps = [Step(observation="kitchen", action="go"), Step(observation="attic", action="a")]
     assert memory.learn(Episode(task=TASK, steps=steps)).targets == [0.0, 0.0]
-
-
-# -- rebuild beside another writer ------------------------------------------------------------
-
-
-def _twin(memory: RemembererMemory, embeddings) -> RemembererMemory:
-    """Another writer on the same Chroma collections (as another process would be)."""
-    return RemembererMemory(
-        client=memory.store.client,
-        collection_name=memory.store.collection_name,
-        embeddings=embeddings,
-    )
 
 
 _RACING = Episode(
@@ -644,7 +465,7 @@ _RACING = Episode(
 
 def test_rebuild_keeps_states_learned_while_listing(memory, embeddings, monkeypatch) -> None:
     memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="go", reward=1.0)]))
-    other = _twin(memory, embeddings)
+    other = twin(memory, embeddings)
     listing = memory.store.state_ids
 
     def learn_then_list(ns):
@@ -656,13 +477,13 @@ def test_rebuild_keeps_states_learned_while_listing(memory, embeddings, monkeypa
     monkeypatch.undo()
     assert memory.stats().states == 2
     assert memory.stats().updates == 3
-    assert _table(memory, "new room") == {"take": (4.0, 1)}
-    assert _table(memory, "kitchen") == {"go": (2.0, 2)}
+    assert q_table(memory, TASK, "new room") == {"take": (4.0, 1)}
+    assert q_table(memory, TASK, "kitchen") == {"go": (2.0, 2)}
 
 
 def test_rebuild_refolds_a_log_that_grew_meanwhile(memory, embeddings, monkeypatch) -> None:
     memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="go", reward=1.0)]))
-    other = _twin(memory, embeddings)
+    other = twin(memory, embeddings)
     write = memory.store.write_states
     raced = []
 
@@ -675,11 +496,8 @@ def test_rebuild_refolds_a_log_that_grew_meanwhile(memory, embeddings, monkeypat
     memory.rebuild()
     monkeypatch.undo()
     assert raced[0].updates_written == 2
-    assert _table(memory, "kitchen") == {"go": (2.0, 2)}  # not the stale (1.0, 1)
-    assert _table(memory, "new room") == {"take": (4.0, 1)}
-
-
-# -- forget_run -------------------------------------------------------------------------------
+    assert q_table(memory, TASK, "kitchen") == {"go": (2.0, 2)}  # not the stale (1.0, 1)
+    assert q_table(memory, TASK, "new room") == {"take": (4.0, 1)}
 
 
 def test_forget_run_also_drops_its_pending_episode(memory) -> None:

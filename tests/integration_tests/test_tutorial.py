@@ -23,7 +23,7 @@ def test_tutorial_code_runs_in_order() -> None:
         exec(compile(block, f"{PAGE.name}[block {index}]", "exec"), namespace)
     memory = namespace["memory"]
     assert memory.pending_runs() == []
-    assert namespace["report"].targets == [2.0, 1.0]  # track +1, then feedback +1
+    assert namespace["report"].targets == [1.5, 1.0]  # track +1, then γ=0.5 × feedback +1
     assert namespace["handler"].episodes[-1].task == "Where is order 42?"
 
 

@@ -73,7 +73,7 @@ def test_helpdesk_direct_path_ranks_above_the_detour_once_both_were_seen(app_mem
         AIMessage(ANSWER),
     )
     first = shown(model.received[0])
-    assert nearest(first, "encouraged") == 'open_doc(name="vacation.md") -> 1.50 (tried 1x)'
+    assert nearest(first, "encouraged") == 'open_doc(name="vacation.md") -> 1.00 (tried 1x)'
     assert nearest(first, "discouraged").startswith('open_doc(name="holidays-2019.md")')
 
 
@@ -111,7 +111,7 @@ def test_calculator_failing_call_is_discouraged_and_the_right_one_encouraged(app
         AIMessage("12 miles are 19.31 km."),
     )
     block = shown(model.received[0])
-    failing = 'convert(unit_from="miles", unit_to="kilometers", value=5) -> 0.00 (tried 1x)'
+    failing = 'convert(unit_from="miles", unit_to="kilometers", value=5) -> -0.50 (tried 1x)'
     assert nearest(block, "discouraged") == failing
     # The failed call's next state (the error message) taught the right call.
     assert 'convert(unit_from="mi", unit_to="km", value=5) -> 1.00' in block
@@ -156,7 +156,7 @@ def test_search_then_answer_the_judge_reads_the_answer_and_its_lesson_is_shown(
         AIMessage("Canberra"),
     )
     assert nearest(shown(model.received[0]), "encouraged") == (
-        'search(query="capital of Australia") -> 1.00 (tried 1x)'
+        'search(query="capital of Australia") -> 0.50 (tried 1x)'
     )
     assert 'best answer, return 1.00: "Canberra"' in shown(model.received[1])
 
