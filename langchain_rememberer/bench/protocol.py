@@ -53,7 +53,8 @@ __all__ = [
 
 METHODS = {
     "no_memory": "uniformly random valid command (the stand-in with an empty memory)",
-    "rememberer": "stand-in policy + REMEMBERER memory (RLEM, exemplars)",
+    "rememberer": "stand-in policy + REMEMBERER memory (RLEM, exemplars), tuned settings",
+    "library_defaults": "REMEMBERER with every setting at the library's defaults",
     "rememberer_n1": "ablation: 1-step bootstrapping instead of Monte Carlo (n_step=1)",
     "rememberer_no_discouraged": "ablation: exemplars show no discouraged actions",
     "tabular_q": "reference: exact (task, state, action) table, Q-learning, same episodes",
@@ -198,7 +199,15 @@ class TabularQPlayer:
 
 
 def make_memory(config: BenchConfig, method: str, embeddings: Any) -> RemembererMemory:
-    """The memory of a REMEMBERER method, with the ablation applied."""
+    """The memory of a REMEMBERER method, with the ablation applied.
+
+    `library_defaults` takes no setting from `config`: `RemembererMemory()` as a user gets it.
+    """
+    path = None if config.memory_path is None else Path(config.memory_path)
+    if method == "library_defaults":
+        memory = RemembererMemory(path=path, embeddings=embeddings, namespace="library-defaults")
+        memory.clear()
+        return memory
     rlem = RLEMConfig(
         gamma=config.gamma,
         n_step=1 if method == "rememberer_n1" else None,
@@ -211,7 +220,7 @@ def make_memory(config: BenchConfig, method: str, embeddings: Any) -> Rememberer
         max_discouraged=0 if method == "rememberer_no_discouraged" else 2,
     )
     memory = RemembererMemory(
-        path=None if config.memory_path is None else Path(config.memory_path),
+        path=path,
         embeddings=embeddings,
         namespace=method.replace("_", "-"),
         rlem=rlem,

@@ -42,7 +42,8 @@ def test_bench_compares_every_method_reproducibly(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     data = json.loads((tmp_path / "a" / "results.json").read_text())
     assert set(data["methods"]) == {
-        "no_memory", "rememberer", "rememberer_n1", "rememberer_no_discouraged", "tabular_q",
+        "no_memory", "rememberer", "library_defaults", "rememberer_n1",
+        "rememberer_no_discouraged", "tabular_q",
     }  # fmt: skip
     for method in data["methods"].values():
         assert [e["epoch"] for e in method["epochs"]] == [1, 2]
