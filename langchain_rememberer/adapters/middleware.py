@@ -56,12 +56,22 @@ def _failed_id(run_id: str) -> str:
     return f"{run_id}#failed"
 
 
+def _shown_ids(before: list[str] | None, update: list[str] | None) -> list[str]:
+    """Reducer of `rememberer_exemplar_ids`: [] resets (a run starts), else union in order.
+
+    Stacked middlewares (two memories in one agent) both update it within one model call.
+    """
+    if not update:
+        return []
+    return list(dict.fromkeys([*(before or []), *update]))
+
+
 class RemembererState(AgentState):  # type: ignore[type-arg]
     """Agent state keys added by `RemembererMiddleware`."""
 
     rememberer_run_id: NotRequired[Annotated[str, OmitFromInput]]
     """The run id episodes are learned (and feedback is given) under; in the output."""
-    rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr]]
+    rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr, _shown_ids]]
     """Ids of the stored states shown to the model during this run."""
     rememberer_said: NotRequired[Annotated[str, PrivateStateAttr]]
     """Text of the human message that started this run (earlier ones are history); kept
@@ -145,8 +155,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     def __init__(
         self,
         memory: RemembererMemory,
-        scorer: Callable[[Episode], float | None] | None = None,
         *,
+        scorer: Callable[[Episode], float | None] | None = None,
         namespace: str | None = None,
         k: int | None = None,
         max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
@@ -154,15 +164,20 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     ) -> None:
         super().__init__()
         self.learn = learn
-        register_middleware_node(f"{self.name}.before_agent")
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self.namespace = namespace
+        register_middleware_node(f"{self.name}.before_agent")
         self.k = k
         self.max_observation_chars = max_observation_chars
         self._lock = threading.Lock()
         self._failed: OrderedDict[str, int] = OrderedDict()
         """Runs whose tool failure was learned: run id -> message count at the failure."""
+
+    @property
+    def name(self) -> str:
+        """`RemembererMiddleware[<namespace>]`: two memories can be stacked in one agent."""
+        return f"RemembererMiddleware[{self.namespace or self.memory.namespace}]"
 
     # -- run start -----------------------------------------------------------------------------
 

@@ -191,7 +191,7 @@ def test_the_judge_is_not_streamed_to_the_user(make_memory) -> None:
     memory = make_memory()
     judge = LLMJudgeScorer(ScriptedJudge())
     agent = create_agent(
-        scripted(AIMessage("agent answer")), [], middleware=[RemembererMiddleware(memory, judge)]
+        scripted(AIMessage("agent answer")), [], middleware=[RemembererMiddleware(memory, scorer=judge)]
     )
     chunks = [
         chunk.content

@@ -213,3 +213,37 @@ def test_answer_judged_wrong_is_not_the_lesson_once_a_right_one_exists(app_memor
     after_doc = shown(model.received[1])
     assert f'best answer, return 1.00: "{ANSWER}"' in after_doc
     assert "20 days." not in after_doc
+
+
+# --- stacking: a per-team memory and a global one in the same agent ---------------------------
+
+
+def test_two_memories_stack_in_one_agent(tmp_path, embeddings) -> None:
+    from langchain.agents import create_agent
+    from langchain_core.messages import SystemMessage
+
+    from langchain_rememberer import RemembererMemory, RemembererMiddleware
+
+    from .conftest import ScriptedModel
+
+    team = RemembererMemory(path=tmp_path / "m", embeddings=embeddings, namespace="team-hr")
+    shared = RemembererMemory(path=tmp_path / "m", embeddings=embeddings, namespace="global")
+    stack = [RemembererMiddleware(team), RemembererMiddleware(shared, scorer=answered_25)]
+    assert [m.name for m in stack] == [
+        "RemembererMiddleware[team-hr]",
+        "RemembererMiddleware[global]",
+    ]
+    for _ in range(2):
+        model = ScriptedModel(
+            responses=[*[calls(("open_doc", {"name": "vacation.md"}))], AIMessage(ANSWER)],
+            received=[],
+        )
+        agent = create_agent(model, [open_doc], system_prompt="HR.", middleware=stack)
+        agent.invoke({"messages": [("user", VACATION)]})
+    assert team.stats().updates == 2 * 2
+    assert shared.stats().updates == 2 * 2
+    system = model.received[0][0]
+    assert isinstance(system, SystemMessage)
+    assert system.text.count("<experience_memory>") == 2  # one block per memory
+    assert "-> 0.50 (tried 1x)" in system.text  # team: tool rewards only, γ = 0.5
+    assert "-> 1.00 (tried 1x)" in system.text  # global: tool rewards + the answer's score
