@@ -1,382 +1,52 @@
-"""The `rememberer` command: `demo`, `bench`, `stats`, `inspect`.
+"""The `rememberer` command: `stats`, `inspect` (the memory), `demo`, `bench` (the benchmark).
 
-Needs `pip install 'langchain-rememberer[cli]'` (and `[bench]` plus Java for `demo`/`bench`).
+Needs `pip install 'langchain-rememberer[cli]'` (and `[bench]` for `demo`/`bench`). The memory
+commands live in `cli.memory` and import no benchmark code; `build_app(with_bench=False)` is the
+app without `demo`/`bench`, which `main()` uses when a memory command is invoked, so `rememberer
+stats` does not load TextWorldExpress or the benchmark.
 """
 
 from __future__ import annotations
 
-import ast
-import inspect
-import itertools
-import json
-import shlex
 import sys
-import textwrap
-import time
-from dataclasses import asdict
-from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-try:
-    import typer
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-except ImportError as e:  # pragma: no cover - exercised without the extra
-    msg = "the rememberer CLI needs its extra: pip install 'langchain-rememberer[cli]'"
-    raise ImportError(msg) from e
+import typer
 
-from langchain_rememberer.bench.agent import ModelFailedError
-from langchain_rememberer.bench.protocol import METHODS, BenchConfig, run_bench
-from langchain_rememberer.bench.textworld import EnvUnavailableError
-from langchain_rememberer.errors import RemembererError
+from langchain_rememberer.cli import memory
 
-__all__ = ["app", "main"]
+__all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
-app = typer.Typer(
-    help="REMEMBERER experience memory: demo, benchmark and inspection.", no_args_is_help=True
-)
-console = Console(width=None if sys.stdout.isatty() else 140)
+MEMORY_COMMANDS = ("stats", "inspect")
+"""Commands that need only the memory."""
 
 
-def field_help(cls: type) -> dict[str, str]:
-    """The docstring under each field of a dataclass: the CLI help of its option."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body  # type: ignore[attr-defined]
-    docs: dict[str, str] = {}
-    for node, after in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
-
-
-HELP = field_help(BenchConfig)
-D = BenchConfig()
-
-
-def _progress() -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(),
-        console=console,
+def build_app(*, with_bench: bool = True) -> typer.Typer:
+    """The typer app: the memory commands, and the benchmark commands unless `with_bench=False`."""
+    app = typer.Typer(
+        help="REMEMBERER experience memory: demo, benchmark and inspection.", no_args_is_help=True
     )
+    memory.register(app)
+    if with_bench:
+        # Loaded here, not at import: the benchmark is an optional extra with heavy imports.
+        from langchain_rememberer.cli import bench  # noqa: PLC0415
+
+        bench.register(app)
+    return app
 
 
-def _total_episodes(config: BenchConfig) -> int:
-    per_method = config.epochs * (config.train_seeds + config.test_seeds) + config.train_seeds
-    return per_method * len(config.methods)
-
-
-def _run(config: BenchConfig, model: Any = None) -> dict[str, Any]:
-    wins: dict[str, list[int]] = {}
-    with _progress() as progress:
-        bar = progress.add_task("episodes", total=_total_episodes(config), status="")
-
-        def report(method: str, phase: str, result: Any) -> None:
-            seen = wins.setdefault(f"{method} {phase}", [])
-            seen.append(int(result.success))
-            rate = sum(seen) / len(seen)
-            status = f"{method}, {phase}: success {rate:.2f} ({len(seen)} games)"
-            progress.update(bar, advance=1, status=status)
-
-        try:
-            return run_bench(config, report, model=model)
-        except (EnvUnavailableError, ModelFailedError) as e:
-            console.print(f"[red]error:[/red] {e}")
-            raise typer.Exit(2) from e
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(2)
-
-
-def _writable_dir(path: Path, flag: str) -> Path:
-    """Create the output directory now, so a bad path fails before a long run, not after."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        probe = path / ".rememberer-write-check"
-        probe.write_text("")
-        probe.unlink()
-    except OSError as e:
-        raise _fail(f"{flag} {path}: cannot write there ({e.strerror or e})") from e
-    return path
-
-
-def _config(**settings: Any) -> BenchConfig:
-    try:
-        return BenchConfig(**settings)
-    except ValueError as e:
-        raise _fail(str(e)) from e
-
-
-def _table(result: dict[str, Any], title: str) -> Table:
-    table = Table(title=title)
-    table.add_column("method", no_wrap=True)
-    epochs = result["config"]["epochs"]
-    for epoch in range(1, epochs + 1):
-        table.add_column(f"held-out, epoch {epoch}", justify="right", no_wrap=True)
-    table.add_column("recurring", justify="right", no_wrap=True)
-    table.add_column("ms/step (env)", justify="right", no_wrap=True)
-    for name, data in result["methods"].items():
-        cells = []
-        for e in data["epochs"]:
-            low, high = e["eval"]["success_ci"]
-            cells.append(f"{e['eval']['success']:.2f} [{low:.2f}, {high:.2f}]")
-        rec = data["recurring"]
-        timing = data["timing"]
-        table.add_row(
-            name,
-            *cells,
-            f"{rec['success']:.2f} [{rec['success_ci'][0]:.2f}, {rec['success_ci'][1]:.2f}]",
-            f"{timing['total_ms_per_step']:.1f} ({timing['env_ms_per_step']:.2f})",
-        )
-    return table
-
-
-def _save(result: dict[str, Any], out: Path) -> tuple[Path, Path | None]:
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / "results.json"
-    path.write_text(json.dumps(result, indent=2))
-    try:
-        from langchain_rememberer.bench.plotting import plot_learning_curves  # noqa: PLC0415
-
-        png: Path | None = plot_learning_curves(result, out / "learning_curve.png")
-    except ImportError as e:
-        console.print(f"[yellow]no plot:[/yellow] {e}")
-        png = None
-    return path, png
-
-
-def _model(model: str | None, base_url: str | None, api_key: str | None) -> Any:
-    if not model and not base_url:
-        return None
-    from langchain_rememberer.bench.policies import load_chat_model  # noqa: PLC0415
-
-    try:
-        return load_chat_model(model, base_url=base_url, api_key=api_key)
-    except Exception as e:  # a missing provider package, an unknown provider, bad settings
-        raise _fail(f"cannot create the chat model {model or base_url!r}: {e}") from e
-
-
-ModelOpt = Annotated[
-    str | None,
-    typer.Option(help="A chat model as provider:name (init_chat_model); default: the offline "
-                 "stand-in policy, not an LLM."),
-]  # fmt: skip
-BaseUrlOpt = Annotated[
-    str | None, typer.Option(help="An OpenAI-compatible endpoint (ChatOpenAI base_url).")
-]
-ApiKeyOpt = Annotated[
-    str | None,
-    typer.Option(help="Key for --base-url (default: $OPENAI_API_KEY, else none, as local "
-                 "servers need none)."),
-]  # fmt: skip
-
-
-DEMO_GAME = (
-    "twx:mapreader",
-    "numLocations=4,maxDistanceApart=1,maxDistractorItemsPerLocation=0,includeDoors=0,"
-    "limitInventorySize=0",
-)
-"""The demo's game: fetch a coin from a nearby room and put it in the box (30 steps)."""
-
-
-@app.command()
-def demo(  # noqa: PLR0917
-    path: Annotated[Path, typer.Option(help="Where results and the memory are kept.")] = Path(
-        "rememberer-demo"
-    ),
-    epochs: Annotated[int, typer.Option(help=HELP["epochs"])] = 3,
-    train_seeds: Annotated[int, typer.Option(help=HELP["train_seeds"])] = 10,
-    test_seeds: Annotated[int, typer.Option(help=HELP["test_seeds"])] = 50,
-    seed: Annotated[int, typer.Option(help=HELP["seed"])] = 0,
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
-    """Watch an agent learn a text game, with and without REMEMBERER (about a minute)."""
-    config = _config(
-        **asdict(D)
-        | {
-            "env": DEMO_GAME[0],
-            "game_params": DEMO_GAME[1],
-            "epochs": epochs,
-            "train_seeds": train_seeds,
-            "test_seeds": test_seeds,
-            "seed": seed,
-            "methods": ("no_memory", "rememberer"),
-            "memory_path": str(path / "chroma"),
-        }
-    )
-    chat_model = _model(model, base_url, api_key)
-    _writable_dir(path, "--path")
-    console.print(
-        f"An agent (create_agent + RemembererMiddleware) learns {train_seeds} TextWorldExpress "
-        f"mapreader games for {epochs} epochs; after each epoch it plays {test_seeds} games it "
-        f"has never seen, memory frozen. Policy: "
-        f"{model or base_url or 'offline stand-in, not an LLM'}."
-    )
-    start = time.perf_counter()
-    result = _run(config, chat_model)
-    console.print(_table(result, "Success rate [95% CI]"))
-    json_path, png = _save(result, path)
-    console.print(f"Done in {time.perf_counter() - start:.0f} s. Results: {json_path}")
-    if png:
-        console.print(f"Learning curve: {png}")
-    task = result["methods"]["rememberer"].get("example_task") or "Your task is ..."
-    where = shlex.quote(str(path / "chroma"))
-    console.print(
-        "Inspect what was learned:\n"
-        f"  rememberer stats {where} --namespace rememberer\n"
-        f"  rememberer inspect {where} --namespace rememberer --observation-key actions "
-        f"--task {shlex.quote(task)} --observation 'Valid actions: inventory | look around | "
-        "move east | read map | take coin | task'"
-    )
-
-
-@app.command()
-def bench(  # noqa: PLR0917
-    env: Annotated[str, typer.Option(help=HELP["env"])] = D.env,
-    game_params: Annotated[
-        str | None,
-        typer.Option(
-            help=f"{HELP['game_params']} Default: {D.game_params!r} for coin, the "
-            "game's own defaults for other games."
-        ),
-    ] = None,
-    max_steps: Annotated[int, typer.Option(help=HELP["max_steps"])] = D.max_steps,
-    epochs: Annotated[int, typer.Option(help=HELP["epochs"])] = D.epochs,
-    train_seeds: Annotated[int, typer.Option(help=HELP["train_seeds"])] = D.train_seeds,
-    test_seeds: Annotated[int, typer.Option(help=HELP["test_seeds"])] = D.test_seeds,
-    seed: Annotated[int, typer.Option(help=HELP["seed"])] = D.seed,
-    methods: Annotated[
-        str, typer.Option(help=f"Comma-separated, from: {', '.join(METHODS)}.")
-    ] = ",".join(D.methods),
-    harness: Annotated[str, typer.Option(help=HELP["harness"])] = D.harness,
-    action_history: Annotated[int, typer.Option(help=HELP["action_history"])] = D.action_history,
-    min_similarity: Annotated[float, typer.Option(help=HELP["min_similarity"])] = D.min_similarity,
-    gamma: Annotated[float, typer.Option(help=HELP["gamma"])] = D.gamma,
-    train_epsilon: Annotated[float, typer.Option(help=HELP["train_epsilon"])] = D.train_epsilon,
-    k: Annotated[int, typer.Option(help=HELP["k"])] = D.k,
-    observation_key: Annotated[str, typer.Option(help=HELP["observation_key"])] = D.observation_key,
-    exemplar_choice: Annotated[str, typer.Option(help=HELP["exemplar_choice"])] = D.exemplar_choice,
-    out: Annotated[Path, typer.Option(help="Output directory (results.json, PNG).")] = Path(
-        "runs/bench"
-    ),
-    model: ModelOpt = None,
-    base_url: BaseUrlOpt = None,
-    api_key: ApiKeyOpt = None,
-) -> None:
-    """Compare no memory, REMEMBERER, its ablations and tabular Q-learning (JSON + PNG)."""
-    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    choices = {
-        "--methods": ([m for m in chosen if m not in METHODS] or None, list(METHODS)),
-        "--harness": (harness, ["agent", "direct"]),
-        "--observation-key": (observation_key, ["full", "actions", "room+actions"]),
-        "--exemplar-choice": (exemplar_choice, ["most_similar", "best_value", "exact_then_best"]),
-    }
-    wrong = [
-        f"{flag} {value!r} (choose from {', '.join(allowed)})"
-        for flag, (value, allowed) in choices.items()
-        if value is not None and (isinstance(value, list) or value not in allowed)
-    ]
-    if wrong or not chosen:
-        problems = "; ".join(wrong) or "--methods is empty"
-        console.print(f"[red]error:[/red] {problems}")
-        raise typer.Exit(2)
-    if game_params is None:
-        game_params = D.game_params if env == D.env else ""
-    config = _config(
-        env=env, game_params=game_params, max_steps=max_steps, epochs=epochs,
-        train_seeds=train_seeds, test_seeds=test_seeds, seed=seed, methods=chosen,
-        harness=harness,  # type: ignore[arg-type]
-        action_history=action_history, min_similarity=min_similarity, gamma=gamma,
-        train_epsilon=train_epsilon, k=k,
-        observation_key=observation_key,  # type: ignore[arg-type]
-        exemplar_choice=exemplar_choice,  # type: ignore[arg-type]
-    )  # fmt: skip
-    chat_model = _model(model, base_url, api_key)
-    _writable_dir(out, "--out")
-    result = _run(config, chat_model)
-    console.print(_table(result, f"{env} {game_params}: success rate, 95% CI"))
-    for name, rows in result["comparisons"].items():
-        diffs = ", ".join(f"{r['diff']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for r in rows)
-        console.print(f"{name} (held-out, paired, per epoch): {diffs}")
-    json_path, png = _save(result, out)
-    console.print(f"Results: {json_path}" + (f"; plot: {png}" if png else ""))
-
-
-def _existing(path: Path) -> Path:
-    """A memory directory that exists; inspecting must not create an empty one by mistake."""
-    if not (path / "chroma.sqlite3").is_file():
-        console.print(f"[red]error:[/red] no memory at {path} (expected a Chroma directory)")
-        raise typer.Exit(2)
-    return path
-
-
-@app.command()
-def stats(
-    path: Annotated[Path, typer.Argument(help="A memory directory (Chroma).")],
-    namespace: Annotated[str, typer.Option(help="Namespace to count.")] = "default",
-) -> None:
-    """Count the states, updates and pending episodes of a memory namespace."""
-    from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
-
-    try:
-        memory = RemembererMemory(path=_existing(path), namespace=namespace)
-        console.print_json(json.dumps(memory.stats().model_dump()))
-    except RemembererError as e:
-        raise _fail(str(e)) from e
-
-
-@app.command(name="inspect")
-def inspect_memory(  # noqa: PLR0917
-    path: Annotated[Path, typer.Argument(help="A memory directory (Chroma).")],
-    task: Annotated[str, typer.Option(help="The task to look up.")],
-    observation: Annotated[str, typer.Option(help="The observation to look up.")] = "",
-    namespace: Annotated[str, typer.Option(help="Namespace to search.")] = "default",
-    k: Annotated[int, typer.Option("-k", help="How many states to show.")] = 3,
-    observation_key: Annotated[
-        str, typer.Option(help="Canonicaliser the memory was built with (full, actions, ...).")
-    ] = "full",
-) -> None:
-    """Show the stored states most similar to (task, observation) with their action tables."""
-    from langchain_rememberer.bench.textworld import observation_key as twx_key  # noqa: PLC0415
-    from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
-
-    try:
-        memory = RemembererMemory(
-            path=_existing(path),
-            namespace=namespace,
-            observation_key=twx_key(observation_key),  # type: ignore[arg-type]
-        )
-        states = memory.retrieve(task, observation or task, k=k)
-    except RemembererError as e:
-        raise _fail(str(e)) from e
-    if not states:
-        console.print("No stored state in this namespace.")
-    for state in states:
-        table = Table(title=f"similarity {state.similarity:.3f}: {state.observation[:100]}")
-        for column in ("action", "Q", "visits"):
-            table.add_column(column)
-        for action in state.actions:
-            table.add_row(action.action, f"{action.q:.3f}", str(action.visits))
-        console.print(table)
+def __getattr__(name: str) -> Any:
+    """`cli.app`: the full app (as before), built on first use."""
+    if name == "app":
+        return build_app()
+    msg = f"module {__name__!r} has no attribute {name!r}"
+    raise AttributeError(msg)
 
 
 def main() -> None:
     """Entry point of the `rememberer` script."""
+    command = sys.argv[1] if len(sys.argv) > 1 else ""
     try:
-        app()
+        build_app(with_bench=command not in MEMORY_COMMANDS)()
     except KeyboardInterrupt:  # pragma: no cover
         sys.exit(130)
