@@ -24,7 +24,6 @@ from langchain_rememberer.bench.policies import StandInChatModel
 from langchain_rememberer.bench.textworld import TextWorldEnv, make_act_tool
 
 if TYPE_CHECKING:
-    from langchain_rememberer.bench.protocol import BenchConfig
     from langchain_rememberer.memory import RemembererMemory
 
 __all__ = ["SYSTEM_PROMPT", "AgentRunner", "ModelFailedError"]
@@ -71,23 +70,6 @@ class AgentRunner:
         self._failures_before_acting = 0
         self._agents: dict[tuple[int, bool], Any] = {}
         self._timed: dict[int, TimedEnv] = {}
-
-    @classmethod
-    def for_method(
-        cls, config: BenchConfig, method: str, embeddings: Any, model: BaseChatModel | None = None
-    ) -> AgentRunner:
-        """The runner of a benchmark method (`no_memory` or a REMEMBERER variant)."""
-        from langchain_rememberer.bench.protocol import make_memory  # noqa: PLC0415
-
-        memory = None if method == "no_memory" else make_memory(config, method, embeddings)
-        return cls(
-            memory,
-            model=model,
-            max_steps=config.max_steps,
-            exemplar_choice=config.exemplar_choice,
-            avoid_repeats=config.avoid_repeats,
-            trust_discouraged=config.trust_discouraged,
-        )
 
     def _agent(self, env: TextWorldEnv, *, learn: bool) -> tuple[Any, TimedEnv]:
         timed = self._timed.setdefault(id(env), TimedEnv(env))

@@ -23,6 +23,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from langchain_core.language_models import BaseChatModel
+
+from langchain_rememberer.bench.agent import AgentRunner
 from langchain_rememberer.bench.direct import (
     EpisodeResult,
     MemoryPlayer,
@@ -232,6 +235,21 @@ def make_memory(config: BenchConfig, method: str, embeddings: Any) -> Rememberer
     return memory
 
 
+def agent_runner(
+    config: BenchConfig, method: str, embeddings: Any, model: BaseChatModel | None = None
+) -> AgentRunner:
+    """The create_agent runner of a benchmark method (`no_memory` or a REMEMBERER variant)."""
+    memory = None if method == "no_memory" else make_memory(config, method, embeddings)
+    return AgentRunner(
+        memory,
+        model=model,
+        max_steps=config.max_steps,
+        exemplar_choice=config.exemplar_choice,
+        avoid_repeats=config.avoid_repeats,
+        trust_discouraged=config.trust_discouraged,
+    )
+
+
 def make_player(config: BenchConfig, method: str, embeddings: Any) -> Player:
     """The learner of a method for the direct harness."""
     if method == "no_memory":
@@ -374,9 +392,7 @@ def run_bench(
     with TextWorldEnv(game, config.game_params, max_steps=config.max_steps) as env:
         for method in config.methods:
             if config.harness == "agent" and method not in {"tabular_q"}:
-                from langchain_rememberer.bench.agent import AgentRunner  # noqa: PLC0415
-
-                runner: Runner = AgentRunner.for_method(config, method, embeddings, model)
+                runner: Runner = agent_runner(config, method, embeddings, model)
             else:
                 player = make_player(config, method, embeddings)
                 runner = _direct(player, config)
