@@ -30,7 +30,7 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
-from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler, register_middleware_node
+from langchain_rememberer.adapters._runs import RunRegistry, middleware_name
 from langchain_rememberer.adapters.scoring import check_memory, check_scorer, finish_episode
 from langchain_rememberer.adapters.trajectory import (
     DEFAULT_MAX_OBSERVATION_CHARS,
@@ -39,7 +39,6 @@ from langchain_rememberer.adapters.trajectory import (
     episode_from_messages,
     is_summary,
     last_human_text,
-    message_text,
 )
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
@@ -73,9 +72,12 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
     """The run id episodes are learned (and feedback is given) under; in the output."""
     rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr, _shown_ids]]
     """Ids of the stored states shown to the model during this run."""
+    rememberer_start_id: NotRequired[Annotated[str, PrivateStateAttr]]
+    """Id of the human message that started this run: the episode starts there (earlier
+    messages are history)."""
     rememberer_said: NotRequired[Annotated[str, PrivateStateAttr]]
-    """Text of the human message that started this run (earlier ones are history); kept
-    should `SummarizationMiddleware` replace that message with a summary."""
+    """Text of that human message: the task, should `SummarizationMiddleware` replace the
+    message with a summary."""
 
 
 def append_to_system_message(message: SystemMessage | None, extra: str) -> SystemMessage:
@@ -167,7 +169,6 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self.namespace = namespace
-        register_middleware_node(f"{self.name}.before_agent")
         self.k = k
         self.max_observation_chars = max_observation_chars
         self._lock = threading.Lock()
@@ -177,7 +178,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     @property
     def name(self) -> str:
         """`RemembererMiddleware[<namespace>]`: two memories can be stacked in one agent."""
-        return f"RemembererMiddleware[{self.namespace or self.memory.namespace}]"
+        return middleware_name(self.namespace or self.memory.namespace)
 
     # -- run start -----------------------------------------------------------------------------
 
@@ -187,14 +188,18 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         run_id = getattr(info, "run_id", None)
         callbacks = config.get("callbacks")
         for handler in getattr(callbacks, "handlers", None) or []:
-            if isinstance(handler, RLEMCallbackHandler):
-                claimed = handler.claim_run(getattr(callbacks, "parent_run_id", None))
+            runs = getattr(handler, "runs", None)  # an `RLEMCallbackHandler` in the same run
+            if isinstance(runs, RunRegistry):
+                claimed = runs.claim(getattr(callbacks, "parent_run_id", None))
                 run_id = run_id or claimed
         # Otherwise a fresh id: a trace or an outer run may hold many agent runs.
+        messages = state.get("messages", [])
+        human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         return {
             "rememberer_run_id": str(run_id or uuid.uuid4()),
             "rememberer_exemplar_ids": [],
-            "rememberer_said": last_human_text(state.get("messages", [])) or "",
+            "rememberer_start_id": (human.id if human is not None else None) or "",
+            "rememberer_said": last_human_text(messages) or "",
         }
 
     def before_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
@@ -206,6 +211,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return {
                 "rememberer_run_id": str(uuid.uuid4()),
                 "rememberer_exemplar_ids": [],
+                "rememberer_start_id": "",
                 "rememberer_said": "",
             }
 
@@ -223,18 +229,14 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         replayed from the first step whose observation is still known.
         """
         messages = list(state.get("messages", []))
-        said = state.get("rememberer_said")
-        if isinstance(said, str) and said.strip():
+        start = state.get("rememberer_start_id")
+        if start:
             for i in range(len(messages) - 1, -1, -1):
-                message = messages[i]
-                if (
-                    isinstance(message, HumanMessage)
-                    and not is_summary(message)
-                    and message_text(message.content) == said
-                ):
+                if messages[i].id == start:
                     return messages[i:], None
-            if any(is_summary(m) for m in messages):
-                return after_summary(messages, said)
+        said = state.get("rememberer_said")
+        if isinstance(said, str) and said.strip() and any(is_summary(m) for m in messages):
+            return after_summary(messages, said)
         return messages, None
 
     def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[str]]:

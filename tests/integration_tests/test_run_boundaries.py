@@ -191,7 +191,9 @@ def test_the_judge_is_not_streamed_to_the_user(make_memory) -> None:
     memory = make_memory()
     judge = LLMJudgeScorer(ScriptedJudge())
     agent = create_agent(
-        scripted(AIMessage("agent answer")), [], middleware=[RemembererMiddleware(memory, scorer=judge)]
+        scripted(AIMessage("agent answer")),
+        [],
+        middleware=[RemembererMiddleware(memory, scorer=judge)],
     )
     chunks = [
         chunk.content
@@ -451,3 +453,30 @@ def test_numpy_scores_and_bad_handler_settings(memory) -> None:
                           lambda e: np.float32(0.5)) is not None  # fmt: skip
     with pytest.raises(ValueError, match="max_open_runs must be a whole number"):
         RLEMCallbackHandler(memory, max_open_runs=0)
+
+
+def test_a_repeated_question_starts_at_its_own_message(make_memory) -> None:
+    """The run's start is its human message's id, so an identical earlier question is history."""
+    scorer = Recorder()
+    model = scripted(
+        AIMessage("", tool_calls=[call("add", "c1", a=1, b=1)]),
+        AIMessage("2"),
+        AIMessage("", tool_calls=[call("add", "c2", a=5, b=5)]),
+        AIMessage("10"),
+    )
+    memory = make_memory()
+    agent = create_agent(
+        model,
+        TOOLS,
+        middleware=[RemembererMiddleware(memory, scorer=scorer)],
+        checkpointer=InMemorySaver(),
+    )
+    config: Any = {"configurable": {"thread_id": "t"}}
+    agent.invoke({"messages": [HumanMessage("Add please")]}, config)
+    agent.invoke({"messages": [HumanMessage("Add please")]}, config)
+    first, second = scorer.episodes
+    assert steps(first) == [("Add please", "add(a=1, b=1)"), ("2", "final_answer")]
+    assert steps(second) == [("Add please", "add(a=5, b=5)"), ("10", "final_answer")]
+    values = agent.get_state(config).values
+    humans = [m for m in values["messages"] if isinstance(m, HumanMessage)]
+    assert values["rememberer_start_id"] == humans[1].id != humans[0].id
