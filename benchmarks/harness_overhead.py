@@ -12,7 +12,8 @@ import argparse
 import json
 from dataclasses import replace
 
-from langchain_rememberer.bench.protocol import BenchConfig, run_bench
+from langchain_rememberer.bench.config import BenchConfig
+from langchain_rememberer.bench.protocol import run_bench
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""The benchmark protocol, the tabular Q-learning reference, and the statistics.
+"""The benchmark protocol: train, evaluate held-out, evaluate recurring, for every method.
 
 Protocol (as in the REMEMBERER paper): for each method, train on a few train-fold seeds for
 several epochs (learning on, some exploration), and after every epoch evaluate on held-out
@@ -6,26 +6,22 @@ dev-fold seeds with the memory frozen (no learning, no exploration). After train
 greedily on the train seeds again ("recurring tasks"). Every method sees the same env seeds
 and the same random numbers per (phase, epoch, seed), so differences are paired.
 
-Methods: `no_memory` (uniformly random valid command), `rememberer` (the stand-in policy with
-REMEMBERER exemplars), `rememberer_n1` (1-step bootstrapping instead of Monte Carlo),
-`rememberer_no_discouraged` (exemplars without discouraged actions), `tabular_q` (an exact
-(task, state, action) table learned with Q-learning from the same episodes).
+The methods and settings are in `bench.config`, the statistics in `bench.statistics`, the
+tabular Q-learning reference in `bench.tabular`.
 """
 
 from __future__ import annotations
 
-import math
 import random
-import statistics
-from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
 from langchain_rememberer.bench.agent import AgentRunner
+from langchain_rememberer.bench.config import METHODS, BenchConfig
 from langchain_rememberer.bench.direct import (
     EpisodeResult,
     MemoryPlayer,
@@ -33,172 +29,13 @@ from langchain_rememberer.bench.direct import (
     RandomPlayer,
     play,
 )
-from langchain_rememberer.bench.policies import ExemplarChoice, command_of
-from langchain_rememberer.bench.textworld import (
-    ObservationKey,
-    TextWorldEnv,
-    observation_key,
-    parse_env_spec,
-)
+from langchain_rememberer.bench.statistics import compare, summarize
+from langchain_rememberer.bench.tabular import TabularQPlayer
+from langchain_rememberer.bench.textworld import TextWorldEnv, observation_key, parse_env_spec
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.types import Episode
 
-__all__ = [
-    "METHODS",
-    "BenchConfig",
-    "TabularQPlayer",
-    "mean_ci",
-    "paired_diff_ci",
-    "run_bench",
-    "wilson_ci",
-]
-
-METHODS = {
-    "no_memory": "uniformly random valid command (the stand-in with an empty memory)",
-    "rememberer": "stand-in policy + REMEMBERER memory (RLEM, exemplars), tuned settings",
-    "library_defaults": "REMEMBERER with every setting at the library's defaults",
-    "rememberer_n1": "ablation: 1-step bootstrapping instead of Monte Carlo (n_step=1)",
-    "rememberer_no_discouraged": "ablation: exemplars show no discouraged actions",
-    "tabular_q": "reference: exact (task, state, action) table, Q-learning, same episodes",
-}
-
-Harness = Literal["agent", "direct"]
-
-
-@dataclass(frozen=True)
-class BenchConfig:
-    """Everything a benchmark run depends on; the same config and seed give the same run."""
-
-    env: str = "twx:coin"
-    """Environment spec, `twx:<game>`."""
-    game_params: str = "numLocations=6,includeDoors=1"
-    """TextWorldExpress generation parameters, `key=int` pairs."""
-    max_steps: int = 30
-    """Step budget per episode."""
-    epochs: int = 3
-    """Training epochs; each is one pass over the train seeds, then an evaluation."""
-    train_seeds: int = 10
-    """Number of train-fold games to learn from."""
-    test_seeds: int = 50
-    """Number of held-out dev-fold games to evaluate on."""
-    seed: int = 0
-    """Master seed: picks the games and drives every random choice."""
-    train_epsilon: float = 0.2
-    """Exploration during training: probability of ignoring the exemplars."""
-    methods: tuple[str, ...] = tuple(METHODS)
-    """Methods to compare (see `METHODS`)."""
-    harness: Harness = "agent"
-    """`agent`: create_agent + RemembererMiddleware (what users run); `direct`: no LangGraph."""
-    action_history: int = 1
-    """REMEMBERER: previous actions that are part of a state's key (against state aliasing)."""
-    min_similarity: float = 0.9
-    """REMEMBERER: exemplars less similar than this are not shown."""
-    gamma: float = 0.5
-    """Discount of REMEMBERER and of tabular Q-learning; < 1 prefers shorter paths."""
-    k: int = 4
-    """REMEMBERER: exemplars retrieved per step."""
-    alpha: float | None = None
-    """REMEMBERER: a constant learning rate α instead of the running mean (α = 1/N)."""
-    exemplar_choice: ExemplarChoice = "best_value"
-    """Stand-in: follow the most similar exemplar (`most_similar`), the highest valued
-    encouraged action (`best_value`), or an exemplar of the same state first (`exact_then_best`)."""
-    avoid_repeats: bool = True
-    """Stand-in and tabular: never follow memory into a command already taken from the same
-    observation in the episode (a model reading its history would not loop)."""
-    trust_discouraged: float = -1.0
-    """Stand-in: avoid discouraged actions only from exemplars at least this similar."""
-    initial: Literal["task", "env"] = "task"
-    """Direct harness only: o_0 is the task (as the middleware) or the env's first text."""
-    observation_key: ObservationKey = "actions"
-    """REMEMBERER: how observations are canonicalised before storing and matching
-    (`full` text, `actions` = the valid actions only, `room+actions`)."""
-    memory_path: str | None = None
-    """Where each method's memory is kept (a Chroma directory); None keeps it in RAM."""
-    extra: dict[str, Any] = field(default_factory=dict)
-    """Free-form notes stored with the results."""
-
-    def __post_init__(self) -> None:
-        """Reject settings no run can honour, naming each one.
-
-        Raises:
-            ValueError: a count or rate is out of range.
-        """
-        bounds = {
-            "max_steps": (self.max_steps, 1, None),
-            "epochs": (self.epochs, 0, None),
-            "train_seeds": (self.train_seeds, 1, 1000),
-            "test_seeds": (self.test_seeds, 0, 1000),
-            "k": (self.k, 1, None),
-            "action_history": (self.action_history, 0, None),
-            "gamma": (self.gamma, 0.0, 1.0),
-            "train_epsilon": (self.train_epsilon, 0.0, 1.0),
-            "min_similarity": (self.min_similarity, -1.0, 1.0),
-        }
-        wrong = [
-            f"{name}={value!r} (allowed: {low} to {'any' if high is None else high})"
-            for name, (value, low, high) in bounds.items()
-            if math.isnan(value) or value < low or (high is not None and value > high)
-        ]
-        if wrong:
-            msg = "bad benchmark settings: " + "; ".join(wrong)
-            raise ValueError(msg)
-
-
-class TabularQPlayer:
-    """Tabular Q-learning on exact (task, state key, action) entries, replayed backwards.
-
-    The state key is the observation text preceded by the last `history` actions, as in the
-    memory. After each episode, every step is updated from the last to the first with
-    `Q <- Q + (1/N) * (r + gamma * max_a' Q(s', a') - Q)`, so one success propagates back along
-    the whole path. It acts like the stand-in: the best known action when its Q is positive,
-    else a random valid action, avoiding actions whose Q is known to be <= 0.
-    """
-
-    name = "tabular_q"
-
-    def __init__(self, *, gamma: float = 0.9, history: int = 1) -> None:
-        self.gamma = gamma
-        self.history = history
-        self.q: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(dict)
-        self.tried: Collection[str] = ()
-
-    def _key(self, task: str, observation: str, recent: Sequence[str]) -> tuple[str, str]:
-        prefix = " | ".join(recent[-self.history :]) if self.history else ""
-        return task, f"{prefix}#{' '.join(observation.split())}"
-
-    def choose(  # noqa: D102
-        self,
-        task: str,
-        observation: str,
-        valid: Sequence[str],
-        recent: Sequence[str],
-        rng: random.Random,
-        *,
-        epsilon: float,
-    ) -> str:
-        table = self.q.get(self._key(task, observation, recent), {})
-        values = {command_of(a): qn[0] for a, qn in table.items()}
-        if rng.random() >= epsilon:
-            good = [
-                (values[a], a) for a in valid if values.get(a, 0.0) > 0.0 and a not in self.tried
-            ]
-            if good:
-                return max(good)[1]
-        pool = [a for a in valid if values.get(a, 1.0) > 0.0] or list(valid)
-        return rng.choice(pool)
-
-    def learn(self, episode: Episode) -> None:  # noqa: D102
-        steps = episode.steps
-        actions = [s.action for s in steps]
-        keys = [self._key(episode.task, s.observation, actions[:t]) for t, s in enumerate(steps)]
-        for t in range(len(steps) - 1, -1, -1):
-            nxt = self.q.get(keys[t + 1], {}) if t + 1 < len(steps) else {}
-            bootstrap = max((qn[0] for qn in nxt.values()), default=0.0)
-            target = steps[t].reward + self.gamma * bootstrap
-            entry = self.q[keys[t]].setdefault(steps[t].action, [0.0, 0.0])
-            entry[1] += 1
-            entry[0] += (target - entry[0]) / entry[1]
+__all__ = ["run_bench", "run_method"]
 
 
 def make_memory(config: BenchConfig, method: str, embeddings: Any) -> RemembererMemory:
@@ -265,52 +102,6 @@ def make_player(config: BenchConfig, method: str, embeddings: Any) -> Player:
         )
     msg = f"unknown method {method!r}; choose from {', '.join(METHODS)}"
     raise ValueError(msg)
-
-
-# -- statistics -------------------------------------------------------------------------------
-
-
-def wilson_ci(successes: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """95% Wilson score interval of a success rate."""
-    if n == 0:
-        return (0.0, 1.0)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def mean_ci(values: Sequence[float], z: float = 1.96) -> tuple[float, float, float]:
-    """Mean and normal-approximation 95% interval over seeds."""
-    if not values:
-        return (0.0, 0.0, 0.0)
-    mean = statistics.fmean(values)
-    half = z * statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else 0.0
-    return (mean, mean - half, mean + half)
-
-
-def paired_diff_ci(a: Sequence[float], b: Sequence[float]) -> tuple[float, float, float]:
-    """Mean of a - b over the same seeds, with a 95% interval."""
-    return mean_ci([x - y for x, y in zip(a, b, strict=True)])
-
-
-def summarize(results: Sequence[EpisodeResult]) -> dict[str, Any]:
-    """Success rate and mean score with 95% intervals."""
-    wins = sum(r.success for r in results)
-    score = mean_ci([r.score for r in results])
-    return {
-        "n": len(results),
-        "success": wins / len(results) if results else 0.0,
-        "success_ci": list(wilson_ci(wins, len(results))),
-        "score": score[0],
-        "score_ci": [score[1], score[2]],
-        "mean_steps": statistics.fmean(r.steps for r in results) if results else 0.0,
-        "per_seed_success": [int(r.success) for r in results],
-        "per_seed_score": [r.score for r in results],
-    }
-
-
-# -- protocol ---------------------------------------------------------------------------------
 
 
 def pick_seeds(config: BenchConfig) -> tuple[list[int], list[int]]:
@@ -414,22 +205,3 @@ def _direct(player: Player, config: BenchConfig) -> Runner:
         )
 
     return runner
-
-
-def compare(methods: dict[str, Any], baseline: str = "no_memory") -> dict[str, Any]:
-    """Paired differences in eval success against `baseline`, per epoch (95% intervals)."""
-    if baseline not in methods:
-        return {}
-    out: dict[str, Any] = {}
-    base = methods[baseline]["epochs"]
-    for name, data in methods.items():
-        if name == baseline:
-            continue
-        rows = []
-        for mine, theirs in zip(data["epochs"], base, strict=True):
-            diff = paired_diff_ci(
-                mine["eval"]["per_seed_success"], theirs["eval"]["per_seed_success"]
-            )
-            rows.append({"epoch": mine["epoch"], "diff": diff[0], "ci": [diff[1], diff[2]]})
-        out[f"{name}-vs-{baseline}"] = rows
-    return out

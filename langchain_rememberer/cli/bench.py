@@ -22,7 +22,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from langchain_rememberer.bench.agent import ModelFailedError
-from langchain_rememberer.bench.protocol import METHODS, BenchConfig, run_bench
+from langchain_rememberer.bench.config import METHODS, BenchConfig
+from langchain_rememberer.bench.protocol import run_bench
 from langchain_rememberer.bench.textworld import EnvUnavailableError
 from langchain_rememberer.cli._console import console
 from langchain_rememberer.cli._console import fail as _fail

@@ -102,7 +102,6 @@ LONG = {
     f"{NAME}.adapters.middleware",
     f"{NAME}.adapters.callbacks",
     f"{NAME}.adapters.trajectory",
-    f"{NAME}.bench.protocol",
     f"{NAME}.cli.bench",
 }
 
