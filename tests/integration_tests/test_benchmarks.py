@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 def _run(script: str, *args: str) -> str:
-    done = subprocess.run(  # noqa: S603
+    done = subprocess.run(
         [sys.executable, str(BENCH / script), *args],
         capture_output=True,
         text=True,
@@ -23,8 +26,17 @@ def _run(script: str, *args: str) -> str:
 
 def test_retrieval_benchmark_smoke() -> None:
     out = _run("retrieval.py", "--sizes", "300", "--queries", "20")
-    assert "     300" in out
-    assert out.count("x") >= 2
+    head, header, row, target = out.splitlines()
+    assert head == "run: retrieval seed=0 queries=20 (p50, WordLlama, embedded Chroma)"
+    assert header == "  states  fill s  raw ms retrieve ms  ratio +embed ms  ratio"
+    assert target == "target: retrieve (embedding excluded) <= 1.5x raw"
+    number = r"\s+(\d+\.\d+)"
+    match = re.fullmatch(rf"     300{number}{number}{number}{number}x{number}{number}x", row)
+    assert match, row
+    _fill, raw, retrieve, ratio, embed, embed_ratio = map(float, match.groups())
+    # Each ratio is its latency over the raw query's, up to the rounding of the printed values.
+    assert ratio == pytest.approx(retrieve / raw, abs=0.01 + 0.01 * (1 + ratio) / raw)
+    assert embed_ratio == pytest.approx(embed / raw, abs=0.01 + 0.01 * (1 + embed_ratio) / raw)
 
 
 def test_learn_benchmark_smoke() -> None:
