@@ -20,6 +20,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from langchain_rememberer.adapters.trajectory import FINAL_ANSWER, canonical_action
 from langchain_rememberer.bench.policies import choose_action, command_of, parse_exemplars
 from langchain_rememberer.bench.textworld import StepResult, TextWorldEnv, tool_content
 from langchain_rememberer.memory import RemembererMemory
@@ -35,14 +36,10 @@ __all__ = [
     "play",
 ]
 
-FINAL_ANSWER = "final_answer"
-
 
 def act_action(command: str) -> str:
     """The canonical action of `act(command=...)`, as the middleware renders tool calls."""
-    import json  # noqa: PLC0415
-
-    return f"act(command={json.dumps(command, ensure_ascii=False)})"
+    return canonical_action([{"name": "act", "args": {"command": command}}])
 
 
 @dataclass(frozen=True)
@@ -166,6 +163,11 @@ class TimedEnv:
             self.seconds += time.perf_counter() - start
 
 
+def _tried(steps: Sequence[Step], observation: str) -> set[str]:
+    """The commands already taken from `observation` in this episode."""
+    return {command_of(s.action) for s in steps if s.observation == observation}
+
+
 def play(
     env: TextWorldEnv,
     player: Player,
@@ -191,11 +193,7 @@ def play(
     observation = task if initial == "task" else first.text
     while not result.done:
         actions = [s.action for s in steps]
-        player.tried = (
-            {command_of(s.action) for s in steps if s.observation == observation}
-            if avoid_repeats
-            else set()
-        )
+        player.tried = _tried(steps, observation) if avoid_repeats else set()
         command = player.choose(
             task, observation, result.valid_actions, actions, rng, epsilon=epsilon
         )

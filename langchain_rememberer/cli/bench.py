@@ -230,6 +230,43 @@ def demo(  # noqa: PLR0917
     )
 
 
+def _chosen_methods(
+    methods: str, harness: str, observation_key: str, exemplar_choice: str
+) -> tuple[str, ...]:
+    """The methods of `--methods`, after checking every flag that takes one of a few values.
+
+    Raises:
+        typer.Exit: (code 2) a value is not one of its choices, or `--methods` is empty.
+    """
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
+    choices = {
+        "--methods": ([m for m in chosen if m not in METHODS] or None, list(METHODS)),
+        "--harness": (harness, ["agent", "direct"]),
+        "--observation-key": (observation_key, ["full", "actions", "room+actions"]),
+        "--exemplar-choice": (exemplar_choice, ["most_similar", "best_value", "exact_then_best"]),
+    }
+    wrong = [
+        f"{flag} {value!r} (choose from {', '.join(allowed)})"
+        for flag, (value, allowed) in choices.items()
+        if value is not None and (isinstance(value, list) or value not in allowed)
+    ]
+    if wrong or not chosen:
+        problems = "; ".join(wrong) or "--methods is empty"
+        console.print(f"[red]error:[/red] {problems}")
+        raise typer.Exit(2)
+    return chosen
+
+
+def _report(result: dict[str, Any], title: str, out: Path) -> None:
+    """Print the results table and the paired comparisons, then save the results under `out`."""
+    console.print(_table(result, title))
+    for name, rows in result["comparisons"].items():
+        diffs = ", ".join(f"{r['diff']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for r in rows)
+        console.print(f"{name} (held-out, paired, per epoch): {diffs}")
+    json_path, png = _save(result, out)
+    console.print(f"Results: {json_path}" + (f"; plot: {png}" if png else ""))
+
+
 def bench(  # noqa: PLR0917
     env: Annotated[str, typer.Option(help=HELP["env"])] = D.env,
     game_params: Annotated[
@@ -263,22 +300,7 @@ def bench(  # noqa: PLR0917
     api_key: ApiKeyOpt = None,
 ) -> None:
     """Compare no memory, REMEMBERER, its ablations and tabular Q-learning (JSON + PNG)."""
-    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
-    choices = {
-        "--methods": ([m for m in chosen if m not in METHODS] or None, list(METHODS)),
-        "--harness": (harness, ["agent", "direct"]),
-        "--observation-key": (observation_key, ["full", "actions", "room+actions"]),
-        "--exemplar-choice": (exemplar_choice, ["most_similar", "best_value", "exact_then_best"]),
-    }
-    wrong = [
-        f"{flag} {value!r} (choose from {', '.join(allowed)})"
-        for flag, (value, allowed) in choices.items()
-        if value is not None and (isinstance(value, list) or value not in allowed)
-    ]
-    if wrong or not chosen:
-        problems = "; ".join(wrong) or "--methods is empty"
-        console.print(f"[red]error:[/red] {problems}")
-        raise typer.Exit(2)
+    chosen = _chosen_methods(methods, harness, observation_key, exemplar_choice)
     if game_params is None:
         game_params = D.game_params if env == D.env else ""
     config = _config(
@@ -293,12 +315,7 @@ def bench(  # noqa: PLR0917
     chat_model = _model(model, base_url, api_key)
     _writable_dir(out, "--out")
     result = _run(config, chat_model)
-    console.print(_table(result, f"{env} {game_params}: success rate, 95% CI"))
-    for name, rows in result["comparisons"].items():
-        diffs = ", ".join(f"{r['diff']:+.2f} [{r['ci'][0]:+.2f}, {r['ci'][1]:+.2f}]" for r in rows)
-        console.print(f"{name} (held-out, paired, per epoch): {diffs}")
-    json_path, png = _save(result, out)
-    console.print(f"Results: {json_path}" + (f"; plot: {png}" if png else ""))
+    _report(result, f"{env} {game_params}: success rate, 95% CI", out)
 
 
 def register(app: typer.Typer) -> None:
