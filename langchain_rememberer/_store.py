@@ -17,7 +17,6 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -32,6 +31,7 @@ from chromadb.config import Settings
 
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
 from langchain_rememberer.rlem import ActionStats
+from langchain_rememberer.types import is_finite_number
 
 __all__ = [
     "ChromaStore",
@@ -153,7 +153,7 @@ class LogRecord:
                 answer=str(metadata.get("answer") or ""),
             )
             numbers = (record.target, record.reward, record.created_at)
-            if not all(math.isfinite(x) for x in numbers):
+            if not all(is_finite_number(x) for x in numbers):
                 msg = "a non-finite number"
                 raise ValueError(msg)
         except (KeyError, TypeError, ValueError) as e:

@@ -12,11 +12,11 @@ def normalize_whitespace(text: str) -> str:
     return " ".join(text.split())
 
 
-def cut(text: str, limit: int) -> str:
-    """`text` cut to at most `limit` characters, ending in "..." when it was cut."""
+def cut(text: str, limit: int, *, marker: str = "...") -> str:
+    """`text` cut to at most `limit` characters, ending in `marker` when it was cut."""
     if len(text) <= limit:
         return text
-    return text[: max(limit - 3, 0)] + "..."
+    return text[: max(limit - len(marker), 0)] + marker
 
 
 def escape_text(text: str, limit: int | None = None) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +42,7 @@ from langchain_rememberer.types import (
     MemoryStats,
     RetrievedState,
     finite_reward,
+    is_finite_number,
 )
 
 __all__ = ["RemembererMemory", "default_observation_key"]
@@ -570,7 +570,7 @@ def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> N
 
 def _check_targets(episode: Episode, targets: Sequence[float]) -> None:
     """Reject an episode whose targets overflow: Chroma would silently drop them."""
-    bad = [t for t, g in enumerate(targets) if not math.isfinite(g)]
+    bad = [t for t, g in enumerate(targets) if not is_finite_number(g)]
     if bad:
         msg = (
             f"run {episode.run_id!r}: the target of step {bad[0]} is {targets[bad[0]]!r} (each "

@@ -8,7 +8,6 @@ nothing else, so a pool cannot run code.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from typing import Any
 import yaml
 
 from langchain_rememberer.errors import ReferencePoolError
+from langchain_rememberer.types import is_finite_number
 
 __all__ = ["MAX_POOL_VISITS", "PoolEntry", "load_pool"]
 
@@ -106,7 +106,7 @@ def _entry(path: Path, task: str, observation: str, action_key: object, value: o
             raise TypeError("bad action key or value")
         q, visits = float(value["qvalue"]), value["number"]
         reward = float(value.get("reward", 0.0))
-        if not (math.isfinite(q) and math.isfinite(reward)):
+        if not (is_finite_number(q) and is_finite_number(reward)):
             raise ValueError("non-finite qvalue or reward")
         if isinstance(visits, bool) or not isinstance(visits, int):
             raise TypeError(f"number {visits!r} is not a whole number")

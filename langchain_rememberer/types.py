@@ -128,7 +128,7 @@ class Step(_Model):
     @field_validator("reward")
     @classmethod
     def _reward(cls, value: float) -> float:
-        if not math.isfinite(value):
+        if not is_finite_number(value):
             msg = f"reward must be a finite number, got {value!r}"
             raise ValueError(msg)
         return float(value)

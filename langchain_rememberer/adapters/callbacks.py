@@ -20,10 +20,9 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
-from langchain_rememberer.adapters._runs import Owner, RunRegistry, is_middleware_node
-from langchain_rememberer.adapters.scoring import check_memory, check_scorer, finish_episode
+from langchain_rememberer.adapters._learning import check_memory, check_scorer, finish_episode
+from langchain_rememberer.adapters._runs import Kind, Owner, RunRegistry, is_middleware_node
 from langchain_rememberer.adapters.trajectory import (
-    DEFAULT_MAX_OBSERVATION_CHARS,
     TrajectoryRecorder,
     last_human_text,
     task_from_input,
@@ -76,7 +75,6 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         memory: The experience memory to learn into.
         scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
         namespace: The memory namespace (default: the memory's).
-        max_observation_chars: Longer observations are cut.
         keep_episodes: How many finished episodes to keep in `episodes` for inspection.
         max_open_runs: Runs that never end (an abandoned stream) are dropped, oldest first,
             beyond this many open runs.
@@ -90,14 +88,12 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         scorer: Callable[[Episode], float | None] | None = None,
         *,
         namespace: str | None = None,
-        max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
         keep_episodes: int = 32,
         max_open_runs: int = 1024,
     ) -> None:
         self.memory = check_memory(memory, "RLEMCallbackHandler")
         self.scorer = check_scorer(scorer, "RLEMCallbackHandler")
         self.namespace = namespace
-        self.max_observation_chars = max_observation_chars
         self.runs = RunRegistry(max_open_runs)
         """The node table of the runs in progress (shared with `RemembererMiddleware`)."""
         self.episodes: deque[Episode] = deque(maxlen=keep_episodes)
@@ -150,7 +146,19 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             )
 
     def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
-        """Finish the episode when the root run ends."""
+        """Finish the episode when the root run ends.
+
+        A root run without any model output (a chain of plain functions) answered with its
+        output: a text or message output is recorded as the final answer.
+        """
+        node = self.runs.node(run_id)
+        if node is not None and node.kind is Kind.ROOT:
+            recorder = self.runs.recorder_for(run_id)
+            if recorder is not None and recorder.is_empty():
+                if isinstance(outputs, str):
+                    recorder.add_ai_message(AIMessage(content=outputs))
+                elif isinstance(outputs, AIMessage) and not outputs.tool_calls:
+                    recorder.add_ai_message(outputs)
         self._finish(run_id, succeeded=True)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
@@ -281,7 +289,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             return
         try:
             episode = run.recorder.episode(
-                run_id=rid, succeeded=succeeded, max_observation_chars=self.max_observation_chars
+                run_id=rid, succeeded=succeeded, limits=self.memory.text_limits
             )
         except Exception as e:
             logger.warning("rememberer: run %s not learned, no episode could be built: %s", rid, e)

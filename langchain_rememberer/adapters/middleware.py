@@ -30,10 +30,9 @@ from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
+from langchain_rememberer.adapters._learning import check_memory, check_scorer, finish_episode
 from langchain_rememberer.adapters._runs import RunRegistry, middleware_name
-from langchain_rememberer.adapters.scoring import check_memory, check_scorer, finish_episode
 from langchain_rememberer.adapters.trajectory import (
-    DEFAULT_MAX_OBSERVATION_CHARS,
     after_summary,
     current_state,
     episode_from_messages,
@@ -148,7 +147,6 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
         namespace: The memory namespace (default: the memory's).
         k: Exemplars per model call (default: the memory's retrieval config).
-        max_observation_chars: Longer observations are cut.
         learn: False freezes the memory: exemplars are shown, nothing is learned (evaluation).
     """
 
@@ -161,7 +159,6 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         scorer: Callable[[Episode], float | None] | None = None,
         namespace: str | None = None,
         k: int | None = None,
-        max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
         learn: bool = True,
     ) -> None:
         super().__init__()
@@ -170,7 +167,6 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self.namespace = namespace
         self.k = k
-        self.max_observation_chars = max_observation_chars
         self._lock = threading.Lock()
         self._failed: OrderedDict[str, int] = OrderedDict()
         """Runs whose tool failure was learned: run id -> message count at the failure."""
@@ -249,7 +245,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 messages or request.messages,
                 task=_task_override(_config()),
                 first_observation=first,
-                max_observation_chars=self.max_observation_chars,
+                limits=self.memory.text_limits,
             )
             if where is None:
                 return "", []
@@ -335,7 +331,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 first_observation=first,
                 run_id=run_id if succeeded else _failed_id(run_id),
                 succeeded=succeeded,
-                max_observation_chars=self.max_observation_chars,
+                limits=self.memory.text_limits,
             )
         except Exception as e:
             logger.warning(

@@ -10,11 +10,11 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from langchain_core.messages import BaseMessage, SystemMessage
+from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
 from langchain_core.runnables import RunnableLambda
 
-from langchain_rememberer.adapters.scoring import check_memory
-from langchain_rememberer.adapters.trajectory import DEFAULT_MAX_OBSERVATION_CHARS, current_state
+from langchain_rememberer.adapters._learning import check_memory
+from langchain_rememberer.adapters.trajectory import current_state
 from langchain_rememberer.memory import RemembererMemory
 
 __all__ = ["exemplars_prompt", "exemplars_runnable"]
@@ -77,7 +77,6 @@ def exemplars_prompt(
     *,
     k: int | None = None,
     namespace: str | None = None,
-    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
 ) -> Callable[[Any], list[BaseMessage]]:
     """A callable `state -> messages` for a LangGraph agent's `prompt`, with exemplars.
 
@@ -97,13 +96,11 @@ def exemplars_prompt(
     memory = check_memory(memory, "exemplars_prompt")
 
     def prompt(state: Any) -> list[BaseMessage]:
-        from langchain_core.messages import convert_to_messages  # noqa: PLC0415
-
         raw = state.get("messages", []) if isinstance(state, Mapping) else state.messages
         messages = convert_to_messages(raw)
         block = ""
         try:
-            where = current_state(messages, max_observation_chars=max_observation_chars)
+            where = current_state(messages, limits=memory.text_limits)
             if where is not None:
                 recent = where.actions if memory.action_history else ()
                 block = memory.format_exemplars(

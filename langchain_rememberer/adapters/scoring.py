@@ -1,4 +1,4 @@
-"""Scorers: the episode's final reward, and what the adapters do with it.
+"""Scorers: the episode's final reward (what the adapters do with it: `adapters._learning`).
 
 A scorer is any callable `Episode -> float | None`:
 
@@ -15,9 +15,6 @@ model's structured output) and `FeedbackScorer` (explicit feedback by run id).
 from __future__ import annotations
 
 import logging
-import math
-import numbers
-from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
@@ -26,9 +23,8 @@ from pydantic import BaseModel, Field
 
 from langchain_rememberer._text import escape_text
 from langchain_rememberer.errors import ScoringError
-from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.prompts import JUDGE_PROMPT, JUDGE_RUBRIC, JUDGE_SYSTEM
-from langchain_rememberer.types import Episode, LearnReport
+from langchain_rememberer.types import Episode, is_finite_number
 
 __all__ = [
     "JUDGE_PROMPT",
@@ -38,8 +34,6 @@ __all__ = [
     "LLMJudgeScorer",
     "Scorer",
     "ToolRewardScorer",
-    "check_memory",
-    "finish_episode",
 ]
 
 logger = logging.getLogger(__name__)
@@ -182,7 +176,7 @@ class LLMJudgeScorer:
             msg = f"the LLM judge failed on run {episode.run_id}: {e}"
             raise ScoringError(msg) from e
         verdict = _as_verdict(answer)
-        if verdict is None or not math.isfinite(verdict.score) or not 0 <= verdict.score <= 1:
+        if verdict is None or not is_finite_number(verdict.score) or not 0 <= verdict.score <= 1:
             msg = (
                 f"the LLM judge gave an invalid verdict for run {episode.run_id}: {answer!r}; "
                 "expected a JudgeVerdict with a score in [0, 1]"
@@ -200,67 +194,4 @@ def _as_verdict(answer: Any) -> JudgeVerdict | None:
     try:
         return JudgeVerdict.model_validate(answer)
     except ValueError:
-        return None
-
-
-def check_memory(memory: Any, owner: str) -> RemembererMemory:
-    """Reject anything that is not a `RemembererMemory`, with a clear message."""
-    if not isinstance(memory, RemembererMemory):
-        msg = (
-            f"{owner} needs a RemembererMemory as its first argument, got "
-            f"{type(memory).__name__}; build one with RemembererMemory(path=...)"
-        )
-        raise TypeError(msg)
-    return memory
-
-
-def check_scorer(scorer: Any, owner: str) -> Callable[[Episode], float | None]:
-    """Default to `ToolRewardScorer`; reject non-callables."""
-    if scorer is None:
-        return ToolRewardScorer()
-    if not callable(scorer):
-        msg = f"{owner} scorer must be a callable Episode -> float | None, got {scorer!r}"
-        raise TypeError(msg)
-    return scorer  # type: ignore[no-any-return]
-
-
-def finish_episode(
-    memory: RemembererMemory,
-    episode: Episode,
-    scorer: Callable[[Episode], float | None],
-    *,
-    namespace: str | None = None,
-) -> LearnReport | None:
-    """Score the episode, then learn it, save it as pending, or skip it; never raises.
-
-    Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
-    each logged).
-    """
-    run = episode.run_id
-    try:
-        score = scorer(episode)
-    except Exception as e:
-        logger.warning("rememberer: run %s not learned, the scorer failed: %s", run, e)
-        return None
-    try:
-        if score is None:
-            memory.save_pending(episode, namespace=namespace)
-            logger.debug("rememberer: run %s saved, waiting for feedback", run)
-            return None
-        if isinstance(score, bool) or not isinstance(score, numbers.Real):
-            logger.warning(
-                "rememberer: run %s not learned, the scorer returned %r; return a finite "
-                "float, or None to wait for feedback",
-                run,
-                score,
-            )
-            return None
-        if not math.isfinite(score):
-            logger.warning(
-                "rememberer: run %s not learned, the scorer returned %r (not finite)", run, score
-            )
-            return None
-        return memory.learn(episode.with_final_reward(float(score)), namespace=namespace)
-    except Exception as e:
-        logger.warning("rememberer: run %s not learned, the memory failed: %s", run, e)
         return None

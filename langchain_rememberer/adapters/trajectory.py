@@ -26,13 +26,13 @@ from typing import Any
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
 
+from langchain_rememberer._text import cut
 from langchain_rememberer.config import TextLimits
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import MAX_TEXT_CHARS, Episode, Step, is_finite_number
 
 __all__ = [
     "ACTION_SEPARATOR",
-    "DEFAULT_MAX_OBSERVATION_CHARS",
     "FINAL_ANSWER",
     "RunState",
     "TrajectoryRecorder",
@@ -51,12 +51,8 @@ FINAL_ANSWER = "final_answer"
 """The terminal action: an AI message without tool calls."""
 ACTION_SEPARATOR = "; "
 """Joins the parallel tool calls of one AI message, in call order."""
-DEFAULT_MAX_OBSERVATION_CHARS = 8000
-
-MAX_ANSWER_CHARS = TextLimits().answer
-"""The final answer's text is cut to this many characters (`TextLimits.answer`)."""
-"""Observations (and tasks) longer than this are cut, with a marker."""
 _OBSERVATION_JOIN = "\n"
+_CUT_MARKER = " …[cut]"
 
 
 def message_text(content: Any) -> str:
@@ -84,11 +80,7 @@ def _json(value: Any) -> str:
 
 
 def _cut(text: str, limit: int) -> str:
-    limit = min(limit, MAX_TEXT_CHARS)
-    if len(text) <= limit:
-        return text
-    marker = " …[cut]"
-    return text[: max(limit - len(marker), 0)] + marker
+    return cut(text, min(limit, MAX_TEXT_CHARS), marker=_CUT_MARKER)
 
 
 def canonical_action(tool_calls: Sequence[Mapping[str, Any]]) -> str:
@@ -180,9 +172,10 @@ class RunState:
 def _parse(
     messages: Sequence[BaseMessage],
     task: str | None,
-    max_chars: int,
+    limits: TextLimits,
     first_observation: str | None = None,
 ) -> RunState | None:
+    max_chars = limits.observation
     start = next(
         (i for i in range(len(messages) - 1, -1, -1) if isinstance(messages[i], HumanMessage)),
         None,
@@ -209,7 +202,7 @@ def _parse(
                 observation, canonical_action(calls), [str(c.get("id")) for c in calls]
             )
             if not calls:  # the final answer: what the agent said is recorded with it
-                step.answer = _cut(message_text(message.content), MAX_ANSWER_CHARS)
+                step.answer = _cut(message_text(message.content), limits.answer)
             pending.append(step)
         elif isinstance(message, ToolMessage) and pending:
             last = pending[-1]
@@ -231,10 +224,13 @@ def current_state(
     *,
     task: str | None = None,
     first_observation: str | None = None,
-    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+    limits: TextLimits | None = None,
 ) -> RunState | None:
-    """The run's task, steps so far and latest observation; None when there is no task."""
-    return _parse(messages, task, max_observation_chars, first_observation)
+    """The run's task, steps so far and latest observation; None when there is no task.
+
+    Text is cut to `limits` (default `TextLimits()`; the adapters pass `memory.text_limits`).
+    """
+    return _parse(messages, task, limits or TextLimits(), first_observation)
 
 
 def is_summary(message: BaseMessage) -> bool:
@@ -275,13 +271,14 @@ def episode_from_messages(
     run_id: str | None = None,
     succeeded: bool | None = None,
     first_observation: str | None = None,
-    max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+    limits: TextLimits | None = None,
 ) -> Episode:
     """Build the episode of a run from its messages (DESIGN §2).
 
     The run starts at the latest `HumanMessage`; earlier messages (previous turns kept by a
     checkpointer) are history. `task` overrides that message's text, `first_observation` the
-    observation of the first step (by default that message's text).
+    observation of the first step (by default that message's text). Tasks, observations and
+    the answer are cut to `limits` (default `TextLimits()`; the adapters pass the memory's).
 
     Example:
         ```python
@@ -308,7 +305,7 @@ def episode_from_messages(
         InvalidInputError: there is no task (no human message and no `task`), or a tool
             reported a reward that is not a finite number.
     """
-    state = _parse(messages, task, max_observation_chars, first_observation)
+    state = _parse(messages, task, limits or TextLimits(), first_observation)
     if state is None:
         msg = (
             "cannot build an episode: the messages contain no HumanMessage with text and no "
@@ -408,7 +405,7 @@ class TrajectoryRecorder:
         *,
         run_id: str,
         succeeded: bool | None = None,
-        max_observation_chars: int = DEFAULT_MAX_OBSERVATION_CHARS,
+        limits: TextLimits | None = None,
     ) -> Episode:
         """The run's episode, built by `episode_from_messages`."""
         return episode_from_messages(
@@ -416,7 +413,7 @@ class TrajectoryRecorder:
             task=self.task,
             run_id=run_id,
             succeeded=succeeded,
-            max_observation_chars=max_observation_chars,
+            limits=limits,
         )
 
 

@@ -3,8 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from langchain.agents import create_agent
+from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
 
-from langchain_rememberer import Episode, InvalidInputError, RemembererMemory, Step
+from langchain_rememberer import (
+    Episode,
+    InvalidInputError,
+    RemembererMemory,
+    RemembererMiddleware,
+    RLEMCallbackHandler,
+    Step,
+    TextLimits,
+)
+from tests.integration_tests.test_middleware import scripted
 
 TASK = "How many vacation days do I get?"
 
@@ -50,3 +62,29 @@ def test_answers_survive_export_import_and_rebuild(memory, make_memory, tmp_path
 def test_an_answer_must_be_text() -> None:
     with pytest.raises(InvalidInputError, match="answer"):
         Step(observation="o", action="final_answer", answer=42)  # type: ignore[arg-type]
+
+
+def test_both_adapters_cut_text_to_the_memorys_limits(make_memory) -> None:
+    """One text-length setting: `memory.text_limits`, read by the middleware and the handler."""
+    limits = TextLimits(observation=40, answer=30)
+    seen: list[Episode] = []
+
+    def keep(episode: Episode) -> float:
+        seen.append(episode)
+        return 1.0
+
+    question, answer = "Q" * 100, "A" * 100
+    agent = create_agent(
+        scripted(AIMessage(answer)),
+        middleware=[RemembererMiddleware(make_memory(text_limits=limits), scorer=keep)],
+    )
+    agent.invoke({"messages": [("user", question)]})
+    handler = RLEMCallbackHandler(make_memory(text_limits=limits), scorer=keep)
+    RunnableLambda(lambda _: answer).invoke(question, config={"callbacks": [handler]})
+    assert len(seen) == 2
+    for episode in seen:
+        (step,) = episode.steps
+        assert len(episode.task) == len(step.observation) == 40
+        assert step.observation.endswith("…[cut]")
+        assert len(step.answer) == 30
+        assert step.answer.startswith("AAA")

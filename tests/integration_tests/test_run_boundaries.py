@@ -27,7 +27,8 @@ from langchain_rememberer import (
     RLEMCallbackHandler,
     Step,
 )
-from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer, finish_episode
+from langchain_rememberer.adapters._learning import finish_episode
+from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 from tests.integration_tests.test_middleware import (
     TOOLS,
     FakeToolModel,

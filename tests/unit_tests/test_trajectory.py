@@ -6,7 +6,7 @@ from types import SimpleNamespace
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_rememberer import Episode, InvalidInputError, Step
+from langchain_rememberer import Episode, InvalidInputError, Step, TextLimits
 from langchain_rememberer.adapters.trajectory import (
     FINAL_ANSWER,
     TrajectoryRecorder,
@@ -100,7 +100,7 @@ def test_long_observations_are_cut() -> None:
         ToolMessage("y" * 500_000, tool_call_id="x"),
         AIMessage("done"),
     ]
-    episode = episode_from_messages(messages, max_observation_chars=100)
+    episode = episode_from_messages(messages, limits=TextLimits(observation=100))
     assert len(episode.steps[1].observation) == 100
     assert episode.steps[1].observation.endswith("[cut]")
 

@@ -1,0 +1,77 @@
+"""What both adapters do with a finished episode: check their arguments, score, learn.
+
+Private: `RemembererMiddleware` and `RLEMCallbackHandler` call these; the scorers themselves
+live in `adapters.scoring`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from langchain_rememberer.adapters.scoring import ToolRewardScorer
+from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.types import Episode, LearnReport, is_finite_number
+
+__all__ = ["check_memory", "check_scorer", "finish_episode"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_memory(memory: Any, owner: str) -> RemembererMemory:
+    """Reject anything that is not a `RemembererMemory`, with a clear message."""
+    if not isinstance(memory, RemembererMemory):
+        msg = (
+            f"{owner} needs a RemembererMemory as its first argument, got "
+            f"{type(memory).__name__}; build one with RemembererMemory(path=...)"
+        )
+        raise TypeError(msg)
+    return memory
+
+
+def check_scorer(scorer: Any, owner: str) -> Callable[[Episode], float | None]:
+    """Default to `ToolRewardScorer`; reject non-callables."""
+    if scorer is None:
+        return ToolRewardScorer()
+    if not callable(scorer):
+        msg = f"{owner} scorer must be a callable Episode -> float | None, got {scorer!r}"
+        raise TypeError(msg)
+    return scorer  # type: ignore[no-any-return]
+
+
+def finish_episode(
+    memory: RemembererMemory,
+    episode: Episode,
+    scorer: Callable[[Episode], float | None],
+    *,
+    namespace: str | None = None,
+) -> LearnReport | None:
+    """Score the episode, then learn it, save it as pending, or skip it; never raises.
+
+    Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
+    each logged).
+    """
+    run = episode.run_id
+    try:
+        score = scorer(episode)
+    except Exception as e:
+        logger.warning("rememberer: run %s not learned, the scorer failed: %s", run, e)
+        return None
+    try:
+        if score is None:
+            memory.save_pending(episode, namespace=namespace)
+            logger.debug("rememberer: run %s saved, waiting for feedback", run)
+            return None
+        if not is_finite_number(score):
+            logger.warning(
+                "rememberer: run %s not learned, the scorer returned %r (not finite, or not a "
+                "number); return a finite float, or None to wait for feedback",
+                run,
+                score,
+            )
+            return None
+        return memory.learn(episode.with_final_reward(float(score)), namespace=namespace)
+    except Exception as e:
+        logger.warning("rememberer: run %s not learned, the memory failed: %s", run, e)
+        return None
