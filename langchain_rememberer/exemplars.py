@@ -25,6 +25,7 @@ __all__ = [
     "Exemplar",
     "ParsedActions",
     "action_line",
+    "fit_exemplars",
     "parse_action_values",
     "render_exemplars",
     "select_exemplars",
@@ -165,6 +166,38 @@ def render_exemplars(
     The least similar exemplars are dropped until the block fits `config.max_chars`; when
     nothing fits (or there is nothing to show) the result is the empty string.
     """
+    return fit_exemplars(exemplars, config, prompt=prompt, template=template)[0]
+
+
+def fit_exemplars(
+    exemplars: Sequence[Exemplar],
+    config: RetrievalConfig | None = None,
+    *,
+    prompt: str = EXEMPLARS_PROMPT,
+    template: str = EXEMPLAR_TEMPLATE,
+) -> tuple[str, list[Exemplar]]:
+    """`render_exemplars`, also returning the exemplars the block shows (most similar first).
+
+    The structured twin of the block is what code reads instead of parsing the text back (the
+    middleware puts it on the system message, see `RemembererMiddleware`).
+
+    Example:
+        ```python
+        from langchain_rememberer import ActionValue, RetrievedState
+        from langchain_rememberer.exemplars import fit_exemplars, select_exemplars
+
+        state = RetrievedState(
+            id="s",
+            task="t",
+            observation="o",
+            similarity=0.9,
+            actions=[ActionValue(action="take coin", q=1.0, visits=1)],
+        )
+        block, shown = fit_exemplars(select_exemplars([state]))
+        assert "take coin -> 1.00" in block
+        assert shown[0].encouraged[0].action == "take coin"
+        ```
+    """
     config = config or RetrievalConfig()
     rendered = [
         template.format(
@@ -179,9 +212,9 @@ def render_exemplars(
     while rendered:
         block = prompt.format(exemplars="\n".join(reversed(rendered)))
         if len(block) <= config.max_chars:
-            return block
+            return block, list(exemplars[: len(rendered)])
         rendered.pop()  # the least similar one
-    return ""
+    return "", []
 
 
 class ParsedActions(BaseModel):

@@ -32,7 +32,8 @@ from langchain_rememberer.errors import FeedbackError, InvalidInputError
 from langchain_rememberer.exemplars import (
     EXEMPLAR_TEMPLATE,
     EXEMPLARS_PROMPT,
-    render_exemplars,
+    Exemplar,
+    fit_exemplars,
     select_exemplars,
 )
 from langchain_rememberer.types import (
@@ -304,7 +305,11 @@ class RemembererMemory:
 
     def render(self, states: Sequence[RetrievedState]) -> str:
         """Render retrieved states (most similar first) with this memory's prompt and budget."""
-        return render_exemplars(
+        return self.render_shown(states)[0]
+
+    def render_shown(self, states: Sequence[RetrievedState]) -> tuple[str, list[Exemplar]]:
+        """`render`, also returning the exemplars the block shows, as data (`fit_exemplars`)."""
+        return fit_exemplars(
             select_exemplars(states, self.retrieval),
             self.retrieval,
             prompt=self.prompt,

@@ -39,10 +39,16 @@ from langchain_rememberer.adapters.trajectory import (
     is_summary,
     last_human_text,
 )
+from langchain_rememberer.exemplars import Exemplar
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 
-__all__ = ["RemembererMiddleware", "RemembererState", "append_to_system_message"]
+__all__ = [
+    "EXEMPLARS_KEY",
+    "RemembererMiddleware",
+    "RemembererState",
+    "append_to_system_message",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,14 +85,29 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
     message with a summary."""
 
 
-def append_to_system_message(message: SystemMessage | None, extra: str) -> SystemMessage:
-    """A new system message with `extra` appended (string or content-block messages)."""
-    if message is None:
-        return SystemMessage(content=extra)
+EXEMPLARS_KEY = "rememberer_exemplars"
+"""`additional_kwargs` key of the system message holding the shown exemplars as data."""
+
+
+def append_to_system_message(
+    message: SystemMessage | None, extra: str, exemplars: Sequence[Exemplar] = ()
+) -> SystemMessage:
+    """A copy of the system message with `extra` appended (string or content-block messages).
+
+    The exemplars the text shows are added, as JSON data, to the list under
+    `additional_kwargs["rememberer_exemplars"]` (chat model integrations send only the content),
+    so code that stands in for a model reads them without parsing the text.
+    """
+    message = message or SystemMessage(content="")
     if isinstance(message.content, str):
-        text = f"{message.content}\n\n{extra}" if message.content else extra
-        return SystemMessage(content=text)
-    return SystemMessage(content=[*message.content, {"type": "text", "text": extra}])
+        content: Any = f"{message.content}\n\n{extra}" if message.content else extra
+    else:
+        content = [*message.content, {"type": "text", "text": extra}]
+    kwargs = dict(message.additional_kwargs)
+    if exemplars:
+        data = [e.model_dump(mode="json") for e in exemplars]
+        kwargs[EXEMPLARS_KEY] = [*kwargs.get(EXEMPLARS_KEY, []), *data]
+    return message.model_copy(update={"content": content, "additional_kwargs": kwargs})
 
 
 def _config() -> dict[str, Any]:
@@ -235,8 +256,11 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return after_summary(messages, said)
         return messages, None
 
-    def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[str]]:
-        """Retrieve and render exemplars for the request; ("", []) when none or on failure."""
+    def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[Exemplar], list[str]]:
+        """Retrieve and render exemplars: (block, exemplars shown, ids of the states retrieved).
+
+        ("", [], []) when there is nothing to show or the memory failed.
+        """
         state = request.state
         run_id = state.get("rememberer_run_id", "?")
         try:
@@ -248,7 +272,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 limits=self.memory.text_limits,
             )
             if where is None:
-                return "", []
+                return "", [], []
             recent = where.actions if self.memory.action_history else ()
             states = self.memory.retrieve(
                 where.task,
@@ -257,16 +281,19 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 namespace=self.namespace,
                 recent_actions=recent,
             )
-            return self.memory.render(states), [s.id for s in states]
+            block, shown = self.memory.render_shown(states)
+            return block, shown, [s.id for s in states]
         except Exception as e:
             logger.warning("rememberer: run %s continues without exemplars: %s", run_id, e)
-            return "", []
+            return "", [], []
 
-    def _with_exemplars(self, request: ModelRequest[Any], block: str) -> ModelRequest[Any]:
+    def _with_exemplars(
+        self, request: ModelRequest[Any], block: str, shown: list[Exemplar]
+    ) -> ModelRequest[Any]:
         if not block:
             return request
         return request.override(
-            system_message=append_to_system_message(request.system_message, block)
+            system_message=append_to_system_message(request.system_message, block, shown)
         )
 
     def _respond(self, request: ModelRequest[Any], response: Any, ids: list[str]) -> Any:
@@ -291,8 +318,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> Any:
         """Append exemplars to the system message, then call the model."""
-        block, ids = self._exemplars(request)
-        return self._respond(request, handler(self._with_exemplars(request, block)), ids)
+        block, shown, ids = self._exemplars(request)
+        return self._respond(request, handler(self._with_exemplars(request, block, shown)), ids)
 
     async def awrap_model_call(
         self,
@@ -300,8 +327,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> Any:
         """Async twin of `wrap_model_call`; retrieval runs off the event loop."""
-        block, ids = await asyncio.to_thread(self._exemplars, request)
-        response = await handler(self._with_exemplars(request, block))
+        block, shown, ids = await asyncio.to_thread(self._exemplars, request)
+        response = await handler(self._with_exemplars(request, block, shown))
         return self._respond(request, response, ids)
 
     # -- run end -------------------------------------------------------------------------------

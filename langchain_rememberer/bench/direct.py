@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from langchain_rememberer.adapters.trajectory import FINAL_ANSWER, canonical_action
-from langchain_rememberer.bench.policies import choose_action, command_of, parse_exemplars
+from langchain_rememberer.bench.policies import choose_action, command_of, hints_from
 from langchain_rememberer.bench.textworld import StepResult, TextWorldEnv, tool_content
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, Step
@@ -131,8 +131,8 @@ class MemoryPlayer:
         *,
         epsilon: float,
     ) -> str:
-        block = self.memory.format_exemplars(task, observation, recent_actions=recent)
-        hints = parse_exemplars(block)
+        states = self.memory.retrieve(task, observation, recent_actions=recent)
+        hints = hints_from(self.memory.render_shown(states)[1])
         return choose_action(hints, valid, rng, epsilon=epsilon, tried=self.tried, **self.choice)
 
     def learn(self, episode: Episode) -> None:  # noqa: D102

@@ -25,21 +25,21 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from langchain_rememberer.exemplars import parse_action_values
+from langchain_rememberer.adapters.middleware import EXEMPLARS_KEY
+from langchain_rememberer.exemplars import Exemplar
 
 __all__ = [
     "ExemplarHint",
     "StandInChatModel",
     "choose_action",
     "command_of",
+    "exemplars_in",
+    "hints_from",
     "load_chat_model",
-    "parse_exemplars",
     "tried_here",
     "valid_actions_of",
 ]
 
-_EXEMPLAR = re.compile(r'<exemplar similarity="(?P<sim>[-0-9.]+)">(?P<body>.*?)</exemplar>', re.S)
-_SECTION = "<{0}>(.*?)</{0}>"
 _CALL = re.compile(r"^\s*(?P<name>\w+)\((?P<args>.*)\)\s*$", re.S)
 _VALID = re.compile(r"^Valid actions: (.*)$", re.M)
 
@@ -50,10 +50,10 @@ EXACT_SIMILARITY = 0.995
 
 @dataclass(frozen=True)
 class ExemplarHint:
-    """One exemplar as read back from a prompt."""
+    """One exemplar as a model reads it: numbers at the two decimals the prompt shows."""
 
     similarity: float
-    """The similarity printed in the exemplar's tag."""
+    """The exemplar's similarity, as shown."""
     encouraged: list[tuple[str, float]]
     """(command, value) pairs, as listed."""
     discouraged: list[tuple[str, float]]
@@ -79,17 +79,31 @@ def command_of(action: str, arg: str = "command") -> str:
     return value if isinstance(value, str) else action.strip()
 
 
-def parse_exemplars(text: str) -> list[ExemplarHint]:
-    """Read every `<exemplar>` of an exemplar block, most similar first."""
-    hints = []
-    for match in _EXEMPLAR.finditer(text):
-        sections = {}
-        for name in ("encouraged", "discouraged"):
-            found = re.search(_SECTION.format(name), match["body"], re.S)
-            values = parse_action_values(found[1]).values if found else []
-            sections[name] = [(command_of(a), v) for a, v in values]
-        hints.append(ExemplarHint(float(match["sim"]), **sections))
+def hints_from(exemplars: Sequence[Exemplar]) -> list[ExemplarHint]:
+    """The hints a model reads from the exemplars shown (given most similar first).
+
+    Numbers are rounded as the prompt prints them; the hints are listed most similar first,
+    exemplars shown as equally similar in the order the prompt lists them (least similar first).
+    """
+    hints = [
+        ExemplarHint(
+            round(e.state.similarity, 2),
+            [(command_of(a.action), round(a.q, 2)) for a in e.encouraged],
+            [(command_of(a.action), round(a.q, 2)) for a in e.discouraged],
+        )
+        for e in reversed(exemplars)
+    ]
     return sorted(hints, key=lambda h: -h.similarity)
+
+
+def exemplars_in(messages: Sequence[BaseMessage]) -> list[Exemplar]:
+    """The exemplars `RemembererMiddleware` put on the system messages, as data."""
+    return [
+        Exemplar.model_validate(data)
+        for m in messages
+        if isinstance(m, SystemMessage)
+        for data in m.additional_kwargs.get(EXEMPLARS_KEY, [])
+    ]
 
 
 def valid_actions_of(text: str) -> list[str]:
@@ -228,12 +242,11 @@ class StandInChatModel(BaseChatModel):
             (str(m.content) for m in reversed(messages) if valid_actions_of(str(m.content))), ""
         )
         valid = valid_actions_of(observation)
-        block = "\n".join(str(m.content) for m in messages if isinstance(m, SystemMessage))
         if not valid:
             message = AIMessage(content="I cannot see any valid action.")
             return ChatResult(generations=[ChatGeneration(message=message)])
         command = choose_action(
-            parse_exemplars(block),
+            hints_from(exemplars_in(messages)),
             valid,
             self._rng,
             epsilon=self.epsilon,

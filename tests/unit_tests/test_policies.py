@@ -5,18 +5,20 @@ import random
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
+from langchain_rememberer.adapters.middleware import append_to_system_message
 from langchain_rememberer.bench.policies import (
     ExemplarHint,
     StandInChatModel,
     choose_action,
     command_of,
+    exemplars_in,
+    hints_from,
     load_chat_model,
-    parse_exemplars,
     tried_here,
     valid_actions_of,
 )
 from langchain_rememberer.config import RetrievalConfig
-from langchain_rememberer.exemplars import render_exemplars, select_exemplars
+from langchain_rememberer.exemplars import Exemplar, select_exemplars
 from langchain_rememberer.types import ActionValue, RetrievedState
 
 OBS = "You are in the kitchen. A coin.\nValid actions: look around | move east | take coin"
@@ -35,9 +37,8 @@ def _state(similarity: float, actions: dict[str, float]) -> RetrievedState:
     )
 
 
-def _block(*states: RetrievedState) -> str:
-    config = RetrievalConfig()
-    return render_exemplars(select_exemplars(states, config), config)
+def _shown(*states: RetrievedState) -> list[Exemplar]:
+    return select_exemplars(states, RetrievalConfig())
 
 
 @pytest.mark.parametrize(
@@ -54,16 +55,30 @@ def test_command_of(action: str, command: str) -> None:
     assert command_of(action) == command
 
 
-def test_parse_exemplars_reads_rendered_block_most_similar_first() -> None:
-    block = _block(
-        _state(0.99, {'act(command="take coin")': 1.0, 'act(command="look around")': 0.0}),
-        _state(0.91, {'act(command="move east")': 0.5}),
+def test_hints_are_what_the_prompt_shows_most_similar_first() -> None:
+    shown = _shown(
+        _state(0.991, {'act(command="take coin")': 1.0, 'act(command="look around")': 0.0}),
+        _state(0.9129, {'act(command="move east")': 0.5049}),
     )
-    hints = parse_exemplars(block)
+    hints = hints_from(shown)
     assert [h.similarity for h in hints] == [0.99, 0.91]
     assert hints[0].encouraged == [("take coin", 1.0)]
     assert hints[0].discouraged == [("look around", 0.0)]
     assert hints[1].encouraged == [("move east", 0.5)]
+
+
+def test_exemplars_are_read_from_the_system_messages_data_not_its_text() -> None:
+    shown = _shown(_state(0.9, {'act(command="take coin")': 1.0}))
+    first = append_to_system_message(SystemMessage("Be brief."), "text one", shown)
+    second = append_to_system_message(first, "text two", _shown(_state(0.8, {"look": 0.5})))
+    assert second.content == "Be brief.\n\ntext one\n\ntext two"
+    read = exemplars_in([second, HumanMessage("hi"), SystemMessage("no data")])
+    assert [(e.state.similarity, e.encouraged[0].action) for e in read] == [
+        (0.9, 'act(command="take coin")'),
+        (0.8, "look"),
+    ]
+    # A custom template does not matter: the data is the same whatever the text says.
+    assert exemplars_in([append_to_system_message(None, "<custom>", shown)]) == shown
 
 
 def test_valid_actions_of() -> None:
@@ -107,9 +122,10 @@ def test_choose_action_epsilon_one_ignores_exemplars() -> None:
 
 
 def test_stand_in_calls_act_with_the_exemplar_action() -> None:
-    block = _block(_state(0.98, {'act(command="take coin")': 1.0}))
+    shown = _shown(_state(0.98, {'act(command="take coin")': 1.0}))
+    system = append_to_system_message(SystemMessage("Play."), "(exemplars)", shown)
     model = StandInChatModel(seed=0).bind_tools([])
-    reply = model.invoke([SystemMessage(f"Play.\n{block}"), HumanMessage(OBS)])
+    reply = model.invoke([system, HumanMessage(OBS)])
     assert reply.tool_calls[0]["name"] == "act"
     assert reply.tool_calls[0]["args"] == {"command": "take coin"}
 
