@@ -23,7 +23,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from langchain_rememberer.adapters.trajectory import TrajectoryRecorder
+from langchain_rememberer.adapters.recorder import TrajectoryRecorder
 
 __all__ = [
     "ClosedRun",
@@ -127,7 +127,7 @@ class RunRegistry:
         from uuid import uuid4
 
         from langchain_rememberer.adapters._runs import Kind, Owner, RunRegistry
-        from langchain_rememberer.adapters.trajectory import TrajectoryRecorder
+        from langchain_rememberer.adapters.recorder import TrajectoryRecorder
 
         runs = RunRegistry()
         root, model = uuid4(), uuid4()

@@ -22,11 +22,8 @@ from langgraph.types import Command
 
 from langchain_rememberer.adapters._learning import check_memory, check_scorer, finish_episode
 from langchain_rememberer.adapters._runs import Kind, Owner, RunRegistry, is_middleware_node
-from langchain_rememberer.adapters.trajectory import (
-    TrajectoryRecorder,
-    last_human_text,
-    task_from_input,
-)
+from langchain_rememberer.adapters.recorder import TrajectoryRecorder, task_from_input
+from langchain_rememberer.adapters.trajectory import last_human_text
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 

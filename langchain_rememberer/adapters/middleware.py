@@ -24,14 +24,22 @@ from langchain.agents.middleware import (
     ModelResponse,
 )
 from langchain.agents.middleware.types import OmitFromInput, PrivateStateAttr
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, ToolMessage
+from langchain_core.messages import BaseMessage, HumanMessage, ToolMessage
 from langgraph.errors import GraphBubbleUp
 from langgraph.prebuilt.tool_node import ToolCallRequest
 from langgraph.types import Command
 from typing_extensions import NotRequired
 
+from langchain_rememberer.adapters._context import (
+    annotate_agent_run,
+    current_trace_run,
+    run_config,
+    shared_run_id,
+    task_override,
+)
 from langchain_rememberer.adapters._learning import check_memory, check_scorer, finish_episode
-from langchain_rememberer.adapters._runs import RunRegistry, middleware_name
+from langchain_rememberer.adapters._runs import middleware_name
+from langchain_rememberer.adapters.prompting import append_to_system_message
 from langchain_rememberer.adapters.trajectory import (
     after_summary,
     current_state,
@@ -43,12 +51,7 @@ from langchain_rememberer.exemplars import Exemplar
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 
-__all__ = [
-    "EXEMPLARS_KEY",
-    "RemembererMiddleware",
-    "RemembererState",
-    "append_to_system_message",
-]
+__all__ = ["RemembererMiddleware", "RemembererState"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,54 +86,6 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
     rememberer_said: NotRequired[Annotated[str, PrivateStateAttr]]
     """Text of that human message: the task, should `SummarizationMiddleware` replace the
     message with a summary."""
-
-
-EXEMPLARS_KEY = "rememberer_exemplars"
-"""`additional_kwargs` key of the system message holding the shown exemplars as data."""
-
-
-def append_to_system_message(
-    message: SystemMessage | None, extra: str, exemplars: Sequence[Exemplar] = ()
-) -> SystemMessage:
-    """A copy of the system message with `extra` appended (string or content-block messages).
-
-    The exemplars the text shows are added, as JSON data, to the list under
-    `additional_kwargs["rememberer_exemplars"]` (chat model integrations send only the content),
-    so code that stands in for a model reads them without parsing the text.
-    """
-    message = message or SystemMessage(content="")
-    if isinstance(message.content, str):
-        content: Any = f"{message.content}\n\n{extra}" if message.content else extra
-    else:
-        content = [*message.content, {"type": "text", "text": extra}]
-    kwargs = dict(message.additional_kwargs)
-    if exemplars:
-        data = [e.model_dump(mode="json") for e in exemplars]
-        kwargs[EXEMPLARS_KEY] = [*kwargs.get(EXEMPLARS_KEY, []), *data]
-    return message.model_copy(update={"content": content, "additional_kwargs": kwargs})
-
-
-def _config() -> dict[str, Any]:
-    try:
-        from langgraph.config import get_config  # noqa: PLC0415
-
-        return dict(get_config())
-    except Exception:
-        return {}
-
-
-def _task_override(config: dict[str, Any]) -> str | None:
-    task = (config.get("metadata") or {}).get("rememberer_task")
-    return task if isinstance(task, str) and task.strip() else None
-
-
-def _current_trace_run() -> Any:
-    try:
-        from langsmith.run_helpers import get_current_run_tree  # noqa: PLC0415
-
-        return get_current_run_tree()
-    except Exception:
-        return None
 
 
 class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
@@ -200,16 +155,13 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     # -- run start -----------------------------------------------------------------------------
 
     def _start(self, state: RemembererState, runtime: Any) -> dict[str, Any]:
-        config = _config()
+        config = run_config()
         info = getattr(runtime, "execution_info", None)
         run_id = getattr(info, "run_id", None)
-        callbacks = config.get("callbacks")
-        for handler in getattr(callbacks, "handlers", None) or []:
-            runs = getattr(handler, "runs", None)  # an `RLEMCallbackHandler` in the same run
-            if isinstance(runs, RunRegistry):
-                claimed = runs.claim(getattr(callbacks, "parent_run_id", None))
-                run_id = run_id or claimed
-        # Otherwise a fresh id: a trace or an outer run may hold many agent runs.
+        # An `RLEMCallbackHandler` in the same run claims the agent (always, once seen), then
+        # its id; otherwise a fresh id: a trace or an outer run may hold many agent runs.
+        claimed = shared_run_id(config)
+        run_id = run_id or claimed
         messages = state.get("messages", [])
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         return {
@@ -267,7 +219,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             messages, first = self._run_view(state)
             where = current_state(
                 messages or request.messages,
-                task=_task_override(_config()),
+                task=task_override(run_config()),
                 first_observation=first,
                 limits=self.memory.text_limits,
             )
@@ -302,7 +254,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         state: Any = request.state
         before: list[str] = list(state.get("rememberer_exemplar_ids") or [])
         shown = list(dict.fromkeys([*before, *ids]))
-        trace = _current_trace_run()
+        trace = current_trace_run()
         if trace is not None:
             try:
                 trace.add_metadata({"rememberer_exemplar_ids": ids})
@@ -354,7 +306,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             messages, first = self._run_view(state)
             episode = episode_from_messages(
                 messages,
-                task=_task_override(config),
+                task=task_override(config),
                 first_observation=first,
                 run_id=run_id if succeeded else _failed_id(run_id),
                 succeeded=succeeded,
@@ -365,39 +317,19 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 "rememberer: run %s not learned, no episode could be built: %s", run_id, e
             )
             return None
-        self._annotate_root(config, run_id, state.get("rememberer_exemplar_ids", []))
+        annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []))
         return finish_episode(self.memory, episode, self.scorer, namespace=self.namespace)
-
-    def _annotate_root(self, config: dict[str, Any], run_id: str, ids: list[str]) -> None:
-        """Put the run id and the exemplar ids on the agent's run in a LangSmith trace."""
-        try:
-            from langchain_core.tracers.langchain import LangChainTracer  # noqa: PLC0415
-
-            callbacks = config.get("callbacks")
-            node = str(getattr(callbacks, "parent_run_id", None))
-            for handler in getattr(callbacks, "handlers", None) or []:
-                if isinstance(handler, LangChainTracer) and node in handler.run_map:
-                    # This hook runs as a node of the agent graph: the node's parent is the agent.
-                    parent = handler.run_map[node].parent_run_id
-                    agent = handler.run_map.get(str(parent)) or handler.run_map[node]
-                    agent.add_metadata(
-                        {"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids}
-                    )
-                    agent.add_tags(["rememberer"])
-                    return
-        except Exception:
-            logger.debug("rememberer: could not annotate the agent run", exc_info=True)
 
     def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Build the episode from this run's messages, score it and learn it."""
         if self.learn:
-            self._learn(state, _config())
+            self._learn(state, run_config())
         return None
 
     async def aafter_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Async twin of `after_agent`; scoring and Chroma I/O run off the event loop."""
         if self.learn:
-            await asyncio.to_thread(self._learn, state, _config())
+            await asyncio.to_thread(self._learn, state, run_config())
         return None
 
     # -- tool failures -------------------------------------------------------------------------
@@ -442,7 +374,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         call_id = str(request.tool_call.get("id"))
         failed = ToolMessage(f"Error: {error!r}", tool_call_id=call_id, status="error")
         self._learn(
-            {**state, "messages": [*state.get("messages", []), failed]}, _config(), succeeded=False
+            {**state, "messages": [*state.get("messages", []), failed]},
+            run_config(),
+            succeeded=False,
         )
 
     def wrap_tool_call(

@@ -7,7 +7,7 @@ warning and give no exemplars, so the host chain or agent goes on.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
@@ -15,11 +15,37 @@ from langchain_core.runnables import RunnableLambda
 
 from langchain_rememberer.adapters._learning import check_memory
 from langchain_rememberer.adapters.trajectory import current_state
+from langchain_rememberer.exemplars import Exemplar
 from langchain_rememberer.memory import RemembererMemory
 
-__all__ = ["exemplars_prompt", "exemplars_runnable"]
+__all__ = ["EXEMPLARS_KEY", "append_to_system_message", "exemplars_prompt", "exemplars_runnable"]
 
 logger = logging.getLogger(__name__)
+
+
+EXEMPLARS_KEY = "rememberer_exemplars"
+"""`additional_kwargs` key of the system message holding the shown exemplars as data."""
+
+
+def append_to_system_message(
+    message: SystemMessage | None, extra: str, exemplars: Sequence[Exemplar] = ()
+) -> SystemMessage:
+    """A copy of the system message with `extra` appended (string or content-block messages).
+
+    The exemplars the text shows are added, as JSON data, to the list under
+    `additional_kwargs["rememberer_exemplars"]` (chat model integrations send only the content),
+    so code that stands in for a model reads them without parsing the text.
+    """
+    message = message or SystemMessage(content="")
+    if isinstance(message.content, str):
+        content: Any = f"{message.content}\n\n{extra}" if message.content else extra
+    else:
+        content = [*message.content, {"type": "text", "text": extra}]
+    kwargs = dict(message.additional_kwargs)
+    if exemplars:
+        data = [e.model_dump(mode="json") for e in exemplars]
+        kwargs[EXEMPLARS_KEY] = [*kwargs.get(EXEMPLARS_KEY, []), *data]
+    return message.model_copy(update={"content": content, "additional_kwargs": kwargs})
 
 
 def exemplars_runnable(

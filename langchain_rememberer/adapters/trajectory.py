@@ -1,10 +1,10 @@
 """Mapping a LangChain run to an `Episode` (DESIGN §2): one code path, two adapters.
 
 `episode_from_messages` turns the messages of a run (what `create_agent` keeps in its state) into
-an `Episode`. `TrajectoryRecorder` is filled from callback events (chat model ends, tool ends or
-errors) by `RLEMCallbackHandler`, rebuilds the same kind of messages, and goes through the same
-function. `current_state` gives the (task, observation, recent actions) a retrieval needs in the
-middle of a run.
+an `Episode`. `recorder.TrajectoryRecorder` is filled from callback events (chat model ends, tool
+ends or errors) by `RLEMCallbackHandler`, rebuilds the same kind of messages, and goes through
+the same function. `current_state` gives the (task, observation, recent actions) a retrieval
+needs in the middle of a run.
 
 | RL term | in the messages of a run |
 |---|---|
@@ -19,7 +19,6 @@ middle of a run.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +34,6 @@ __all__ = [
     "ACTION_SEPARATOR",
     "FINAL_ANSWER",
     "RunState",
-    "TrajectoryRecorder",
     "after_summary",
     "canonical_action",
     "current_state",
@@ -43,7 +41,6 @@ __all__ = [
     "is_summary",
     "last_human_text",
     "message_text",
-    "task_from_input",
     "tool_reward",
 ]
 
@@ -316,107 +313,6 @@ def episode_from_messages(
     return Episode(task=state.task, steps=state.steps, succeeded=succeeded, **extra)
 
 
-class TrajectoryRecorder:
-    """Collects one run's model outputs and tool results from callback events, thread-safely.
-
-    Tool results are matched to their call by `tool_call_id`, so parallel tools may finish in
-    any order and from any thread.
-
-    Example:
-        ```python
-        from langchain_core.messages import AIMessage
-
-        from langchain_rememberer.adapters.trajectory import TrajectoryRecorder
-
-        recorder = TrajectoryRecorder(task="What is 2+3?")
-        recorder.add_ai_message(AIMessage("", tool_calls=[{"name": "add", "args": {}, "id": "c"}]))
-        recorder.add_tool_result("c", "5", name="add")
-        recorder.add_ai_message(AIMessage("5"))
-        assert len(recorder.episode(run_id="r").steps) == 2
-        ```
-    """
-
-    def __init__(self, *, task: str | None = None, said: str | None = None) -> None:
-        self.task = task
-        self.said = said
-        """What the run was asked (its human input): the first observation, as with messages."""
-        self._messages: list[BaseMessage] = []
-        self._lock = threading.Lock()
-        self._anonymous = 0
-
-    def set_task_if_missing(self, task: str | None) -> None:
-        """Use `task` (a human message's text) unless one is already known."""
-        with self._lock:
-            if task and task.strip():
-                if self.task is None:
-                    self.task = task
-                if self.said is None:
-                    self.said = task
-
-    def is_empty(self) -> bool:
-        """Whether no model output was recorded (the run has no step)."""
-        with self._lock:
-            return not any(isinstance(m, AIMessage) for m in self._messages)
-
-    def add_ai_message(self, message: AIMessage) -> None:
-        """Record a model output (its tool calls are the next action)."""
-        with self._lock:
-            self._messages.append(message)
-
-    def add_tool_result(
-        self,
-        tool_call_id: str | None,
-        content: Any,
-        *,
-        name: str | None = None,
-        artifact: Any = None,
-        error: bool = False,
-    ) -> None:
-        """Record a tool result or error answering the call `tool_call_id`."""
-        with self._lock:
-            if tool_call_id is None:
-                self._anonymous += 1
-                tool_call_id = f"anonymous-{self._anonymous}"
-            text = message_text(content)
-            self._messages.append(
-                ToolMessage(
-                    content=text,
-                    tool_call_id=tool_call_id,
-                    name=name,
-                    artifact=artifact,
-                    status="error" if error else "success",
-                )
-            )
-
-    def add_tool_message(self, message: ToolMessage) -> None:
-        """Record a `ToolMessage` as emitted by `ToolNode`."""
-        with self._lock:
-            self._messages.append(message)
-
-    def messages(self) -> list[BaseMessage]:
-        """The recorded messages, headed by the human input (else the task) as a `HumanMessage`."""
-        with self._lock:
-            said = self.said if self.said and self.said.strip() else self.task
-            head = [HumanMessage(said)] if said else []
-            return head + list(self._messages)
-
-    def episode(
-        self,
-        *,
-        run_id: str,
-        succeeded: bool | None = None,
-        limits: TextLimits | None = None,
-    ) -> Episode:
-        """The run's episode, built by `episode_from_messages`."""
-        return episode_from_messages(
-            self.messages(),
-            task=self.task,
-            run_id=run_id,
-            succeeded=succeeded,
-            limits=limits,
-        )
-
-
 _ROLES_HUMAN = ("human", "user")
 
 
@@ -439,27 +335,3 @@ def last_human_text(messages: Any) -> str | None:
         if text and text.strip():
             return text
     return None
-
-
-def task_from_input(inputs: Any, metadata: Mapping[str, Any] | None = None) -> str | None:
-    """The task of a run from its input: `metadata["rememberer_task"]`, else the input.
-
-    Looks, in order, at a string input, the latest human message of `inputs["messages"]` (or of
-    a message list), and the keys `input`, `question`, `query`, `task`, then a lone string value.
-    """
-    override = (metadata or {}).get("rememberer_task")
-    if isinstance(override, str) and override.strip():
-        return override
-    if isinstance(inputs, str):
-        return inputs if inputs.strip() else None
-    if isinstance(inputs, Mapping):
-        found = last_human_text(inputs.get("messages"))
-        if found:
-            return found
-        for key in ("input", "question", "query", "task"):
-            value = inputs.get(key)
-            if isinstance(value, str) and value.strip():
-                return value
-        texts = [v for v in inputs.values() if isinstance(v, str) and v.strip()]
-        return texts[0] if len(texts) == 1 else None
-    return last_human_text(inputs)

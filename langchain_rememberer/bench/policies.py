@@ -25,7 +25,7 @@ from langchain_core.messages import AIMessage, BaseMessage, SystemMessage, ToolM
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import Field, PrivateAttr
 
-from langchain_rememberer.adapters.middleware import EXEMPLARS_KEY
+from langchain_rememberer.adapters.prompting import EXEMPLARS_KEY
 from langchain_rememberer.exemplars import Exemplar
 
 __all__ = [

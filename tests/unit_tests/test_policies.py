@@ -5,7 +5,7 @@ import random
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_rememberer.adapters.middleware import append_to_system_message
+from langchain_rememberer.adapters.prompting import append_to_system_message
 from langchain_rememberer.bench.policies import (
     ExemplarHint,
     StandInChatModel,

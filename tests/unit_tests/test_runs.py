@@ -14,7 +14,7 @@ from langchain_rememberer.adapters._runs import (
     is_middleware_node,
     middleware_name,
 )
-from langchain_rememberer.adapters.trajectory import TrajectoryRecorder
+from langchain_rememberer.adapters.recorder import TrajectoryRecorder
 
 
 def _opened(runs: RunRegistry, *, steps: bool = False) -> UUID:

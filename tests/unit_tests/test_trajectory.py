@@ -9,11 +9,9 @@ from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, Tool
 from langchain_rememberer import Episode, InvalidInputError, Step, TextLimits
 from langchain_rememberer.adapters.trajectory import (
     FINAL_ANSWER,
-    TrajectoryRecorder,
     canonical_action,
     current_state,
     episode_from_messages,
-    task_from_input,
     tool_reward,
 )
 
@@ -108,27 +106,3 @@ def test_long_observations_are_cut() -> None:
 def test_no_task_is_a_clear_error() -> None:
     with pytest.raises(InvalidInputError, match="no HumanMessage"):
         episode_from_messages([AIMessage("hello")])
-
-
-def test_recorder_matches_results_by_call_id_from_any_order() -> None:
-    recorder = TrajectoryRecorder()
-    recorder.set_task_if_missing("Do two things")
-    recorder.add_ai_message(AIMessage("", tool_calls=[call("a", "1"), call("b", "2")]))
-    recorder.add_tool_result("2", "B done", name="b")
-    recorder.add_tool_result("1", "A failed", name="a", error=True)
-    recorder.add_ai_message(AIMessage("ok"))
-    episode = recorder.episode(run_id="r")
-    assert [s.observation for s in episode.steps] == ["Do two things", "Error: A failed\nB done"]
-    recorder.set_task_if_missing("ignored")
-    assert recorder.task == "Do two things"
-
-
-def test_task_from_input_shapes() -> None:
-    assert task_from_input({"messages": [("user", "q1")]}) == "q1"
-    assert task_from_input({"messages": [{"role": "user", "content": "q2"}]}) == "q2"
-    assert task_from_input({"messages": [HumanMessage("q3"), AIMessage("a")]}) == "q3"
-    assert task_from_input({"input": "q4", "chat_history": []}) == "q4"
-    assert task_from_input({"topic": "q5"}) == "q5"
-    assert task_from_input("q6") == "q6"
-    assert task_from_input({"a": "x", "b": "y"}) is None
-    assert task_from_input({"input": "q"}, {"rememberer_task": "override"}) == "override"

@@ -1,0 +1,80 @@
+"""What a middleware hook can learn about the run it is in: config, task, trace, shared id.
+
+Private helpers of `RemembererMiddleware`; each returns a neutral value (`{}`, None) rather
+than raise, because the memory must never break the host agent's run.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from langchain_core.tracers.langchain import LangChainTracer
+from langgraph.config import get_config
+from langsmith.run_helpers import get_current_run_tree
+
+from langchain_rememberer.adapters._runs import RunRegistry
+
+__all__ = [
+    "annotate_agent_run",
+    "current_trace_run",
+    "run_config",
+    "shared_run_id",
+    "task_override",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def run_config() -> dict[str, Any]:
+    """The config of the graph run this hook runs in ({} outside of one)."""
+    try:
+        return dict(get_config())
+    except Exception:
+        return {}
+
+
+def task_override(config: dict[str, Any]) -> str | None:
+    """The task named in the run's metadata (`rememberer_task`), if any."""
+    task = (config.get("metadata") or {}).get("rememberer_task")
+    return task if isinstance(task, str) and task.strip() else None
+
+
+def shared_run_id(config: dict[str, Any]) -> str | None:
+    """The run id an `RLEMCallbackHandler` of the same run gives this agent (see `claim`).
+
+    Called from the middleware's run-start node: the node's run is the callbacks' parent.
+    """
+    callbacks = config.get("callbacks")
+    claimed = None
+    for handler in getattr(callbacks, "handlers", None) or []:
+        runs = getattr(handler, "runs", None)
+        if isinstance(runs, RunRegistry):
+            found = runs.claim(getattr(callbacks, "parent_run_id", None))  # every handler's
+            claimed = claimed or found
+    return claimed
+
+
+def current_trace_run() -> Any:
+    """The LangSmith run tree of the current call, or None when tracing is off."""
+    try:
+        return get_current_run_tree()
+    except Exception:
+        return None
+
+
+def annotate_agent_run(config: dict[str, Any], run_id: str, ids: list[str]) -> None:
+    """Put the run id and the exemplar ids on the agent's run in a LangSmith trace."""
+    try:
+        callbacks = config.get("callbacks")
+        node = str(getattr(callbacks, "parent_run_id", None))
+        for handler in getattr(callbacks, "handlers", None) or []:
+            if isinstance(handler, LangChainTracer) and node in handler.run_map:
+                # This hook runs as a node of the agent graph: the node's parent is the agent.
+                parent = handler.run_map[node].parent_run_id
+                agent = handler.run_map.get(str(parent)) or handler.run_map[node]
+                agent.add_metadata({"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids})
+                agent.add_tags(["rememberer"])
+                return
+    except Exception:
+        logger.debug("rememberer: could not annotate the agent run", exc_info=True)
