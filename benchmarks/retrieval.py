@@ -15,7 +15,7 @@ import time
 from _common import CachedEmbeddings, p50_ms, synthetic_pairs
 
 from langchain_rememberer import RemembererMemory, WordLlamaEmbeddings
-from langchain_rememberer._store import StateRecord, stable_id
+from langchain_rememberer._records import StateRecord, stable_id
 from langchain_rememberer.rlem import ActionStats
 
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer import rlem
-from langchain_rememberer._store import LogRecord, StateRecord
+from langchain_rememberer._records import LogRecord, StateRecord
 from langchain_rememberer.errors import StorageError
 
 if TYPE_CHECKING:

@@ -8,19 +8,18 @@ Per namespace there are three collections:
   its observation as document and its folded action table as JSON metadata.
 - `<name>.<namespace>.pending` — episodes waiting for delayed feedback.
 
-This module does I/O only; folding and targets live in `rlem.py`, the orchestration in `memory.py`.
+This module does I/O only; the records it reads and writes are in `_records.py`, folding and
+targets in `rlem.py`, the orchestration in `memory.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import logging
 import re
 import uuid
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +28,13 @@ import chromadb.errors
 from chromadb.api import ClientAPI
 from chromadb.config import Settings
 
+from langchain_rememberer._records import LogRecord, StateRecord, stable_id
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
-from langchain_rememberer.rlem import ActionStats
-from langchain_rememberer.types import is_finite_number
 
 __all__ = [
     "ChromaStore",
-    "LogRecord",
     "NamespaceGoneError",
-    "StateRecord",
+    "check_name",
     "http_client",
     "local_client",
 ]
@@ -78,12 +75,6 @@ def http_client(host: str = "127.0.0.1", port: int = 8000) -> ClientAPI:
         )
 
 
-def stable_id(*parts: str) -> str:
-    """A 32-hex-digit id hashing `parts` unambiguously."""
-    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
-    return digest[:32]
-
-
 def check_name(value: str, *, what: str) -> str:
     """Reject names Chroma could not use inside a collection name."""
     if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
@@ -93,111 +84,6 @@ def check_name(value: str, *, what: str) -> str:
         )
         raise InvalidInputError(msg)
     return value
-
-
-@dataclass(frozen=True)
-class LogRecord:
-    """One applied update: the truth that state tables are folded from."""
-
-    id: str
-    state_id: str
-    task: str
-    observation: str
-    action: str
-    target: float
-    reward: float
-    run_id: str
-    step: int
-    created_at: float
-    answer: str = ""
-    """The answer text of an answering step ("" otherwise)."""
-
-    @property
-    def order(self) -> tuple[float, str, int, str]:
-        """Fold order: by time, then run and step (a run's steps share one timestamp)."""
-        return (self.created_at, self.run_id, self.step, self.id)
-
-    def metadata(self) -> dict[str, str | int | float]:
-        """The Chroma metadata of this record (the observation is the document)."""
-        return {
-            "state_id": self.state_id,
-            "task": self.task,
-            "action": self.action,
-            "target": self.target,
-            "reward": self.reward,
-            "run_id": self.run_id,
-            "step": self.step,
-            "created_at": self.created_at,
-            **({"answer": self.answer} if self.answer else {}),
-        }
-
-    @classmethod
-    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> LogRecord:
-        """Rebuild a record from what Chroma returned.
-
-        Raises:
-            StorageError: the stored record lacks a field or holds a non-finite number.
-        """
-        try:
-            record = cls(
-                id=record_id,
-                state_id=str(metadata["state_id"]),
-                task=str(metadata["task"]),
-                observation=document or "",
-                action=str(metadata["action"]),
-                target=float(metadata["target"]),
-                reward=float(metadata["reward"]),
-                run_id=str(metadata["run_id"]),
-                step=int(metadata["step"]),
-                created_at=float(metadata["created_at"]),
-                answer=str(metadata.get("answer") or ""),
-            )
-            numbers = (record.target, record.reward, record.created_at)
-            if not all(is_finite_number(x) for x in numbers):
-                msg = "a non-finite number"
-                raise ValueError(msg)
-        except (KeyError, TypeError, ValueError) as e:
-            run = metadata.get("run_id") if isinstance(metadata, dict) else None
-            msg = (
-                f"log record {record_id} (run {run!r}) is malformed ({type(e).__name__}: {e}); "
-                f"remove that run with memory.forget_run({run!r}), then memory.rebuild()"
-            )
-            raise StorageError(msg) from e
-        return record
-
-
-@dataclass(frozen=True)
-class StateRecord:
-    """A stored state and its folded action table."""
-
-    id: str
-    task: str
-    observation: str
-    table: dict[str, ActionStats] = field(default_factory=dict)
-    similarity: float | None = None
-
-    def metadata(self) -> dict[str, str | int]:
-        """The Chroma metadata: task, the JSON action table, total visits."""
-        table = {a: _table_row(s) for a, s in self.table.items()}
-        return {
-            "task": self.task,
-            "table": json.dumps(table, ensure_ascii=False),
-            "visits": sum(s.visits for s in self.table.values()),
-        }
-
-    @classmethod
-    def from_chroma(
-        cls, record_id: str, metadata: Any, document: str | None, distance: float | None = None
-    ) -> StateRecord:
-        """Rebuild a state from what Chroma returned; the `ip` distance is 1 − similarity."""
-        try:
-            raw = json.loads(metadata["table"])
-            table = {str(a): _stats_of(row) for a, row in raw.items()}
-        except (KeyError, TypeError, ValueError) as e:
-            msg = f"state {record_id} has a corrupt action table; run memory.rebuild() to repair it"
-            raise StorageError(msg) from e
-        similarity = None if distance is None else 1.0 - float(distance)
-        return cls(record_id, str(metadata["task"]), document or "", table, similarity)
 
 
 @dataclass
@@ -488,18 +374,3 @@ def _storage_errors(action: str) -> Iterator[None]:
             raise EmbeddingDimensionError(msg) from e
         msg = f"could not {action}: {type(e).__name__}: {message}"
         raise StorageError(msg) from e
-
-
-def _table_row(stats: ActionStats) -> list[Any]:
-    """A table entry as stored: [q, n, last reward], plus [answer, its value] for answers."""
-    row: list[Any] = [stats.q, stats.visits, stats.last_reward]
-    return [*row, stats.answer, stats.answer_value] if stats.answer else row
-
-
-def _stats_of(row: Any) -> ActionStats:
-    """Inverse of `_table_row`; tables written before answers were kept have 3 fields."""
-    q, n, r, *rest = row
-    if rest:
-        answer, value = rest
-        return ActionStats(float(q), int(n), float(r), str(answer), float(value))
-    return ActionStats(float(q), int(n), float(r))

@@ -15,15 +15,13 @@ from langchain_core.embeddings import Embeddings
 from langchain_rememberer import rlem, transfer
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._folding import Folder
+from langchain_rememberer._records import LogRecord, episode_records, rank, stable_id, ties
 from langchain_rememberer._store import (
     ChromaStore,
-    LogRecord,
     NamespaceGoneError,
-    StateRecord,
     check_name,
     http_client,
     local_client,
-    stable_id,
 )
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig, TextLimits
@@ -37,7 +35,6 @@ from langchain_rememberer.exemplars import (
     select_exemplars,
 )
 from langchain_rememberer.types import (
-    ActionValue,
     Episode,
     LearnReport,
     MemoryStats,
@@ -266,10 +263,10 @@ class RemembererMemory:
         n_results = k + 1
         while True:
             candidates = self.store.query_states(ns, vector, n_results=n_results)[0]
-            if len(candidates) < n_results or not _ties(candidates[k - 1], candidates[-1]):
+            if len(candidates) < n_results or not ties(candidates[k - 1], candidates[-1]):
                 break
             n_results *= 2
-        return self._rank(candidates, k)
+        return rank(candidates, k, self.retrieval.min_similarity)
 
     def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:
         """The text a state is stored and compared by.
@@ -281,12 +278,6 @@ class RemembererMemory:
             recent = " | ".join(" ".join(a.split()) for a in recent_actions[-self.action_history :])
             key = f"[after: {recent}] {key}"
         return key
-
-    def _rank(self, candidates: Sequence[StateRecord], k: int) -> list[RetrievedState]:
-        floor = self.retrieval.min_similarity
-        kept = [c for c in candidates if c.table and (c.similarity or 0.0) >= floor]
-        kept.sort(key=lambda c: (-round(c.similarity or 0.0, 6), -_visits(c)))
-        return [_to_retrieved(c) for c in kept[:k]]
 
     def format_exemplars(
         self,
@@ -335,43 +326,14 @@ class RemembererMemory:
         actions = [step.action for step in episode.steps]
         keys = [self.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
         ids = [stable_id(task, key) for key in keys]
-        vectors = dict(
-            zip(
-                ids,
-                self.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys]),
-                strict=True,
-            )
-        )
-        values = (
-            self.folder.bootstrap_values(ns, ids, vectors) if self.rlem.n_step is not None else []
-        )
-        targets = rlem.n_step_targets(
-            [s.reward for s in episode.steps],
-            values,
-            gamma=self.rlem.gamma,
-            n_step=self.rlem.n_step,
-        )
-        _check_targets(episode, targets)
+        vectors = self.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
+        by_id = dict(zip(ids, vectors, strict=True))
+        targets = self._targets(ns, episode, ids, by_id)
         now = time.time()
-        records = [
-            LogRecord(
-                id=stable_id("update", episode.run_id, str(t)),
-                state_id=ids[t],
-                task=task,
-                observation=keys[t],
-                action=step.action,
-                target=targets[t],
-                reward=step.reward,
-                run_id=episode.run_id,
-                step=t,
-                created_at=now,
-                answer=step.answer or "",
-            )
-            for t, step in enumerate(episode.steps)
-        ]
+        records = episode_records(episode, task, keys, ids, targets, created_at=now)
         try:
             self.store.append_log(ns, records)  # one add, unless the episode is very long
-            log = self.folder.refold(ns, list(vectors), vectors)
+            log = self.folder.refold(ns, list(by_id), by_id)
         except NamespaceGoneError:
             raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
         except BaseException:
@@ -389,6 +351,25 @@ class RemembererMemory:
             targets=targets,
             already_learned=not fresh,
         )
+
+    def _targets(
+        self,
+        ns: Any,
+        episode: Episode,
+        ids: Sequence[str],
+        vectors: Mapping[str, Sequence[float]],
+    ) -> list[float]:
+        """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from storage."""
+        n_step = self.rlem.n_step
+        values = self.folder.bootstrap_values(ns, ids, vectors) if n_step is not None else []
+        targets = rlem.n_step_targets(
+            [s.reward for s in episode.steps],
+            values,
+            gamma=self.rlem.gamma,
+            n_step=self.rlem.n_step,
+        )
+        _check_targets(episode, targets)
+        return targets
 
     @_reopens
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
@@ -535,35 +516,6 @@ class RemembererMemory:
                 dim=2 * self.encoder.dim,
                 task_weight=self.retrieval.task_weight,
             )
-
-
-def _ties(a: StateRecord, b: StateRecord) -> bool:
-    return round(a.similarity or 0.0, 6) == round(b.similarity or 0.0, 6)
-
-
-def _visits(state: StateRecord) -> int:
-    return sum(s.visits for s in state.table.values())
-
-
-def _to_retrieved(state: StateRecord) -> RetrievedState:
-    actions = [
-        ActionValue(
-            action=a,
-            q=s.q,
-            visits=s.visits,
-            last_reward=s.last_reward,
-            answer=s.answer or None,
-            answer_value=s.answer_value if s.answer else None,
-        )
-        for a, s in sorted(state.table.items(), key=lambda item: -item[1].q)
-    ]
-    return RetrievedState(
-        id=state.id,
-        task=state.task,
-        observation=state.observation,
-        similarity=state.similarity or 0.0,
-        actions=actions,
-    )
 
 
 def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> None:

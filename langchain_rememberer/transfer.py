@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from langchain_rememberer import reference
-from langchain_rememberer._store import LogRecord, stable_id
+from langchain_rememberer._records import LogRecord, stable_id
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import is_finite_number
 

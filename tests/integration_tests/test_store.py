@@ -19,7 +19,8 @@ from langchain_rememberer import (
     Step,
     StorageError,
 )
-from langchain_rememberer._store import ChromaStore, LogRecord, StateRecord, local_client, stable_id
+from langchain_rememberer._records import LogRecord, StateRecord, stable_id
+from langchain_rememberer._store import ChromaStore, local_client
 from langchain_rememberer.rlem import ActionStats
 from langchain_rememberer.transfer import EXPORT_FORMAT
 from tests.helpers import TASK, q_table

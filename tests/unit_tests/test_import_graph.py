@@ -95,15 +95,15 @@ def test_no_import_cycle() -> None:
     assert cycles == []
 
 
-# Over ~400 lines today, to be split (issue "One clear house").
+# Modules allowed over ~400 lines, each with its reason.
 LONG = {
-    f"{NAME}.memory",
-    f"{NAME}._store",
-    f"{NAME}.adapters.middleware",
-    f"{NAME}.adapters.callbacks",
-    f"{NAME}.adapters.trajectory",
-    f"{NAME}.cli.bench",
+    f"{NAME}.memory": "the public facade: ~30 documented methods (a third of it docstrings); "
+    "the logic is in _records, _folding, _store, _encoding and rlem",
+    f"{NAME}.adapters.middleware": "one class of hooks (sync and async twins), ~20 over",
 }
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 50
+"""A function's own lines: its docstring does not count (docstrings carry the examples)."""
 
 
 def test_modules_stay_small() -> None:
@@ -111,6 +111,20 @@ def test_modules_stay_small() -> None:
         _module_name(p): len(p.read_text(encoding="utf-8").splitlines())
         for p in PACKAGE.rglob("*.py")
     }
-    assert {m for m, n in sizes.items() if n > 400} <= LONG, sorted(
-        sizes.items(), key=lambda x: -x[1]
-    )[:8]
+    long = {m: n for m, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert set(long) <= set(LONG), long
+    assert all(n <= MAX_MODULE_LINES * 1.5 for n in long.values()), long
+
+
+def test_functions_stay_short() -> None:
+    long = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.end_lineno:
+                lines = node.end_lineno - node.lineno + 1
+                first = node.body[0]
+                if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                    lines -= (first.end_lineno or first.lineno) - first.lineno + 1
+                if lines > MAX_FUNCTION_LINES:
+                    long.append((_module_name(path), node.name, lines))
+    assert long == []

@@ -1,0 +1,215 @@
+"""The records the store keeps, and how retrieved states rank (no I/O).
+
+A `LogRecord` is one applied update (the log is the source of truth); a `StateRecord` is a state
+with its folded action table. Both convert to and from Chroma's metadata; `rank` orders query
+candidates into the `RetrievedState`s the memory returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_rememberer.errors import StorageError
+from langchain_rememberer.rlem import ActionStats
+from langchain_rememberer.types import ActionValue, Episode, RetrievedState, is_finite_number
+
+__all__ = ["LogRecord", "StateRecord", "episode_records", "rank", "stable_id", "ties"]
+
+
+def stable_id(*parts: str) -> str:
+    """A 32-hex-digit id hashing `parts` unambiguously."""
+    digest = hashlib.sha256(json.dumps(parts, ensure_ascii=False).encode()).hexdigest()
+    return digest[:32]
+
+
+@dataclass(frozen=True)
+class LogRecord:
+    """One applied update: the truth that state tables are folded from."""
+
+    id: str
+    state_id: str
+    task: str
+    observation: str
+    action: str
+    target: float
+    reward: float
+    run_id: str
+    step: int
+    created_at: float
+    answer: str = ""
+    """The answer text of an answering step ("" otherwise)."""
+
+    @property
+    def order(self) -> tuple[float, str, int, str]:
+        """Fold order: by time, then run and step (a run's steps share one timestamp)."""
+        return (self.created_at, self.run_id, self.step, self.id)
+
+    def metadata(self) -> dict[str, str | int | float]:
+        """The Chroma metadata of this record (the observation is the document)."""
+        return {
+            "state_id": self.state_id,
+            "task": self.task,
+            "action": self.action,
+            "target": self.target,
+            "reward": self.reward,
+            "run_id": self.run_id,
+            "step": self.step,
+            "created_at": self.created_at,
+            **({"answer": self.answer} if self.answer else {}),
+        }
+
+    @classmethod
+    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> LogRecord:
+        """Rebuild a record from what Chroma returned.
+
+        Raises:
+            StorageError: the stored record lacks a field or holds a non-finite number.
+        """
+        try:
+            record = cls(
+                id=record_id,
+                state_id=str(metadata["state_id"]),
+                task=str(metadata["task"]),
+                observation=document or "",
+                action=str(metadata["action"]),
+                target=float(metadata["target"]),
+                reward=float(metadata["reward"]),
+                run_id=str(metadata["run_id"]),
+                step=int(metadata["step"]),
+                created_at=float(metadata["created_at"]),
+                answer=str(metadata.get("answer") or ""),
+            )
+            numbers = (record.target, record.reward, record.created_at)
+            if not all(is_finite_number(x) for x in numbers):
+                msg = "a non-finite number"
+                raise ValueError(msg)
+        except (KeyError, TypeError, ValueError) as e:
+            run = metadata.get("run_id") if isinstance(metadata, dict) else None
+            msg = (
+                f"log record {record_id} (run {run!r}) is malformed ({type(e).__name__}: {e}); "
+                f"remove that run with memory.forget_run({run!r}), then memory.rebuild()"
+            )
+            raise StorageError(msg) from e
+        return record
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """A stored state and its folded action table."""
+
+    id: str
+    task: str
+    observation: str
+    table: dict[str, ActionStats] = field(default_factory=dict)
+    similarity: float | None = None
+
+    def metadata(self) -> dict[str, str | int]:
+        """The Chroma metadata: task, the JSON action table, total visits."""
+        table = {a: _table_row(s) for a, s in self.table.items()}
+        return {
+            "task": self.task,
+            "table": json.dumps(table, ensure_ascii=False),
+            "visits": sum(s.visits for s in self.table.values()),
+        }
+
+    @classmethod
+    def from_chroma(
+        cls, record_id: str, metadata: Any, document: str | None, distance: float | None = None
+    ) -> StateRecord:
+        """Rebuild a state from what Chroma returned; the `ip` distance is 1 − similarity."""
+        try:
+            raw = json.loads(metadata["table"])
+            table = {str(a): _stats_of(row) for a, row in raw.items()}
+        except (KeyError, TypeError, ValueError) as e:
+            msg = f"state {record_id} has a corrupt action table; run memory.rebuild() to repair it"
+            raise StorageError(msg) from e
+        similarity = None if distance is None else 1.0 - float(distance)
+        return cls(record_id, str(metadata["task"]), document or "", table, similarity)
+
+    @property
+    def visits(self) -> int:
+        """Total visits over the table's actions."""
+        return sum(s.visits for s in self.table.values())
+
+    def retrieved(self) -> RetrievedState:
+        """This state as the memory returns it, actions by Q, highest first."""
+        actions = [
+            ActionValue(
+                action=a,
+                q=s.q,
+                visits=s.visits,
+                last_reward=s.last_reward,
+                answer=s.answer or None,
+                answer_value=s.answer_value if s.answer else None,
+            )
+            for a, s in sorted(self.table.items(), key=lambda item: -item[1].q)
+        ]
+        return RetrievedState(
+            id=self.id,
+            task=self.task,
+            observation=self.observation,
+            similarity=self.similarity or 0.0,
+            actions=actions,
+        )
+
+
+def episode_records(
+    episode: Episode,
+    task: str,
+    keys: Sequence[str],
+    state_ids: Sequence[str],
+    targets: Sequence[float],
+    *,
+    created_at: float,
+) -> list[LogRecord]:
+    """The log records of a learned episode: one per step, ids stable per (run, step)."""
+    return [
+        LogRecord(
+            id=stable_id("update", episode.run_id, str(t)),
+            state_id=state_ids[t],
+            task=task,
+            observation=keys[t],
+            action=step.action,
+            target=targets[t],
+            reward=step.reward,
+            run_id=episode.run_id,
+            step=t,
+            created_at=created_at,
+            answer=step.answer or "",
+        )
+        for t, step in enumerate(episode.steps)
+    ]
+
+
+def ties(a: StateRecord, b: StateRecord) -> bool:
+    """Whether two candidates are equally similar (to 6 decimals)."""
+    return round(a.similarity or 0.0, 6) == round(b.similarity or 0.0, 6)
+
+
+def rank(candidates: Sequence[StateRecord], k: int, min_similarity: float) -> list[RetrievedState]:
+    """The `k` best candidates with a table and at least `min_similarity`, most similar first.
+
+    Ties are broken by total visits.
+    """
+    kept = [c for c in candidates if c.table and (c.similarity or 0.0) >= min_similarity]
+    kept.sort(key=lambda c: (-round(c.similarity or 0.0, 6), -c.visits))
+    return [c.retrieved() for c in kept[:k]]
+
+
+def _table_row(stats: ActionStats) -> list[Any]:
+    """A table entry as stored: [q, n, last reward], plus [answer, its value] for answers."""
+    row: list[Any] = [stats.q, stats.visits, stats.last_reward]
+    return [*row, stats.answer, stats.answer_value] if stats.answer else row
+
+
+def _stats_of(row: Any) -> ActionStats:
+    """Inverse of `_table_row`; tables written before answers were kept have 3 fields."""
+    q, n, r, *rest = row
+    if rest:
+        answer, value = rest
+        return ActionStats(float(q), int(n), float(r), str(answer), float(value))
+    return ActionStats(float(q), int(n), float(r))
