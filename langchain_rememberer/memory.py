@@ -275,7 +275,9 @@ class RemembererMemory:
         """
         key = self.observation_key(observation)
         if self.action_history and recent_actions:
-            recent = " | ".join(" ".join(a.split()) for a in recent_actions[-self.action_history :])
+            recent = " | ".join(
+                normalize_whitespace(a) for a in recent_actions[-self.action_history :]
+            )
             key = f"[after: {recent}] {key}"
         return key
 

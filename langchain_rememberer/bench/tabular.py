@@ -6,6 +6,7 @@ import random
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 
+from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.bench.policies import command_of
 from langchain_rememberer.types import Episode
 
@@ -32,7 +33,7 @@ class TabularQPlayer:
 
     def _key(self, task: str, observation: str, recent: Sequence[str]) -> tuple[str, str]:
         prefix = " | ".join(recent[-self.history :]) if self.history else ""
-        return task, f"{prefix}#{' '.join(observation.split())}"
+        return task, f"{prefix}#{normalize_whitespace(observation)}"
 
     def choose(  # noqa: D102
         self,

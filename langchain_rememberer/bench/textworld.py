@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 
 from langchain_core.tools import BaseTool, StructuredTool
 
+from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.errors import RemembererError
 
 __all__ = [
@@ -82,7 +83,7 @@ def parse_game_params(params: str) -> str:
 
 def render_observation(text: str, valid_actions: list[str]) -> str:
     """The text an agent sees: the observation, then the valid actions (sorted, one line)."""
-    body = " ".join(text.split())
+    body = normalize_whitespace(text)
     return f"{body}\nValid actions: {' | '.join(sorted(valid_actions))}"
 
 
@@ -183,7 +184,7 @@ class TextWorldEnv:
         if obs.startswith("ERROR"):
             msg = f"TextWorldExpress could not start {self.game}({self.game_params}): {obs}"
             raise EnvUnavailableError(msg)
-        self.task = " ".join(str(infos["taskDescription"]).split())
+        self.task = normalize_whitespace(str(infos["taskDescription"]))
         self._steps = 0
         self._last = StepResult(obs, sorted(infos["validActions"]), info=infos)
         return self._last
@@ -198,10 +199,10 @@ class TextWorldEnv:
                 "The episode is over.", [], done=True, score=self._last.score,
                 success=self._last.success, steps=self._steps, info=self._last.info,
             )  # fmt: skip
-        obs, reward, done, infos = self._env.step(" ".join(command.split()))
+        obs, reward, done, infos = self._env.step(normalize_whitespace(command))
         self._steps += 1
-        text = " ".join(obs.split())
-        look = " ".join(str(infos.get("look", "")).split())
+        text = normalize_whitespace(obs)
+        look = normalize_whitespace(str(infos.get("look", "")))
         if look and look not in text:
             text = f"{text} {look}"  # feedback such as "That is already closed." + the room
         if infos.get("taskfailure"):
@@ -253,7 +254,7 @@ def observation_key(mode: ObservationKey = "room+actions") -> Callable[[str], st
     """
 
     def key(observation: str) -> str:
-        text = " ".join(observation.split())
+        text = normalize_whitespace(observation)
         valid = _VALID_LINE.search(observation)
         if mode == "full" or valid is None:
             return text

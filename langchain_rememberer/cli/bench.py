@@ -21,6 +21,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.bench.agent import ModelFailedError
 from langchain_rememberer.bench.config import METHODS, BenchConfig
 from langchain_rememberer.bench.protocol import run_bench
@@ -44,7 +45,7 @@ def field_help(cls: type) -> dict[str, str]:
             and isinstance(after.value, ast.Constant)
             and isinstance(after.value.value, str)
         ):
-            docs[node.target.id] = " ".join(after.value.value.split())
+            docs[node.target.id] = normalize_whitespace(after.value.value)
     return docs
 
 
