@@ -6,8 +6,11 @@ no GPU, and embeds thousands of short texts per second on one core.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,10 +24,33 @@ __all__ = ["WordLlamaEmbeddings"]
 _LOAD_LOCK = threading.Lock()
 
 
+@contextlib.contextmanager
+def _root_logging_untouched() -> Iterator[None]:
+    """Undo any change made to the root logger's level and handlers inside the block.
+
+    Importing `wordllama` calls `logging.basicConfig(level=logging.INFO)`, which would make an
+    application that never configured logging print every INFO record to stderr. A library must
+    not configure logging, so the handlers it added are removed (and closed) and the level put
+    back. Handlers the application had before are left exactly as they were.
+    """
+    root = logging.getLogger()
+    level, handlers = root.level, list(root.handlers)
+    try:
+        yield
+    finally:
+        for handler in [h for h in root.handlers if h not in handlers]:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in [h for h in handlers if h not in root.handlers]:
+            root.addHandler(handler)
+        root.setLevel(level)
+
+
 @functools.lru_cache(maxsize=4)
 def _load_wordllama(config: str, dim: int) -> Any:
-    import wordllama  # noqa: PLC0415 - heavy import, deferred until first use
-    from wordllama import WordLlama  # noqa: PLC0415
+    with _root_logging_untouched():
+        import wordllama  # noqa: PLC0415 - heavy import, deferred until first use
+        from wordllama import WordLlama  # noqa: PLC0415
 
     # The plain `load()` tries to download the tokenizer; the wheel ships everything we need.
     return WordLlama.load(
