@@ -61,7 +61,7 @@ class Folder:
         error is the one raised either way.
         """
         try:
-            appended = self.store.read_log(ns, run_id=run_id)
+            appended = self.store.read_log(ns, run_id=run_id, complete=False)
             mine = [r for r in appended if abs(r.created_at - created_at) < 1e-4]
             self.store.delete_log(ns, [r.id for r in mine])
             self.refold(ns, list(dict.fromkeys(r.state_id for r in mine)))

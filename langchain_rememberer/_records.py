@@ -3,13 +3,21 @@
 A `LogRecord` is one applied update (the log is the source of truth); a `StateRecord` is a state
 with its folded action table. Both convert to and from Chroma's metadata; `rank` orders query
 candidates into the `RetrievedState`s the memory returns.
+
+A run is all or nothing. A run appended in one Chroma call is atomic already; a longer one is
+appended in several calls, so its records are *sealed*: each carries the run's length, and a
+sealed run counts only once all of its records are in the log (`complete_runs`). A process
+killed half-way leaves an invisible partial run, which learning the same run again completes.
+Every record also carries the fingerprint of its episode: a run id names one episode.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,7 +25,17 @@ from langchain_rememberer.errors import StorageError
 from langchain_rememberer.rlem import ActionStats
 from langchain_rememberer.types import ActionValue, Episode, RetrievedState, is_finite_number
 
-__all__ = ["LogRecord", "StateRecord", "episode_records", "rank", "stable_id", "ties"]
+__all__ = [
+    "LogRecord",
+    "StateRecord",
+    "complete_runs",
+    "episode_fingerprint",
+    "episode_records",
+    "rank",
+    "seal_runs",
+    "stable_id",
+    "ties",
+]
 
 
 def stable_id(*parts: str) -> str:
@@ -42,6 +60,12 @@ class LogRecord:
     created_at: float
     answer: str = ""
     """The answer text of an answering step ("" otherwise)."""
+    fingerprint: str = ""
+    """`episode_fingerprint` of the run's episode ("" for records written before fingerprints)."""
+    steps: int = 0
+    """How many records the run has (0 when unknown: written before runs were sealed)."""
+    sealed: bool = False
+    """Appended in several calls: the run counts only once all `steps` records are present."""
 
     @property
     def order(self) -> tuple[float, str, int, str]:
@@ -60,6 +84,9 @@ class LogRecord:
             "step": self.step,
             "created_at": self.created_at,
             **({"answer": self.answer} if self.answer else {}),
+            **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
+            **({"steps": self.steps} if self.steps else {}),
+            **({"sealed": True} if self.sealed else {}),
         }
 
     @classmethod
@@ -82,6 +109,9 @@ class LogRecord:
                 step=int(metadata["step"]),
                 created_at=float(metadata["created_at"]),
                 answer=str(metadata.get("answer") or ""),
+                fingerprint=str(metadata.get("fingerprint") or ""),
+                steps=int(metadata.get("steps") or 0),
+                sealed=bool(metadata.get("sealed", False)),
             )
             numbers = (record.target, record.reward, record.created_at)
             if not all(is_finite_number(x) for x in numbers):
@@ -157,6 +187,19 @@ class StateRecord:
         )
 
 
+def episode_fingerprint(episode: Episode) -> str:
+    """A hash of what the episode says, independent of the memory's settings.
+
+    It covers the task and each step's observation, action, reward and answer: the same run id
+    must name the same episode.
+    """
+    content = [
+        episode.task,
+        [(s.observation, s.action, float(s.reward), s.answer or "") for s in episode.steps],
+    ]
+    return stable_id(json.dumps(content, ensure_ascii=False))
+
+
 def episode_records(
     episode: Episode,
     task: str,
@@ -165,8 +208,13 @@ def episode_records(
     targets: Sequence[float],
     *,
     created_at: float,
+    sealed: bool = False,
 ) -> list[LogRecord]:
-    """The log records of a learned episode: one per step, ids stable per (run, step)."""
+    """The log records of a learned episode: one per step, ids stable per (run, step).
+
+    `sealed` when they will be appended in several calls (see the module docstring).
+    """
+    fingerprint = episode_fingerprint(episode)
     return [
         LogRecord(
             id=stable_id("update", episode.run_id, str(t)),
@@ -180,9 +228,38 @@ def episode_records(
             step=t,
             created_at=created_at,
             answer=step.answer or "",
+            fingerprint=fingerprint,
+            steps=len(episode.steps),
+            sealed=sealed,
         )
         for t, step in enumerate(episode.steps)
     ]
+
+
+def seal_runs(records: Sequence[LogRecord]) -> list[LogRecord]:
+    """The records sealed, each run's length being its record count here (for an import).
+
+    Records already sealed keep their own length.
+    """
+    counts = Counter(r.run_id for r in records)
+    return [
+        r if r.sealed else dataclasses.replace(r, sealed=True, steps=r.steps or counts[r.run_id])
+        for r in records
+    ]
+
+
+def complete_runs(
+    records: Iterable[LogRecord], present: Mapping[str, int] | None = None
+) -> list[LogRecord]:
+    """The records of complete runs: sealed runs with fewer records present are left out.
+
+    `present` counts each sealed run's records in the whole log; by default `records` are the
+    whole log (an export, a rebuild) and are counted themselves.
+    """
+    records = list(records)
+    if present is None:
+        present = Counter(r.run_id for r in records if r.sealed)
+    return [r for r in records if not r.sealed or present.get(r.run_id, 0) >= r.steps]
 
 
 def ties(a: StateRecord, b: StateRecord) -> bool:

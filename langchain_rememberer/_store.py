@@ -28,7 +28,7 @@ import chromadb.errors
 from chromadb.api import ClientAPI
 from chromadb.config import Settings
 
-from langchain_rememberer._records import LogRecord, StateRecord, stable_id
+from langchain_rememberer._records import LogRecord, StateRecord, complete_runs, stable_id
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
 
 __all__ = [
@@ -100,11 +100,19 @@ class ChromaStore:
     Args:
         client: Any Chroma client (embedded, ephemeral, HTTP).
         collection_name: Prefix of every collection name.
+        batch_size: Most records written per Chroma call; a run with more log records than this
+            is appended in several calls, and sealed (see `_records`).
     """
 
-    def __init__(self, client: ClientAPI, collection_name: str = "rememberer") -> None:
+    def __init__(
+        self, client: ClientAPI, collection_name: str = "rememberer", *, batch_size: int = _PAGE
+    ) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            msg = f"batch_size must be a whole number of at least 1, got {batch_size!r}"
+            raise InvalidInputError(msg)
         self.client = client
         self.collection_name = check_name(collection_name, what="collection_name")
+        self.batch_size = batch_size
         self._namespaces: dict[str, _Namespace] = {}
 
     def _names(self, namespace: str) -> dict[str, str]:
@@ -206,12 +214,13 @@ class ChromaStore:
         self, ns: _Namespace, states: Sequence[StateRecord], vectors: Sequence[Sequence[float]]
     ) -> None:
         """Upsert states with their composite vectors."""
-        for start in range(0, len(states), _PAGE):
-            chunk = states[start : start + _PAGE]
+        size = self.batch_size
+        for start in range(0, len(states), size):
+            chunk = states[start : start + size]
             with _storage_errors("write states"):
                 ns.states.upsert(
                     ids=[s.id for s in chunk],
-                    embeddings=[list(map(float, v)) for v in vectors[start : start + _PAGE]],
+                    embeddings=[list(map(float, v)) for v in vectors[start : start + size]],
                     metadatas=[s.metadata() for s in chunk],
                     documents=[s.observation for s in chunk],
                 )
@@ -229,9 +238,13 @@ class ChromaStore:
     # -- log ---------------------------------------------------------------------------------
 
     def append_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> None:
-        """Append updates; ids already in the log keep their first record (idempotency)."""
-        for start in range(0, len(records), _PAGE):
-            chunk = records[start : start + _PAGE]
+        """Append updates; ids already in the log keep their first record (idempotency).
+
+        One Chroma call per `batch_size` records: records of a run longer than that must be
+        sealed, so that readers see the run only once all of it is in.
+        """
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
             with _storage_errors("append to the update log"):
                 ns.log.add(
                     ids=[r.id for r in chunk],
@@ -246,10 +259,12 @@ class ChromaStore:
         *,
         state_ids: Sequence[str] | None = None,
         run_id: str | None = None,
+        complete: bool = True,
     ) -> list[LogRecord]:
         """Log records of some states or of one run, in fold order.
 
-        Large state sets are read in chunks of `_IN_CHUNK` ids per `$in` filter.
+        With `complete` (the default) the records of partial sealed runs are left out. Large
+        state sets are read in chunks of `_IN_CHUNK` ids per `$in` filter.
         """
         if state_ids is not None:
             unique = list(dict.fromkeys(state_ids))
@@ -270,7 +285,17 @@ class ChromaStore:
                 LogRecord.from_chroma(i, m, d)
                 for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
             ]
+        if complete:
+            records = self.complete(ns, records)
         return sorted(records, key=lambda r: r.order)
+
+    def complete(self, ns: _Namespace, records: list[LogRecord]) -> list[LogRecord]:
+        """Leave out records of sealed runs not yet wholly in the log (one count per such run)."""
+        sealed = {r.run_id for r in records if r.sealed}
+        if not sealed:
+            return records
+        present = {run: len(self.run_log_refs(ns, run)) for run in sealed}
+        return complete_runs(records, present)
 
     def run_log_refs(self, ns: _Namespace, run_id: str) -> list[tuple[str, str | None]]:
         """(record id, state id) of every log record of a run, even of malformed records."""

@@ -15,7 +15,16 @@ from langchain_core.embeddings import Embeddings
 from langchain_rememberer import rlem, transfer
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._folding import Folder
-from langchain_rememberer._records import LogRecord, episode_records, rank, stable_id, ties
+from langchain_rememberer._records import (
+    LogRecord,
+    complete_runs,
+    episode_fingerprint,
+    episode_records,
+    rank,
+    seal_runs,
+    stable_id,
+    ties,
+)
 from langchain_rememberer._store import (
     ChromaStore,
     NamespaceGoneError,
@@ -315,10 +324,16 @@ class RemembererMemory:
     def learn(
         self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
     ) -> LearnReport:
-        """Update Q-values from one episode with RLEM; learning a run id twice is a no-op.
+        """Update Q-values from one episode with RLEM; learning a run twice is a no-op.
 
         Appends one log record per step, then re-folds the touched states' tables from the
-        log and verifies after writing, so concurrent writers stay exact.
+        log and verifies after writing, so concurrent writers stay exact. The episode is
+        applied whole or not at all, even if the process dies half-way: learning the same run
+        again then completes it, exactly once.
+
+        Raises:
+            InvalidInputError: the run id was already learned with a different episode (a run
+                id names one episode; give each run its own id).
         """
         episode = _as_episode(episode)
         ns = self._open(namespace)
@@ -332,10 +347,17 @@ class RemembererMemory:
         by_id = dict(zip(ids, vectors, strict=True))
         targets = self._targets(ns, episode, ids, by_id)
         now = time.time()
-        records = episode_records(episode, task, keys, ids, targets, created_at=now)
+        sealed = len(episode.steps) > self.store.batch_size
+        records = episode_records(episode, task, keys, ids, targets, created_at=now, sealed=sealed)
+        # The log of these states, read before the append: it holds any earlier record of this
+        # run, to check the run id against, and it is the refold's starting point.
+        before = self.store.read_log(ns, state_ids=list(by_id), complete=False)
+        _check_run_id(episode, [r for r in before if r.run_id == episode.run_id])
         try:
             self.store.append_log(ns, records)  # one add, unless the episode is very long
-            log = self.folder.refold(ns, list(by_id), by_id)
+            known = {r.id for r in before}
+            after = self.store.complete(ns, [*before, *(r for r in records if r.id not in known)])
+            log = self.folder.refold(ns, list(by_id), by_id, log=after)
         except NamespaceGoneError:
             raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
         except BaseException:
@@ -398,7 +420,7 @@ class RemembererMemory:
         """
         ns = self._open(namespace)
         listed = self.store.state_ids(ns)  # before the log: a listed state's updates are in it
-        log = sorted(self.store.iter_log(ns), key=lambda r: r.order)
+        log = sorted(complete_runs(self.store.iter_log(ns)), key=lambda r: r.order)
         state_ids = sorted(set(listed) | {r.state_id for r in log})
         final = self.folder.refold(ns, state_ids, log=log)
         return len({r.state_id for r in final})
@@ -471,9 +493,8 @@ class RemembererMemory:
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""
         ns = self._open(namespace)
-        return transfer.write_export(
-            path, list(self.store.iter_log(ns)), task_weight=ns.task_weight
-        )
+        log = complete_runs(self.store.iter_log(ns))  # a partial run is not exported
+        return transfer.write_export(path, log, task_weight=ns.task_weight)
 
     @_reopens
     def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
@@ -501,6 +522,8 @@ class RemembererMemory:
     def _import_records(self, records: Sequence[LogRecord], namespace: str | None) -> int:
         """Append records and re-fold their states; returns how many ids were not yet logged."""
         ns = self._open(namespace)
+        if len(records) > self.store.batch_size:
+            records = seal_runs(records)  # several calls: each run is seen once wholly in
         present = self.store.log_ids_present(ns, [r.id for r in records])
         self.store.append_log(ns, records)
         self.folder.refold(ns, list(dict.fromkeys(r.state_id for r in records)))
@@ -524,6 +547,22 @@ def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> N
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         kind = "a non-empty string" if not allow_empty else "a string"
         msg = f"{name} must be {kind}, got {type(value).__name__} {str(value)[:60]!r}"
+        raise InvalidInputError(msg)
+
+
+def _check_run_id(episode: Episode, earlier: Sequence[LogRecord]) -> None:
+    """Reject a run id already learned with another episode (before anything is written).
+
+    `earlier` are the run's records already in the log; those written before fingerprints
+    existed are taken on trust.
+    """
+    fingerprint = episode_fingerprint(episode)
+    if any(r.fingerprint and r.fingerprint != fingerprint for r in earlier):
+        msg = (
+            f"run {episode.run_id!r} was already learned with a different episode; a run id "
+            "names one episode: give each run its own id (or forget_run() the old one first). "
+            "Nothing was written"
+        )
         raise InvalidInputError(msg)
 
 

@@ -110,6 +110,9 @@ def _record(data: Mapping[str, Any]) -> LogRecord:
         step=int(data["step"]),
         created_at=_finite(data, "created_at"),
         answer=str(data.get("answer") or ""),
+        fingerprint=str(data.get("fingerprint") or ""),
+        steps=int(data.get("steps") or 0),
+        sealed=bool(data.get("sealed", False)),
     )
 
 

@@ -1,6 +1,7 @@
 """`RemembererMiddleware`: experience memory for `create_agent` agents.
 
-The only module that imports `langchain.agents`. Before each model call it retrieves the most
+The library's only module that imports `langchain.agents` (the benchmark's agent runner also
+builds agents with `create_agent`). Before each model call it retrieves the most
 similar stored states for (task, latest observation, recent actions) and appends them to the
 system message; after the run it builds the episode from the state's messages, scores it and
 learns it (or saves it as pending). Memory or scorer trouble is logged, never raised.

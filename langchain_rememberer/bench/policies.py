@@ -1,9 +1,10 @@
 """Policies for the demo and the benchmark: a real chat model, or an offline stand-in.
 
 `StandInChatModel` is **not an LLM**. It is a small, deterministic-given-a-seed chat model that
-does what a good LLM is expected to do with REMEMBERER's exemplars: it reads the
-`<experience_memory>` block from its system message, takes the encouraged action of the most
-similar exemplar when that action is valid now, and otherwise explores a valid action at random,
+does what a good LLM is expected to do with REMEMBERER's exemplars: it reads the exemplars its
+system message shows (as data, `additional_kwargs["rememberer_exemplars"]`, at the precision the
+text prints them), takes the encouraged action of the most similar exemplar when that action is
+valid now, and otherwise explores a valid action at random,
 avoiding discouraged ones. It lets the demo and the benchmark run offline, in seconds, through
 the very same `create_agent` + `RemembererMiddleware` path a real model uses.
 """
