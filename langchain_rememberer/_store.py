@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import re
 import uuid
 from collections.abc import Iterator, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 
 import chromadb
 import chromadb.errors
+import httpx
 from chromadb.api import ClientAPI
 from chromadb.config import Settings
 
@@ -58,6 +60,9 @@ def local_client(path: str | Path | None) -> ClientAPI:
     In-memory clients of one process share one Chroma instance, so each gets a database of its
     own: two `RemembererMemory(path=None)` never see each other's data.
     """
+    if path is not None and (not isinstance(path, str | os.PathLike) or not str(path).strip()):
+        msg = f"path must be a directory path (str or Path) or None, got {path!r}"
+        raise InvalidInputError(msg)
     settings = Settings(anonymized_telemetry=False)
     with _storage_errors(f"open the Chroma database at {path}"):
         if path is None:
@@ -70,9 +75,14 @@ def local_client(path: str | Path | None) -> ClientAPI:
 def http_client(host: str = "127.0.0.1", port: int = 8000) -> ClientAPI:
     """A client of a `chroma run` server, for many processes or machines sharing one memory."""
     with _storage_errors(f"connect to the Chroma server at {host}:{port}"):
-        return chromadb.HttpClient(
-            host=host, port=port, settings=Settings(anonymized_telemetry=False)
-        )
+        try:
+            return chromadb.HttpClient(
+                host=host, port=port, settings=Settings(anonymized_telemetry=False)
+            )
+        except ValueError as e:  # the client's own "Could not connect to a Chroma server"
+            raise StorageError(
+                f"could not connect to the Chroma server at {host}:{port}: {e}"
+            ) from e
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -171,10 +181,15 @@ class ChromaStore:
             return any(_collection_name(c) == wanted for c in self.client.list_collections())
 
     def drop(self, namespace: str) -> None:
-        """Delete every collection of one namespace; other namespaces are untouched."""
+        """Delete every collection of one namespace; other namespaces are untouched.
+
+        Raises:
+            StorageError: the store could not be reached (absent collections are fine).
+        """
         self._namespaces.pop(namespace, None)
         for name in self._names(namespace).values():
-            with contextlib.suppress(Exception):  # absent collections are already dropped
+            never_created = contextlib.suppress(chromadb.errors.NotFoundError)
+            with _storage_errors(f"delete collection {name!r}"), never_created:
                 self.client.delete_collection(name)
 
     # -- states ------------------------------------------------------------------------------
@@ -382,20 +397,23 @@ def _collection_name(collection: Any) -> str:
     return collection if isinstance(collection, str) else str(collection.name)
 
 
+_STORAGE_FAILURES = (chromadb.errors.ChromaError, httpx.HTTPError, OSError)
+"""What Chroma and the network raise: Chroma's own errors, HTTP transport errors, and OS errors
+(connections refused or reset, disks full or read-only). Anything else is a bug and propagates."""
+
+
 @contextlib.contextmanager
 def _storage_errors(action: str) -> Iterator[None]:
-    """Turn Chroma and network failures into `StorageError`s naming what was attempted."""
+    """Turn Chroma and network failures into `StorageError`s naming what was attempted.
+
+    Failures are told apart by type, never by message text. A vector of the wrong size cannot
+    reach Chroma: `open` compares the namespace's stored dimension first.
+    """
     try:
         yield
-    except StorageError:
-        raise
     except chromadb.errors.NotFoundError as e:
         msg = f"could not {action}: a collection was deleted meanwhile ({e})"
         raise NamespaceGoneError(msg) from e
-    except Exception as e:
-        message = str(e)
-        if "dimension" in message.lower():
-            msg = f"could not {action}: {message}; the collection holds vectors of another size"
-            raise EmbeddingDimensionError(msg) from e
-        msg = f"could not {action}: {type(e).__name__}: {message}"
+    except _STORAGE_FAILURES as e:
+        msg = f"could not {action}: {type(e).__name__}: {e}"
         raise StorageError(msg) from e

@@ -337,8 +337,6 @@ class RemembererMemory:
         """
         episode = _as_episode(episode)
         ns = self._open(namespace)
-        if not episode.steps:
-            return LearnReport(run_id=episode.run_id, states_added=0, updates_written=0, targets=[])
         task = normalize_whitespace(episode.task)
         actions = [step.action for step in episode.steps]
         keys = [self.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]

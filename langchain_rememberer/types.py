@@ -157,7 +157,7 @@ class Episode(_Model):
     task: str = Field(strict=True)
     """The goal g the agent was given."""
     steps: list[Step]
-    """The transitions in order; may be empty (nothing to learn)."""
+    """The transitions in order; at least one (a run without a step has nothing to learn)."""
     run_id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1)
     """Identifier of the run; the idempotency key of learning."""
     succeeded: bool | None = None
@@ -167,6 +167,15 @@ class Episode(_Model):
     @classmethod
     def _task(cls, value: str) -> str:
         return _check_text(value, what="task")
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, value: list[Step]) -> list[Step]:
+        if not value:
+            msg = "an episode needs at least one step (a run in which the agent did nothing has "
+            msg += "nothing to learn)"
+            raise ValueError(msg)
+        return value
 
     @field_validator("run_id", mode="before")
     @classmethod
@@ -179,12 +188,7 @@ class Episode(_Model):
         return sum(step.reward for step in self.steps)
 
     def with_final_reward(self, reward: float) -> Episode:
-        """Return a copy whose last step also carries `reward` (the scorer's final score).
-
-        An episode without steps is returned unchanged.
-        """
-        if not self.steps:
-            return self
+        """Return a copy whose last step also carries `reward` (the scorer's final score)."""
         last = self.steps[-1]
         steps = [*self.steps[:-1], Step(**{**last.model_dump(), "reward": last.reward + reward})]
         return Episode(**{**self.model_dump(), "steps": [s.model_dump() for s in steps]})

@@ -30,7 +30,7 @@ def run_config() -> dict[str, Any]:
     """The config of the graph run this hook runs in ({} outside of one)."""
     try:
         return dict(get_config())
-    except Exception:
+    except RuntimeError:  # "called outside of a runnable context"; anything else is a bug
         return {}
 
 

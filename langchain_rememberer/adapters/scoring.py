@@ -73,10 +73,11 @@ class FeedbackScorer:
 
     Example:
         ```python
-        from langchain_rememberer import Episode
+        from langchain_rememberer import Episode, Step
         from langchain_rememberer.adapters.scoring import FeedbackScorer
 
-        assert FeedbackScorer()(Episode(task="t", steps=[])) is None
+        episode = Episode(task="t", steps=[Step(observation="o", action="a")])
+        assert FeedbackScorer()(episode) is None
         ```
     """
 

@@ -104,9 +104,11 @@ def test_relearning_same_run_changes_nothing(memory) -> None:
     assert q_table(memory, TASK, "kitchen") == {"go east": (1.0, 1)}
 
 
-def test_empty_episode_learns_nothing(memory) -> None:
-    report = memory.learn(Episode(task=TASK, steps=[]))
-    assert report.updates_written == 0
+def test_an_episode_without_steps_is_a_clear_error(memory) -> None:
+    with pytest.raises(InvalidInputError, match="at least one step"):
+        memory.learn(Episode(task=TASK, steps=[]))
+    with pytest.raises(InvalidInputError, match="at least one step"):
+        memory.learn({"task": TASK, "steps": []})
     assert memory.stats().updates == 0
 
 

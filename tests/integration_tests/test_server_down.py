@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import logging
 
+import pytest
 from langchain.agents import create_agent
 from langchain_core.messages import AIMessage
 
-from langchain_rememberer import RemembererMemory, RemembererMiddleware, RLEMCallbackHandler
+from langchain_rememberer import (
+    Episode,
+    InvalidInputError,
+    RemembererMemory,
+    RemembererMiddleware,
+    RLEMCallbackHandler,
+    Step,
+    StorageError,
+)
 
 from .conftest import start_chroma_server, stop_chroma_server
 from .test_middleware import TOOLS, call, right_run, scripted
@@ -48,3 +57,24 @@ def test_graph_with_handler_survives_a_dead_server(tmp_path, embeddings, caplog)
     assert result["messages"][-1].content == "2"
     assert handler.last_run_id is not None
     assert any(handler.last_run_id in r.getMessage() for r in caplog.records)
+
+
+def test_maintenance_on_a_dead_server_raises_instead_of_pretending(tmp_path, embeddings) -> None:
+    server = start_chroma_server(tmp_path / "db")
+    memory = RemembererMemory.from_server(server.host, server.port, embeddings=embeddings)
+    memory.learn(Episode(task="t", run_id="r", steps=[Step(observation="o", action="a")]))
+    stop_chroma_server(server)
+    for call_it in (memory.clear, lambda: memory.forget_run("r"), memory.rebuild, memory.stats):
+        with pytest.raises(StorageError, match=r"could not .*(ConnectError|connect|Connection)"):
+            call_it()
+
+
+def test_no_server_at_all_is_a_storage_error_naming_it(embeddings) -> None:
+    with pytest.raises(StorageError, match=r"Chroma server at 127\.0\.0\.1:9"):
+        RemembererMemory.from_server("127.0.0.1", 9, embeddings=embeddings)
+
+
+@pytest.mark.parametrize("path", [123, b"bytes", "  ", ["a"]])
+def test_a_path_that_is_not_a_path_is_rejected(path, embeddings) -> None:
+    with pytest.raises(InvalidInputError, match="path must be a directory path"):
+        RemembererMemory(path=path, embeddings=embeddings)

@@ -76,7 +76,8 @@ def test_run_with_only_a_final_answer_and_explicit_task() -> None:
 def test_explicit_task_without_human_message_is_the_first_observation() -> None:
     episode = episode_from_messages([AIMessage("hello")], task="Greet")
     assert episode.steps == [Step(observation="Greet", action=FINAL_ANSWER, answer="hello")]
-    assert episode_from_messages([HumanMessage("hi")]).steps == []
+    with pytest.raises(InvalidInputError, match="at least one step"):
+        episode_from_messages([HumanMessage("hi")])  # asked, never answered: nothing to learn
 
 
 def test_run_cut_off_after_tools_keeps_the_last_action() -> None:
