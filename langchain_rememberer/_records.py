@@ -16,18 +16,22 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_rememberer.errors import StorageError
-from langchain_rememberer.rlem import ActionStats
+from langchain_rememberer.errors import InvalidInputError, StorageError
+from langchain_rememberer.rlem import ActionStats, cap_rewards
 from langchain_rememberer.types import ActionValue, Episode, RetrievedState, is_finite_number
 
 __all__ = [
     "LogRecord",
     "StateRecord",
+    "cap_episode",
+    "check_run_id",
+    "check_targets",
     "complete_runs",
     "episode_fingerprint",
     "episode_records",
@@ -36,6 +40,8 @@ __all__ = [
     "stable_id",
     "ties",
 ]
+
+logger = logging.getLogger(__name__)
 
 
 def stable_id(*parts: str) -> str:
@@ -209,12 +215,14 @@ def episode_records(
     *,
     created_at: float,
     sealed: bool = False,
+    fingerprint: str | None = None,
 ) -> list[LogRecord]:
     """The log records of a learned episode: one per step, ids stable per (run, step).
 
-    `sealed` when they will be appended in several calls (see the module docstring).
+    `sealed` when they will be appended in several calls (see the module docstring);
+    `fingerprint` defaults to the episode's own (pass the original's if rewards were capped).
     """
-    fingerprint = episode_fingerprint(episode)
+    fingerprint = fingerprint or episode_fingerprint(episode)
     return [
         LogRecord(
             id=stable_id("update", episode.run_id, str(t)),
@@ -290,3 +298,51 @@ def _stats_of(row: Any) -> ActionStats:
         answer, value = rest
         return ActionStats(float(q), int(n), float(r), str(answer), float(value))
     return ActionStats(float(q), int(n), float(r))
+
+
+def cap_episode(episode: Episode, cap: float | None) -> Episode:
+    """The episode with its rewards scaled down to a total |reward| of `cap` (`rlem.cap_rewards`).
+
+    Logged when it caps; the episode itself when it is within the cap (or `cap` is None).
+    """
+    rewards = [s.reward for s in episode.steps]
+    capped = cap_rewards(rewards, cap)
+    if capped == rewards:
+        return episode
+    logger.info(
+        "rememberer: run %s: total |reward| %.3g scaled down to max_run_reward %.3g",
+        episode.run_id,
+        sum(abs(r) for r in rewards),
+        cap,
+    )
+    pairs = zip(episode.steps, capped, strict=True)
+    return episode.model_copy(
+        update={"steps": [s.model_copy(update={"reward": r}) for s, r in pairs]}
+    )
+
+
+def check_run_id(run_id: str, fingerprint: str, earlier: Sequence[LogRecord]) -> None:
+    """Reject a run id already learned with another episode (before anything is written).
+
+    `earlier` are the run's records already in the log; those written before fingerprints
+    existed are taken on trust.
+    """
+    if any(r.fingerprint and r.fingerprint != fingerprint for r in earlier):
+        msg = (
+            f"run {run_id!r} was already learned with a different episode; a run id "
+            "names one episode: give each run its own id (or forget_run() the old one first). "
+            "Nothing was written"
+        )
+        raise InvalidInputError(msg)
+
+
+def check_targets(episode: Episode, targets: Sequence[float]) -> None:
+    """Reject an episode whose targets overflow: Chroma would silently drop them."""
+    bad = [t for t, g in enumerate(targets) if not is_finite_number(g)]
+    if bad:
+        msg = (
+            f"run {episode.run_id!r}: the target of step {bad[0]} is {targets[bad[0]]!r} (each "
+            "reward is finite, but their discounted sum overflows); scale the rewards down. "
+            "Nothing was written"
+        )
+        raise InvalidInputError(msg)

@@ -37,6 +37,9 @@ class RLEMConfig(_Model):
     """The constant learning rate α when `learning_rate="constant"`."""
     bootstrap_min_similarity: float = Field(default=0.9, ge=-1.0, le=1.0)
     """An unseen state bootstraps from the most similar stored state at least this similar."""
+    max_run_reward: float | None = Field(default=None, gt=0.0)
+    """Trust control: the most total |reward| one run may bring; a run above it has its rewards
+    scaled down to it (logged), so one run cannot outweigh many. None: no cap."""
 
 
 class RetrievalConfig(_Model):

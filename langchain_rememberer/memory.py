@@ -17,6 +17,9 @@ from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._folding import Folder
 from langchain_rememberer._records import (
     LogRecord,
+    cap_episode,
+    check_run_id,
+    check_targets,
     complete_runs,
     episode_fingerprint,
     episode_records,
@@ -49,7 +52,6 @@ from langchain_rememberer.types import (
     MemoryStats,
     RetrievedState,
     finite_reward,
-    is_finite_number,
 )
 
 __all__ = ["RemembererMemory", "default_observation_key"]
@@ -336,6 +338,8 @@ class RemembererMemory:
                 id names one episode; give each run its own id).
         """
         episode = _as_episode(episode)
+        print_ = episode_fingerprint(episode)  # of what was given, before any cap
+        episode = cap_episode(episode, self.rlem.max_run_reward)
         ns = self._open(namespace)
         task = normalize_whitespace(episode.task)
         actions = [step.action for step in episode.steps]
@@ -346,22 +350,10 @@ class RemembererMemory:
         targets = self._targets(ns, episode, ids, by_id)
         now = time.time()
         sealed = len(episode.steps) > self.store.batch_size
-        records = episode_records(episode, task, keys, ids, targets, created_at=now, sealed=sealed)
-        # The log of these states, read before the append: it holds any earlier record of this
-        # run, to check the run id against, and it is the refold's starting point.
-        before = self.store.read_log(ns, state_ids=list(by_id), complete=False)
-        _check_run_id(episode, [r for r in before if r.run_id == episode.run_id])
-        try:
-            self.store.append_log(ns, records)  # one add, unless the episode is very long
-            known = {r.id for r in before}
-            after = self.store.complete(ns, [*before, *(r for r in records if r.id not in known)])
-            log = self.folder.refold(ns, list(by_id), by_id, log=after)
-        except NamespaceGoneError:
-            raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
-        except BaseException:
-            # Any failure after the append (storage, a bug, an interrupt): undo the episode.
-            self.folder.roll_back(ns, episode.run_id, now)
-            raise
+        records = episode_records(
+            episode, task, keys, ids, targets, created_at=now, sealed=sealed, fingerprint=print_
+        )
+        log = self._append(ns, episode.run_id, print_, records, by_id)
         ours = {r.id for r in records}
         # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
         fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
@@ -373,6 +365,33 @@ class RemembererMemory:
             targets=targets,
             already_learned=not fresh,
         )
+
+    def _append(
+        self,
+        ns: Any,
+        run_id: str,
+        fingerprint: str,
+        records: Sequence[LogRecord],
+        vectors: Mapping[str, Sequence[float]],
+    ) -> list[LogRecord]:
+        """Append an episode's records and refold its states; returns their log, whole or none.
+
+        The log of these states is read before the append: it holds any earlier record of this
+        run, to check the run id against, and it is the refold's starting point.
+        """
+        before = self.store.read_log(ns, state_ids=list(vectors), complete=False)
+        check_run_id(run_id, fingerprint, [r for r in before if r.run_id == run_id])
+        try:
+            self.store.append_log(ns, records)  # one add, unless the episode is very long
+            known = {r.id for r in before}
+            after = self.store.complete(ns, [*before, *(r for r in records if r.id not in known)])
+            return self.folder.refold(ns, list(vectors), vectors, log=after)
+        except NamespaceGoneError:
+            raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
+        except BaseException:
+            # Any failure after the append (storage, a bug, an interrupt): undo the episode.
+            self.folder.roll_back(ns, run_id, records[0].created_at)
+            raise
 
     def _targets(
         self,
@@ -390,7 +409,7 @@ class RemembererMemory:
             gamma=self.rlem.gamma,
             n_step=self.rlem.n_step,
         )
-        _check_targets(episode, targets)
+        check_targets(episode, targets)
         return targets
 
     @_reopens
@@ -545,34 +564,6 @@ def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> N
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         kind = "a non-empty string" if not allow_empty else "a string"
         msg = f"{name} must be {kind}, got {type(value).__name__} {str(value)[:60]!r}"
-        raise InvalidInputError(msg)
-
-
-def _check_run_id(episode: Episode, earlier: Sequence[LogRecord]) -> None:
-    """Reject a run id already learned with another episode (before anything is written).
-
-    `earlier` are the run's records already in the log; those written before fingerprints
-    existed are taken on trust.
-    """
-    fingerprint = episode_fingerprint(episode)
-    if any(r.fingerprint and r.fingerprint != fingerprint for r in earlier):
-        msg = (
-            f"run {episode.run_id!r} was already learned with a different episode; a run id "
-            "names one episode: give each run its own id (or forget_run() the old one first). "
-            "Nothing was written"
-        )
-        raise InvalidInputError(msg)
-
-
-def _check_targets(episode: Episode, targets: Sequence[float]) -> None:
-    """Reject an episode whose targets overflow: Chroma would silently drop them."""
-    bad = [t for t, g in enumerate(targets) if not is_finite_number(g)]
-    if bad:
-        msg = (
-            f"run {episode.run_id!r}: the target of step {bad[0]} is {targets[bad[0]]!r} (each "
-            "reward is finite, but their discounted sum overflows); scale the rewards down. "
-            "Nothing was written"
-        )
         raise InvalidInputError(msg)
 
 

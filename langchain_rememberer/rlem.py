@@ -15,7 +15,35 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ActionStats", "apply_update", "fold_table", "fold_updates", "n_step_targets"]
+__all__ = [
+    "ActionStats",
+    "apply_update",
+    "cap_rewards",
+    "fold_table",
+    "fold_updates",
+    "n_step_targets",
+]
+
+
+def cap_rewards(rewards: Sequence[float], cap: float | None) -> list[float]:
+    """Scale a run's rewards so their total absolute value is at most `cap` (None: no cap).
+
+    A trust control: one run (a bug, or an attacker) cannot outweigh many ordinary ones. Signs
+    and proportions are kept.
+
+    Example:
+        ```python
+        from langchain_rememberer.rlem import cap_rewards
+
+        assert cap_rewards([3.0, -1.0], 2.0) == [1.5, -0.5]
+        assert cap_rewards([0.5, 0.5], 2.0) == [0.5, 0.5]
+        ```
+    """
+    total = sum(abs(r) for r in rewards)
+    if cap is None or total <= cap:
+        return list(rewards)
+    return [r * cap / total for r in rewards]
+
 
 LearningRate = Literal["mean", "constant"]
 

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from langchain_rememberer.rlem import (
     ActionStats,
     apply_update,
+    cap_rewards,
     fold_table,
     fold_updates,
     n_step_targets,
@@ -125,3 +126,10 @@ def test_answers_share_one_q_and_the_best_answer_is_kept() -> None:
     assert (answer.q, answer.visits) == (0.5, 3)
     assert (answer.answer, answer.answer_value) == ("25 days", 1.0)
     assert table["search"].answer == ""
+
+
+def test_cap_rewards_scales_a_run_down_to_the_cap_keeping_signs() -> None:
+    assert cap_rewards([3.0, -1.0], 2.0) == [1.5, -0.5]
+    assert cap_rewards([1.0, -1.0], 2.0) == [1.0, -1.0]  # at the cap: unchanged
+    assert cap_rewards([1e300, 1e300], None) == [1e300, 1e300]
+    assert cap_rewards([], 1.0) == []
