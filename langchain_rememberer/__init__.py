@@ -5,6 +5,7 @@ and *stateful operations* (`RemembererMemory` on Chroma, and the LangChain adapt
 """
 
 from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler
+from langchain_rememberer.adapters.feedback import LangSmithFeedbackScorer
 from langchain_rememberer.adapters.middleware import RemembererMiddleware
 from langchain_rememberer.adapters.prompting import exemplars_prompt, exemplars_runnable
 from langchain_rememberer.adapters.scoring import (
@@ -46,6 +47,7 @@ __all__ = [
     "InvalidInputError",
     "JudgeVerdict",
     "LLMJudgeScorer",
+    "LangSmithFeedbackScorer",
     "LearnReport",
     "MemoryStats",
     "RLEMCallbackHandler",

@@ -6,6 +6,7 @@ same scorers. The library core never imports this package.
 """
 
 from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler
+from langchain_rememberer.adapters.feedback import LangSmithFeedbackScorer
 from langchain_rememberer.adapters.middleware import RemembererMiddleware
 from langchain_rememberer.adapters.prompting import exemplars_prompt, exemplars_runnable
 from langchain_rememberer.adapters.scoring import (
@@ -21,6 +22,7 @@ __all__ = [
     "FeedbackScorer",
     "JudgeVerdict",
     "LLMJudgeScorer",
+    "LangSmithFeedbackScorer",
     "RLEMCallbackHandler",
     "RemembererMiddleware",
     "Scorer",

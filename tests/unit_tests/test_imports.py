@@ -9,6 +9,7 @@ EXPECTED_ALL = [
     "InvalidInputError",
     "JudgeVerdict",
     "LLMJudgeScorer",
+    "LangSmithFeedbackScorer",
     "LearnReport",
     "MemoryStats",
     "RLEMCallbackHandler",
