@@ -5,13 +5,14 @@ The CLI and the benchmarks reuse these models, so every field doubles as documen
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from langchain_rememberer.types import _Model
 
-__all__ = ["RLEMConfig", "RetrievalConfig", "TextLimits"]
+__all__ = ["RLEMConfig", "RetrievalConfig", "SpoolConfig", "TextLimits"]
 
 
 class RLEMConfig(_Model):
@@ -104,3 +105,49 @@ class TextLimits(_Model):
     """A task, observation or tool result recorded from a run is cut to this many characters."""
     answer: int = Field(default=2000, ge=20, le=100_000)
     """The agent's final answer recorded with the terminal step is cut to this many characters."""
+
+
+class SpoolConfig(_Model):
+    """Where episodes wait, on local disk, while the storage is unreachable (`memory.spool`).
+
+    When learning a finished run (or saving it as pending) fails with a `StorageError`, the
+    adapters keep the episode as a JSON file in the spool directory; every later run, and
+    `memory.spool.replay()`, learns what waits there first, oldest first, deleting each file
+    only once the memory took it. Learning a run id twice is a no-op, so nothing is doubled.
+
+    Example:
+        ```python
+        import tempfile
+
+        from langchain_rememberer import RemembererMemory
+        from langchain_rememberer.config import SpoolConfig
+
+        spool = SpoolConfig(directory=tempfile.mkdtemp(), max_episodes=500)
+        memory = RemembererMemory(path=None, spool=spool)  # in memory, so no spool by default
+        assert memory.spool.enabled and memory.spool.config.max_episodes == 500
+        ```
+    """
+
+    enabled: bool = True
+    """False: nothing is spooled; a run that storage cannot take is logged and lost."""
+    directory: Path | None = None
+    """The spool directory; None: `<path>-spool/<collection_name>` beside an embedded database,
+    `<user cache>/langchain-rememberer/spool/<host>-<port>/<collection_name>` for a server
+    (`$XDG_CACHE_HOME`, else `~/.cache`; `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on
+    Windows), and no spool for an in-memory memory (`path=None`). Give each memory its own."""
+    max_episodes: int = Field(default=1000, ge=1, le=10_000_000)
+    """The most episodes kept; beyond it the oldest is dropped, with a warning naming its run."""
+    max_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    """The most bytes the spooled files may take; beyond it the oldest are dropped (warned)."""
+    claim_timeout: float = Field(default=600.0, gt=0.0)
+    """Seconds after which an episode claimed by a replay that never finished (its process
+    died) is taken back and replayed again; sooner when the claimer is a dead process on this
+    machine."""
+
+    @field_validator("directory", mode="before")
+    @classmethod
+    def _directory(cls, value: object) -> object:
+        if value is not None and (not isinstance(value, str | Path) or not str(value).strip()):
+            msg = f"directory must be a directory path (str or Path) or None, got {value!r}"
+            raise ValueError(msg)
+        return value

@@ -28,6 +28,7 @@ from langchain_rememberer._records import (
     stable_id,
     ties,
 )
+from langchain_rememberer._spool import Spool
 from langchain_rememberer._store import (
     ChromaStore,
     NamespaceGoneError,
@@ -36,7 +37,7 @@ from langchain_rememberer._store import (
     local_client,
 )
 from langchain_rememberer._text import normalize_whitespace
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig, TextLimits
+from langchain_rememberer.config import RetrievalConfig, RLEMConfig, SpoolConfig, TextLimits
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import FeedbackError, InvalidInputError
 from langchain_rememberer.exemplars import (
@@ -151,6 +152,8 @@ class RemembererMemory:
             Texts that recur at different points of a run (state aliasing) are then told apart,
             as the paper's prompt does by carrying the last actions with the observation.
         text_limits: How much of a run's text the adapters record (`TextLimits`).
+        spool: Where the adapters keep runs while the storage is unreachable (`SpoolConfig`;
+            default: beside `path`, or in the user cache for a server); `memory.spool`.
     """
 
     def __init__(
@@ -168,6 +171,7 @@ class RemembererMemory:
         exemplar_template: str = EXEMPLAR_TEMPLATE,
         action_history: int = 0,
         text_limits: TextLimits | None = None,
+        spool: SpoolConfig | None = None,
     ) -> None:
         self.embeddings = embeddings or WordLlamaEmbeddings()
         self.folder = Folder(
@@ -187,6 +191,7 @@ class RemembererMemory:
         self.action_history = action_history
         self._lock = threading.Lock()
         self._check_namespace(namespace)
+        self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
 
     # The store, encoder and settings live in the folder; setting one here sets it there too.
     @property
