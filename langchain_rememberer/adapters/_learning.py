@@ -10,6 +10,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from langchain_rememberer._spool import SpoolKind, is_storage_down
 from langchain_rememberer.adapters.scoring import ToolRewardScorer
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport, is_finite_number
@@ -49,19 +50,27 @@ def finish_episode(
 ) -> LearnReport | None:
     """Score the episode, then learn it, save it as pending, or skip it; never raises.
 
+    What the storage cannot take (a `StorageError`: unreachable, not a rejected episode) waits
+    in `memory.spool` on local disk and is learned once the storage is back: every call first
+    replays the spool, oldest first, and while that fails the episode goes straight behind the
+    others (DESIGN §6).
+
     Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
     each logged).
     """
     run = episode.run_id
+    backlog = memory.spool.replay().storage_down  # older episodes first
     try:
         score = scorer(episode)
     except Exception as e:
         logger.warning("rememberer: run %s not learned, the scorer failed: %s", run, e)
         return None
+    kind: SpoolKind = "pending" if score is None else "learn"
     try:
         if score is None:
-            memory.save_pending(episode, namespace=namespace)
-            logger.debug("rememberer: run %s saved, waiting for feedback", run)
+            if not (backlog and _keep(memory, kind, episode, namespace, None)):
+                memory.save_pending(episode, namespace=namespace)
+                logger.debug("rememberer: run %s saved, waiting for feedback", run)
             return None
         if not is_finite_number(score):
             logger.warning(
@@ -71,7 +80,33 @@ def finish_episode(
                 score,
             )
             return None
-        return memory.learn(episode.with_final_reward(float(score)), namespace=namespace)
+        episode = episode.with_final_reward(float(score))
+        if backlog and _keep(memory, kind, episode, namespace, None):
+            return None
+        return memory.learn(episode, namespace=namespace)
     except Exception as e:
-        logger.warning("rememberer: run %s not learned, the memory failed: %s", run, e)
+        if not (is_storage_down(e) and _keep(memory, kind, episode, namespace, e)):
+            logger.warning("rememberer: run %s not learned, the memory failed: %s", run, e)
         return None
+
+
+def _keep(
+    memory: RemembererMemory,
+    kind: SpoolKind,
+    episode: Episode,
+    namespace: str | None,
+    error: Exception | None,
+) -> bool:
+    """Put the episode in the spool and say so; False if the spool did not keep it."""
+    if not memory.spool.keep(kind, episode, namespace):
+        return False
+    why = f"the storage failed: {error}" if error else "older runs wait, the storage is down"
+    logger.warning(
+        "rememberer: run %s not learned yet, %s; kept in the spool at %s (%d waiting) until "
+        "the storage is back",
+        episode.run_id,
+        why,
+        memory.spool.directory,
+        len(memory.spool),
+    )
+    return True
