@@ -16,7 +16,7 @@ from langchain_rememberer.adapters.scoring import (
     ToolRewardScorer,
 )
 from langchain_rememberer.adapters.trajectory import episode_from_messages
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig, TextLimits
+from langchain_rememberer.config import RetrievalConfig, RLEMConfig, SpoolConfig, TextLimits
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import (
     EmbeddingDimensionError,
@@ -60,6 +60,7 @@ __all__ = [
     "RetrievedState",
     "Scorer",
     "ScoringError",
+    "SpoolConfig",
     "Step",
     "StorageError",
     "TextLimits",

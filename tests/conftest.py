@@ -10,6 +10,15 @@ import pytest
 from langchain_rememberer import RemembererMemory, RLEMConfig, WordLlamaEmbeddings
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _spool_in_a_temporary_cache(tmp_path_factory) -> Iterator[None]:
+    """Server memories spool under the user cache: keep the tests' spool out of the real one."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    patch.undo()
+
+
 @pytest.fixture(scope="session")
 def embeddings() -> WordLlamaEmbeddings:
     return WordLlamaEmbeddings()

@@ -7,15 +7,17 @@ live in `adapters.scoring`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from langchain_rememberer._spool import SpoolKind, is_storage_down
 from langchain_rememberer.adapters.scoring import ToolRewardScorer
+from langchain_rememberer.errors import RemembererError
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport, is_finite_number
 
-__all__ = ["check_memory", "check_scorer", "finish_episode"]
+__all__ = ["PendingWarning", "check_memory", "check_scorer", "finish_episode"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,12 +43,51 @@ def check_scorer(scorer: Any, owner: str) -> Callable[[Episode], float | None]:
     return scorer  # type: ignore[no-any-return]
 
 
+class PendingWarning:
+    """Warns once (per adapter) that a scorer not built for feedback returned None.
+
+    A scorer that forgets to `return` makes every run pending, silently; scorers meant to wait
+    for feedback (`FeedbackScorer` and its subclasses) say so with `expects_feedback = True`.
+    """
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.warned = False
+        self._lock = threading.Lock()
+
+    def __call__(self, scorer: object, run_id: str) -> None:
+        """Warn, the first time only, unless `scorer` expects feedback."""
+        if getattr(scorer, "expects_feedback", False):
+            return
+        with self._lock:
+            if self.warned:
+                return
+            self.warned = True
+        logger.warning(
+            "rememberer: %s: the scorer %r returned None, so run %s (and every later run it "
+            "scores None) is saved as pending, waiting for record_feedback(run_id, reward); "
+            "return a float to learn at once, or use FeedbackScorer to mean it (warned once)",
+            self.owner,
+            scorer,
+            run_id,
+        )
+
+
+def _warn(what: str, run: str, error: Exception) -> None:
+    """One warning naming the run; a traceback only for what is not a `RemembererError`."""
+    expected = isinstance(error, RemembererError)
+    logger.warning(
+        "rememberer: run %s not learned, %s: %s", run, what, error, exc_info=not expected
+    )
+
+
 def finish_episode(
     memory: RemembererMemory,
     episode: Episode,
     scorer: Callable[[Episode], float | None],
     *,
     namespace: str | None = None,
+    pending_warning: PendingWarning | None = None,
 ) -> LearnReport | None:
     """Score the episode, then learn it, save it as pending, or skip it; never raises.
 
@@ -56,14 +97,14 @@ def finish_episode(
     others (DESIGN §6).
 
     Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
-    each logged).
+    each logged once, with a traceback only for unexpected errors).
     """
     run = episode.run_id
     backlog = memory.spool.replay().storage_down  # older episodes first
     try:
         score = scorer(episode)
     except Exception as e:
-        logger.warning("rememberer: run %s not learned, the scorer failed: %s", run, e)
+        _warn("the scorer failed", run, e)
         return None
     kind: SpoolKind = "pending" if score is None else "learn"
     try:
@@ -71,6 +112,8 @@ def finish_episode(
             if not (backlog and _keep(memory, kind, episode, namespace, None)):
                 memory.save_pending(episode, namespace=namespace)
                 logger.debug("rememberer: run %s saved, waiting for feedback", run)
+            if pending_warning is not None:
+                pending_warning(scorer, run)
             return None
         if not is_finite_number(score):
             logger.warning(
@@ -86,7 +129,7 @@ def finish_episode(
         return memory.learn(episode, namespace=namespace)
     except Exception as e:
         if not (is_storage_down(e) and _keep(memory, kind, episode, namespace, e)):
-            logger.warning("rememberer: run %s not learned, the memory failed: %s", run, e)
+            _warn("the memory failed", run, e)
         return None
 
 

@@ -20,8 +20,19 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
-from langchain_rememberer.adapters._learning import check_memory, check_scorer, finish_episode
-from langchain_rememberer.adapters._runs import Kind, Owner, RunRegistry, is_middleware_node
+from langchain_rememberer.adapters._learning import (
+    PendingWarning,
+    check_memory,
+    check_scorer,
+    finish_episode,
+)
+from langchain_rememberer.adapters._runs import (
+    ClosedRun,
+    Kind,
+    Owner,
+    RunRegistry,
+    is_middleware_node,
+)
 from langchain_rememberer.adapters.recorder import TrajectoryRecorder, task_from_input
 from langchain_rememberer.adapters.trajectory import last_human_text
 from langchain_rememberer.memory import RemembererMemory
@@ -75,6 +86,13 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         keep_episodes: How many finished episodes to keep in `episodes` for inspection.
         max_open_runs: Runs that never end (an abandoned stream) are dropped, oldest first,
             beyond this many open runs.
+        on_finished: Called once per finished run this handler learns, with its run id, its
+            episode (None when not learned) and its report (None: pending, skipped, failed);
+            errors in it are logged, never raised into the run.
+
+    Concurrent runs: choose each run's id (`config={"run_id": uuid}`) and read
+    `handler.report(run_id)`, or take it from `on_finished`; `last_run_id` is only right when
+    runs do not overlap.
     """
 
     raise_error = False
@@ -87,9 +105,11 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         namespace: str | None = None,
         keep_episodes: int = 32,
         max_open_runs: int = 1024,
+        on_finished: Callable[[str, Episode | None, LearnReport | None], None] | None = None,
     ) -> None:
         self.memory = check_memory(memory, "RLEMCallbackHandler")
         self.scorer = check_scorer(scorer, "RLEMCallbackHandler")
+        self._pending_warning = PendingWarning("RLEMCallbackHandler")
         self.namespace = namespace
         self.runs = RunRegistry(max_open_runs)
         """The node table of the runs in progress (shared with `RemembererMiddleware`)."""
@@ -98,7 +118,10 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self.reports: dict[str, LearnReport | None] = {}
         """`LearnReport` per finished run id (None: pending, skipped or failed)."""
         self.last_run_id: str | None = None
-        """The run id of the latest finished root run: the id to give feedback for."""
+        """The run id of the latest finished root run, for sequential use; with concurrent
+        runs, pass `config={"run_id": ...}` or use `on_finished`."""
+        self.on_finished = on_finished
+        self._lock = threading.Lock()
         self._scoring = threading.local()
 
     @property
@@ -270,37 +293,70 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         run = self.runs.close(run_id)
         if run is None:
             return
-        rid = str(run_id)
         verdict = run.verdict()
-        self.last_run_id = verdict.run_id
         if verdict.owner is Owner.MIDDLEWARE:
-            logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", rid)
+            logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", run_id)
+            with self._lock:
+                self.last_run_id = verdict.run_id
             return
+        rid = str(run_id)
+        episode = self._episode(run, rid, succeeded)
+        report = None
+        if episode is not None:
+            self._scoring.active = True
+            try:
+                report = finish_episode(
+                    self.memory,
+                    episode,
+                    self.scorer,
+                    namespace=self.namespace,
+                    pending_warning=self._pending_warning,
+                )
+            finally:
+                self._scoring.active = False
+        with self._lock:
+            self.last_run_id = rid
+            if episode is not None:
+                self.episodes.append(episode)
+            self.reports[rid] = report
+            while len(self.reports) > max(self.episodes.maxlen or 0, 1) * 4:
+                self.reports.pop(next(iter(self.reports)))
+        self._notify(rid, episode, report)
+
+    def _episode(self, run: ClosedRun, rid: str, succeeded: bool | None) -> Episode | None:
+        """The run's episode, or None (logged) when it is not to be learned."""
         if succeeded is None or run.paused:
             logger.info(
                 "rememberer: run %s not learned: it was interrupted, resumed or stopped from "
                 "outside (use RemembererMiddleware for agents that pause for human input)",
                 rid,
             )
-            self.reports[rid] = None
-            return
+            return None
+        if run.recorder.is_empty():
+            logger.debug("rememberer: run %s has no step: nothing to learn", rid)
+            return None
         try:
-            episode = run.recorder.episode(
+            return run.recorder.episode(
                 run_id=rid, succeeded=succeeded, limits=self.memory.text_limits
             )
         except Exception as e:
             logger.warning("rememberer: run %s not learned, no episode could be built: %s", rid, e)
-            self.reports[rid] = None
+            return None
+
+    def _notify(self, rid: str, episode: Episode | None, report: LearnReport | None) -> None:
+        if self.on_finished is None:
             return
-        self.episodes.append(episode)
-        self._scoring.active = True
         try:
-            report = finish_episode(self.memory, episode, self.scorer, namespace=self.namespace)
-        finally:
-            self._scoring.active = False
-        self.reports[rid] = report
-        while len(self.reports) > max(self.episodes.maxlen or 0, 1) * 4:
-            self.reports.pop(next(iter(self.reports)))
+            self.on_finished(rid, episode, report)
+        except Exception:
+            logger.warning(
+                "rememberer: run %s: the on_finished callback failed", rid, exc_info=True
+            )
+
+    def report(self, run_id: UUID | str) -> LearnReport | None:
+        """The `LearnReport` of a finished run (None: pending, skipped, failed or unknown)."""
+        with self._lock:
+            return self.reports.get(str(run_id))
 
     def record_feedback(self, run_id: UUID | str, reward: float) -> LearnReport:
         """Give a pending run its final reward and learn it, exactly once.

@@ -38,7 +38,12 @@ from langchain_rememberer.adapters._context import (
     shared_run_id,
     task_override,
 )
-from langchain_rememberer.adapters._learning import check_memory, check_scorer, finish_episode
+from langchain_rememberer.adapters._learning import (
+    PendingWarning,
+    check_memory,
+    check_scorer,
+    finish_episode,
+)
 from langchain_rememberer.adapters._runs import middleware_name
 from langchain_rememberer.adapters.prompting import append_to_system_message
 from langchain_rememberer.adapters.trajectory import (
@@ -48,6 +53,7 @@ from langchain_rememberer.adapters.trajectory import (
     is_summary,
     last_human_text,
 )
+from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.exemplars import Exemplar
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
@@ -142,7 +148,11 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         self.learn = learn
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
+        self._pending_warning = PendingWarning("RemembererMiddleware")
         self.namespace = namespace
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            msg = f"k must be a whole number of at least 1 (or None: the memory's), got {k!r}"
+            raise InvalidInputError(msg)
         self.k = k
         self._lock = threading.Lock()
         self._failed: OrderedDict[str, int] = OrderedDict()
@@ -319,7 +329,13 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             )
             return None
         annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []))
-        return finish_episode(self.memory, episode, self.scorer, namespace=self.namespace)
+        return finish_episode(
+            self.memory,
+            episode,
+            self.scorer,
+            namespace=self.namespace,
+            pending_warning=self._pending_warning,
+        )
 
     def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Build the episode from this run's messages, score it and learn it."""

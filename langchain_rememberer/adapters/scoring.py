@@ -15,6 +15,9 @@ model's structured output) and `FeedbackScorer` (explicit feedback by run id).
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
@@ -81,6 +84,9 @@ class FeedbackScorer:
         ```
     """
 
+    expects_feedback = True
+    """Returning None is meant: the run waits for feedback (no warning)."""
+
     def __call__(self, episode: Episode, /) -> None:  # noqa: ARG002
         """Return None: no score now."""
         return
@@ -118,6 +124,9 @@ class LLMJudgeScorer:
         assert scorer(Episode(task="t", steps=[Step(observation="o", action="a")])) == 0.5
         assert scorer.last_verdict.reason == "partly"
         ```
+
+    Concurrent runs: read `verdicts[run_id]` (per run, kept for the latest `keep_verdicts`
+    runs); `last_verdict` is the latest of any run, for sequential use.
     """
 
     def __init__(
@@ -129,6 +138,7 @@ class LLMJudgeScorer:
         system: str = JUDGE_SYSTEM,
         scale: float = 1.0,
         max_trajectory_chars: int = 12_000,
+        keep_verdicts: int = 256,
     ) -> None:
         if not hasattr(model, "with_structured_output"):
             msg = (
@@ -143,6 +153,16 @@ class LLMJudgeScorer:
         self.scale = scale
         self.max_trajectory_chars = max_trajectory_chars
         self.last_verdict: JudgeVerdict | None = None
+        """The latest verdict of any run (sequential use; see `verdicts` for concurrent runs)."""
+        self.keep_verdicts = keep_verdicts
+        self._verdicts: OrderedDict[str, JudgeVerdict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    @property
+    def verdicts(self) -> Mapping[str, JudgeVerdict]:
+        """The verdict per run id, of the latest `keep_verdicts` runs judged (a copy)."""
+        with self._lock:
+            return dict(self._verdicts)
 
     def render(self, episode: Episode) -> str:
         """The judge's prompt for `episode`."""
@@ -183,7 +203,12 @@ class LLMJudgeScorer:
                 "expected a JudgeVerdict with a score in [0, 1]"
             )
             raise ScoringError(msg)
-        self.last_verdict = verdict
+        with self._lock:
+            self.last_verdict = verdict
+            self._verdicts[episode.run_id] = verdict
+            self._verdicts.move_to_end(episode.run_id)
+            while len(self._verdicts) > self.keep_verdicts:
+                self._verdicts.popitem(last=False)
         return verdict.score * self.scale
 
 

@@ -148,8 +148,17 @@ class _PendingStep:
     def next_observation(self) -> str:
         return _OBSERVATION_JOIN.join(_tool_observation(m) for m in self.result_messages())
 
-    def reward(self) -> float:
-        return sum(tool_reward(m.artifact) for m in self.result_messages())
+    def reward(self, *, strict: bool = True) -> float:
+        """The step's reward; with `strict` off, an invalid tool reward counts 0."""
+        total = 0.0
+        for message in self.result_messages():
+            try:
+                total += tool_reward(message.artifact)
+            except InvalidInputError as e:
+                if strict:
+                    tool = message.name or message.tool_call_id
+                    raise InvalidInputError(f"tool {tool!r}: {e}") from e
+        return total
 
 
 @dataclass(frozen=True)
@@ -166,11 +175,38 @@ class RunState:
         return [s.action for s in self.steps]
 
 
+def _pending_steps(
+    run: Sequence[BaseMessage], observation: str, limits: TextLimits
+) -> list[_PendingStep]:
+    """The run's steps from its model and tool messages, `observation` being the first one."""
+    pending: list[_PendingStep] = []
+    for message in run:
+        if isinstance(message, AIMessage):
+            if pending and pending[-1].action != FINAL_ANSWER:
+                observation = _cut(pending[-1].next_observation(), limits.observation)
+            calls = list(message.tool_calls)
+            step = _PendingStep(
+                observation, canonical_action(calls), [str(c.get("id")) for c in calls]
+            )
+            if not calls:  # the final answer: what the agent said is recorded with it
+                step.answer = _cut(message_text(message.content), limits.answer)
+            pending.append(step)
+        elif isinstance(message, ToolMessage) and pending:
+            last = pending[-1]
+            if message.tool_call_id in last.call_ids and message.tool_call_id not in last.results:
+                last.results[message.tool_call_id] = message
+            else:
+                last.unmatched.append(message)
+    return pending
+
+
 def _parse(
     messages: Sequence[BaseMessage],
     task: str | None,
     limits: TextLimits,
     first_observation: str | None = None,
+    *,
+    strict: bool = True,
 ) -> RunState | None:
     max_chars = limits.observation
     start = next(
@@ -189,26 +225,15 @@ def _parse(
     # caller named the task separately (metadata "rememberer_task").
     first = first_observation if first_observation is not None else said
     observation = _cut(first, max_chars) if first.strip() else task
-    pending: list[_PendingStep] = []
-    for message in messages[(start + 1) if start is not None else 0 :]:
-        if isinstance(message, AIMessage):
-            if pending and pending[-1].action != FINAL_ANSWER:
-                observation = _cut(pending[-1].next_observation(), max_chars)
-            calls = list(message.tool_calls)
-            step = _PendingStep(
-                observation, canonical_action(calls), [str(c.get("id")) for c in calls]
-            )
-            if not calls:  # the final answer: what the agent said is recorded with it
-                step.answer = _cut(message_text(message.content), limits.answer)
-            pending.append(step)
-        elif isinstance(message, ToolMessage) and pending:
-            last = pending[-1]
-            if message.tool_call_id in last.call_ids and message.tool_call_id not in last.results:
-                last.results[message.tool_call_id] = message
-            else:
-                last.unmatched.append(message)
+    run = messages[(start + 1) if start is not None else 0 :]
+    pending = _pending_steps(run, observation, limits)
     steps = [
-        Step(observation=p.observation, action=p.action, reward=p.reward(), answer=p.answer)
+        Step(
+            observation=p.observation,
+            action=p.action,
+            reward=p.reward(strict=strict),
+            answer=p.answer,
+        )
         for p in pending
     ]
     if pending and pending[-1].action != FINAL_ANSWER and pending[-1].result_messages():
@@ -227,7 +252,8 @@ def current_state(
 
     Text is cut to `limits` (default `TextLimits()`; the adapters pass `memory.text_limits`).
     """
-    return _parse(messages, task, limits or TextLimits(), first_observation)
+    # Retrieval needs no reward: a tool's invalid reward must not cost the run its exemplars.
+    return _parse(messages, task, limits or TextLimits(), first_observation, strict=False)
 
 
 def is_summary(message: BaseMessage) -> bool:

@@ -24,6 +24,7 @@ EXPECTED_ALL = [
     "ScoringError",
     "Step",
     "StorageError",
+    "SpoolConfig",
     "TextLimits",
     "ToolRewardScorer",
     "WordLlamaEmbeddings",
