@@ -9,6 +9,7 @@ any number of concurrent writers and no lock.
 from __future__ import annotations
 
 import logging
+import sys
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -56,9 +57,10 @@ class Folder:
     def roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
         """Undo this call's appended updates after a failure following the append.
 
-        The episode is then applied whole or not at all. If even that fails, the log stays
-        ahead of the tables until the next write to those states or `rebuild()`; the original
-        error is the one raised either way.
+        The episode is then applied whole or not at all. If even that fails (the storage is
+        gone), what was appended stays: a sealed run's part is invisible until the run is learned
+        again, a whole run waits to be folded by the next write to its states or `rebuild()`.
+        The original error is the one raised either way.
         """
         try:
             appended = self.store.read_log(ns, run_id=run_id, complete=False)
@@ -67,9 +69,11 @@ class Folder:
             self.refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
         except Exception:
             logger.warning(
-                "could not roll back run %s after a failed write; call memory.rebuild()",
+                "rememberer: run %s: could not undo its appended updates either (%s); learning "
+                "the run again completes it, forget_run(%r) removes it",
                 run_id,
-                exc_info=True,
+                sys.exc_info()[1],
+                run_id,
             )
 
     def bootstrap_values(

@@ -388,6 +388,12 @@ class RemembererMemory:
         check_run_id(run_id, fingerprint, [r for r in before if r.run_id == run_id])
         try:
             self.store.append_log(ns, records)  # one add, unless the episode is very long
+        except BaseException:
+            if len(records) <= self.store.batch_size:
+                raise  # one `add`, atomic: it failed whole, there is nothing to undo
+            self.folder.roll_back(ns, run_id, records[0].created_at)
+            raise
+        try:
             known = {r.id for r in before}
             after = self.store.complete(ns, [*before, *(r for r in records if r.id not in known)])
             return self.folder.refold(ns, list(vectors), vectors, log=after)
