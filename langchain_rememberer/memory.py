@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import reprlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,7 @@ from langchain_rememberer.types import (
     MemoryStats,
     RetrievedState,
     finite_reward,
+    is_encodable,
 )
 
 __all__ = ["RemembererMemory", "default_observation_key"]
@@ -574,7 +576,10 @@ class RemembererMemory:
 def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> None:
     if not isinstance(value, str) or (not allow_empty and not value.strip()):
         kind = "a non-empty string" if not allow_empty else "a string"
-        msg = f"{name} must be {kind}, got {type(value).__name__} {str(value)[:60]!r}"
+        msg = f"{name} must be {kind}, got {type(value).__name__} {reprlib.repr(value)}"
+        raise InvalidInputError(msg)
+    if not is_encodable(value):
+        msg = f"{name} is not valid text: it holds a lone surrogate (undecodable bytes?)"
         raise InvalidInputError(msg)
 
 

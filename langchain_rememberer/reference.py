@@ -8,6 +8,7 @@ nothing else, so a pool cannot run code.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +18,11 @@ import yaml
 from langchain_rememberer.errors import ReferencePoolError
 from langchain_rememberer.types import is_finite_number
 
-__all__ = ["MAX_POOL_VISITS", "PoolEntry", "load_pool"]
+__all__ = ["MAX_POOL_RECORDS", "MAX_POOL_VISITS", "PoolEntry", "load_pool"]
 
 MAX_POOL_VISITS = 100_000
+MAX_POOL_RECORDS = 2_000_000
+"""The most log records (visits, summed over the pool) one import may create."""
 """Largest `number` (visit count N) accepted per (state, action) of a pool.
 
 An action with N visits is imported as N log records, so the cap bounds an import's size; the
@@ -73,6 +76,9 @@ def load_pool(path: str | Path) -> list[PoolEntry]:
             "of the reference pool format are accepted"
         )
         raise ReferencePoolError(msg) from e
+    except (RecursionError, TypeError) as e:  # nested too deeply; an unhashable key
+        msg = f"could not read reference pool {path}: {type(e).__name__}: {reprlib.repr(e)}"
+        raise ReferencePoolError(msg) from e
     except (yaml.YAMLError, OSError, UnicodeDecodeError) as e:
         msg = f"could not read reference pool {path}: {e}"
         raise ReferencePoolError(msg) from e
@@ -80,21 +86,27 @@ def load_pool(path: str | Path) -> list[PoolEntry]:
         kind = type(data).__name__
         msg = f"{path} is not a reference pool: expected a mapping of states, got {kind}"
         raise ReferencePoolError(msg)
-    entries = []
+    entries, total = [], 0
     for key, record in data.items():
         observation, task = _state_key(path, key)
         actions = record.get("action_dict") if isinstance(record, dict) else None
         if not isinstance(actions, dict):
-            msg = f"{path}: state {str(key)[:60]!r} has no action_dict mapping"
+            msg = f"{path}: state {reprlib.repr(key)} has no action_dict mapping"
             raise ReferencePoolError(msg)
         for action_key, value in actions.items():
             entries.append(_entry(path, task, observation, action_key, value))
+            total += entries[-1].visits
+            if total > MAX_POOL_RECORDS:
+                msg = f"{path}: the pool's visits add up to more than {MAX_POOL_RECORDS:,}"
+                raise ReferencePoolError(msg)
     return entries
 
 
 def _state_key(path: Path, key: object) -> tuple[str, str]:
     if not (isinstance(key, tuple) and len(key) >= 2 and all(isinstance(p, str) for p in key[:2])):
-        msg = f"{path}: a state key must be a tuple (observation, task, ...), got {str(key)[:80]!r}"
+        msg = (
+            f"{path}: a state key must be a tuple (observation, task, ...), got {reprlib.repr(key)}"
+        )
         raise ReferencePoolError(msg)
     return key[0], key[1]
 

@@ -39,7 +39,11 @@ def read_export(path: str | Path) -> list[LogRecord]:
     Raises:
         InvalidInputError: the file is not an export, or a record is malformed.
     """
-    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        msg = f"{path} is not a langchain-rememberer export: not UTF-8 text ({e})"
+        raise InvalidInputError(msg) from e
     try:
         header = json.loads(lines[0]) if lines else {}
     except json.JSONDecodeError:
@@ -56,7 +60,7 @@ def read_export(path: str | Path) -> list[LogRecord]:
         except KeyError as e:
             msg = f"{path} line {number}: the record has no {e} field; nothing was imported"
             raise InvalidInputError(msg) from e
-        except (TypeError, ValueError) as e:
+        except (TypeError, ValueError, OverflowError) as e:
             msg = f"{path} line {number}: malformed record ({e}); nothing was imported"
             raise InvalidInputError(msg) from e
     return records

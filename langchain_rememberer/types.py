@@ -54,8 +54,25 @@ class _Model(BaseModel):
 
 
 def is_finite_number(value: object) -> bool:
-    """A real number (numpy scalars included) that is finite; bools are not numbers here."""
-    return not isinstance(value, bool) and isinstance(value, numbers.Real) and math.isfinite(value)
+    """A real number (numpy scalars included) that is finite as a float; bools are not numbers.
+
+    An integer too large for a float (10**400) is not finite here either.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def is_encodable(text: str) -> bool:
+    """Whether `text` is valid Unicode (no lone surrogates), i.e. encodes to UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def finite_reward(value: object) -> float:
@@ -69,6 +86,9 @@ def finite_reward(value: object) -> float:
 def _check_text(value: str, *, what: str, allow_empty: bool = False) -> str:
     if not allow_empty and not value.strip():
         msg = f"{what} must be a non-empty string"
+        raise ValueError(msg)
+    if not is_encodable(value):
+        msg = f"{what} is not valid text: it holds a lone surrogate (undecodable bytes?)"
         raise ValueError(msg)
     if len(value) > MAX_TEXT_CHARS:
         msg = (
@@ -188,7 +208,12 @@ class Episode(_Model):
         return sum(step.reward for step in self.steps)
 
     def with_final_reward(self, reward: float) -> Episode:
-        """Return a copy whose last step also carries `reward` (the scorer's final score)."""
+        """Return a copy whose last step also carries `reward` (the scorer's final score).
+
+        Raises:
+            InvalidInputError: `reward` is not a finite number.
+        """
+        reward = finite_reward(reward)
         last = self.steps[-1]
         steps = [*self.steps[:-1], Step(**{**last.model_dump(), "reward": last.reward + reward})]
         return Episode(**{**self.model_dump(), "steps": [s.model_dump() for s in steps]})

@@ -19,6 +19,7 @@ needs in the middle of a run.
 from __future__ import annotations
 
 import json
+import reprlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -72,8 +73,8 @@ def message_text(content: Any) -> str:
 def _json(value: Any) -> str:
     try:
         return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return json.dumps(str(value), ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):  # unserialisable, or nested too deep
+        return json.dumps(reprlib.repr(value), ensure_ascii=False)
 
 
 def _cut(text: str, limit: int) -> str:

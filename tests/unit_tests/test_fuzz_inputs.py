@@ -69,7 +69,7 @@ AWKWARD = st.sampled_from(
 )
 ANY_CHAR = st.characters(exclude_categories=())
 TEXT = st.lists(st.one_of(ANY_CHAR, AWKWARD), max_size=30).map("".join)
-# Without lone surrogates, which are their own xfail cases (they break learn and retrieve).
+# Lone surrogates have their own cases below.
 UTF8_TEXT = TEXT.map(lambda t: "".join(c for c in t if not 0xD800 <= ord(c) <= 0xDFFF))
 ODD_REWARDS = [
     None,
@@ -87,7 +87,7 @@ ODD_REWARDS = [
     [],
     {},
 ]
-# Numbers beyond a float (10**400, Fraction(10**400)) are their own xfail cases below.
+# Numbers beyond a float (10**400, Fraction(10**400)) have their own cases below.
 FLOAT_SIZED_REWARD = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True),
     st.integers(min_value=-(10**300), max_value=10**300),
@@ -178,12 +178,6 @@ SURROGATES = pytest.mark.parametrize(
 )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a lone surrogate in a Step/Episode text passes validation, then learn fails with "
-    "UnicodeEncodeError in _records.stable_id (str.encode), not InvalidInputError (nothing "
-    "is written)",
-)
 @SURROGATES
 @pytest.mark.parametrize("field", ["task", "observation", "action", "answer"])
 def test_learn_with_a_lone_surrogate_is_an_invalid_input(text, field) -> None:
@@ -209,11 +203,6 @@ def test_learn_with_a_lone_surrogate_is_an_invalid_input(text, field) -> None:
         assert _updates()[0] == before[0] + 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="retrieve(task or observation with a lone surrogate) raises TypeError from the "
-    "WordLlama tokenizer (TextEncodeInput must be ...), not InvalidInputError",
-)
 @SURROGATES
 def test_retrieve_with_a_lone_surrogate(text) -> None:
     try:  # noqa: SIM105
@@ -311,12 +300,6 @@ def test_a_step_with_a_reward_beyond_a_float_is_rejected(reward) -> None:
         Step(observation="o", action="a", reward=reward)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="learn_pending(run, 10**400): types.finite_reward -> is_finite_number calls "
-    "math.isfinite on an int too large for a float and raises OverflowError, not "
-    "InvalidInputError",
-)
 def test_learn_pending_with_a_reward_beyond_a_float() -> None:
     MEMORY.save_pending(
         Episode(task="Wait.", run_id="huge-pending", steps=[Step(observation="o", action="a")]),
@@ -326,11 +309,6 @@ def test_learn_pending_with_a_reward_beyond_a_float() -> None:
         MEMORY.learn_pending("huge-pending", 10**400, namespace="pending")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Episode.with_final_reward does not validate its reward: None (or a str) raises "
-    "TypeError from `last.reward + reward`, not InvalidInputError",
-)
 @pytest.mark.parametrize("reward", [None, "1.0"], ids=["None", "str"])
 def test_with_final_reward_rejects_a_non_number(reward) -> None:
     episode = Episode(task="t", steps=[Step(observation="o", action="a")])
@@ -338,11 +316,6 @@ def test_with_final_reward_rejects_a_non_number(reward) -> None:
         episode.with_final_reward(reward)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Episode.with_final_reward(True) adds the bool as 1.0; Step and finite_reward reject "
-    "bools as rewards",
-)
 def test_with_final_reward_rejects_a_bool() -> None:
     episode = Episode(task="t", steps=[Step(observation="o", action="a")])
     with pytest.raises(InvalidInputError):
@@ -392,11 +365,6 @@ def test_canonical_action_of_moderately_nested_args() -> None:
     assert action.startswith("t(x=") and "leaf" in action  # noqa: PT018
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="canonical_action: args nested deeper than the recursion limit make json.dumps raise "
-    "RecursionError, which trajectory._json does not catch (only TypeError/ValueError)",
-)
 def test_canonical_action_of_deeply_nested_args() -> None:
     try:
         action = canonical_action([{"name": "t", "args": {"x": _nested(5_000)}}])
@@ -438,11 +406,6 @@ def test_tool_reward_of_any_artifact(artifact) -> None:
         assert math.isfinite(reward)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tool_reward({'reward': 10**400}) raises OverflowError from math.isfinite in "
-    "types.is_finite_number, not InvalidInputError",
-)
 @pytest.mark.parametrize("reward", HUGE, ids=["int-1e400", "fraction-1e400"])
 def test_tool_reward_beyond_a_float(reward) -> None:
     with pytest.raises(InvalidInputError):
@@ -470,7 +433,7 @@ FIELD_VALUES = st.one_of(
 
 
 def _not_the_known_bug(key: str, value: object) -> object:
-    """A non-finite step count is `test_import_jsonl_with_an_infinite_step`'s xfail case."""
+    """A non-finite step count is `test_import_jsonl_with_an_infinite_step`'s case."""
     if key in ("step", "steps") and isinstance(value, float) and not math.isfinite(value):
         return "not a number"
     return value
@@ -507,7 +470,7 @@ BAD_LINE = st.one_of(
 @given(header=st.one_of(st.just(HEADER), TEXT), lines=st.lists(BAD_LINE, min_size=1, max_size=4))
 def test_import_jsonl_of_malformed_lines(tmp_path_factory, header, lines) -> None:
     path = tmp_path_factory.mktemp("jsonl") / "export.jsonl"
-    # Raw lone surrogates cannot be UTF-8 (that file is its own xfail case); escaped in JSON they
+    # Raw lone surrogates cannot be UTF-8 (that file is its own case); escaped in JSON they
     # are still generated, as "\\ud800".
     path.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8", errors="replace")
     before = _updates("imports")
@@ -521,12 +484,6 @@ def test_import_jsonl_of_malformed_lines(tmp_path_factory, header, lines) -> Non
         assert _updates("imports")[0] == before[0] + added
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_jsonl: a record whose step is 1e400 (JSON parses it to inf) makes int(inf) raise "  # noqa: E501
-    "OverflowError, which transfer.read_export does not turn into InvalidInputError (same for "
-    "the run length `steps`)",
-)
 @pytest.mark.parametrize("key", ["step", "steps"])
 def test_import_jsonl_with_an_infinite_step(tmp_path, key) -> None:
     path = tmp_path / "export.jsonl"
@@ -540,11 +497,6 @@ def test_import_jsonl_with_an_infinite_step(tmp_path, key) -> None:
         MEMORY.import_jsonl(path, namespace="imports")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_jsonl of a file that is not UTF-8 raises UnicodeDecodeError (read_text is "
-    "outside read_export's error handling), not InvalidInputError",
-)
 def test_import_jsonl_of_a_file_that_is_not_utf8(tmp_path) -> None:
     path = tmp_path / "export.jsonl"
     path.write_bytes(HEADER.encode() + b"\n\xff\xfe\x00garbage\n")
@@ -631,12 +583,6 @@ def test_reference_pool_billion_laughs_is_rejected_fast(tmp_path) -> None:
     _import_fails_fast(_pool(tmp_path, BILLION_LAUGHS))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_reference_pool: a !!python/tuple state key holding a list (e.g. billion-laughs "
-    "aliases) raises TypeError 'unhashable type: list' from PyYAML's mapping construction, not "
-    "ReferencePoolError (reference._construct_tuple builds an unhashable tuple)",
-)
 @pytest.mark.parametrize("levels", [1, 5], ids=["one-list", "billion-laughs-5-levels"])
 def test_reference_pool_tuple_key_holding_lists_is_rejected_fast(tmp_path, levels) -> None:
     laughs = "\n".join(BILLION_LAUGHS.splitlines()[:levels])
@@ -645,12 +591,6 @@ def test_reference_pool_tuple_key_holding_lists_is_rejected_fast(tmp_path, level
     _import_fails_fast(_pool(tmp_path, text))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_reference_pool: YAML nested deeper than the recursion limit makes PyYAML's "
-    "composer raise RecursionError, which reference.load_pool does not turn into "
-    "ReferencePoolError",
-)
 def test_reference_pool_deeply_nested_yaml_is_rejected(tmp_path) -> None:
     _import_fails_fast(_pool(tmp_path, "[" * 5_000 + "]" * 5_000 + "\n"))
 
