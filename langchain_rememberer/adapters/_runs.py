@@ -10,6 +10,9 @@ its own) do not. Ownership is decided in one place, `ClosedRun.verdict`:
   has no step of its own; the run's id is then the single agent's id, so feedback finds it;
 - otherwise the callback handler learns it under the root run id.
 
+What the handler keeps of finished runs (episodes, reports, the latest run id, `on_finished`)
+is `FinishedRuns`, per run id and under its own lock.
+
 A middleware agent is recognised by its `before_agent` node's name (`is_middleware_node`), so
 the decision needs nothing from the middleware itself; the middleware calls `claim` from that
 node to learn the run id it shares with the handler.
@@ -18,26 +21,56 @@ node to learn the run id it shares with the handler.
 from __future__ import annotations
 
 import enum
+import logging
 import threading
-from collections import deque
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from langchain_rememberer.adapters.recorder import TrajectoryRecorder
+from langchain_rememberer.errors import InvalidInputError
+from langchain_rememberer.types import Episode, LearnReport
 
 __all__ = [
     "ClosedRun",
+    "FinishedRuns",
     "Kind",
     "Node",
     "Owner",
     "RunRegistry",
     "Verdict",
+    "check_count",
     "is_middleware_node",
     "middleware_name",
 ]
 
+logger = logging.getLogger(__name__)
+
 _PREFIX = "RemembererMiddleware["
 _START_HOOK = "].before_agent"
+
+
+def check_count(value: object, name: str, *, minimum: int, maximum: int | None = None) -> int:
+    """`value` if it is a whole number from `minimum` (to `maximum`), else `InvalidInputError`.
+
+    The adapters' constructors check their settings with it, so a bad one fails at once rather
+    than warning on every run.
+    """
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int)
+        or value < minimum
+        or (maximum is not None and value > maximum)
+    ):
+        bound = (
+            f"from {minimum:,} to {maximum:,}"
+            if maximum is not None
+            else f"of at least {minimum:,}"
+        )
+        msg = f"{name} must be a whole number {bound}, got {value!r}"
+        raise InvalidInputError(msg)
+    return value
 
 
 def middleware_name(namespace: str) -> str:
@@ -142,14 +175,7 @@ class RunRegistry:
     """
 
     def __init__(self, max_open_runs: int = 1024) -> None:
-        if (
-            isinstance(max_open_runs, bool)
-            or not isinstance(max_open_runs, int)
-            or max_open_runs < 1
-        ):
-            msg = f"max_open_runs must be a whole number of at least 1, got {max_open_runs!r}"
-            raise ValueError(msg)
-        self.max_open_runs = max_open_runs
+        self.max_open_runs = check_count(max_open_runs, "max_open_runs", minimum=1)
         self._lock = threading.Lock()
         self._nodes: dict[UUID, Node] = {}
         self._open: dict[UUID, _Open] = {}
@@ -288,3 +314,86 @@ class RunRegistry:
     def _forget(self, root: UUID) -> None:
         for member in self._open.pop(root).members:
             self._nodes.pop(member, None)
+
+
+OnFinished = Callable[[str, Episode | None, LearnReport | None], None]
+"""`on_finished(run_id, episode, report)`: told once per finished run the handler learns."""
+
+
+class FinishedRuns:
+    """What the callback handler keeps of finished runs, per run id, thread-safe.
+
+    Runs end on many threads at once, so everything is read and written under one lock; the
+    readers get copies. `last_run_id` is the latest run of any thread (sequential use only).
+
+    Example:
+        ```python
+        from langchain_rememberer.adapters._runs import FinishedRuns
+
+        finished = FinishedRuns(keep_episodes=4, keep_reports=4, on_finished=None)
+        finished.add("run-1", None, None)
+        assert finished.last_run_id == "run-1" and finished.reports == {"run-1": None}
+        ```
+    """
+
+    def __init__(self, keep_episodes: int, keep_reports: int, on_finished: object) -> None:
+        if on_finished is not None and not callable(on_finished):
+            msg = (
+                "RLEMCallbackHandler on_finished must be a callable "
+                f"(run_id, episode, report) -> None, got {on_finished!r}"
+            )
+            raise TypeError(msg)
+        self.on_finished: OnFinished | None = on_finished  # type: ignore[assignment]
+        self.keep_reports = check_count(keep_reports, "keep_reports", minimum=1)
+        maxlen = check_count(keep_episodes, "keep_episodes", minimum=0)
+        self._episodes: deque[Episode] = deque(maxlen=maxlen)
+        self._reports: OrderedDict[str, LearnReport | None] = OrderedDict()
+        self._last: str | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def last_run_id(self) -> str | None:
+        """The run id of the latest finished run, whichever thread finished it."""
+        with self._lock:
+            return self._last
+
+    @property
+    def episodes(self) -> list[Episode]:
+        """The latest finished episodes, oldest first (a copy)."""
+        with self._lock:
+            return list(self._episodes)
+
+    @property
+    def reports(self) -> dict[str, LearnReport | None]:
+        """The report per finished run id, of the latest `keep_reports` runs (a copy)."""
+        with self._lock:
+            return dict(self._reports)
+
+    def report(self, run_id: str) -> LearnReport | None:
+        """The report of the run `run_id` (None: pending, skipped, failed or unknown)."""
+        with self._lock:
+            return self._reports.get(run_id)
+
+    def handed_over(self, run_id: str) -> None:
+        """A run the middleware learns: only its id is the latest."""
+        with self._lock:
+            self._last = run_id
+
+    def add(self, run_id: str, episode: Episode | None, report: LearnReport | None) -> None:
+        """Keep a finished run, then tell `on_finished` (whose errors are logged, not raised)."""
+        with self._lock:
+            self._last = run_id
+            if episode is not None:
+                self._episodes.append(episode)
+            self._reports[run_id] = report
+            self._reports.move_to_end(run_id)
+            while len(self._reports) > self.keep_reports:
+                self._reports.popitem(last=False)
+        if self.on_finished is None:
+            return
+        try:
+            self.on_finished(run_id, episode, report)
+        except Exception:
+            logger.warning(
+                "rememberer: run %s: the on_finished callback failed", run_id, exc_info=True
+            )

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 from uuid import UUID
@@ -28,7 +27,9 @@ from langchain_rememberer.adapters._learning import (
 )
 from langchain_rememberer.adapters._runs import (
     ClosedRun,
+    FinishedRuns,
     Kind,
+    OnFinished,
     Owner,
     RunRegistry,
     is_middleware_node,
@@ -79,16 +80,40 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         handler.record_feedback(handler.last_run_id, reward=1.0)
         ```
 
+    Many runs at once (threads, `asyncio.gather`): choose each run's id, or be told it:
+        ```python
+        import uuid
+
+        finished = {}
+        handler = RLEMCallbackHandler(
+            memory,
+            scorer=FeedbackScorer(),
+            on_finished=lambda run_id, episode, report: finished.update({run_id: episode}),
+        )
+        run_id = str(uuid.uuid4())
+        chain.invoke("What is 2+2?", config={"callbacks": [handler], "run_id": run_id})
+        assert finished[run_id].task == "What is 2+2?"
+        handler.record_feedback(run_id, reward=1.0)
+        ```
+
     Args:
         memory: The experience memory to learn into.
         scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
         namespace: The memory namespace (default: the memory's).
-        keep_episodes: How many finished episodes to keep in `episodes` for inspection.
+        keep_episodes: How many finished episodes to keep in `episodes` for inspection (0:
+            none).
         max_open_runs: Runs that never end (an abandoned stream) are dropped, oldest first,
             beyond this many open runs.
         on_finished: Called once per finished run this handler learns, with its run id, its
-            episode (None when not learned) and its report (None: pending, skipped, failed);
-            errors in it are logged, never raised into the run.
+            episode (None when not learned) and its report (None: pending, skipped, failed),
+            from the thread that ended the run; errors in it are logged, never raised into
+            the run.
+        keep_reports: How many finished runs `report(run_id)` remembers (the latest runs).
+
+    Raises:
+        InvalidInputError: a bad `keep_episodes`, `max_open_runs` or `keep_reports`.
+        TypeError: `memory` is not a `RemembererMemory`; `scorer` or `on_finished` is not
+            callable.
 
     Concurrent runs: choose each run's id (`config={"run_id": uuid}`) and read
     `handler.report(run_id)`, or take it from `on_finished`; `last_run_id` is only right when
@@ -105,24 +130,36 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         namespace: str | None = None,
         keep_episodes: int = 32,
         max_open_runs: int = 1024,
-        on_finished: Callable[[str, Episode | None, LearnReport | None], None] | None = None,
+        on_finished: OnFinished | None = None,
+        keep_reports: int = 1024,
     ) -> None:
         self.memory = check_memory(memory, "RLEMCallbackHandler")
         self.scorer = check_scorer(scorer, "RLEMCallbackHandler")
+        self._finished = FinishedRuns(keep_episodes, keep_reports, on_finished)
         self._pending_warning = PendingWarning("RLEMCallbackHandler")
         self.namespace = namespace
         self.runs = RunRegistry(max_open_runs)
         """The node table of the runs in progress (shared with `RemembererMiddleware`)."""
-        self.episodes: deque[Episode] = deque(maxlen=keep_episodes)
-        """The latest finished episodes (learned, pending or skipped), oldest first."""
-        self.reports: dict[str, LearnReport | None] = {}
-        """`LearnReport` per finished run id (None: pending, skipped or failed)."""
-        self.last_run_id: str | None = None
-        """The run id of the latest finished root run, for sequential use; with concurrent
-        runs, pass `config={"run_id": ...}` or use `on_finished`."""
-        self.on_finished = on_finished
-        self._lock = threading.Lock()
         self._scoring = threading.local()
+
+    @property
+    def last_run_id(self) -> str | None:
+        """The run id of the latest finished root run, for sequential use only.
+
+        With concurrent runs it may be another run's: choose each run's id
+        (`config={"run_id": ...}`) or use `on_finished` instead.
+        """
+        return self._finished.last_run_id
+
+    @property
+    def episodes(self) -> list[Episode]:
+        """The latest finished episodes (learned, pending or skipped), oldest first (a copy)."""
+        return self._finished.episodes
+
+    @property
+    def reports(self) -> Mapping[str, LearnReport | None]:
+        """`LearnReport` per finished run id (None: pending, skipped or failed), a copy."""
+        return self._finished.reports
 
     @property
     def max_open_runs(self) -> int:
@@ -296,8 +333,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         verdict = run.verdict()
         if verdict.owner is Owner.MIDDLEWARE:
             logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", run_id)
-            with self._lock:
-                self.last_run_id = verdict.run_id
+            self._finished.handed_over(verdict.run_id)
             return
         rid = str(run_id)
         episode = self._episode(run, rid, succeeded)
@@ -314,14 +350,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
                 )
             finally:
                 self._scoring.active = False
-        with self._lock:
-            self.last_run_id = rid
-            if episode is not None:
-                self.episodes.append(episode)
-            self.reports[rid] = report
-            while len(self.reports) > max(self.episodes.maxlen or 0, 1) * 4:
-                self.reports.pop(next(iter(self.reports)))
-        self._notify(rid, episode, report)
+        self._finished.add(rid, episode, report)
 
     def _episode(self, run: ClosedRun, rid: str, succeeded: bool | None) -> Episode | None:
         """The run's episode, or None (logged) when it is not to be learned."""
@@ -343,20 +372,12 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             logger.warning("rememberer: run %s not learned, no episode could be built: %s", rid, e)
             return None
 
-    def _notify(self, rid: str, episode: Episode | None, report: LearnReport | None) -> None:
-        if self.on_finished is None:
-            return
-        try:
-            self.on_finished(rid, episode, report)
-        except Exception:
-            logger.warning(
-                "rememberer: run %s: the on_finished callback failed", rid, exc_info=True
-            )
-
     def report(self, run_id: UUID | str) -> LearnReport | None:
-        """The `LearnReport` of a finished run (None: pending, skipped, failed or unknown)."""
-        with self._lock:
-            return self.reports.get(str(run_id))
+        """The `LearnReport` of a finished run (None: pending, skipped, failed or unknown).
+
+        Safe with concurrent runs: it reads the run you name, of the latest `keep_reports`.
+        """
+        return self._finished.report(str(run_id))
 
     def record_feedback(self, run_id: UUID | str, reward: float) -> LearnReport:
         """Give a pending run its final reward and learn it, exactly once.

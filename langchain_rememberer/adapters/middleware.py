@@ -44,7 +44,7 @@ from langchain_rememberer.adapters._learning import (
     check_scorer,
     finish_episode,
 )
-from langchain_rememberer.adapters._runs import middleware_name
+from langchain_rememberer.adapters._runs import check_count, middleware_name
 from langchain_rememberer.adapters.prompting import append_to_system_message
 from langchain_rememberer.adapters.trajectory import (
     after_summary,
@@ -55,6 +55,7 @@ from langchain_rememberer.adapters.trajectory import (
 )
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.exemplars import Exemplar
+from langchain_rememberer.memory import _MAX_K as MAX_K
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 
@@ -129,8 +130,16 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         memory: The experience memory.
         scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
         namespace: The memory namespace (default: the memory's).
-        k: Exemplars per model call (default: the memory's retrieval config).
+        k: Exemplars per model call, a whole number from 1 to 10,000 (default: the memory's
+            retrieval config).
         learn: False freezes the memory: exemplars are shown, nothing is learned (evaluation).
+
+    Raises:
+        InvalidInputError: a bad `k` or `learn` (at construction, not on every model call).
+        TypeError: `memory` is not a `RemembererMemory`, or `scorer` is not callable.
+
+    Concurrent runs: each run's id is in its own output, `rememberer_run_id` (or choose it
+    with `config={"run_id": uuid}`); nothing on the middleware holds "the latest run".
     """
 
     state_schema = RemembererState
@@ -145,15 +154,16 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         learn: bool = True,
     ) -> None:
         super().__init__()
+        if not isinstance(learn, bool):
+            msg = f"learn must be True or False, got {learn!r}"
+            raise InvalidInputError(msg)
         self.learn = learn
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self._pending_warning = PendingWarning("RemembererMiddleware")
         self.namespace = namespace
-        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            msg = f"k must be a whole number of at least 1 (or None: the memory's), got {k!r}"
-            raise InvalidInputError(msg)
-        self.k = k
+        # Checked here, not on every model call (where a bad k would only warn, every time).
+        self.k = None if k is None else check_count(k, "k", minimum=1, maximum=MAX_K)
         self._lock = threading.Lock()
         self._failed: OrderedDict[str, int] = OrderedDict()
         """Runs whose tool failure was learned: run id -> message count at the failure."""

@@ -25,7 +25,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
 from langchain_rememberer._text import escape_text
-from langchain_rememberer.errors import ScoringError
+from langchain_rememberer.errors import InvalidInputError, ScoringError
 from langchain_rememberer.prompts import JUDGE_PROMPT, JUDGE_RUBRIC, JUDGE_SYSTEM
 from langchain_rememberer.types import Episode, is_finite_number
 
@@ -125,8 +125,29 @@ class LLMJudgeScorer:
         assert scorer.last_verdict.reason == "partly"
         ```
 
-    Concurrent runs: read `verdicts[run_id]` (per run, kept for the latest `keep_verdicts`
-    runs); `last_verdict` is the latest of any run, for sequential use.
+    Many runs at once (one scorer shared by concurrent runs): read each run's verdict by its
+    run id, `verdicts[run_id]` (kept for the latest `keep_verdicts` runs);
+    `last_verdict` is the latest of any run, for one run after another only:
+        ```python
+        episode = Episode(task="t", steps=[Step(observation="o", action="a")], run_id="run-7")
+        scorer(episode)
+        assert scorer.verdicts["run-7"].reason == "partly"
+        ```
+
+    Args:
+        model: A chat model with `with_structured_output` (the judge).
+        rubric: What a good run is, given to the judge in `prompt`.
+        prompt: The judge's message, a `str.format` template with the fields `{rubric}`,
+            `{task}`, `{trajectory}` and `{status}`.
+        system: The judge's system message.
+        scale: The final reward is the judge's score in [0, 1] times this finite number.
+        max_trajectory_chars: The trajectory shown is cut to its last this many characters.
+        keep_verdicts: How many runs' verdicts `verdicts` remembers (the latest runs).
+
+    Raises:
+        TypeError: `model` has no `with_structured_output`.
+        InvalidInputError: a bad `prompt`, `rubric`, `system`, `scale`,
+            `max_trajectory_chars` or `keep_verdicts`.
     """
 
     def __init__(
@@ -146,6 +167,17 @@ class LLMJudgeScorer:
                 f"{type(model).__name__}"
             )
             raise TypeError(msg)
+        _check_prompt(prompt, rubric, system)
+        if not is_finite_number(scale):
+            msg = f"LLMJudgeScorer scale must be a finite number, got {scale!r}"
+            raise InvalidInputError(msg)
+        for name, value in (
+            ("max_trajectory_chars", max_trajectory_chars),
+            ("keep_verdicts", keep_verdicts),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                msg = f"LLMJudgeScorer {name} must be a whole number of at least 1, got {value!r}"
+                raise InvalidInputError(msg)
         self.judge = model.with_structured_output(JudgeVerdict)
         self.rubric = rubric
         self.prompt = prompt
@@ -210,6 +242,22 @@ class LLMJudgeScorer:
             while len(self._verdicts) > self.keep_verdicts:
                 self._verdicts.popitem(last=False)
         return verdict.score * self.scale
+
+
+def _check_prompt(prompt: object, rubric: object, system: object) -> None:
+    """Reject judge texts that `render` could not use (they would fail every run)."""
+    for name, value in (("prompt", prompt), ("rubric", rubric), ("system", system)):
+        if not isinstance(value, str):
+            msg = f"LLMJudgeScorer {name} must be a string, got {type(value).__name__}"
+            raise InvalidInputError(msg)
+    try:
+        str(prompt).format(rubric="", task="", trajectory="", status="")
+    except (KeyError, IndexError, ValueError) as e:
+        msg = (
+            "LLMJudgeScorer prompt must be a str.format template using only {rubric}, {task}, "
+            f"{{trajectory}} and {{status}} (other braces doubled); {type(e).__name__}: {e}"
+        )
+        raise InvalidInputError(msg) from e
 
 
 def _as_verdict(answer: Any) -> JudgeVerdict | None:
