@@ -87,7 +87,7 @@ def http_client(host: str = "127.0.0.1", port: int = 8000) -> ClientAPI:
 
 def check_name(value: str, *, what: str) -> str:
     """Reject names Chroma could not use inside a collection name."""
-    if not isinstance(value, str) or not _NAME.match(value) or ".." in value:
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
         msg = (
             f"{what} {value!r} is not usable: use 1-128 characters of letters, digits, '.', '_' "
             "or '-', starting and ending with a letter or digit, without two '.' in a row"

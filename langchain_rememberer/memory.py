@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import reprlib
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -49,12 +48,15 @@ from langchain_rememberer.exemplars import (
     select_exemplars,
 )
 from langchain_rememberer.types import (
+    MAX_K,
     Episode,
     LearnReport,
     MemoryStats,
     RetrievedState,
+    as_episode,
+    check_text_arg,
     finite_reward,
-    is_encodable,
+    run_id_arg,
 )
 
 __all__ = ["RemembererMemory", "default_observation_key"]
@@ -259,11 +261,11 @@ class RemembererMemory:
         retrieval config), ties broken by total visits. `recent_actions` are the run's
         actions so far, oldest first; only read when the memory has `action_history`.
         """
-        _check_text_arg(task, "task")
-        _check_text_arg(observation, "observation", allow_empty=True)
+        check_text_arg(task, "task")
+        check_text_arg(observation, "observation", allow_empty=True)
         k = self.retrieval.k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            msg = f"k must be a whole number of at least 1, got {k!r}"
+        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+            msg = f"k must be a whole number from 1 to {MAX_K:,}, got {k!r}"
             raise InvalidInputError(msg)
         weight = self.retrieval.task_weight if task_weight is None else task_weight
         if (
@@ -344,7 +346,7 @@ class RemembererMemory:
             InvalidInputError: the run id was already learned with a different episode (a run
                 id names one episode; give each run its own id).
         """
-        episode = _as_episode(episode)
+        episode = as_episode(episode)
         print_ = episode_fingerprint(episode)  # of what was given, before any cap
         episode = cap_episode(episode, self.rlem.max_run_reward)
         ns = self._open(namespace)
@@ -433,7 +435,8 @@ class RemembererMemory:
         records of the run are removed as well, so this also repairs a damaged log.
         """
         ns = self._open(namespace)
-        refs = self.store.run_log_refs(ns, str(run_id))
+        run_id = run_id_arg(run_id)
+        refs = self.store.run_log_refs(ns, run_id)
         self.store.delete_log(ns, [record_id for record_id, _ in refs])
         self.store.delete_pending(ns, str(run_id))
         touched = [state_id for _, state_id in refs if state_id is not None]
@@ -460,7 +463,7 @@ class RemembererMemory:
     @_reopens
     def save_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
         """Persist an episode until `learn_pending` gives it its reward."""
-        episode = _as_episode(episode)
+        episode = as_episode(episode)
         ns = self._open(namespace)
         self.store.put_pending(ns, episode.run_id, episode.model_dump_json(), time.time())
 
@@ -472,7 +475,8 @@ class RemembererMemory:
     @_reopens
     def is_learned(self, run_id: str, *, namespace: str | None = None) -> bool:
         """Whether any update of `run_id` is in the namespace's log."""
-        return bool(self.store.read_log(self._open(namespace), run_id=str(run_id)))
+        run_id = run_id_arg(run_id)
+        return bool(self.store.read_log(self._open(namespace), run_id=run_id))
 
     @_reopens
     def learn_pending(
@@ -484,7 +488,8 @@ class RemembererMemory:
             FeedbackError: the run is not pending (unknown, or already learned).
         """
         ns = self._open(namespace)
-        payload = self.store.get_pending(ns, str(run_id))
+        run_id = run_id_arg(run_id)
+        payload = self.store.get_pending(ns, run_id)
         if payload is None:
             learned = self.is_learned(str(run_id), namespace=namespace)
             state = "was already learned" if learned else "is not pending (unknown run id)"
@@ -571,22 +576,3 @@ class RemembererMemory:
                 dim=2 * self.encoder.dim,
                 task_weight=self.retrieval.task_weight,
             )
-
-
-def _check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> None:
-    if not isinstance(value, str) or (not allow_empty and not value.strip()):
-        kind = "a non-empty string" if not allow_empty else "a string"
-        msg = f"{name} must be {kind}, got {type(value).__name__} {reprlib.repr(value)}"
-        raise InvalidInputError(msg)
-    if not is_encodable(value):
-        msg = f"{name} is not valid text: it holds a lone surrogate (undecodable bytes?)"
-        raise InvalidInputError(msg)
-
-
-def _as_episode(episode: Episode | Mapping[str, Any]) -> Episode:
-    if isinstance(episode, Episode):
-        return episode
-    if isinstance(episode, Mapping):
-        return Episode(**dict(episode))
-    msg = f"expected an Episode or a mapping, got {type(episode).__name__}"
-    raise InvalidInputError(msg)

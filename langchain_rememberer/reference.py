@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from langchain_rememberer.errors import ReferencePoolError
-from langchain_rememberer.types import is_finite_number
+from langchain_rememberer.types import is_encodable, is_finite_number
 
 __all__ = ["MAX_POOL_RECORDS", "MAX_POOL_VISITS", "PoolEntry", "load_pool"]
 
@@ -111,22 +111,34 @@ def _state_key(path: Path, key: object) -> tuple[str, str]:
     return key[0], key[1]
 
 
+def _number(value: dict[str, Any], key: str, default: float | None = None) -> float:
+    """A number of an action's record, named in the error when it is not one."""
+    raw = value[key] if default is None else value.get(key, default)
+    try:
+        return float(raw)
+    except (TypeError, ValueError, OverflowError) as e:
+        msg = f"{key} {reprlib.repr(raw)} is not a number a float can hold ({e})"
+        raise ValueError(msg) from e
+
+
 def _entry(path: Path, task: str, observation: str, action_key: object, value: object) -> PoolEntry:
     action = action_key[0] if isinstance(action_key, tuple) and action_key else action_key
     try:
         if not isinstance(action, str) or not isinstance(value, dict):
             raise TypeError("bad action key or value")
-        q, visits = float(value["qvalue"]), value["number"]
-        reward = float(value.get("reward", 0.0))
+        if not all(map(is_encodable, (task, observation, action))):
+            raise ValueError("a lone surrogate in the state or action text")
+        q, visits = _number(value, "qvalue"), value["number"]
+        reward = _number(value, "reward", 0.0)
         if not (is_finite_number(q) and is_finite_number(reward)):
             raise ValueError("non-finite qvalue or reward")
         if isinstance(visits, bool) or not isinstance(visits, int):
             raise TypeError(f"number {visits!r} is not a whole number")
         if not 1 <= visits <= MAX_POOL_VISITS:
             raise ValueError(f"number {visits} is outside 1..{MAX_POOL_VISITS:,}")
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, OverflowError) as e:
         msg = (
-            f"{path}: action {str(action_key)[:60]!r} needs a string action, a finite qvalue "
+            f"{path}: action {reprlib.repr(action_key)} needs a string action, a finite qvalue "
             f"and a whole number between 1 and {MAX_POOL_VISITS:,}: {e}"
         )
         raise ReferencePoolError(msg) from e

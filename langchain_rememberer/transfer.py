@@ -15,7 +15,7 @@ from typing import Any
 from langchain_rememberer import reference
 from langchain_rememberer._records import LogRecord, stable_id
 from langchain_rememberer.errors import InvalidInputError
-from langchain_rememberer.types import is_finite_number
+from langchain_rememberer.types import is_encodable, is_finite_number
 
 __all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_export"]
 
@@ -46,7 +46,7 @@ def read_export(path: str | Path) -> list[LogRecord]:
         raise InvalidInputError(msg) from e
     try:
         header = json.loads(lines[0]) if lines else {}
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         header = {}
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
         msg = f"{path} is not a langchain-rememberer export (first line must be its header)"
@@ -60,7 +60,7 @@ def read_export(path: str | Path) -> list[LogRecord]:
         except KeyError as e:
             msg = f"{path} line {number}: the record has no {e} field; nothing was imported"
             raise InvalidInputError(msg) from e
-        except (TypeError, ValueError, OverflowError) as e:
+        except (TypeError, ValueError, OverflowError, RecursionError) as e:
             msg = f"{path} line {number}: malformed record ({e}); nothing was imported"
             raise InvalidInputError(msg) from e
     return records
@@ -103,21 +103,36 @@ def reference_pool_records(
 
 def _record(data: Mapping[str, Any]) -> LogRecord:
     return LogRecord(
-        id=str(data["id"]),
-        state_id=str(data["state_id"]),
-        task=str(data["task"]),
-        observation=str(data["observation"]),
-        action=str(data["action"]),
+        id=_text(data, "id"),
+        state_id=_text(data, "state_id"),
+        task=_text(data, "task"),
+        observation=_text(data, "observation", allow_empty=True),
+        action=_text(data, "action"),
         target=_finite(data, "target"),
         reward=_finite(data, "reward"),
-        run_id=str(data["run_id"]),
+        run_id=_text(data, "run_id"),
         step=int(data["step"]),
         created_at=_finite(data, "created_at"),
-        answer=str(data.get("answer") or ""),
+        answer=_text(data, "answer", allow_empty=True, default=""),
         fingerprint=str(data.get("fingerprint") or ""),
         steps=int(data.get("steps") or 0),
         sealed=bool(data.get("sealed", False)),
     )
+
+
+def _text(
+    data: Mapping[str, Any], key: str, *, allow_empty: bool = False, default: str | None = None
+) -> str:
+    """A record's text field: valid Unicode, and not empty unless allowed."""
+    value = data.get(key, default) if default is not None else data[key]
+    text = "" if value is None else str(value)
+    if not allow_empty and not text.strip():
+        msg = f"record {data.get('id')!r}: {key} is empty"
+        raise ValueError(msg)
+    if not is_encodable(text):
+        msg = f"record {data.get('id')!r}: {key} holds a lone surrogate"
+        raise ValueError(msg)
+    return text
 
 
 def _finite(data: Mapping[str, Any], key: str) -> float:

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import numbers
+import reprlib
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -200,6 +202,9 @@ class Episode(_Model):
     @field_validator("run_id", mode="before")
     @classmethod
     def _run_id(cls, value: object) -> object:
+        if isinstance(value, str) and not is_encodable(value):
+            msg = "run_id is not valid text: it holds a lone surrogate"
+            raise ValueError(msg)
         return str(value) if isinstance(value, uuid.UUID) else value
 
     @property
@@ -280,3 +285,36 @@ class MemoryStats(_Model):
     pending: int
     task_weight: float | None
     """The λ the state vectors were written with (None while the namespace is empty)."""
+
+
+MAX_K = 10_000
+"""The most states one retrieval may ask for (Chroma's query takes a C integer)."""
+
+
+def run_id_arg(run_id: object) -> str:
+    """A run id argument as text, rejected clearly when it cannot be one."""
+    text = str(run_id)
+    check_text_arg(text, "run_id")
+    return text
+
+
+def check_text_arg(value: object, name: str, *, allow_empty: bool = False) -> None:
+    if not isinstance(value, str) or (not allow_empty and not value.strip()):
+        kind = "a non-empty string" if not allow_empty else "a string"
+        msg = f"{name} must be {kind}, got {type(value).__name__} {reprlib.repr(value)}"
+        raise InvalidInputError(msg)
+    if not is_encodable(value):
+        msg = f"{name} is not valid text: it holds a lone surrogate (undecodable bytes?)"
+        raise InvalidInputError(msg)
+
+
+def as_episode(episode: Episode | Mapping[str, Any]) -> Episode:
+    if isinstance(episode, Episode):
+        return episode
+    if isinstance(episode, Mapping):
+        if not all(isinstance(key, str) for key in episode):
+            msg = f"an episode mapping needs string keys, got {reprlib.repr(list(episode))}"
+            raise InvalidInputError(msg)
+        return Episode(**dict(episode))
+    msg = f"expected an Episode or a mapping, got {type(episode).__name__}"
+    raise InvalidInputError(msg)

@@ -55,9 +55,8 @@ from langchain_rememberer.adapters.trajectory import (
 )
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.exemplars import Exemplar
-from langchain_rememberer.memory import _MAX_K as MAX_K
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.types import Episode, LearnReport
+from langchain_rememberer.types import MAX_K, Episode, LearnReport
 
 __all__ = ["RemembererMiddleware", "RemembererState"]
 

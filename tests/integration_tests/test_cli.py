@@ -142,7 +142,7 @@ def test_inspect_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
         ["inspect", str(path / "chroma"), "--namespace", "rememberer", "--task", "t", "-k", "0"],
     )
     assert result.exit_code == 2
-    assert "k must be a whole number of at least 1" in result.output
+    assert "k must be a whole number from 1" in result.output
 
 
 def test_other_games_use_their_own_default_parameters(tmp_path: Path) -> None:
