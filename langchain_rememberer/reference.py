@@ -30,8 +30,43 @@ reference's training runs stay far below it. A larger pool entry is an error, no
 """
 
 
+_MAX_ALIAS_NODES = 10_000
+"""The most nodes one alias may stand for: the reference's aliased action tuples are tiny."""
+
+
 class _PoolLoader(yaml.SafeLoader):
-    """`yaml.SafeLoader` plus `!!python/tuple`; every other python tag is rejected."""
+    """`yaml.SafeLoader` plus `!!python/tuple`; every other python tag is rejected.
+
+    An alias (`*name`) may stand for at most `_MAX_ALIAS_NODES` nodes: the reference writes
+    aliases for repeated action tuples, but aliases of aliases (a "billion laughs") expand
+    exponentially, even inside a mapping key, where PyYAML hashes every leaf.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Compose a node, refusing an alias that stands for too large a tree."""
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            node = self.anchors.get(event.anchor)
+            if node is not None and _expanded(node, {}) > _MAX_ALIAS_NODES:
+                raise yaml.composer.ComposerError(
+                    None,
+                    None,
+                    f"alias *{event.anchor} stands for more than {_MAX_ALIAS_NODES:,} nodes",
+                    event.start_mark,
+                )
+        return super().compose_node(parent, index)  # type: ignore[no-any-return]
+
+
+def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:
+    """How many nodes `node` stands for once every alias in it is expanded (memoised)."""
+    key = id(node)
+    if key not in memo:
+        memo[key] = 1  # a node inside itself (a recursive alias) counts once
+        if isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_expanded(child, memo) for child in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_expanded(k, memo) + _expanded(v, memo) for k, v in node.value)
+    return memo[key]
 
 
 def _construct_tuple(loader: _PoolLoader, node: yaml.Node) -> tuple[Any, ...]:

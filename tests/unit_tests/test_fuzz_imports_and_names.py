@@ -361,13 +361,6 @@ def _tuple_laughs(levels: int, width: int) -> str:
     return f"? {key}\n: {{action_dict: {{}}}}\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="import_reference_pool: billion laughs in a !!python/tuple state key: PyYAML hashes "
-    "the key while constructing the mapping, and hashing nested aliased tuples visits every "
-    "leaf (12**8 here, ~4 s, uninterruptible C; each level in ~60 more bytes multiplies it by "
-    "12, so 800 bytes take hours); load_pool should refuse aliases (or bound their expansion)",
-)
 def test_reference_pool_billion_laughs_in_a_tuple_key_is_rejected_fast(tmp_path) -> None:
     path = tmp_path / "pool.yaml"
     path.write_text(_tuple_laughs(levels=8, width=12))
