@@ -44,10 +44,13 @@ def _chroma_executable() -> str:
     return found
 
 
-def start_chroma_server(path: Path, timeout: float = 60.0) -> ChromaServer:
-    port = _free_port()
-    log = (path.parent / f"chroma-{port}.log").open("wb")
-    process = subprocess.Popen(  # noqa: S603
+def start_chroma_server(
+    path: Path, timeout: float = 60.0, *, port: int | None = None, log_name: str = ""
+) -> ChromaServer:
+    """`chroma run` on `path` (and `port`, default a free one); fails the test if it cannot."""
+    port = port or _free_port()
+    log = (path.parent / (log_name or f"chroma-{port}.log")).open("wb")
+    process = subprocess.Popen(
         [
             _chroma_executable(),
             "run",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -24,21 +23,11 @@ from langchain_rememberer import (
     RLEMCallbackHandler,
     ScoringError,
 )
-from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
+from langchain_rememberer.adapters.scoring import LLMJudgeScorer
 from tests.integration_tests.test_middleware import call, scripted
+from tests.integration_tests.test_overlapping_runs import QuestionJudge
 
 RUNS = 8
-
-
-class QuestionJudge:
-    """A stand-in judge scoring a run by the number in its question: question 3 -> 0.3."""
-
-    def with_structured_output(self, schema, **kwargs):
-        def judge(messages):
-            number = int(re.search(r"question (\d+)", messages[-1].content)[1])
-            return JudgeVerdict(score=number / 10, reason=f"question {number}")
-
-        return RunnableLambda(judge)
 
 
 def _handler_and_judge():
@@ -56,7 +45,7 @@ def _check(handler, judge, finished, ids) -> None:
     assert sorted(r for r, _ in finished) == sorted(ids)  # once per run
     for number, run_id in enumerate(ids):
         assert judge.verdicts[run_id].reason == f"question {number}"
-        assert handler.report(run_id).targets == [pytest.approx(number / 10)]
+        assert handler.report(run_id).targets == [pytest.approx(number / 100)]
     tasks = {run_id: episode.task for run_id, episode in finished}
     assert all(tasks[run_id] == f"question {n}" for n, run_id in enumerate(ids))
 

@@ -7,6 +7,7 @@ the figures.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -30,7 +31,7 @@ from langchain_rememberer import (
 from langchain_rememberer._spool import default_spool_directory
 from langchain_rememberer.config import SpoolConfig
 
-from .conftest import ChromaServer, _chroma_executable, start_chroma_server, stop_chroma_server
+from .conftest import ChromaServer, start_chroma_server, stop_chroma_server
 from .test_middleware import TOOLS, call, scripted
 
 WORKER = Path(__file__).with_name("_spool_worker.py")
@@ -39,37 +40,18 @@ WORKER = Path(__file__).with_name("_spool_worker.py")
 def restart_chroma_server(old: ChromaServer, timeout: float = 60.0) -> ChromaServer:
     """`chroma run` again on the stopped server's path and port (retried while it is busy)."""
     deadline = time.monotonic() + timeout
-    attempt = 0
-    while True:
-        attempt += 1
-        log = (old.path.parent / f"chroma-{old.port}-restart{attempt}.log").open("wb")
-        process = subprocess.Popen(
-            [
-                _chroma_executable(),
-                "run",
-                "--path",
-                str(old.path),
-                "--host",
-                old.host,
-                "--port",
-                str(old.port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
-        )
-        server = ChromaServer(old.host, old.port, old.path, process)
-        while process.poll() is None:
-            try:
-                server.client().heartbeat()
-                return server
-            except Exception:
-                if time.monotonic() > deadline:
-                    stop_chroma_server(server)
-                    pytest.fail(f"chroma run did not come back on port {old.port}")
-                time.sleep(0.1)  # polling a condition with a deadline
-        if time.monotonic() > deadline:  # it exited (the port still busy?): try again
-            pytest.fail(f"chroma run could not restart on port {old.port}; see {log.name}")
+    for attempt in itertools.count(1):
+        try:
+            return start_chroma_server(
+                old.path,
+                timeout=max(deadline - time.monotonic(), 1.0),
+                port=old.port,
+                log_name=f"chroma-{old.port}-restart{attempt}.log",
+            )
+        except pytest.fail.Exception:
+            if time.monotonic() > deadline:  # the port stayed busy, or it never answered
+                raise
+    raise AssertionError("unreachable")
 
 
 def run_model(i: int, calls: int):
