@@ -1,9 +1,10 @@
-"""The `rememberer` command: `stats`, `inspect` (the memory), `demo`, `bench` (the benchmark).
+"""The `rememberer` command: look inside and repair a memory; `demo`, `bench` (the benchmark).
 
 Needs `pip install 'langchain-rememberer[cli]'` (and `[bench]` for `demo`/`bench`). The memory
-commands live in `cli.memory` and import no benchmark code; `build_app(with_bench=False)` is the
-app without `demo`/`bench`, which `main()` uses when a memory command is invoked, so `rememberer
-stats` does not load TextWorldExpress or the benchmark.
+commands live in `cli.memory` (read-only) and `cli.repair` and import no benchmark code;
+`build_app(with_bench=False)` is the app without `demo`/`bench`, which `main()` uses when a
+memory command is invoked, so `rememberer stats` does not load TextWorldExpress or the
+benchmark. `python -m langchain_rememberer.cli` is the same command.
 """
 
 from __future__ import annotations
@@ -13,20 +14,28 @@ from typing import Any
 
 import typer
 
-from langchain_rememberer.cli import memory
+from langchain_rememberer.cli import memory, repair
+from langchain_rememberer.cli._console import EXIT_CODES
 
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
-MEMORY_COMMANDS = ("stats", "inspect")
+MEMORY_COMMANDS = (
+    "namespaces", "stats", "top", "search", "show", "inspect",
+    "export", "import", "forget", "rebuild", "clear",
+)  # fmt: skip
 """Commands that need only the memory."""
 
 
 def build_app(*, with_bench: bool = True) -> typer.Typer:
     """The typer app: the memory commands, and the benchmark commands unless `with_bench=False`."""
     app = typer.Typer(
-        help="REMEMBERER experience memory: demo, benchmark and inspection.", no_args_is_help=True
+        help="REMEMBERER experience memory: look inside and repair a memory; demo, benchmark.",
+        epilog=EXIT_CODES,
+        no_args_is_help=True,
+        rich_markup_mode="markdown",
     )
     memory.register(app)
+    repair.register(app)
     if with_bench:
         # Loaded here, not at import: the benchmark is an optional extra with heavy imports.
         from langchain_rememberer.cli import bench  # noqa: PLC0415

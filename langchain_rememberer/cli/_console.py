@@ -1,4 +1,4 @@
-"""What every command shares: the typer/rich import guard, the console, the error exit."""
+"""What every command shares: the typer/rich import guard, the consoles, exit codes, errors."""
 
 from __future__ import annotations
 
@@ -7,16 +7,51 @@ import sys
 try:
     import typer
     from rich.console import Console
+    from rich.text import Text
 except ImportError as e:  # pragma: no cover - exercised without the extra
     msg = "the rememberer CLI needs its extra: pip install 'langchain-rememberer[cli]'"
     raise ImportError(msg) from e
 
-__all__ = ["console", "fail"]
+__all__ = [
+    "EXIT_CODES",
+    "EXIT_DECLINED",
+    "EXIT_OK",
+    "EXIT_STORAGE",
+    "EXIT_USAGE",
+    "console",
+    "err_console",
+    "fail",
+]
 
 console = Console(width=None if sys.stdout.isatty() else 140)
+"""Standard output: results (tables, JSON, the exemplar block)."""
+err_console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
+"""Standard error: errors and notes, so that a command's standard output stays its result."""
+
+EXIT_OK = 0
+"""The command did what it was asked."""
+EXIT_STORAGE = 1
+"""The memory could not be read or written: the storage is unreachable or failed, or the
+namespace was written with embeddings of another size than the CLI's."""
+EXIT_USAGE = 2
+"""Bad usage or input: typer's own usage errors, an unknown path, namespace, state or run, an
+invalid value, a file that is not an export or a reference pool. Nothing was changed."""
+EXIT_DECLINED = 3
+"""`clear` was not confirmed (answered no, or no answer): nothing was deleted."""
+
+EXIT_CODES = (
+    "Exit codes: 0 done; 1 storage error (unreachable, failed, or other embeddings); "
+    "2 bad usage or input (unknown path, namespace, state or run; nothing changed); "
+    "3 not confirmed (clear; nothing deleted)."
+)
+"""The exit code table, as the commands' help shows it (docs/inspect-and-repair.md)."""
 
 
-def fail(message: str) -> typer.Exit:
-    """Print `message` as an error; the exit (code 2) to raise."""
-    console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(2)
+def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    """Print `message` as an error on standard error; the exit (default code 2) to raise.
+
+    The message is printed as plain text: paths, names and stored text are never read as
+    rich markup.
+    """
+    err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+    return typer.Exit(code)

@@ -179,6 +179,23 @@ DEMO_GAME = (
 """The demo's game: fetch a coin from a nearby room and put it in the box (30 steps)."""
 
 
+def _print_inspect_hint(config: BenchConfig, path: Path, task: str | None) -> None:
+    """The commands that look inside the demo's memory, with the settings its agent used."""
+    where = shlex.quote(str(path / "chroma"))
+    console.print(
+        "Inspect what was learned (docs/inspect-and-repair.md):\n"
+        f"  rememberer stats --path {where}\n"
+        f"  rememberer top --path {where}\n"
+        f"  rememberer search --path {where} --observation-key {config.observation_key} "
+        f"--action-history {config.action_history} -k {config.k} --min-similarity "
+        f"{config.min_similarity} {shlex.quote(task or 'Your task is ...')} 'Valid actions: "
+        "inventory | look around | move east | read map | take coin | task'",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
+
+
 def demo(  # noqa: PLR0917
     path: Annotated[Path, typer.Option(help="Where results and the memory are kept.")] = Path(
         "rememberer-demo"
@@ -220,15 +237,7 @@ def demo(  # noqa: PLR0917
     console.print(f"Done in {time.perf_counter() - start:.0f} s. Results: {json_path}")
     if png:
         console.print(f"Learning curve: {png}")
-    task = result["methods"]["rememberer"].get("example_task") or "Your task is ..."
-    where = shlex.quote(str(path / "chroma"))
-    console.print(
-        "Inspect what was learned:\n"
-        f"  rememberer stats {where} --namespace rememberer\n"
-        f"  rememberer inspect {where} --namespace rememberer --observation-key actions "
-        f"--task {shlex.quote(task)} --observation 'Valid actions: inventory | look around | "
-        "move east | read map | take coin | task'"
-    )
+    _print_inspect_hint(config, path, result["methods"]["rememberer"].get("example_task"))
 
 
 def _chosen_methods(

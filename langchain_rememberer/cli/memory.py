@@ -1,83 +1,360 @@
-"""`rememberer stats` and `rememberer inspect`: look inside a memory. No benchmark code."""
+"""The read-only memory commands: `namespaces`, `stats`, `top`, `search`, `show`, `inspect`.
+
+None of them creates anything (see `_connect`), and none imports benchmark code but the
+TextWorld observation key, lazily, for a benchmark memory (`--observation-key` other than
+`full`). The repair commands are in `cli.repair`.
+"""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
-from langchain_rememberer.cli._console import console
-from langchain_rememberer.cli._console import fail as _fail
-from langchain_rememberer.errors import RemembererError
+from langchain_rememberer.cli._connect import (
+    CollectionOpt,
+    NamespaceOpt,
+    PathOpt,
+    Store,
+    UrlOpt,
+    namespaces_of,
+    reported_errors,
+    resolve_namespace,
+)
+from langchain_rememberer.cli._console import EXIT_CODES, console, err_console, fail
+from langchain_rememberer.cli._inspect import find_state, iter_states, state_updates
+from langchain_rememberer.cli._render import (
+    print_json,
+    print_state,
+    short,
+    state_data,
+    update_data,
+)
 
-__all__ = ["inspect_memory", "register", "stats"]
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from langchain_rememberer.memory import RemembererMemory
+    from langchain_rememberer.types import RetrievedState
+
+__all__ = ["inspect_memory", "namespaces", "register", "search", "show", "stats", "top"]
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) for scripts.")]
+LegacyPath = Annotated[
+    Path | None,
+    typer.Argument(metavar="PATH", help="Same as --path (the older form).", show_default=False),
+]
+KeyOpt = Annotated[
+    str,
+    typer.Option(
+        help="The observation key the memory was built with: full (the library's default) or a "
+        "benchmark key, actions or room+actions (needs the bench extra)."
+    ),
+]
+KEYS = ("full", "actions", "room+actions")
 
 
-def _existing(path: Path) -> Path:
-    """A memory directory that exists; inspecting must not create an empty one by mistake."""
-    if not (path / "chroma.sqlite3").is_file():
-        console.print(f"[red]error:[/red] no memory at {path} (expected a Chroma directory)")
-        raise typer.Exit(2)
-    return path
+def key_function(name: str) -> Callable[[str], str] | None:
+    """The memory's observation key by name (None: the library's default).
 
-
-def stats(
-    path: Annotated[Path, typer.Argument(help="A memory directory (Chroma).")],
-    namespace: Annotated[str, typer.Option(help="Namespace to count.")] = "default",
-) -> None:
-    """Count the states, updates and pending episodes of a memory namespace."""
-    from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
-
-    try:
-        memory = RemembererMemory(path=_existing(path), namespace=namespace)
-        console.print_json(json.dumps(memory.stats().model_dump()))
-    except RemembererError as e:
-        raise _fail(str(e)) from e
-
-
-def inspect_memory(  # noqa: PLR0917
-    path: Annotated[Path, typer.Argument(help="A memory directory (Chroma).")],
-    task: Annotated[str, typer.Option(help="The task to look up.")],
-    observation: Annotated[str, typer.Option(help="The observation to look up.")] = "",
-    namespace: Annotated[str, typer.Option(help="Namespace to search.")] = "default",
-    k: Annotated[int, typer.Option("-k", help="How many states to show.")] = 3,
-    observation_key: Annotated[
-        str,
-        typer.Option(
-            help="Key the memory was built with: full (the library's default) or a benchmark "
-            "key (actions, room+actions; needs the bench extra)."
-        ),
-    ] = "full",
-) -> None:
-    """Show the stored states most similar to (task, observation) with their action tables."""
-    from langchain_rememberer.memory import RemembererMemory  # noqa: PLC0415
-
-    key = None  # the library's default key
-    if observation_key != "full":
-        # A benchmark memory keyed by a TextWorld canonicaliser: only then is the bench loaded.
+    Raises:
+        typer.Exit: (code 2) an unknown name, or a benchmark key without the bench extra.
+    """
+    if name not in KEYS:
+        raise fail(f"--observation-key {name!r}: choose from {', '.join(KEYS)}")
+    if name == "full":
+        return None
+    try:  # a benchmark memory keyed by a TextWorld canonicaliser: only then is the bench loaded
         from langchain_rememberer.bench.textworld import observation_key as twx  # noqa: PLC0415
+    except ImportError as e:
+        raise fail(f"--observation-key {name}: needs the bench extra ({e})") from e
+    return twx(name)  # type: ignore[arg-type]
 
-        key = twx(observation_key)  # type: ignore[arg-type]
-    try:
-        memory = RemembererMemory(path=_existing(path), namespace=namespace, observation_key=key)
-        states = memory.retrieve(task, observation or task, k=k)
-    except RemembererError as e:
-        raise _fail(str(e)) from e
-    if not states:
-        console.print("No stored state in this namespace.")
-    for state in states:
-        table = Table(title=f"similarity {state.similarity:.3f}: {state.observation[:100]}")
-        for column in ("action", "Q", "visits"):
-            table.add_column(column)
-        for action in state.actions:
-            table.add_row(action.action, f"{action.q:.3f}", str(action.visits))
+
+def namespaces(
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    as_json: JsonOpt = False,
+) -> None:
+    """List the namespaces of a memory (JSON: collection_name, namespaces)."""
+    store = Store.chosen(path, url, collection_name)
+    memory = store.open()
+    with reported_errors():
+        names = namespaces_of(memory)
+    if as_json:
+        print_json({"collection_name": collection_name, "namespaces": names})
+        return
+    if not names:
+        err_console.print(Text(f"no namespace at {store.where} (collection {collection_name!r})"))
+    for name in names:
+        console.print(Text(name))
+
+
+def stats(  # noqa: PLR0917
+    legacy_path: LegacyPath = None,
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Count a namespace's states, actions, updates, pending episodes; the size on disk.
+
+    JSON keys: namespace, states, actions, updates, pending, task_weight, size_on_disk_bytes
+    (the whole database directory; null for a server), path, url. `rememberer stats PATH`
+    (the older form) prints the JSON.
+    """
+    store = Store.chosen(path, url, collection_name, legacy=legacy_path)
+    memory = store.open()
+    name = resolve_namespace(memory, store, namespace)
+    with reported_errors():
+        counted = memory.stats(namespace=name)
+        actions = sum(len(s.actions) for s in iter_states(memory, name))
+    data: dict[str, Any] = {
+        "namespace": name,
+        "states": counted.states,
+        "actions": actions,
+        "updates": counted.updates,
+        "pending": counted.pending,
+        "task_weight": counted.task_weight,
+        "size_on_disk_bytes": store.size_on_disk(),
+        "path": None if store.path is None else str(store.path),
+        "url": None if store.path is not None else store.where,
+    }
+    if as_json or legacy_path is not None:
+        print_json(data)
+        return
+    table = Table(
+        title=f"namespace {name} at {store.where}", title_justify="left", show_header=False
+    )
+    table.add_column("what")
+    table.add_column("count", justify="right")
+    for key in ("states", "actions", "updates", "pending", "task_weight"):
+        table.add_row(key.replace("_", " "), str(data[key]))
+    size = data["size_on_disk_bytes"]
+    table.add_row(
+        "size on disk",
+        "n/a (a server)" if size is None else f"{size / 2**20:.1f} MiB (the whole database)",
+    )
+    console.print(table)
+
+
+def top(  # noqa: PLR0917
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    count: Annotated[int, typer.Option("--count", min=1, help="Rows of each table.")] = 10,
+    min_visits: Annotated[int, typer.Option(min=1, help="Leave out rarer actions.")] = 1,
+    as_json: JsonOpt = False,
+) -> None:
+    """The best and worst actions of a namespace (by Q), with their visits and states.
+
+    JSON keys: namespace, best, worst; each row: state_id, task, observation, action, q,
+    visits, last_reward.
+    """
+    store = Store.chosen(path, url, collection_name)
+    memory = store.open()
+    name = resolve_namespace(memory, store, namespace)
+    with reported_errors():
+        rows: list[dict[str, Any]] = [
+            {"state_id": s.id, "task": s.task, "observation": s.observation, "action": a.action,
+             "q": a.q, "visits": a.visits, "last_reward": a.last_reward}
+            for s in iter_states(memory, name)
+            for a in s.actions
+            if a.visits >= min_visits
+        ]  # fmt: skip
+    best = sorted(rows, key=lambda r: (-r["q"], -r["visits"], r["state_id"], r["action"]))[:count]
+    worst = sorted(rows, key=lambda r: (r["q"], -r["visits"], r["state_id"], r["action"]))[:count]
+    if as_json:
+        print_json({"namespace": name, "best": best, "worst": worst})
+        return
+    for title, chosen in ((f"best actions in {name}", best), (f"worst actions in {name}", worst)):
+        table = Table(title=title, title_justify="left")
+        for column in ("Q", "visits", "action", "task", "observation", "state"):
+            table.add_column(column, justify="right" if column in ("Q", "visits") else "left")
+        for r in chosen:
+            table.add_row(
+                f"{r['q']:.3f}", str(r["visits"]), Text(short(r["action"], 40)),
+                Text(short(r["task"], 40)), Text(short(r["observation"], 50)),
+                r["state_id"][:12],
+            )  # fmt: skip
         console.print(table)
 
 
+def _retrieval_memory(
+    store: Store, key: str, action_history: int = 0, min_similarity: float | None = None
+) -> RemembererMemory:
+    """The memory with the settings an agent's retrieval used (the library's defaults else)."""
+    from langchain_rememberer.config import RetrievalConfig  # noqa: PLC0415
+
+    settings: dict[str, Any] = {
+        "observation_key": key_function(key),
+        "action_history": action_history,
+    }
+    if min_similarity is not None:
+        settings["retrieval"] = RetrievalConfig(min_similarity=min_similarity)
+    return store.open(**settings)
+
+
+def _retrieved_data(
+    name: str, task: str, observation: str, states: list[RetrievedState]
+) -> dict[str, Any]:
+    """What `search --json` and `inspect --json` print."""
+    return {
+        "namespace": name,
+        "task": task,
+        "observation": observation,
+        "states": [state_data(s, similarity=True) for s in states],
+    }
+
+
+def search(  # noqa: PLR0917
+    task: Annotated[
+        str, typer.Argument(metavar="TASK", help="The task, as the agent's run has it.")
+    ],
+    observation: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="OBSERVATION",
+            help="The observation now (default: the task, as at a run's first step).",
+        ),
+    ] = None,
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    k: Annotated[
+        int | None, typer.Option("-k", "--k", help="States to retrieve (default 2).")
+    ] = None,
+    observation_key: KeyOpt = "full",
+    action_history: Annotated[
+        int, typer.Option(min=0, help="The memory's action_history (0: none).")
+    ] = 0,
+    after: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An action the run took so far, oldest first (repeat; needs --action-history)."
+        ),
+    ] = None,
+    min_similarity: Annotated[
+        float | None,
+        typer.Option(min=-1.0, max=1.0, help="The memory's floor (default 0.35, the library's)."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Print exactly the exemplar block an agent would be shown for (task, observation).
+
+    The block goes to standard output unchanged (nothing when no state is similar enough: a
+    note on standard error). JSON keys: namespace, task, observation, states (what
+    `memory.retrieve` returns: id, task, observation, similarity, actions, visits), block.
+    """
+    if after and not action_history:
+        raise fail("--after is read only with --action-history N (the memory's action_history)")
+    store = Store.chosen(path, url, collection_name)
+    memory = _retrieval_memory(store, observation_key, action_history, min_similarity)
+    name = resolve_namespace(memory, store, namespace)
+    seen = task if observation is None else observation
+    with reported_errors():
+        states = memory.retrieve(task, seen, k=k, namespace=name, recent_actions=after or ())
+        block = memory.render(states)
+    if as_json:
+        print_json(_retrieved_data(name, task, seen, states) | {"block": block})
+    elif block:
+        typer.echo(block)
+    else:
+        err_console.print(Text(f"nothing would be shown: no state of {name} is similar enough"))
+
+
+def _one_state(memory: RemembererMemory, name: str, state_id: str) -> RetrievedState:
+    """The state of that id, or of the one id starting with it.
+
+    Raises:
+        typer.Exit: (code 2) no state has that id (or start), or several start with it.
+    """
+    if not state_id.strip():
+        raise fail("give a state id (or the start of one)")
+    state, matches = find_state(memory, name, state_id)
+    if state is not None:
+        return state
+    if matches:
+        listed = ", ".join(m[:16] for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
+        msg = f"{len(matches)} states of {name} start with {state_id!r} ({listed}); give more"
+        raise fail(f"{msg} of the id")
+    raise fail(f"no state {state_id!r} in namespace {name!r} (`top` and `search --json` show ids)")
+
+
+def show(  # noqa: PLR0917
+    state_id: Annotated[
+        str, typer.Argument(metavar="STATE_ID", help="A state id, or the start of one.")
+    ],
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show one state whole: task, observation, action table and the updates that made it.
+
+    JSON keys: namespace, id, task, observation, actions (action, q, visits, last_reward,
+    answer, answer_value), visits, updates (run_id, step, action, target, reward, answer,
+    created_at), runs (their run ids, first seen first).
+    """
+    store = Store.chosen(path, url, collection_name)
+    memory = store.open()
+    name = resolve_namespace(memory, store, namespace)
+    with reported_errors():
+        state = _one_state(memory, name, state_id)
+        updates = state_updates(memory, name, state.id)
+    runs = list(dict.fromkeys(r.run_id for r in updates))
+    if as_json:
+        extra = {"updates": [update_data(r) for r in updates], "runs": runs}
+        print_json({"namespace": name, **state_data(state), **extra})
+        return
+    print_state(state, heading=f"namespace {name}, state", updates=updates)
+    console.print(Text(f"{len(runs)} run(s): {', '.join(runs)}"))
+
+
+def inspect_memory(  # noqa: PLR0917
+    task: Annotated[str, typer.Option(help="The task to look up.")],
+    legacy_path: LegacyPath = None,
+    observation: Annotated[str, typer.Option(help="The observation (default: the task).")] = "",
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    k: Annotated[int, typer.Option("-k", help="How many states to show.")] = 3,
+    observation_key: KeyOpt = "full",
+    as_json: JsonOpt = False,
+) -> None:
+    """Show the stored states most similar to (task, observation), each whole.
+
+    Each with its id, task, whole observation and action table (`search` shows the block an
+    agent gets instead). JSON: as `search --json`, without the block.
+    """
+    store = Store.chosen(path, url, collection_name, legacy=legacy_path)
+    memory = _retrieval_memory(store, observation_key)
+    name = resolve_namespace(memory, store, namespace)
+    seen = observation or task
+    with reported_errors():
+        states = memory.retrieve(task, seen, k=k, namespace=name)
+    if as_json:
+        print_json(_retrieved_data(name, task, seen, states))
+        return
+    if not states:
+        err_console.print(Text(f"no state of {name} is similar enough"))
+    for state in states:
+        print_state(state, heading=f"similarity {state.similarity:.3f}, state")
+
+
 def register(app: typer.Typer) -> None:
-    """Add `stats` and `inspect` to `app`."""
-    app.command()(stats)
-    app.command(name="inspect")(inspect_memory)
+    """Add the read-only memory commands to `app`, with the exit code table in their help."""
+    for command, name in (
+        (namespaces, "namespaces"), (stats, "stats"), (top, "top"), (search, "search"),
+        (show, "show"), (inspect_memory, "inspect"),
+    ):  # fmt: skip
+        app.command(name=name, epilog=EXIT_CODES)(command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +23,7 @@ def test_demo_writes_results_plot_and_memory(tmp_path: Path) -> None:
     args = ["demo", "--path", str(path), "--epochs", "1", "--train-seeds", "2", "--test-seeds", "2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert "rememberer inspect" in result.output
+    assert f"rememberer search --path {path / 'chroma'} --observation-key actions" in result.output
     data = json.loads((path / "results.json").read_text())
     assert set(data["methods"]) == {"no_memory", "rememberer"}
     assert data["config"]["harness"] == "agent"
@@ -30,6 +31,14 @@ def test_demo_writes_results_plot_and_memory(tmp_path: Path) -> None:
     stats = runner.invoke(app, ["stats", str(path / "chroma"), "--namespace", "rememberer"])
     assert stats.exit_code == 0, stats.output
     assert json.loads(stats.output)["updates"] > 0  # the middleware learned the train episodes
+    # The demo writes one namespace, "rememberer": the memory commands take it by default.
+    only = runner.invoke(app, ["stats", "--path", str(path / "chroma"), "--json"])
+    assert only.exit_code == 0, only.output
+    assert json.loads(only.stdout)["namespace"] == "rememberer"
+    assert json.loads(only.stdout)["states"] > 0
+    hint = next(line for line in result.output.splitlines() if "rememberer search" in line)
+    search = runner.invoke(app, shlex.split(hint)[1:])  # the command the demo printed
+    assert search.exit_code == 0, search.output
 
 
 def test_bench_compares_every_method_reproducibly(tmp_path: Path) -> None:
@@ -143,6 +152,9 @@ def test_inspect_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "k must be a whole number from 1" in result.output
+    search = runner.invoke(app, ["search", "t", "--path", str(path / "chroma"), "-k", "0"])
+    assert search.exit_code == 2
+    assert "k must be a whole number from 1" in search.stderr
 
 
 def test_other_games_use_their_own_default_parameters(tmp_path: Path) -> None:

@@ -1,0 +1,5 @@
+"""`python -m langchain_rememberer.cli`: the `rememberer` command."""
+
+from langchain_rememberer.cli import main
+
+main()
