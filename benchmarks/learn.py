@@ -29,7 +29,11 @@ def episodes(count: int, steps: int, seed: int) -> list[Episode]:
                 task=task,
                 run_id=f"bench-{seed}-{e}",
                 steps=[
-                    Step(observation=rng.choice(pairs)[1], action=rng.choice(["go east", "go west", "take coin", "open door"]), reward=float(t == steps - 1 and rng.random() < 0.4))
+                    Step(
+                        observation=rng.choice(pairs)[1],
+                        action=rng.choice(["go east", "go west", "take coin", "open door"]),
+                        reward=float(t == steps - 1 and rng.random() < 0.4),
+                    )
                     for t in range(steps)
                 ],
             )
@@ -40,10 +44,14 @@ def episodes(count: int, steps: int, seed: int) -> list[Episode]:
 def run(rlem: RLEMConfig, count: int, steps: int, seed: int) -> dict[str, float]:
     data = episodes(count, steps, seed)
     with tempfile.TemporaryDirectory() as path:
-        memory = RemembererMemory(path=path, embeddings=WordLlamaEmbeddings(), collection_name="bench", rlem=rlem)
-        ns = memory._open(None)
+        memory = RemembererMemory(
+            path=path, embeddings=WordLlamaEmbeddings(), collection_name="bench", rlem=rlem
+        )
+        ns = memory.store.run(memory._open(None))
         counter: dict[str, int] = {}
-        ns.states, ns.log = CountingCollection(ns.states, counter), CountingCollection(ns.log, counter)
+        driver = memory.store.driver  # count each call the memory makes on either collection
+        for name in (ns.states, ns.log):
+            driver._handles[name] = CountingCollection(driver.handle(name), counter)
         started = time.perf_counter()
         for episode in data:
             memory.learn(episode)
@@ -53,11 +61,19 @@ def run(rlem: RLEMConfig, count: int, steps: int, seed: int) -> dict[str, float]
         raw = memory.store.client.get_or_create_collection("raw-baseline", embedding_function=None)
         started = time.perf_counter()
         for e, episode in enumerate(data):
-            raw.add(ids=[f"{e}-{t}" for t in range(steps)], embeddings=[[1.0]] * steps,
-                    metadatas=[{"state_id": "x", "action": s.action} for s in episode.steps],
-                    documents=[s.observation for s in episode.steps])
+            raw.add(
+                ids=[f"{e}-{t}" for t in range(steps)],
+                embeddings=[[1.0]] * steps,
+                metadatas=[{"state_id": "x", "action": s.action} for s in episode.steps],
+                documents=[s.observation for s in episode.steps],
+            )
         raw_elapsed = time.perf_counter() - started
-    return {"eps": count / elapsed, "raw_eps": count / raw_elapsed, "round_trips": sum(calls.values()) / count, "calls": calls}
+    return {
+        "eps": count / elapsed,
+        "raw_eps": count / raw_elapsed,
+        "round_trips": sum(calls.values()) / count,
+        "calls": calls,
+    }
 
 
 def main() -> None:
@@ -66,7 +82,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} (embedded Chroma, WordLlama)")
+    print(
+        f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} (embedded Chroma, WordLlama)"
+    )
     for name, rlem in [("monte-carlo (default)", RLEMConfig()), ("n_step=2", RLEMConfig(n_step=2))]:
         r = run(rlem, args.episodes, args.steps, args.seed)
         print(

@@ -170,8 +170,10 @@ def _worker(
     from langchain_rememberer import Episode, Step  # noqa: PLC0415
 
     memory = _memory(host, port, collection)
-    ns = memory._open(None)
-    memory.encoder.state_vectors(ns.task_weight, [(TASK, ROOMS[0])])  # warm the embeddings
+    ns = memory.store.run(memory._open(None))
+    memory.store.run(
+        memory.encoder.state_vectors(ns.task_weight, [(TASK, ROOMS[0])])
+    )  # warm the embeddings
     result: dict[str, Any] = {"role": role, "worker": worker}
     if role in ("learn", "raw-add"):
         data = [episode_steps(worker, e, steps, states) for e in range(episodes)]
@@ -208,9 +210,11 @@ def _worker(
         memory = _memory(
             host, port, collection, cached
         )  # query embeddings excluded, as retrieval.py
-        ns = memory._open(None)
-        vectors = memory.encoder.query_vectors(
-            ns.task_weight, [(TASK, room) for room in ROOMS[:states]], 0.5
+        ns = memory.store.run(memory._open(None))
+        vectors = memory.store.run(
+            memory.encoder.query_vectors(
+                ns.task_weight, [(TASK, room) for room in ROOMS[:states]], 0.5
+            )
         )
         from chromadb.errors import ChromaError  # noqa: PLC0415
 
@@ -227,7 +231,7 @@ def _worker(
                 if role == "retrieve":
                     memory.retrieve(TASK, ROOMS[i % states], k=K)
                 else:
-                    ns.states.query(
+                    memory.store.driver.handle(ns.states).query(
                         query_embeddings=[vectors[i % states]],
                         n_results=K + 1,
                         include=["metadatas", "documents", "distances"],
@@ -357,10 +361,10 @@ def exactness(host: str, port: int, collection: str) -> dict[str, Any]:
     memory = _memory(host, port, collection)
     stats = memory.stats()
     retrieved = memory.retrieve(TASK, ROOMS[0], k=100)
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     wrong = []
     for state in retrieved:
-        log = memory.store.read_log(ns, state_ids=[state.id])
+        log = memory.store.run(memory.store.read_log(ns, state_ids=[state.id]))
         folded = {
             a: (s.q, s.visits)
             for a, s in fold_table((r.action, r.target, r.reward) for r in log).items()

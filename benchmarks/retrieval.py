@@ -21,15 +21,20 @@ from langchain_rememberer.rlem import ActionStats
 
 def fill(memory: RemembererMemory, n: int, seed: int) -> list[tuple[str, str]]:
     pairs = synthetic_pairs(n, seed)
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     for start in range(0, n, 5000):
         chunk = pairs[start : start + 5000]
-        vectors = memory.encoder.state_vectors(ns.task_weight, chunk)
+        vectors = memory.store.run(memory.encoder.state_vectors(ns.task_weight, chunk))
         states = [
-            StateRecord(stable_id(t, o), t, o, {"go east": ActionStats(1.0, 2, 0.0), "go west": ActionStats(-0.5, 1, 0.0)})
+            StateRecord(
+                stable_id(t, o),
+                t,
+                o,
+                {"go east": ActionStats(1.0, 2, 0.0), "go west": ActionStats(-0.5, 1, 0.0)},
+            )
             for t, o in chunk
         ]
-        memory.store.write_states(ns, states, vectors)
+        memory.store.run(memory.store.write_states(ns, states, vectors))
     return pairs
 
 
@@ -42,13 +47,15 @@ def run(size: int, queries: int, seed: int) -> dict[str, float]:
         fill(memory, size, seed)
         fill_s = time.perf_counter() - started
         probes = synthetic_pairs(queries, seed + 1)
-        ns = memory._open(None)
-        vectors = memory.encoder.query_vectors(ns.task_weight, probes, 0.5)  # also warms the cache
+        ns = memory.store.run(memory._open(None))
+        vectors = memory.store.run(
+            memory.encoder.query_vectors(ns.task_weight, probes, 0.5)
+        )  # also warms the cache
         it_raw, it_mem, it_emb = iter(range(10**9)), iter(range(10**9)), iter(range(10**9))
 
         def raw() -> None:
             i = next(it_raw) % queries
-            ns.states.query(query_embeddings=[vectors[i]], n_results=2)
+            memory.store.driver.handle(ns.states).query(query_embeddings=[vectors[i]], n_results=2)
 
         def ours_cached() -> None:
             task, obs = probes[next(it_mem) % queries]
@@ -63,7 +70,13 @@ def run(size: int, queries: int, seed: int) -> dict[str, float]:
         raw_ms = p50_ms(raw, queries)
         ours_ms = p50_ms(ours_cached, queries)
         embed_ms = p50_ms(ours_embedding, queries)
-    return {"size": size, "fill_s": fill_s, "raw_ms": raw_ms, "retrieve_ms": ours_ms, "retrieve_with_embedding_ms": embed_ms}
+    return {
+        "size": size,
+        "fill_s": fill_s,
+        "raw_ms": raw_ms,
+        "retrieve_ms": ours_ms,
+        "retrieve_with_embedding_ms": embed_ms,
+    }
 
 
 def main() -> None:
@@ -72,8 +85,12 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    print(f"run: retrieval seed={args.seed} queries={args.queries} (p50, WordLlama, embedded Chroma)")
-    print(f"{'states':>8} {'fill s':>7} {'raw ms':>7} {'retrieve ms':>11} {'ratio':>6} {'+embed ms':>9} {'ratio':>6}")
+    print(
+        f"run: retrieval seed={args.seed} queries={args.queries} (p50, WordLlama, embedded Chroma)"
+    )
+    print(
+        f"{'states':>8} {'fill s':>7} {'raw ms':>7} {'retrieve ms':>11} {'ratio':>6} {'+embed ms':>9} {'ratio':>6}"
+    )
     for size in args.sizes:
         r = run(size, args.queries, args.seed)
         print(

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 
 from langchain_core.embeddings import Embeddings
 
+from langchain_rememberer._chroma import Call, Steps
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.similarity import composite_vectors, query_vectors
 
@@ -16,45 +16,51 @@ __all__ = ["StateEncoder"]
 class StateEncoder:
     """Embeds states with any LangChain `Embeddings`, each distinct text once per call.
 
+    Its methods are operations (see `_chroma`): the embedding calls go through the driver, so
+    an async memory awaits `aembed_documents`.
+
     Example:
         ```python
         from langchain_rememberer import WordLlamaEmbeddings
+        from langchain_rememberer._chroma import SyncDriver
         from langchain_rememberer._encoding import StateEncoder
 
         encoder = StateEncoder(WordLlamaEmbeddings())
-        (vector,) = encoder.state_vectors(0.5, [("Find the coin.", "A kitchen.")])
-        assert len(vector) == 2 * encoder.dim
+        run = SyncDriver(client=None).run  # embedding calls need no Chroma client
+        (vector,) = run(encoder.state_vectors(0.5, [("Find the coin.", "A kitchen.")]))
+        assert len(vector) == 2 * run(encoder.dimension())
         ```
     """
 
     def __init__(self, embeddings: Embeddings) -> None:
         self.embeddings = embeddings
         self._dim: int | None = None
-        self._lock = threading.Lock()
 
-    @property
-    def dim(self) -> int:
-        """Size of one text embedding (a state vector has twice as many floats)."""
-        with self._lock:
-            if self._dim is None:
-                self._dim = len(self.embeddings.embed_query("dimension probe"))
-            return self._dim
+    def dimension(self) -> Steps[int]:
+        """Size of one text embedding (a state vector has twice as many floats); probed once."""
+        if self._dim is None:
+            probe = yield Call(self.embeddings, "embed_query", {"text": "dimension probe"})
+            self._dim = len(probe)
+        return self._dim
 
-    def embed(self, texts: Sequence[str]) -> dict[str, list[float]]:
+    def embed(self, texts: Sequence[str]) -> Steps[dict[str, list[float]]]:
         """Embed distinct texts, checking the count and size of what comes back."""
         unique = list(dict.fromkeys(texts))
-        vectors = self.embeddings.embed_documents(unique)
-        if len(vectors) != len(unique) or any(len(v) != self.dim for v in vectors):
+        dim = yield from self.dimension()
+        vectors = yield Call(self.embeddings, "embed_documents", {"texts": unique})
+        if len(vectors) != len(unique) or any(len(v) != dim for v in vectors):
             msg = (
                 "the embeddings returned vectors of the wrong count or size; expected "
-                f"{len(unique)} vectors of {self.dim} floats"
+                f"{len(unique)} vectors of {dim} floats"
             )
             raise StorageError(msg)
         return dict(zip(unique, vectors, strict=True))
 
-    def state_vectors(self, weight: float, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
+    def state_vectors(
+        self, weight: float, pairs: Sequence[tuple[str, str]]
+    ) -> Steps[list[list[float]]]:
         """Stored vectors of (task, observation key) pairs for the task weight λ."""
-        embedded = self.embed([text for pair in pairs for text in pair])
+        embedded = yield from self.embed([text for pair in pairs for text in pair])
         tasks = [embedded[t] for t, _ in pairs]
         observations = [embedded[o] for _, o in pairs]
         vectors: list[list[float]] = composite_vectors(tasks, observations, weight).tolist()
@@ -62,9 +68,9 @@ class StateEncoder:
 
     def query_vectors(
         self, stored_weight: float, pairs: Sequence[tuple[str, str]], query_weight: float
-    ) -> list[list[float]]:
+    ) -> Steps[list[list[float]]]:
         """Query vectors scoring stored vectors (written with λ) by similarity with λ'."""
-        embedded = self.embed([text for pair in pairs for text in pair])
+        embedded = yield from self.embed([text for pair in pairs for text in pair])
         tasks = [embedded[t] for t, _ in pairs]
         observations = [embedded[o] for _, o in pairs]
         vectors: list[list[float]] = query_vectors(

@@ -1,9 +1,10 @@
 """Learning on the log: fold after append, verify after write (DESIGN §6).
 
 `Folder` is the part of `RemembererMemory` (which holds one) that turns the append-only
-update log into state tables. Every writer folds *after* its own append and re-reads *after*
-its own write, so the last table written for a state reflects every update in its log, with
-any number of concurrent writers and no lock.
+update log into state tables; its methods are operations (generators of calls, `_chroma`).
+Every writer folds *after* its own append and re-reads *after* its own write, so the last
+table written for a state reflects every update in its log, with any number of concurrent
+writers and no lock.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer import rlem
+from langchain_rememberer._chroma import Steps
 from langchain_rememberer._records import LogRecord, StateRecord
 from langchain_rememberer.errors import StorageError
 
@@ -39,6 +41,8 @@ class Folder:
 
         memory = RemembererMemory(path=None)
         assert memory.folder.store is memory.store
+        ns = memory.store.run(memory.store.open("default", dim=512, task_weight=0.5))
+        assert memory.store.run(memory.folder.refold(ns, [])) == []  # nothing to fold
         ```
     """
 
@@ -54,7 +58,7 @@ class Folder:
         self.rlem = rlem
         self.retrieval = retrieval
 
-    def roll_back(self, ns: Any, run_id: str, created_at: float) -> None:
+    def roll_back(self, ns: Any, run_id: str, created_at: float) -> Steps[None]:
         """Undo this call's appended updates after a failure following the append.
 
         The episode is then applied whole or not at all. If even that fails (the storage is
@@ -63,10 +67,10 @@ class Folder:
         The original error is the one raised either way.
         """
         try:
-            appended = self.store.read_log(ns, run_id=run_id, complete=False)
+            appended = yield from self.store.read_log(ns, run_id=run_id, complete=False)
             mine = [r for r in appended if abs(r.created_at - created_at) < 1e-4]
-            self.store.delete_log(ns, [r.id for r in mine])
-            self.refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
+            yield from self.store.delete_log(ns, [r.id for r in mine])
+            yield from self.refold(ns, list(dict.fromkeys(r.state_id for r in mine)))
         except Exception:
             logger.warning(
                 "rememberer: run %s: could not undo its appended updates either (%s); learning "
@@ -78,7 +82,7 @@ class Folder:
 
     def bootstrap_values(
         self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
-    ) -> list[float]:
+    ) -> Steps[list[float]]:
         """V(o_t) before this episode, for the states an n-step target reads (t ≥ n).
 
         A stored state's V is the max Q of its own table, fetched by id; only states not stored
@@ -89,7 +93,7 @@ class Folder:
         needed = list(dict.fromkeys(ids[n:]))
         if not needed:
             return [0.0] * len(ids)
-        stored = self.store.get_states(ns, needed)
+        stored = yield from self.store.get_states(ns, needed)
         value = {i: _max_q(state) for i, state in stored.items()}
         unseen = [i for i in needed if i not in stored]
         if unseen:
@@ -97,7 +101,8 @@ class Folder:
                 self.encoder.reweight(vectors[i], ns.task_weight, self.retrieval.task_weight)
                 for i in unseen
             ]
-            for state_id, hits in zip(unseen, self.store.query_states(ns, query, 1), strict=True):
+            nearest = yield from self.store.query_states(ns, query, 1)
+            for state_id, hits in zip(unseen, nearest, strict=True):
                 if hits and (hits[0].similarity or -1.0) >= self.rlem.bootstrap_min_similarity:
                     value[state_id] = _max_q(hits[0])
         return [value.get(i, 0.0) if t >= n else 0.0 for t, i in enumerate(ids)]
@@ -109,15 +114,18 @@ class Folder:
         vectors: Mapping[str, Sequence[float]] | None = None,
         *,
         log: Sequence[LogRecord] | None = None,
-    ) -> list[LogRecord]:
+    ) -> Steps[list[LogRecord]]:
         """Fold the states' tables from the log, write them, and repeat until the log is stable.
 
         `log` is these states' log when the caller has just read it; it is read otherwise.
         """
-        current = list(log) if log is not None else self.store.read_log(ns, state_ids=state_ids)
+        if log is not None:
+            current = list(log)
+        else:
+            current = yield from self.store.read_log(ns, state_ids=state_ids)
         for _ in range(_MAX_VERIFY_ROUNDS):
-            self._write_folded(ns, state_ids, current, vectors)
-            again = self.store.read_log(ns, state_ids=state_ids)
+            yield from self._write_folded(ns, state_ids, current, vectors)
+            again = yield from self.store.read_log(ns, state_ids=state_ids)
             if {r.id for r in again} == {r.id for r in current}:
                 return again
             current = again  # another writer appended or deleted meanwhile: fold again
@@ -132,7 +140,7 @@ class Folder:
         state_ids: Sequence[str],
         log: Sequence[LogRecord],
         vectors: Mapping[str, Sequence[float]] | None,
-    ) -> None:
+    ) -> Steps[None]:
         by_state: dict[str, list[LogRecord]] = defaultdict(list)
         for record in log:
             by_state[record.state_id].append(record)
@@ -147,17 +155,17 @@ class Folder:
         known = dict(vectors or {})
         need = [s for s in states if s.id not in known]
         if need:
-            fresh = self.encoder.state_vectors(
+            fresh = yield from self.encoder.state_vectors(
                 ns.task_weight, [(s.task, s.observation) for s in need]
             )
             known.update(zip([s.id for s in need], fresh, strict=True))
-        self.store.write_states(ns, states, [known[s.id] for s in states])
+        yield from self.store.write_states(ns, states, [known[s.id] for s in states])
         empty = [i for i in dict.fromkeys(state_ids) if i not in by_state]
         if empty:
             # Delete a state only if a fresh read shows its log is still empty: another writer
             # may have learned it since `log` was read (the verify read then re-folds it).
-            refilled = {r.state_id for r in self.store.read_log(ns, state_ids=empty)}
-            self.store.delete_states(ns, [i for i in empty if i not in refilled])
+            refilled = {r.state_id for r in (yield from self.store.read_log(ns, state_ids=empty))}
+            yield from self.store.delete_states(ns, [i for i in empty if i not in refilled])
 
 
 def _max_q(state: StateRecord) -> float:

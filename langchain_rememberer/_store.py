@@ -1,4 +1,4 @@
-"""Chroma storage: the only module that imports `chromadb` (DESIGN §6).
+"""The storage layout on Chroma: what is read and written, as operations a driver runs (DESIGN §6).
 
 Per namespace there are three collections:
 
@@ -8,30 +8,31 @@ Per namespace there are three collections:
   its observation as document and its folded action table as JSON metadata.
 - `<name>.<namespace>.pending` — episodes waiting for delayed feedback.
 
-This module does I/O only; the records it reads and writes are in `_records.py`, folding and
-targets in `rlem.py`, the orchestration in `memory.py`.
+Every method that touches Chroma is an operation: a generator of `Call`s that `store.run` (sync)
+or `await store.arun` (native async on a server) performs, see `_chroma.py`. The records are in
+`_records.py`, folding and targets in `rlem.py`, the orchestration in `memory.py`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
-import os
 import re
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-import chromadb
-import chromadb.errors
-import httpx
-from chromadb.api import ClientAPI
-from chromadb.config import Settings
-
+from langchain_rememberer._chroma import (
+    CLIENT,
+    AsyncDriver,
+    Call,
+    NamespaceGoneError,
+    Steps,
+    SyncDriver,
+    http_client,
+    local_client,
+)
 from langchain_rememberer._records import LogRecord, StateRecord, complete_runs, stable_id
-from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
+from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError
 
 __all__ = [
     "ChromaStore",
@@ -41,48 +42,13 @@ __all__ = [
     "local_client",
 ]
 
-logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 _CONSTANT_VECTOR = [1.0]
 _PAGE = 2000
 _IN_CHUNK = 500
-
-
-class NamespaceGoneError(StorageError):
-    """A collection this store had open was deleted meanwhile (e.g. `clear()` elsewhere)."""
-
-
-def local_client(path: str | Path | None) -> ClientAPI:
-    """An embedded client: persistent at `path`, or in memory when `path` is None.
-
-    In-memory clients of one process share one Chroma instance, so each gets a database of its
-    own: two `RemembererMemory(path=None)` never see each other's data.
-    """
-    if path is not None and (not isinstance(path, str | os.PathLike) or not str(path).strip()):
-        msg = f"path must be a directory path (str or Path) or None, got {path!r}"
-        raise InvalidInputError(msg)
-    settings = Settings(anonymized_telemetry=False)
-    with _storage_errors(f"open the Chroma database at {path}"):
-        if path is None:
-            database = f"rememberer-{uuid.uuid4().hex}"
-            chromadb.AdminClient(settings).create_database(database)
-            return chromadb.EphemeralClient(settings=settings, database=database)
-        return chromadb.PersistentClient(path=str(path), settings=settings)
-
-
-def http_client(host: str = "127.0.0.1", port: int = 8000) -> ClientAPI:
-    """A client of a `chroma run` server, for many processes or machines sharing one memory."""
-    with _storage_errors(f"connect to the Chroma server at {host}:{port}"):
-        try:
-            return chromadb.HttpClient(
-                host=host, port=port, settings=Settings(anonymized_telemetry=False)
-            )
-        except ValueError as e:  # the client's own "Could not connect to a Chroma server"
-            raise StorageError(
-                f"could not connect to the Chroma server at {host}:{port}: {e}"
-            ) from e
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -96,11 +62,13 @@ def check_name(value: str, *, what: str) -> str:
     return value
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Namespace:
-    states: Any
-    log: Any
-    pending: Any
+    """An opened namespace: its collections' names and the task weight its vectors carry."""
+
+    states: str
+    log: str
+    pending: str
     task_weight: float
 
 
@@ -108,14 +76,24 @@ class ChromaStore:
     """Reads and writes the collections of each namespace on one Chroma client.
 
     Args:
-        client: Any Chroma client (embedded, ephemeral, HTTP).
+        client: Any Chroma client (embedded, ephemeral, HTTP). An `HttpClient` also gets an
+            async twin (`AsyncHttpClient` to the same server) for `arun`.
         collection_name: Prefix of every collection name.
         batch_size: Most records written per Chroma call; a run with more log records than this
             is appended in several calls, and sealed (see `_records`).
+
+    Example:
+        ```python
+        from langchain_rememberer._store import ChromaStore, local_client
+
+        store = ChromaStore(local_client(None), "example")
+        ns = store.run(store.open("default", dim=4, task_weight=0.5))
+        assert store.run(store.counts(ns)) == (0, 0, 0)
+        ```
     """
 
     def __init__(
-        self, client: ClientAPI, collection_name: str = "rememberer", *, batch_size: int = _PAGE
+        self, client: Any, collection_name: str = "rememberer", *, batch_size: int = _PAGE
     ) -> None:
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             msg = f"batch_size must be a whole number of at least 1, got {batch_size!r}"
@@ -123,14 +101,27 @@ class ChromaStore:
         self.client = client
         self.collection_name = check_name(collection_name, what="collection_name")
         self.batch_size = batch_size
+        self.driver = SyncDriver(client)
+        self.async_driver = AsyncDriver.twin_of(client)
         self._namespaces: dict[str, _Namespace] = {}
+
+    def run(self, steps: Steps[T]) -> T:
+        """Perform an operation with the sync client."""
+        return self.driver.run(steps)
+
+    async def arun(self, steps: Steps[T]) -> T:
+        """Perform an operation with the async client (only when `async_driver` is set)."""
+        if self.async_driver is None:
+            msg = "this store's client has no async twin: run its operations with `run`"
+            raise TypeError(msg)
+        return await self.async_driver.run(steps)
 
     def _names(self, namespace: str) -> dict[str, str]:
         check_name(namespace, what="namespace")
         base = f"{self.collection_name}.{namespace}"
         return {kind: f"{base}.{kind}" for kind in ("states", "log", "pending")}
 
-    def open(self, namespace: str, *, dim: int, task_weight: float) -> _Namespace:
+    def open(self, namespace: str, *, dim: int, task_weight: float) -> Steps[_Namespace]:
         """Open (creating if needed) a namespace's collections, checking the stored dimension.
 
         `dim` is the size of a state vector: twice the size of one text embedding.
@@ -139,20 +130,29 @@ class ChromaStore:
         if cached is not None:
             return cached
         names = self._names(namespace)
-        with _storage_errors(f"open namespace {namespace!r}"):
-            states = self.client.get_or_create_collection(
-                names["states"],
-                embedding_function=None,
-                metadata={
+        states = yield Call(
+            CLIENT,
+            "get_or_create_collection",
+            {
+                "name": names["states"],
+                "embedding_function": None,
+                "metadata": {
                     "hnsw:space": "ip",
                     "rememberer_schema": SCHEMA_VERSION,
                     "rememberer_dim": dim,
                     "rememberer_task_weight": task_weight,
                 },
-            )
-            log = self.client.get_or_create_collection(names["log"], embedding_function=None)
-            pending = self.client.get_or_create_collection(
-                names["pending"], embedding_function=None
+            },
+            action=f"open namespace {namespace!r}",
+            opens=names["states"],
+        )
+        for kind in ("log", "pending"):
+            yield Call(
+                CLIENT,
+                "get_or_create_collection",
+                {"name": names[kind], "embedding_function": None},
+                action=f"open namespace {namespace!r}",
+                opens=names[kind],
             )
         meta = states.metadata or {}
         stored_dim = meta.get("rememberer_dim")
@@ -166,21 +166,24 @@ class ChromaStore:
             )
             raise EmbeddingDimensionError(msg)
         stored_weight = float(meta.get("rememberer_task_weight", task_weight))
-        opened = _Namespace(states, log, pending, stored_weight)
+        opened = _Namespace(names["states"], names["log"], names["pending"], stored_weight)
         self._namespaces[namespace] = opened
         return opened
 
     def forget_open(self) -> None:
-        """Drop every cached collection handle; the next `open` looks them up again."""
+        """Drop every cached namespace and handle; the next `open` looks them up again."""
         self._namespaces.clear()
+        self.driver.forget()
+        if self.async_driver is not None:
+            self.async_driver.forget()
 
-    def exists(self, namespace: str) -> bool:
+    def exists(self, namespace: str) -> Steps[bool]:
         """Whether the namespace has any collection in the database."""
         wanted = self._names(namespace)["states"]
-        with _storage_errors("list collections"):
-            return any(_collection_name(c) == wanted for c in self.client.list_collections())
+        found = yield Call(CLIENT, "list_collections", action="list collections")
+        return any(_collection_name(c) == wanted for c in found)
 
-    def drop(self, namespace: str) -> None:
+    def drop(self, namespace: str) -> Steps[None]:
         """Delete every collection of one namespace; other namespaces are untouched.
 
         Raises:
@@ -188,18 +191,27 @@ class ChromaStore:
         """
         self._namespaces.pop(namespace, None)
         for name in self._names(namespace).values():
-            never_created = contextlib.suppress(chromadb.errors.NotFoundError)
-            with _storage_errors(f"delete collection {name!r}"), never_created:
-                self.client.delete_collection(name)
+            with contextlib.suppress(NamespaceGoneError):  # never created
+                yield Call(
+                    CLIENT,
+                    "delete_collection",
+                    {"name": name},
+                    action=f"delete collection {name!r}",
+                )
+        self.forget_open()  # other namespaces reopen cheaply; no handle of these stays
 
     # -- states ------------------------------------------------------------------------------
 
-    def get_states(self, ns: _Namespace, ids: Sequence[str]) -> dict[str, StateRecord]:
+    def get_states(self, ns: _Namespace, ids: Sequence[str]) -> Steps[dict[str, StateRecord]]:
         """Fetch states by id; missing ids are absent from the result."""
         if not ids:
             return {}
-        with _storage_errors("read states"):
-            got = ns.states.get(ids=list(dict.fromkeys(ids)), include=["metadatas", "documents"])
+        got = yield Call(
+            ns.states,
+            "get",
+            {"ids": list(dict.fromkeys(ids)), "include": ["metadatas", "documents"]},
+            action="read states",
+        )
         return {
             i: StateRecord.from_chroma(i, m, d)
             for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
@@ -207,14 +219,18 @@ class ChromaStore:
 
     def query_states(
         self, ns: _Namespace, vectors: Sequence[Sequence[float]], n_results: int
-    ) -> list[list[StateRecord]]:
+    ) -> Steps[list[list[StateRecord]]]:
         """One ANN query per vector (in one round trip), nearest first, with similarities."""
-        with _storage_errors("query states"):
-            got = ns.states.query(
-                query_embeddings=[list(map(float, v)) for v in vectors],
-                n_results=n_results,
-                include=["metadatas", "documents", "distances"],
-            )
+        got = yield Call(
+            ns.states,
+            "query",
+            {
+                "query_embeddings": [list(map(float, v)) for v in vectors],
+                "n_results": n_results,
+                "include": ["metadatas", "documents", "distances"],
+            },
+            action="query states",
+        )
         return [
             [
                 StateRecord.from_chroma(i, m, d, dist)
@@ -227,32 +243,36 @@ class ChromaStore:
 
     def write_states(
         self, ns: _Namespace, states: Sequence[StateRecord], vectors: Sequence[Sequence[float]]
-    ) -> None:
+    ) -> Steps[None]:
         """Upsert states with their composite vectors."""
         size = self.batch_size
         for start in range(0, len(states), size):
             chunk = states[start : start + size]
-            with _storage_errors("write states"):
-                ns.states.upsert(
-                    ids=[s.id for s in chunk],
-                    embeddings=[list(map(float, v)) for v in vectors[start : start + size]],
-                    metadatas=[s.metadata() for s in chunk],
-                    documents=[s.observation for s in chunk],
-                )
+            yield Call(
+                ns.states,
+                "upsert",
+                {
+                    "ids": [s.id for s in chunk],
+                    "embeddings": [list(map(float, v)) for v in vectors[start : start + size]],
+                    "metadatas": [s.metadata() for s in chunk],
+                    "documents": [s.observation for s in chunk],
+                },
+                action="write states",
+            )
 
-    def delete_states(self, ns: _Namespace, ids: Sequence[str]) -> None:
+    def delete_states(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
         """Delete states by id."""
         if ids:
-            with _storage_errors("delete states"):
-                ns.states.delete(ids=list(ids))
+            yield Call(ns.states, "delete", {"ids": list(ids)}, action="delete states")
 
-    def state_ids(self, ns: _Namespace) -> list[str]:
+    def state_ids(self, ns: _Namespace) -> Steps[list[str]]:
         """Every state id of the namespace."""
-        return [i for i, _m, _d in self._pages(ns.states, include=[])]
+        rows = yield from self._pages(ns.states, include=[])
+        return [i for i, _m, _d in rows]
 
     # -- log ---------------------------------------------------------------------------------
 
-    def append_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> None:
+    def append_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> Steps[None]:
         """Append updates; ids already in the log keep their first record (idempotency).
 
         One Chroma call per `batch_size` records: records of a run longer than that must be
@@ -260,13 +280,17 @@ class ChromaStore:
         """
         for start in range(0, len(records), self.batch_size):
             chunk = records[start : start + self.batch_size]
-            with _storage_errors("append to the update log"):
-                ns.log.add(
-                    ids=[r.id for r in chunk],
-                    embeddings=[_CONSTANT_VECTOR] * len(chunk),
-                    metadatas=[r.metadata() for r in chunk],
-                    documents=[r.observation for r in chunk],
-                )
+            yield Call(
+                ns.log,
+                "add",
+                {
+                    "ids": [r.id for r in chunk],
+                    "embeddings": [_CONSTANT_VECTOR] * len(chunk),
+                    "metadatas": [r.metadata() for r in chunk],
+                    "documents": [r.observation for r in chunk],
+                },
+                action="append to the update log",
+            )
 
     def read_log(
         self,
@@ -275,7 +299,7 @@ class ChromaStore:
         state_ids: Sequence[str] | None = None,
         run_id: str | None = None,
         complete: bool = True,
-    ) -> list[LogRecord]:
+    ) -> Steps[list[LogRecord]]:
         """Log records of some states or of one run, in fold order.
 
         With `complete` (the default) the records of partial sealed runs are left out. Large
@@ -294,126 +318,135 @@ class ChromaStore:
             raise ValueError(msg)
         records = []
         for where in wheres:
-            with _storage_errors("read the update log"):
-                got = ns.log.get(where=where, include=["metadatas", "documents"])
+            got = yield Call(
+                ns.log,
+                "get",
+                {"where": where, "include": ["metadatas", "documents"]},
+                action="read the update log",
+            )
             records += [
                 LogRecord.from_chroma(i, m, d)
                 for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
             ]
         if complete:
-            records = self.complete(ns, records)
+            records = yield from self.complete(ns, records)
         return sorted(records, key=lambda r: r.order)
 
-    def complete(self, ns: _Namespace, records: list[LogRecord]) -> list[LogRecord]:
+    def complete(self, ns: _Namespace, records: list[LogRecord]) -> Steps[list[LogRecord]]:
         """Leave out records of sealed runs not yet wholly in the log (one count per such run)."""
         sealed = {r.run_id for r in records if r.sealed}
-        if not sealed:
-            return records
-        present = {run: len(self.run_log_refs(ns, run)) for run in sealed}
-        return complete_runs(records, present)
+        present = {}
+        for run in sealed:
+            present[run] = len((yield from self.run_log_refs(ns, run)))
+        return complete_runs(records, present) if sealed else records
 
-    def run_log_refs(self, ns: _Namespace, run_id: str) -> list[tuple[str, str | None]]:
+    def run_log_refs(self, ns: _Namespace, run_id: str) -> Steps[list[tuple[str, str | None]]]:
         """(record id, state id) of every log record of a run, even of malformed records."""
-        with _storage_errors("read the update log"):
-            got = ns.log.get(where={"run_id": run_id}, include=["metadatas"])
+        got = yield Call(
+            ns.log,
+            "get",
+            {"where": {"run_id": run_id}, "include": ["metadatas"]},
+            action="read the update log",
+        )
         return [
             (i, str(m["state_id"]) if isinstance(m, dict) and "state_id" in m else None)
             for i, m in zip(got["ids"], got["metadatas"], strict=True)
         ]
 
-    def log_ids_present(self, ns: _Namespace, ids: Sequence[str]) -> set[str]:
+    def log_ids_present(self, ns: _Namespace, ids: Sequence[str]) -> Steps[set[str]]:
         """Which of `ids` are already in the log."""
         unique = list(dict.fromkeys(ids))
         present: set[str] = set()
         for start in range(0, len(unique), _PAGE):
-            with _storage_errors("read the update log"):
-                got = ns.log.get(ids=unique[start : start + _PAGE], include=[])
+            got = yield Call(
+                ns.log,
+                "get",
+                {"ids": unique[start : start + _PAGE], "include": []},
+                action="read the update log",
+            )
             present.update(got["ids"])
         return present
 
-    def iter_log(self, ns: _Namespace) -> Iterator[LogRecord]:
-        """Every log record of the namespace, page by page (unordered)."""
-        for i, m, d in self._pages(ns.log, include=["metadatas", "documents"]):
-            yield LogRecord.from_chroma(i, m, d)
+    def all_log(self, ns: _Namespace) -> Steps[list[LogRecord]]:
+        """Every log record of the namespace, read page by page (unordered)."""
+        rows = yield from self._pages(ns.log, include=["metadatas", "documents"])
+        return [LogRecord.from_chroma(i, m, d) for i, m, d in rows]
 
-    def delete_log(self, ns: _Namespace, ids: Sequence[str]) -> None:
+    def delete_log(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
         """Delete log records by id."""
         if ids:
-            with _storage_errors("delete from the update log"):
-                ns.log.delete(ids=list(ids))
+            yield Call(ns.log, "delete", {"ids": list(ids)}, action="delete from the update log")
 
     # -- pending episodes --------------------------------------------------------------------
 
-    def put_pending(self, ns: _Namespace, run_id: str, payload: str, created_at: float) -> None:
+    def put_pending(
+        self, ns: _Namespace, run_id: str, payload: str, created_at: float
+    ) -> Steps[None]:
         """Persist an episode waiting for feedback."""
-        with _storage_errors("save a pending episode"):
-            ns.pending.upsert(
-                ids=[stable_id("pending", run_id)],
-                embeddings=[_CONSTANT_VECTOR],
-                metadatas=[{"run_id": run_id, "created_at": created_at}],
-                documents=[payload],
-            )
+        yield Call(
+            ns.pending,
+            "upsert",
+            {
+                "ids": [stable_id("pending", run_id)],
+                "embeddings": [_CONSTANT_VECTOR],
+                "metadatas": [{"run_id": run_id, "created_at": created_at}],
+                "documents": [payload],
+            },
+            action="save a pending episode",
+        )
 
-    def get_pending(self, ns: _Namespace, run_id: str) -> str | None:
+    def get_pending(self, ns: _Namespace, run_id: str) -> Steps[str | None]:
         """The saved payload of a pending run, or None."""
-        with _storage_errors("read a pending episode"):
-            got = ns.pending.get(ids=[stable_id("pending", run_id)], include=["documents"])
+        got = yield Call(
+            ns.pending,
+            "get",
+            {"ids": [stable_id("pending", run_id)], "include": ["documents"]},
+            action="read a pending episode",
+        )
         return got["documents"][0] if got["ids"] else None
 
-    def delete_pending(self, ns: _Namespace, run_id: str) -> None:
+    def delete_pending(self, ns: _Namespace, run_id: str) -> Steps[None]:
         """Forget a pending run."""
-        with _storage_errors("delete a pending episode"):
-            ns.pending.delete(ids=[stable_id("pending", run_id)])
+        yield Call(
+            ns.pending,
+            "delete",
+            {"ids": [stable_id("pending", run_id)]},
+            action="delete a pending episode",
+        )
 
-    def pending_run_ids(self, ns: _Namespace) -> list[str]:
+    def pending_run_ids(self, ns: _Namespace) -> Steps[list[str]]:
         """Run ids of every pending episode, oldest first."""
-        rows = [(m["created_at"], m["run_id"]) for _i, m, _d in self._pages(ns.pending)]
-        return [run_id for _created, run_id in sorted(rows)]
+        rows = yield from self._pages(ns.pending)
+        created = sorted((m["created_at"], m["run_id"]) for _i, m, _d in rows)
+        return [run_id for _at, run_id in created]
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def counts(self, ns: _Namespace) -> tuple[int, int, int]:
+    def counts(self, ns: _Namespace) -> Steps[tuple[int, int, int]]:
         """Numbers of states, log records and pending episodes."""
-        with _storage_errors("count records"):
-            return ns.states.count(), ns.log.count(), ns.pending.count()
+        counted = []
+        for name in (ns.states, ns.log, ns.pending):
+            counted.append((yield Call(name, "count", action="count records")))
+        return counted[0], counted[1], counted[2]
 
     def _pages(
-        self, collection: Any, include: Sequence[str] = ("metadatas",)
-    ) -> Iterator[tuple[str, Any, Any]]:
-        offset = 0
+        self, collection: str, include: Sequence[str] = ("metadatas",)
+    ) -> Steps[list[tuple[str, Any, Any]]]:
+        rows: list[tuple[str, Any, Any]] = []
         while True:
-            with _storage_errors(f"read collection {collection.name}"):
-                got = collection.get(limit=_PAGE, offset=offset, include=list(include))
+            got = yield Call(
+                collection,
+                "get",
+                {"limit": _PAGE, "offset": len(rows), "include": list(include)},
+                action=f"read collection {collection}",
+            )
             ids = got["ids"]
             metas = got.get("metadatas") or [None] * len(ids)
             docs = got.get("documents") or [None] * len(ids)
-            yield from zip(ids, metas, docs, strict=True)
+            rows += zip(ids, metas, docs, strict=True)
             if len(ids) < _PAGE:
-                return
-            offset += len(ids)
+                return rows
 
 
 def _collection_name(collection: Any) -> str:
     return collection if isinstance(collection, str) else str(collection.name)
-
-
-_STORAGE_FAILURES = (chromadb.errors.ChromaError, httpx.HTTPError, OSError)
-"""What Chroma and the network raise: Chroma's own errors, HTTP transport errors, and OS errors
-(connections refused or reset, disks full or read-only). Anything else is a bug and propagates."""
-
-
-@contextlib.contextmanager
-def _storage_errors(action: str) -> Iterator[None]:
-    """Turn Chroma and network failures into `StorageError`s naming what was attempted.
-
-    Failures are told apart by type, never by message text. A vector of the wrong size cannot
-    reach Chroma: `open` compares the namespace's stored dimension first.
-    """
-    try:
-        yield
-    except chromadb.errors.NotFoundError as e:
-        msg = f"could not {action}: a collection was deleted meanwhile ({e})"
-        raise NamespaceGoneError(msg) from e
-    except _STORAGE_FAILURES as e:
-        msg = f"could not {action}: {type(e).__name__}: {e}"
-        raise StorageError(msg) from e

@@ -2,31 +2,21 @@
 
 from __future__ import annotations
 
-import functools
+import asyncio
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rememberer import rlem, transfer
+from langchain_rememberer import _operations as ops
+from langchain_rememberer import transfer
+from langchain_rememberer._chroma import Steps
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._folding import Folder
 from langchain_rememberer._records import (
-    LogRecord,
-    cap_episode,
-    check_run_id,
-    check_targets,
     complete_runs,
-    episode_fingerprint,
-    episode_records,
-    rank,
-    seal_runs,
-    stable_id,
-    ties,
 )
 from langchain_rememberer._spool import Spool
 from langchain_rememberer._store import (
@@ -39,7 +29,7 @@ from langchain_rememberer._store import (
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig, RLEMConfig, SpoolConfig, TextLimits
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
-from langchain_rememberer.errors import FeedbackError, InvalidInputError
+from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.exemplars import (
     EXEMPLAR_TEMPLATE,
     EXEMPLARS_PROMPT,
@@ -48,14 +38,11 @@ from langchain_rememberer.exemplars import (
     select_exemplars,
 )
 from langchain_rememberer.types import (
-    MAX_K,
     Episode,
     LearnReport,
     MemoryStats,
     RetrievedState,
     as_episode,
-    check_text_arg,
-    finite_reward,
     run_id_arg,
 )
 
@@ -64,28 +51,7 @@ __all__ = ["RemembererMemory", "default_observation_key"]
 logger = logging.getLogger(__name__)
 
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-def _reopens(
-    method: Callable[Concatenate[RemembererMemory, P], R],
-) -> Callable[Concatenate[RemembererMemory, P], R]:
-    """Retry once with fresh collection handles when a namespace was deleted meanwhile.
-
-    After another process's `clear()`, the namespace is then simply empty, not broken.
-    """
-
-    def wrapper(self: RemembererMemory, /, *args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(self, *args, **kwargs)
-        except NamespaceGoneError:
-            with self._lock:
-                self.store.forget_open()
-            return method(self, *args, **kwargs)
-
-    functools.update_wrapper(wrapper, method)
-    return wrapper
+T = TypeVar("T")
 
 
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
@@ -134,6 +100,31 @@ class RemembererMemory:
         assert states[0].actions[0].action == "go east"
         print(memory.format_exemplars("Find the coin.", "A kitchen."))
         print(memory.stats())
+        ```
+
+    Async:
+        `aretrieve`, `aformat_exemplars`, `alearn`, `alearn_pending`, `asave_pending` and
+        `aforget_run` are the same operations awaited. On a `chroma run` server (`from_server`,
+        or `client=chromadb.HttpClient(...)`) they are native async: every call goes through
+        Chroma's `AsyncHttpClient` on the event loop, and the embeddings' `aembed_documents`.
+        Chroma has no async embedded client, so on a local path (or `path=None`) they run the
+        sync operation in a worker thread (`asyncio.to_thread`), off the event loop.
+
+        ```python
+        import asyncio
+
+
+        async def main():
+            await memory.alearn(
+                Episode(
+                    task="Open the box.",
+                    steps=[Step(observation="A box.", action="open it", reward=1.0)],
+                )
+            )
+            return await memory.aretrieve("Open the box.", "A box.", k=1)
+
+
+        assert asyncio.run(main())[0].actions[0].action == "open it"
         ```
 
     Use with an agent: see `RemembererMiddleware` and `RLEMCallbackHandler`.
@@ -193,7 +184,6 @@ class RemembererMemory:
             msg = f"action_history must be 0 or more, got {action_history}"
             raise InvalidInputError(msg)
         self.action_history = action_history
-        self._lock = threading.Lock()
         self._check_namespace(namespace)
         self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
 
@@ -241,9 +231,36 @@ class RemembererMemory:
         """
         return cls(client=http_client(host, port), **kwargs)
 
+    # -- running operations ------------------------------------------------------------------
+
+    def _run(self, make: Callable[[], Steps[T]]) -> T:
+        """Run the operation `make()` with the sync client.
+
+        When a namespace was deleted meanwhile (another process's `clear()`), it runs once more
+        on fresh collection handles: the namespace is then simply empty, not broken.
+        """
+        try:
+            return self.store.run(make())
+        except NamespaceGoneError:
+            self.store.forget_open()
+            return self.store.run(make())
+
+    async def _arun(self, make: Callable[[], Steps[T]]) -> T:
+        """Run the operation `make()` natively async on a server; in a worker thread otherwise.
+
+        Chroma has no async embedded client: a memory on a local path (or in memory) runs the
+        same operation through the sync client in `asyncio.to_thread`, off the event loop.
+        """
+        if self.store.async_driver is None:
+            return await asyncio.to_thread(self._run, make)
+        try:
+            return await self.store.arun(make())
+        except NamespaceGoneError:
+            self.store.forget_open()
+            return await self.store.arun(make())
+
     # -- retrieval ---------------------------------------------------------------------------
 
-    @_reopens
     def retrieve(
         self,
         task: str,
@@ -261,32 +278,24 @@ class RemembererMemory:
         retrieval config), ties broken by total visits. `recent_actions` are the run's
         actions so far, oldest first; only read when the memory has `action_history`.
         """
-        check_text_arg(task, "task")
-        check_text_arg(observation, "observation", allow_empty=True)
-        k = self.retrieval.k if k is None else k
-        if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
-            msg = f"k must be a whole number from 1 to {MAX_K:,}, got {k!r}"
-            raise InvalidInputError(msg)
-        weight = self.retrieval.task_weight if task_weight is None else task_weight
-        if (
-            isinstance(weight, bool)
-            or not isinstance(weight, int | float)
-            or not 0.0 <= weight <= 1.0
-        ):
-            msg = f"task_weight must be a number from 0 to 1, got {weight!r}"
-            raise InvalidInputError(msg)
-        ns = self._open(namespace)
-        key = self.state_key(observation, recent_actions)
-        pairs = [(normalize_whitespace(task), key)]
-        vector = self.encoder.query_vectors(ns.task_weight, pairs, weight)
-        # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
-        n_results = k + 1
-        while True:
-            candidates = self.store.query_states(ns, vector, n_results=n_results)[0]
-            if len(candidates) < n_results or not ties(candidates[k - 1], candidates[-1]):
-                break
-            n_results *= 2
-        return rank(candidates, k, self.retrieval.min_similarity)
+        return self._run(
+            lambda: ops.retrieve(self, task, observation, k, namespace, task_weight, recent_actions)
+        )
+
+    async def aretrieve(
+        self,
+        task: str,
+        observation: str,
+        *,
+        k: int | None = None,
+        namespace: str | None = None,
+        task_weight: float | None = None,
+        recent_actions: Sequence[str] = (),
+    ) -> list[RetrievedState]:
+        """`retrieve`, awaited: native async on a server memory, a worker thread otherwise."""
+        return await self._arun(
+            lambda: ops.retrieve(self, task, observation, k, namespace, task_weight, recent_actions)
+        )
 
     def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:
         """The text a state is stored and compared by.
@@ -316,6 +325,21 @@ class RemembererMemory:
         )
         return self.render(states)
 
+    async def aformat_exemplars(
+        self,
+        task: str,
+        observation: str,
+        *,
+        k: int | None = None,
+        namespace: str | None = None,
+        recent_actions: Sequence[str] = (),
+    ) -> str:
+        """`format_exemplars`, awaited (see `aretrieve`)."""
+        states = await self.aretrieve(
+            task, observation, k=k, namespace=namespace, recent_actions=recent_actions
+        )
+        return self.render(states)
+
     def render(self, states: Sequence[RetrievedState]) -> str:
         """Render retrieved states (most similar first) with this memory's prompt and budget."""
         return self.render_shown(states)[0]
@@ -331,7 +355,6 @@ class RemembererMemory:
 
     # -- learning ----------------------------------------------------------------------------
 
-    @_reopens
     def learn(
         self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
     ) -> LearnReport:
@@ -347,103 +370,29 @@ class RemembererMemory:
                 id names one episode; give each run its own id).
         """
         episode = as_episode(episode)
-        print_ = episode_fingerprint(episode)  # of what was given, before any cap
-        episode = cap_episode(episode, self.rlem.max_run_reward)
-        ns = self._open(namespace)
-        task = normalize_whitespace(episode.task)
-        actions = [step.action for step in episode.steps]
-        keys = [self.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
-        ids = [stable_id(task, key) for key in keys]
-        vectors = self.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
-        by_id = dict(zip(ids, vectors, strict=True))
-        targets = self._targets(ns, episode, ids, by_id)
-        now = time.time()
-        sealed = len(episode.steps) > self.store.batch_size
-        records = episode_records(
-            episode, task, keys, ids, targets, created_at=now, sealed=sealed, fingerprint=print_
-        )
-        log = self._append(ns, episode.run_id, print_, records, by_id)
-        ours = {r.id for r in records}
-        # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
-        fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
-        others = {r.state_id for r in log if r not in fresh}
-        return LearnReport(
-            run_id=episode.run_id,
-            states_added=len({r.state_id for r in fresh} - others),
-            updates_written=len(fresh),
-            targets=targets,
-            already_learned=not fresh,
-        )
+        return self._run(lambda: ops.learn(self, episode, namespace))
 
-    def _append(
-        self,
-        ns: Any,
-        run_id: str,
-        fingerprint: str,
-        records: Sequence[LogRecord],
-        vectors: Mapping[str, Sequence[float]],
-    ) -> list[LogRecord]:
-        """Append an episode's records and refold its states; returns their log, whole or none.
+    async def alearn(
+        self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
+    ) -> LearnReport:
+        """`learn`, awaited: native async on a server memory, a worker thread otherwise."""
+        episode = as_episode(episode)
+        return await self._arun(lambda: ops.learn(self, episode, namespace))
 
-        The log of these states is read before the append: it holds any earlier record of this
-        run, to check the run id against, and it is the refold's starting point.
-        """
-        before = self.store.read_log(ns, state_ids=list(vectors), complete=False)
-        check_run_id(run_id, fingerprint, [r for r in before if r.run_id == run_id])
-        try:
-            self.store.append_log(ns, records)  # one add, unless the episode is very long
-        except BaseException:
-            if len(records) <= self.store.batch_size:
-                raise  # one `add`, atomic: it failed whole, there is nothing to undo
-            self.folder.roll_back(ns, run_id, records[0].created_at)
-            raise
-        try:
-            known = {r.id for r in before}
-            after = self.store.complete(ns, [*before, *(r for r in records if r.id not in known)])
-            return self.folder.refold(ns, list(vectors), vectors, log=after)
-        except NamespaceGoneError:
-            raise  # nothing of ours is left to undo; `_reopens` retries on fresh collections
-        except BaseException:
-            # Any failure after the append (storage, a bug, an interrupt): undo the episode.
-            self.folder.roll_back(ns, run_id, records[0].created_at)
-            raise
-
-    def _targets(
-        self,
-        ns: Any,
-        episode: Episode,
-        ids: Sequence[str],
-        vectors: Mapping[str, Sequence[float]],
-    ) -> list[float]:
-        """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from storage."""
-        n_step = self.rlem.n_step
-        values = self.folder.bootstrap_values(ns, ids, vectors) if n_step is not None else []
-        targets = rlem.n_step_targets(
-            [s.reward for s in episode.steps],
-            values,
-            gamma=self.rlem.gamma,
-            n_step=self.rlem.n_step,
-        )
-        check_targets(episode, targets)
-        return targets
-
-    @_reopens
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
         """Delete a run's updates and re-fold the states it touched; returns updates removed.
 
         A pending episode of that run (awaiting `learn_pending`) is deleted too. Malformed log
         records of the run are removed as well, so this also repairs a damaged log.
         """
-        ns = self._open(namespace)
         run_id = run_id_arg(run_id)
-        refs = self.store.run_log_refs(ns, run_id)
-        self.store.delete_log(ns, [record_id for record_id, _ in refs])
-        self.store.delete_pending(ns, str(run_id))
-        touched = [state_id for _, state_id in refs if state_id is not None]
-        self.folder.refold(ns, list(dict.fromkeys(touched)))
-        return len(refs)
+        return self._run(lambda: ops.forget_run(self, run_id, namespace))
 
-    @_reopens
+    async def aforget_run(self, run_id: str, *, namespace: str | None = None) -> int:
+        """`forget_run`, awaited (see `alearn`)."""
+        run_id = run_id_arg(run_id)
+        return await self._arun(lambda: ops.forget_run(self, run_id, namespace))
+
     def rebuild(self, *, namespace: str | None = None) -> int:
         """Re-fold every state table from the log (repair, or after changing the rule).
 
@@ -451,34 +400,34 @@ class RemembererMemory:
         verified against a fresh read of the log, and a state is deleted only when a fresh read
         shows its log empty. Returns the number of states with updates.
         """
-        ns = self._open(namespace)
-        listed = self.store.state_ids(ns)  # before the log: a listed state's updates are in it
-        log = sorted(complete_runs(self.store.iter_log(ns)), key=lambda r: r.order)
-        state_ids = sorted(set(listed) | {r.state_id for r in log})
-        final = self.folder.refold(ns, state_ids, log=log)
-        return len({r.state_id for r in final})
+        return self._run(lambda: ops.rebuild(self, namespace))
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
 
-    @_reopens
     def save_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
         """Persist an episode until `learn_pending` gives it its reward."""
         episode = as_episode(episode)
-        ns = self._open(namespace)
-        self.store.put_pending(ns, episode.run_id, episode.model_dump_json(), time.time())
+        self._run(lambda: ops.save_pending(self, episode, namespace))
 
-    @_reopens
+    async def asave_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
+        """`save_pending`, awaited (see `alearn`)."""
+        episode = as_episode(episode)
+        await self._arun(lambda: ops.save_pending(self, episode, namespace))
+
     def pending_runs(self, *, namespace: str | None = None) -> list[str]:
         """Run ids waiting for feedback, oldest first."""
-        return self.store.pending_run_ids(self._open(namespace))
 
-    @_reopens
+        def steps() -> Steps[list[str]]:
+            ns = yield from self._open(namespace)
+            return (yield from self.store.pending_run_ids(ns))
+
+        return self._run(steps)
+
     def is_learned(self, run_id: str, *, namespace: str | None = None) -> bool:
         """Whether any update of `run_id` is in the namespace's log."""
         run_id = run_id_arg(run_id)
-        return bool(self.store.read_log(self._open(namespace), run_id=run_id))
+        return self._run(lambda: ops.is_learned(self, run_id, namespace))
 
-    @_reopens
     def learn_pending(
         self, run_id: str, reward: float, *, namespace: str | None = None
     ) -> LearnReport:
@@ -487,60 +436,47 @@ class RemembererMemory:
         Raises:
             FeedbackError: the run is not pending (unknown, or already learned).
         """
-        ns = self._open(namespace)
         run_id = run_id_arg(run_id)
-        payload = self.store.get_pending(ns, run_id)
-        if payload is None:
-            learned = self.is_learned(str(run_id), namespace=namespace)
-            state = "was already learned" if learned else "is not pending (unknown run id)"
-            msg = f"feedback for run {run_id!r} rejected: the run {state}"
-            raise FeedbackError(msg)
-        episode = Episode.model_validate_json(payload).with_final_reward(finite_reward(reward))
-        report = self.learn(episode, namespace=namespace)
-        self.store.delete_pending(ns, str(run_id))
-        return report
+        return self._run(lambda: ops.learn_pending(self, run_id, reward, namespace))
+
+    async def alearn_pending(
+        self, run_id: str, reward: float, *, namespace: str | None = None
+    ) -> LearnReport:
+        """`learn_pending`, awaited (see `alearn`)."""
+        run_id = run_id_arg(run_id)
+        return await self._arun(lambda: ops.learn_pending(self, run_id, reward, namespace))
 
     # -- maintenance ---------------------------------------------------------------------------
 
     def clear(self, *, namespace: str | None = None) -> None:
         """Delete everything of one namespace (default: this memory's); others are untouched."""
         name = self._check_namespace(self.namespace if namespace is None else namespace)
-        with self._lock:
-            self.store.drop(name)
+        self.store.run(self.store.drop(name))
 
-    @_reopens
     def stats(self, *, namespace: str | None = None) -> MemoryStats:
         """Counts of states, updates and pending episodes of a namespace."""
         name = self._check_namespace(self.namespace if namespace is None else namespace)
-        if not self.store.exists(name):
-            return MemoryStats(namespace=name, states=0, updates=0, pending=0, task_weight=None)
-        ns = self._open(name)
-        states, updates, pending = self.store.counts(ns)
-        return MemoryStats(
-            namespace=name,
-            states=states,
-            updates=updates,
-            pending=pending,
-            task_weight=ns.task_weight,
-        )
+        return self._run(lambda: ops.stats(self, name))
 
-    @_reopens
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""
-        ns = self._open(namespace)
-        log = complete_runs(self.store.iter_log(ns))  # a partial run is not exported
-        return transfer.write_export(path, log, task_weight=ns.task_weight)
 
-    @_reopens
+        def steps() -> Steps[int]:
+            ns = yield from self._open(namespace)
+            log = complete_runs((yield from self.store.all_log(ns)))  # a partial run is left out
+            return transfer.write_export(path, log, task_weight=ns.task_weight)
+
+        return self._run(steps)
+
     def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Load an `export_jsonl` file; returns how many of its records were new.
 
         Idempotent: records already in the log (same id) are kept as they are and not counted,
         so importing a file twice returns 0 the second time.
         """
-        return self._import_records(transfer.read_export(path), namespace)
+        records = transfer.read_export(path)
+        return self._run(lambda: ops.import_records(self, records, namespace))
 
-    @_reopens
     def import_reference_pool(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Import a YAML memory pool of the reference implementation (OpenDFM/Rememberer).
 
@@ -551,28 +487,13 @@ class RemembererMemory:
         records = transfer.reference_pool_records(
             path, task_key=normalize_whitespace, observation_key=self.observation_key
         )
-        self._import_records(records, namespace)
+        self._run(lambda: ops.import_records(self, records, namespace))
         return len({r.state_id for r in records})
-
-    def _import_records(self, records: Sequence[LogRecord], namespace: str | None) -> int:
-        """Append records and re-fold their states; returns how many ids were not yet logged."""
-        ns = self._open(namespace)
-        if len(records) > self.store.batch_size:
-            records = seal_runs(records)  # several calls: each run is seen once wholly in
-        present = self.store.log_ids_present(ns, [r.id for r in records])
-        self.store.append_log(ns, records)
-        self.folder.refold(ns, list(dict.fromkeys(r.state_id for r in records)))
-        return len({r.id for r in records} - present)
 
     # -- internals ---------------------------------------------------------------------------
 
     def _check_namespace(self, namespace: str) -> str:
         return check_name(namespace, what="namespace")
 
-    def _open(self, namespace: str | None) -> Any:
-        with self._lock:
-            return self.store.open(
-                self.namespace if namespace is None else namespace,
-                dim=2 * self.encoder.dim,
-                task_weight=self.retrieval.task_weight,
-            )
+    def _open(self, namespace: str | None) -> Steps[Any]:
+        return ops.open_namespace(self, namespace)

@@ -13,19 +13,12 @@ same through either interface. Nothing here creates anything: a namespace is ope
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
+from langchain_rememberer._chroma import storage_errors
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import RetrievedState
-
-try:  # the store's conversion of Chroma and network failures into StorageErrors
-    from langchain_rememberer._chroma import storage_errors
-except ImportError:  # pragma: no cover - the store before its move to operations
-    from langchain_rememberer._store import (  # type: ignore[attr-defined,no-redef]
-        _storage_errors as storage_errors,
-    )
 
 if TYPE_CHECKING:
     from langchain_rememberer._records import LogRecord
@@ -49,9 +42,7 @@ _CHUNK = 1000
 
 def _do(memory: RemembererMemory, operation: Any) -> Any:
     """Perform a store operation (a generator of calls) with the memory's sync client."""
-    if inspect.isgenerator(operation):
-        return memory.store.run(cast("Any", operation))
-    return operation
+    return memory.store.run(operation)
 
 
 def collection_names(memory: RemembererMemory) -> list[str]:

@@ -40,8 +40,8 @@ def say(**data: object) -> None:
 
 def check(memory: RemembererMemory, started: list[int]) -> dict[str, object]:
     """What each reader sees of the runs started so far."""
-    ns = memory._open(None)
-    raw = {n: len(memory.store.run_log_refs(ns, f"run-{n}")) for n in started}
+    ns = memory.store.run(memory._open(None))
+    raw = {n: len(memory.store.run(memory.store.run_log_refs(ns, f"run-{n}"))) for n in started}
     learned = {n: memory.is_learned(f"run-{n}") for n in started}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "export.jsonl"
@@ -70,15 +70,15 @@ def main() -> None:
     if first:
         report = memory.learn(episode(first - 1))  # retry the run the kill interrupted
         say(retried=report.updates_written, check=check(memory, started))
-    ns = memory._open(None)
-    add, count = ns.log.add, [0]
+    ns = memory.store.run(memory._open(None))
+    add, count = memory.store.driver.handle(ns.log).add, [0]
 
     def counted_add(*args: object, **kwargs: object) -> None:
         add(*args, **kwargs)
         count[0] += 1
         say(add=count[0])
 
-    ns.log.add = counted_add
+    memory.store.driver.handle(ns.log).add = counted_add
     number = first
     while True:
         say(start=number)

@@ -27,12 +27,12 @@ def _visits(memory) -> int:
 
 def _append_first_chunk(memory, episode: Episode) -> None:
     """What a process killed after its first `add` of a sealed run leaves in the log."""
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     keys = [memory.state_key(s.observation) for s in episode.steps]
     ids = [stable_id(TASK, k) for k in keys]
     targets = [1.0] * len(keys)
     records = episode_records(episode, TASK, keys, ids, targets, created_at=1.0, sealed=True)
-    memory.store.append_log(ns, records[: memory.store.batch_size])
+    memory.store.run(memory.store.append_log(ns, records[: memory.store.batch_size]))
 
 
 def test_a_long_run_is_sealed_and_seen_only_once_complete(make_memory, tmp_path) -> None:
@@ -84,14 +84,14 @@ def test_a_run_id_names_one_episode(make_memory) -> None:
 
 def test_records_written_before_fingerprints_are_taken_on_trust(make_memory) -> None:
     memory = make_memory()
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     episode = _long("old", 2)
     keys = [memory.state_key(s.observation) for s in episode.steps]
     records = episode_records(
         episode, TASK, keys, [stable_id(TASK, k) for k in keys], [1.0, 1.0], created_at=1.0
     )
     legacy = [r.__class__(**{**r.__dict__, "fingerprint": "", "steps": 0}) for r in records]
-    memory.store.append_log(ns, legacy)
+    memory.store.run(memory.store.append_log(ns, legacy))
     memory.rebuild()
     assert memory.is_learned("old")
     assert memory.learn(_long("old", 4)).updates_written == 2  # as before: steps 2 and 3

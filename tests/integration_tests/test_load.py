@@ -70,11 +70,11 @@ def test_contended_learning_on_a_server_stays_exact(chroma_server, embeddings) -
                 visits[observation, action] += 1
                 targets.setdefault((observation, action), []).append(target)
 
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     for state in states:
         table = {a.action: (a.q, a.visits) for a in state.actions}
         # Every table is exactly the fold of its log: no update was lost to a race ...
-        log = memory.store.read_log(ns, state_ids=[state.id])
+        log = memory.store.run(memory.store.read_log(ns, state_ids=[state.id]))
         folded = fold_table((r.action, r.target, r.reward) for r in log)
         assert table == {a: (s.q, s.visits) for a, s in folded.items()}
         # ... and holds each (state, action) of every process's episodes once.
@@ -84,7 +84,10 @@ def test_contended_learning_on_a_server_stays_exact(chroma_server, embeddings) -
             assert q == pytest.approx(sum(expected) / len(expected))
     assert sum(visits.values()) == total
     # Each run is in the log whole, once.
-    per_run = Counter(r.run_id for r in memory.store.read_log(ns, state_ids=[s.id for s in states]))
+    per_run = Counter(
+        r.run_id
+        for r in memory.store.run(memory.store.read_log(ns, state_ids=[s.id for s in states]))
+    )
     assert per_run == {
         load.run_id("loadtest", w, e): STEPS for w in range(PROCESSES) for e in range(EPISODES)
     }

@@ -346,11 +346,11 @@ class _TableWriteFails(ChromaStore):
 
     armed = False
 
-    def write_states(self, ns, states, vectors) -> None:
+    def write_states(self, ns, states, vectors):
         if self.armed:
             self.armed = False
             raise StorageError("injected: the server went away while writing tables")
-        super().write_states(ns, states, vectors)
+        return super().write_states(ns, states, vectors)
 
 
 def test_failed_table_write_leaves_no_half_episode(memory) -> None:
@@ -489,10 +489,10 @@ def test_rebuild_refolds_a_log_that_grew_meanwhile(memory, embeddings, monkeypat
     write = memory.store.write_states
     raced = []
 
-    def learn_then_write(ns, states, vectors) -> None:
+    def learn_then_write(ns, states, vectors):
         if not raced:  # rebuild's first write carries tables folded before `other` learned
             raced.append(other.learn(_RACING))
-        write(ns, states, vectors)
+        return (yield from write(ns, states, vectors))
 
     monkeypatch.setattr(memory.store, "write_states", learn_then_write)
     memory.rebuild()

@@ -57,9 +57,9 @@ def test_four_processes_learning_concurrently_stay_exact(chroma_server, embeddin
     assert len(states) == stats.states == 4
     assert sum(s.visits for s in states) == 4 * 25 * 3
     # Every stored table equals the fold of its log: no update was lost to a race.
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     for state in states:
-        log = memory.store.read_log(ns, state_ids=[state.id])
+        log = memory.store.run(memory.store.read_log(ns, state_ids=[state.id]))
         folded = fold_table((r.action, r.target, r.reward) for r in log)
         assert {a.action: (a.q, a.visits) for a in state.actions} == {
             a: (s.q, s.visits) for a, s in folded.items()

@@ -71,18 +71,20 @@ def test_import_of_many_states_reads_the_log_in_chunks(memory, tmp_path) -> None
     path.write_text("\n".join(rows) + "\n")
     assert memory.import_jsonl(path) == 1200
     assert memory.stats().states == 1200
-    ns = memory._open(None)
+    ns = memory.store.run(memory._open(None))
     for i in (0, 499, 500, 1100, 1199):  # states from every chunk were folded
-        (state,) = memory.store.get_states(ns, [stable_id(TASK, f"room number {i}")]).values()
+        (state,) = memory.store.run(
+            memory.store.get_states(ns, [stable_id(TASK, f"room number {i}")])
+        ).values()
         assert {a: (s.q, s.visits) for a, s in state.table.items()} == {"a": (float(i % 3), 1)}
 
 
 def test_malformed_stored_record_is_a_storage_error(memory, tmp_path) -> None:
     memory.learn(Episode(task=TASK, run_id="ok", steps=[Step(observation="kitchen", action="a")]))
-    ns = memory._open(None)
-    (state_id,) = memory.store.state_ids(ns)
+    ns = memory.store.run(memory._open(None))
+    (state_id,) = memory.store.run(memory.store.state_ids(ns))
     # A record as Chroma leaves it after silently dropping a non-finite `target`.
-    ns.log.add(
+    memory.store.driver.handle(ns.log).add(
         ids=["broken"],
         embeddings=[[1.0]],
         metadatas=[
@@ -118,7 +120,7 @@ def test_malformed_stored_record_is_a_storage_error(memory, tmp_path) -> None:
 def store():
     made = ChromaStore(local_client(None), "tstore")
     yield made
-    made.drop("ns")
+    made.run(made.drop("ns"))
 
 
 def _record(step: int, *, target: float, state: str = "s1", run: str = "r1") -> LogRecord:
@@ -138,47 +140,47 @@ def _record(step: int, *, target: float, state: str = "s1", run: str = "r1") -> 
 
 
 def test_a_namespace_has_three_collections(store) -> None:
-    store.open("ns", dim=4, task_weight=0.5)
+    store.run(store.open("ns", dim=4, task_weight=0.5))
     names = {c if isinstance(c, str) else c.name for c in store.client.list_collections()}
     assert {"tstore.ns.states", "tstore.ns.log", "tstore.ns.pending"} <= names
-    assert store.exists("ns")
-    store.drop("ns")
-    assert not store.exists("ns")
+    assert store.run(store.exists("ns"))
+    store.run(store.drop("ns"))
+    assert not store.run(store.exists("ns"))
 
 
 def test_log_append_keeps_the_first_record_of_an_id(store) -> None:
-    ns = store.open("ns", dim=4, task_weight=0.5)
-    store.append_log(ns, [_record(1, target=2.0), _record(0, target=1.0)])
-    store.append_log(ns, [_record(0, target=99.0)])  # same id: ignored
-    got = store.read_log(ns, state_ids=["s1"])
+    ns = store.run(store.open("ns", dim=4, task_weight=0.5))
+    store.run(store.append_log(ns, [_record(1, target=2.0), _record(0, target=1.0)]))
+    store.run(store.append_log(ns, [_record(0, target=99.0)]))  # same id: ignored
+    got = store.run(store.read_log(ns, state_ids=["s1"]))
     assert [(r.step, r.target) for r in got] == [(0, 1.0), (1, 2.0)]  # fold order
-    assert store.read_log(ns, run_id="r1") == got
-    assert store.log_ids_present(ns, [got[0].id, "absent"]) == {got[0].id}
-    assert sorted(store.iter_log(ns), key=lambda r: r.order) == got
+    assert store.run(store.read_log(ns, run_id="r1")) == got
+    assert store.run(store.log_ids_present(ns, [got[0].id, "absent"])) == {got[0].id}
+    assert sorted(store.run(store.all_log(ns)), key=lambda r: r.order) == got
 
 
 def test_state_records_round_trip_with_their_tables(store) -> None:
-    ns = store.open("ns", dim=4, task_weight=0.5)
+    ns = store.run(store.open("ns", dim=4, task_weight=0.5))
     table = {"a": ActionStats(1.5, 3, 0.25), "b": ActionStats(-1.0, 1, -1.0)}
     state = StateRecord("s1", TASK, "kitchen", table)
     assert state.metadata()["visits"] == 4
-    store.write_states(ns, [state], [[0.6, 0.0, 0.8, 0.0]])
-    assert store.get_states(ns, ["s1", "absent"]) == {"s1": state}
-    ((hit,),) = store.query_states(ns, [[0.6, 0.0, 0.8, 0.0]], n_results=1)
+    store.run(store.write_states(ns, [state], [[0.6, 0.0, 0.8, 0.0]]))
+    assert store.run(store.get_states(ns, ["s1", "absent"])) == {"s1": state}
+    ((hit,),) = store.run(store.query_states(ns, [[0.6, 0.0, 0.8, 0.0]], n_results=1))
     assert hit.table == table
     assert hit.similarity == pytest.approx(1.0, abs=1e-5)  # ip distance is 1 - similarity
-    assert store.state_ids(ns) == ["s1"]
-    store.delete_states(ns, ["s1"])
-    assert store.get_states(ns, ["s1"]) == {}
+    assert store.run(store.state_ids(ns)) == ["s1"]
+    store.run(store.delete_states(ns, ["s1"]))
+    assert store.run(store.get_states(ns, ["s1"])) == {}
 
 
 def test_a_corrupt_state_table_is_a_storage_error(store) -> None:
-    ns = store.open("ns", dim=4, task_weight=0.5)
-    ns.states.add(
+    ns = store.run(store.open("ns", dim=4, task_weight=0.5))
+    store.driver.handle(ns.states).add(
         ids=["s1"],
         embeddings=[[1.0, 0.0, 0.0, 0.0]],
         metadatas=[{"task": TASK, "table": "{not json", "visits": 1}],
         documents=["kitchen"],
     )
     with pytest.raises(StorageError, match=r"state s1 has a corrupt action table.*rebuild"):
-        store.get_states(ns, ["s1"])
+        store.run(store.get_states(ns, ["s1"]))

@@ -78,8 +78,8 @@ POOL = Path(__file__).resolve().parents[1] / "fixtures" / "reference_pools" / "i
 
 def test_write_then_read_export_is_the_identity(memory, tmp_path) -> None:
     memory.learn(two_step_episode("r1"))
-    ns = memory._open(None)
-    records = sorted(memory.store.iter_log(ns), key=lambda r: r.order)
+    ns = memory.store.run(memory._open(None))
+    records = sorted(memory.store.run(memory.store.all_log(ns)), key=lambda r: r.order)
     path = tmp_path / "log.jsonl"
     assert write_export(path, list(reversed(records)), task_weight=0.25) == 2
     header = json.loads(path.read_text().splitlines()[0])

@@ -100,7 +100,8 @@ LONG = {
     f"{NAME}.memory": "the public facade: ~30 documented methods (a third of it docstrings); "
     "the logic is in _records, _folding, _store, _encoding and rlem",
     f"{NAME}.adapters.middleware": "one class of hooks (sync and async twins), ~40 over",
-    f"{NAME}._store": "all Chroma I/O in the one module that imports chromadb, ~20 over",
+    f"{NAME}._store": "the storage layout: every read and write of the three collections, as "
+    "operations (one `Call` each), ~50 over",
 }
 MAX_MODULE_LINES = 400
 MAX_FUNCTION_LINES = 50

@@ -1,0 +1,303 @@
+"""What each `RemembererMemory` method does, as operations a driver runs sync or async.
+
+Every function here is an operation (a generator of Chroma and embedding calls, `_chroma`):
+`memory.learn(...)` runs `learn(memory, ...)` with the sync client, `await memory.alearn(...)`
+runs the very same generator natively async on a server. The documented public methods, their
+arguments' checks and their docstrings are in `memory.py`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from langchain_rememberer import rlem
+from langchain_rememberer._chroma import NamespaceGoneError, Steps
+from langchain_rememberer._records import (
+    LogRecord,
+    cap_episode,
+    check_run_id,
+    check_targets,
+    complete_runs,
+    episode_fingerprint,
+    episode_records,
+    rank,
+    seal_runs,
+    stable_id,
+    ties,
+)
+from langchain_rememberer._text import normalize_whitespace
+from langchain_rememberer.errors import FeedbackError, InvalidInputError
+from langchain_rememberer.types import (
+    MAX_K,
+    Episode,
+    LearnReport,
+    MemoryStats,
+    RetrievedState,
+    check_text_arg,
+    finite_reward,
+)
+
+if TYPE_CHECKING:
+    from langchain_rememberer._encoding import StateEncoder
+    from langchain_rememberer._folding import Folder
+    from langchain_rememberer._store import ChromaStore
+    from langchain_rememberer.config import RetrievalConfig, RLEMConfig
+
+__all__ = [
+    "Memory",
+    "forget_run",
+    "import_records",
+    "is_learned",
+    "learn",
+    "learn_pending",
+    "open_namespace",
+    "rebuild",
+    "retrieve",
+    "save_pending",
+    "stats",
+]
+
+
+class Memory(Protocol):
+    """What the operations read of a `RemembererMemory` (its store, folder and settings)."""
+
+    @property
+    def store(self) -> ChromaStore:
+        """The memory's `store`."""
+        ...
+
+    @property
+    def folder(self) -> Folder:
+        """The memory's `folder`."""
+        ...
+
+    @property
+    def encoder(self) -> StateEncoder:
+        """The memory's `encoder`."""
+        ...
+
+    @property
+    def rlem(self) -> RLEMConfig:
+        """The memory's `rlem`."""
+        ...
+
+    @property
+    def retrieval(self) -> RetrievalConfig:
+        """The memory's `retrieval`."""
+        ...
+
+    @property
+    def namespace(self) -> str:
+        """The memory's `namespace`."""
+        ...
+
+    def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:
+        """The text a state is stored and compared by."""
+        ...
+
+
+def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
+    memory: Memory,
+    task: str,
+    observation: str,
+    k: int | None,
+    namespace: str | None,
+    task_weight: float | None,
+    recent_actions: Sequence[str],
+) -> Steps[list[RetrievedState]]:
+    check_text_arg(task, "task")
+    check_text_arg(observation, "observation", allow_empty=True)
+    k = memory.retrieval.k if k is None else k
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        msg = f"k must be a whole number from 1 to {MAX_K:,}, got {k!r}"
+        raise InvalidInputError(msg)
+    weight = memory.retrieval.task_weight if task_weight is None else task_weight
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= 1.0:
+        msg = f"task_weight must be a number from 0 to 1, got {weight!r}"
+        raise InvalidInputError(msg)
+    ns = yield from open_namespace(memory, namespace)
+    key = memory.state_key(observation, recent_actions)
+    pairs = [(normalize_whitespace(task), key)]
+    vector = yield from memory.encoder.query_vectors(ns.task_weight, pairs, weight)
+    # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
+    n_results = k + 1
+    while True:
+        candidates = (yield from memory.store.query_states(ns, vector, n_results=n_results))[0]
+        if len(candidates) < n_results or not ties(candidates[k - 1], candidates[-1]):
+            break
+        n_results *= 2
+    return rank(candidates, k, memory.retrieval.min_similarity)
+
+
+def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[LearnReport]:
+    print_ = episode_fingerprint(episode)  # of what was given, before any cap
+    episode = cap_episode(episode, memory.rlem.max_run_reward)
+    ns = yield from open_namespace(memory, namespace)
+    task = normalize_whitespace(episode.task)
+    actions = [step.action for step in episode.steps]
+    keys = [memory.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
+    ids = [stable_id(task, key) for key in keys]
+    vectors = yield from memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
+    by_id = dict(zip(ids, vectors, strict=True))
+    targets = yield from _targets(memory, ns, episode, ids, by_id)
+    now = time.time()
+    sealed = len(episode.steps) > memory.store.batch_size
+    records = episode_records(
+        episode, task, keys, ids, targets, created_at=now, sealed=sealed, fingerprint=print_
+    )
+    log = yield from _append(
+        memory, ns, run_id=episode.run_id, fingerprint=print_, records=records, vectors=by_id
+    )
+    ours = {r.id for r in records}
+    # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
+    fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
+    others = {r.state_id for r in log if r not in fresh}
+    return LearnReport(
+        run_id=episode.run_id,
+        states_added=len({r.state_id for r in fresh} - others),
+        updates_written=len(fresh),
+        targets=targets,
+        already_learned=not fresh,
+    )
+
+
+def _append(
+    memory: Memory,
+    ns: Any,
+    *,
+    run_id: str,
+    fingerprint: str,
+    records: Sequence[LogRecord],
+    vectors: Mapping[str, Sequence[float]],
+) -> Steps[list[LogRecord]]:
+    """Append an episode's records and refold its states; returns their log, whole or none.
+
+    The log of these states is read before the append: it holds any earlier record of this
+    run, to check the run id against, and it is the refold's starting point.
+    """
+    store = memory.store
+    before = yield from store.read_log(ns, state_ids=list(vectors), complete=False)
+    check_run_id(run_id, fingerprint, [r for r in before if r.run_id == run_id])
+    try:
+        yield from store.append_log(ns, records)  # one add, unless the episode is very long
+    except BaseException:
+        if len(records) <= store.batch_size:
+            raise  # one `add`, atomic: it failed whole, there is nothing to undo
+        yield from memory.folder.roll_back(ns, run_id, records[0].created_at)
+        raise
+    try:
+        known = {r.id for r in before}
+        after = yield from store.complete(ns, [*before, *(r for r in records if r.id not in known)])
+        return (yield from memory.folder.refold(ns, list(vectors), vectors, log=after))
+    except NamespaceGoneError:
+        raise  # nothing of ours is left to undo; `_run` retries on fresh collections
+    except BaseException:
+        # Any failure after the append (storage, a bug, an interrupt): undo the episode.
+        yield from memory.folder.roll_back(ns, run_id, records[0].created_at)
+        raise
+
+
+def _targets(
+    memory: Memory,
+    ns: Any,
+    episode: Episode,
+    ids: Sequence[str],
+    vectors: Mapping[str, Sequence[float]],
+) -> Steps[list[float]]:
+    """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from storage."""
+    n_step = memory.rlem.n_step
+    values = []
+    if n_step is not None:
+        values = yield from memory.folder.bootstrap_values(ns, ids, vectors)
+    targets = rlem.n_step_targets(
+        [s.reward for s in episode.steps],
+        values,
+        gamma=memory.rlem.gamma,
+        n_step=memory.rlem.n_step,
+    )
+    check_targets(episode, targets)
+    return targets
+
+
+def forget_run(memory: Memory, run_id: str, namespace: str | None) -> Steps[int]:
+    ns = yield from open_namespace(memory, namespace)
+    refs = yield from memory.store.run_log_refs(ns, run_id)
+    yield from memory.store.delete_log(ns, [record_id for record_id, _ in refs])
+    yield from memory.store.delete_pending(ns, str(run_id))
+    touched = [state_id for _, state_id in refs if state_id is not None]
+    yield from memory.folder.refold(ns, list(dict.fromkeys(touched)))
+    return len(refs)
+
+
+def rebuild(memory: Memory, namespace: str | None) -> Steps[int]:
+    ns = yield from open_namespace(memory, namespace)
+    listed = yield from memory.store.state_ids(ns)  # before the log: its states' updates are in it
+    whole = yield from memory.store.all_log(ns)
+    log = sorted(complete_runs(whole), key=lambda r: r.order)
+    state_ids = sorted(set(listed) | {r.state_id for r in log})
+    final = yield from memory.folder.refold(ns, state_ids, log=log)
+    return len({r.state_id for r in final})
+
+
+def save_pending(memory: Memory, episode: Episode, namespace: str | None) -> Steps[None]:
+    ns = yield from open_namespace(memory, namespace)
+    payload = episode.model_dump_json()
+    yield from memory.store.put_pending(ns, episode.run_id, payload, time.time())
+
+
+def is_learned(memory: Memory, run_id: str, namespace: str | None) -> Steps[bool]:
+    ns = yield from open_namespace(memory, namespace)
+    return bool((yield from memory.store.read_log(ns, run_id=run_id)))
+
+
+def learn_pending(
+    memory: Memory, run_id: str, reward: float, namespace: str | None
+) -> Steps[LearnReport]:
+    ns = yield from open_namespace(memory, namespace)
+    payload = yield from memory.store.get_pending(ns, run_id)
+    if payload is None:
+        learned = yield from is_learned(memory, str(run_id), namespace)
+        state = "was already learned" if learned else "is not pending (unknown run id)"
+        msg = f"feedback for run {run_id!r} rejected: the run {state}"
+        raise FeedbackError(msg)
+    episode = Episode.model_validate_json(payload).with_final_reward(finite_reward(reward))
+    report = yield from learn(memory, episode, namespace)
+    yield from memory.store.delete_pending(ns, str(run_id))
+    return report
+
+
+def stats(memory: Memory, name: str) -> Steps[MemoryStats]:
+    if not (yield from memory.store.exists(name)):
+        return MemoryStats(namespace=name, states=0, updates=0, pending=0, task_weight=None)
+    ns = yield from open_namespace(memory, name)
+    states, updates, pending = yield from memory.store.counts(ns)
+    return MemoryStats(
+        namespace=name,
+        states=states,
+        updates=updates,
+        pending=pending,
+        task_weight=ns.task_weight,
+    )
+
+
+def import_records(
+    memory: Memory, records: Sequence[LogRecord], namespace: str | None
+) -> Steps[int]:
+    """Append records and re-fold their states; returns how many ids were not yet logged."""
+    ns = yield from open_namespace(memory, namespace)
+    if len(records) > memory.store.batch_size:
+        records = seal_runs(records)  # several calls: each run is seen once wholly in
+    present = yield from memory.store.log_ids_present(ns, [r.id for r in records])
+    yield from memory.store.append_log(ns, records)
+    yield from memory.folder.refold(ns, list(dict.fromkeys(r.state_id for r in records)))
+    return len({r.id for r in records} - present)
+
+
+def open_namespace(memory: Memory, namespace: str | None) -> Steps[Any]:
+    name = memory.namespace if namespace is None else namespace
+    dim = yield from memory.encoder.dimension()
+    return (
+        yield from memory.store.open(name, dim=2 * dim, task_weight=memory.retrieval.task_weight)
+    )
