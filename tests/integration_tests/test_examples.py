@@ -1,0 +1,68 @@
+"""Every script in examples/ runs offline as a real subprocess and prints what it promises."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+COVERED: set[str] = set()
+
+
+def covers(name: str):
+    """Mark a test as the one that runs examples/`name`."""
+    COVERED.add(name)
+    return lambda test: test
+
+
+def run_example(name: str, cwd: Path, *args: str, timeout: float = 300) -> str:
+    """`python examples/<name> args...` offline in `cwd`; fails unless it exits 0; its stdout."""
+    env = {key: value for key, value in os.environ.items() if key != "OPENAI_API_KEY"}
+    env["ANONYMIZED_TELEMETRY"] = "False"
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / name), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"{name} exited {done.returncode}:\n{done.stderr}"
+    return done.stdout
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.py")))
+def test_every_example_has_a_test(script: str) -> None:
+    assert script in COVERED, f"examples/{script} has no test in {Path(__file__).name}"
+
+
+@covers("quickstart.py")
+def test_quickstart(tmp_path: Path) -> None:
+    out = run_example("quickstart.py", tmp_path)
+    assert "<encouraged>\ngo east -> 0.50 (tried 1x)\n</encouraged>" in out
+    assert "<discouraged>\ngo west -> -0.50 (tried 1x)\n</discouraged>" in out
+    assert "states=3 updates=4 pending=0" in out
+    assert list(tmp_path.iterdir()) == []  # the default memory lives in a temporary directory
+
+
+@covers("quickstart.py")
+def test_quickstart_into_a_given_path(tmp_path: Path) -> None:
+    run_example("quickstart.py", tmp_path, str(tmp_path / "memory"))
+    assert (tmp_path / "memory").is_dir()
+
+
+@covers("create_agent_memory.py")
+def test_create_agent_memory(tmp_path: Path) -> None:
+    out = run_example("create_agent_memory.py", tmp_path)
+    first, second = out.split("What run 2's model saw")
+    assert "Run 1" in first
+    assert "Run 2" in first
+    assert "<experience_memory>" not in first
+    assert '<discouraged>\nrefund(order_id="42") -> -1.00 (tried 1x)\n</discouraged>' in second
+    assert "states=3 updates=4 pending=0" in second
+    assert list(tmp_path.iterdir()) == []
