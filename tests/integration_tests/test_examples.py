@@ -66,3 +66,11 @@ def test_create_agent_memory(tmp_path: Path) -> None:
     assert '<discouraged>\nrefund(order_id="42") -> -1.00 (tried 1x)\n</discouraged>' in second
     assert "states=3 updates=4 pending=0" in second
     assert list(tmp_path.iterdir()) == []
+
+
+@covers("langgraph_handler.py")
+def test_langgraph_handler(tmp_path: Path) -> None:
+    out = run_example("langgraph_handler.py", tmp_path)
+    assert "action='track(order_id=\"42\")', reward=1.0" in out  # the episode, from the graph
+    assert "states_added=2 updates_written=2 targets=[1.0, 0.0] already_learned=False" in out
+    assert 'Learned: track(order_id="42") -> Q=1.00 after 1 visit(s)' in out
