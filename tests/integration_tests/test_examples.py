@@ -74,3 +74,15 @@ def test_langgraph_handler(tmp_path: Path) -> None:
     assert "action='track(order_id=\"42\")', reward=1.0" in out  # the episode, from the graph
     assert "states_added=2 updates_written=2 targets=[1.0, 0.0] already_learned=False" in out
     assert 'Learned: track(order_id="42") -> Q=1.00 after 1 visit(s)' in out
+
+
+@covers("lcel_chain.py")
+def test_lcel_chain(tmp_path: Path) -> None:
+    out = run_example("lcel_chain.py", tmp_path)
+    assert "Run 1: 'I have refunded order 42.' -> learned targets [-1.0]" in out
+    assert "-> learned targets [1.0]" in out.split("Run 2:")[1]
+    second_prompt = out.split("The system prompt of run 2:")[1]
+    assert (
+        '<discouraged>\nfinal_answer -> -1.00 (tried 1x; best answer, return -1.00: "I have'
+        ' refunded order 42.")\n</discouraged>'
+    ) in second_prompt
