@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -86,3 +87,19 @@ def test_lcel_chain(tmp_path: Path) -> None:
         '<discouraged>\nfinal_answer -> -1.00 (tried 1x; best answer, return -1.00: "I have'
         ' refunded order 42.")\n</discouraged>'
     ) in second_prompt
+
+
+@covers("feedback_endpoint.py")
+def test_feedback_endpoint(tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    out = run_example("feedback_endpoint.py", tmp_path, "--port", str(port))
+    assert f"Feedback endpoint: http://127.0.0.1:{port}/feedback" in out
+    pending, learned = out.split("POST /feedback -> ")
+    assert "Pending runs: ['" in pending  # saved pending until the feedback arrives
+    assert learned.startswith("200: ")
+    assert "'updates_written': 2, 'targets': [0.5, 1.0], 'already_learned': False" in learned
+    assert "POST /feedback again -> 409: " in learned
+    assert "Pending runs: []" in learned
+    assert "states=2 updates=2 pending=0" in learned
