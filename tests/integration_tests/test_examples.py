@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -103,3 +104,32 @@ def test_feedback_endpoint(tmp_path: Path) -> None:
     assert "POST /feedback again -> 409: " in learned
     assert "Pending runs: []" in learned
     assert "states=2 updates=2 pending=0" in learned
+
+
+def visits(out: str) -> list[int]:
+    return [int(n) for n in re.findall(r"^go (?:east|west): visits=(\d+) ", out, re.MULTILINE)]
+
+
+@covers("many_workers.py")
+def test_many_workers_on_their_own_server(tmp_path: Path) -> None:
+    out = run_example("many_workers.py", tmp_path, "--workers", "3", "--episodes", "2")
+    assert out.count(" learned 2 episodes") == 3
+    assert sum(visits(out)) == 3 * 2
+    assert "Visits in the kitchen: 6 = 3 workers x 2 episodes" in out
+    assert "states=3 updates=12 pending=0" in out  # two steps per episode
+    (port,) = re.findall(r"Started chroma run on 127\.0\.0\.1:(\d+)", out)
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", int(port)))  # the script stopped its server
+    assert list(tmp_path.iterdir()) == []
+
+
+@covers("many_workers.py")
+def test_many_workers_on_a_given_server(tmp_path: Path, chroma_server) -> None:
+    out = run_example(
+        "many_workers.py", tmp_path, "--host", chroma_server.host, "--port", str(chroma_server.port)
+    )
+    assert "Started chroma run" not in out
+    assert sum(visits(out)) == 3 * 4  # the defaults
+    assert "Visits in the kitchen: 12 = 3 workers x 4 episodes" in out
+    names = [getattr(c, "name", c) for c in chroma_server.client().list_collections()]
+    assert not [name for name in names if "many-workers" in name]  # its namespace is deleted
