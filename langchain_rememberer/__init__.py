@@ -4,6 +4,7 @@ The package splits into *functional transformations* (pure: `rlem`, `similarity`
 and *stateful operations* (`RemembererMemory` on Chroma, and the LangChain adapters).
 """
 
+from langchain_rememberer.adapters.async_callbacks import AsyncRLEMCallbackHandler
 from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler
 from langchain_rememberer.adapters.feedback import LangSmithFeedbackScorer
 from langchain_rememberer.adapters.middleware import RemembererMiddleware
@@ -40,6 +41,7 @@ from langchain_rememberer.types import (
 
 __all__ = [
     "ActionValue",
+    "AsyncRLEMCallbackHandler",
     "EmbeddingDimensionError",
     "Episode",
     "FeedbackError",

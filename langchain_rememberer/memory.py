@@ -43,6 +43,7 @@ from langchain_rememberer.types import (
     MemoryStats,
     RetrievedState,
     as_episode,
+    finite_reward,
     run_id_arg,
 )
 
@@ -435,15 +436,16 @@ class RemembererMemory:
 
         Raises:
             FeedbackError: the run is not pending (unknown, or already learned).
+            InvalidInputError: the reward is not a finite number (checked before any I/O).
         """
-        run_id = run_id_arg(run_id)
+        run_id, reward = run_id_arg(run_id), finite_reward(reward)
         return self._run(lambda: ops.learn_pending(self, run_id, reward, namespace))
 
     async def alearn_pending(
         self, run_id: str, reward: float, *, namespace: str | None = None
     ) -> LearnReport:
         """`learn_pending`, awaited (see `alearn`)."""
-        run_id = run_id_arg(run_id)
+        run_id, reward = run_id_arg(run_id), finite_reward(reward)
         return await self._arun(lambda: ops.learn_pending(self, run_id, reward, namespace))
 
     # -- maintenance ---------------------------------------------------------------------------

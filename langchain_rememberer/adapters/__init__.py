@@ -5,6 +5,7 @@ and `AgentExecutor`) share one run → episode mapping (`trajectory`), one run r
 same scorers. The library core never imports this package.
 """
 
+from langchain_rememberer.adapters.async_callbacks import AsyncRLEMCallbackHandler
 from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler
 from langchain_rememberer.adapters.feedback import LangSmithFeedbackScorer
 from langchain_rememberer.adapters.middleware import RemembererMiddleware
@@ -19,6 +20,7 @@ from langchain_rememberer.adapters.scoring import (
 from langchain_rememberer.adapters.trajectory import episode_from_messages
 
 __all__ = [
+    "AsyncRLEMCallbackHandler",
     "FeedbackScorer",
     "JudgeVerdict",
     "LLMJudgeScorer",

@@ -1,24 +1,30 @@
-"""What a middleware hook can learn about the run it is in: config, task, trace, shared id.
+"""What an adapter can learn about the run it is in: config, task, trace, shared id.
 
-Private helpers of `RemembererMiddleware`; each returns a neutral value (`{}`, None) rather
-than raise, because the memory must never break the host agent's run.
+Private helpers of `RemembererMiddleware` (`see_configurable`: of the handler); each returns a
+neutral value (`{}`, None) rather than raise: the memory must never break the host agent's run.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
+from uuid import UUID
 
+from langchain_core.runnables.config import var_child_runnable_config
 from langchain_core.tracers.langchain import LangChainTracer
 from langgraph.config import get_config
 from langsmith.run_helpers import get_current_run_tree
 
-from langchain_rememberer.adapters._runs import RunRegistry
+from langchain_rememberer.adapters._namespaces import RunNamespaces
+from langchain_rememberer.adapters._runs import Kind, Node, RunRegistry
 
 __all__ = [
     "annotate_agent_run",
+    "child_configurable",
     "current_trace_run",
     "run_config",
+    "see_configurable",
     "shared_run_id",
     "task_override",
 ]
@@ -53,6 +59,34 @@ def shared_run_id(config: dict[str, Any]) -> str | None:
             found = runs.claim(getattr(callbacks, "parent_run_id", None))  # every handler's
             claimed = claimed or found
     return claimed
+
+
+def child_configurable(runs: RunRegistry, root: UUID) -> Mapping[str, Any] | None:
+    """The root run's `configurable`, as a callback event inside it sees it (else None).
+
+    Callbacks are given no config, and LangChain copies no `configurable` value into their
+    metadata; inside a run, the config its children start with is in LangChain's context
+    variable. It is this root's when its callbacks' parent is one of the root's runs, not an
+    outer run the root was started inside. A root's own start sees none.
+    """
+    config = var_child_runnable_config.get()
+    if not config:
+        return None
+    parent = getattr(config.get("callbacks"), "parent_run_id", None)
+    node = runs.node(parent) if isinstance(parent, UUID) else None
+    if node is None or node.root != root:
+        return None
+    configurable = config.get("configurable")
+    return configurable if isinstance(configurable, Mapping) else {}
+
+
+def see_configurable(namespaces: RunNamespaces, runs: RunRegistry, node: Node | None) -> None:
+    """Keep the root run's `configurable` for the handler's namespace template, once seen.
+
+    Called by the handler on each child run's start (`node`: its node, None if unknown).
+    """
+    if node is not None and node.kind is not Kind.HIDDEN and namespaces.fields:
+        namespaces.see(str(node.root), child_configurable(runs, node.root))
 
 
 def current_trace_run() -> Any:

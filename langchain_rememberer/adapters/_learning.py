@@ -6,18 +6,34 @@ live in `adapters.scoring`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, NamedTuple, TypeVar
 
-from langchain_rememberer._spool import SpoolKind, is_storage_down
-from langchain_rememberer.adapters.scoring import ToolRewardScorer
+from langchain_rememberer._spool import ReplayReport, SpoolKind, is_storage_down
+from langchain_rememberer.adapters._runs import ClosedRun
+from langchain_rememberer.adapters.scoring import ToolRewardScorer, ascore
+from langchain_rememberer.config import TextLimits
 from langchain_rememberer.errors import RemembererError
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport, is_finite_number
 
-__all__ = ["PendingWarning", "check_memory", "check_scorer", "finish_episode"]
+__all__ = [
+    "Effect",
+    "PendingWarning",
+    "afinish_episode",
+    "arun_effects",
+    "check_memory",
+    "check_scorer",
+    "closed_episode",
+    "finish_episode",
+    "finishing",
+    "run_effects",
+]
+
+T = TypeVar("T")
 
 logger = logging.getLogger(__name__)
 
@@ -73,12 +89,135 @@ class PendingWarning:
         )
 
 
+def closed_episode(
+    run: ClosedRun, run_id: str, succeeded: bool | None, limits: TextLimits
+) -> Episode | None:
+    """The episode of a root run the handler learns, or None (logged) when it is not learned.
+
+    `succeeded` None: the run was stopped from outside.
+    """
+    if succeeded is None or run.paused:
+        logger.info(
+            "rememberer: run %s not learned: it was interrupted, resumed or stopped from "
+            "outside (use RemembererMiddleware for agents that pause for human input)",
+            run_id,
+        )
+        return None
+    if run.recorder.is_empty():
+        logger.debug("rememberer: run %s has no step: nothing to learn", run_id)
+        return None
+    try:
+        return run.recorder.episode(run_id=run_id, succeeded=succeeded, limits=limits)
+    except Exception as e:
+        logger.warning("rememberer: run %s not learned, no episode could be built: %s", run_id, e)
+        return None
+
+
 def _warn(what: str, run: str, error: Exception) -> None:
     """One warning naming the run; a traceback only for what is not a `RemembererError`."""
     expected = isinstance(error, RemembererError)
     logger.warning(
         "rememberer: run %s not learned, %s: %s", run, what, error, exc_info=not expected
     )
+
+
+class Effect(NamedTuple):
+    """One thing an adapter's logic needs done: `run` on the sync path, `arun` on the async.
+
+    The adapters' logic is written once, as generators yielding effects (`finishing`, the
+    middleware's and the handler's run end); `run_effects` and `arun_effects` drive them.
+    """
+
+    run: Callable[[], Any]
+    arun: Callable[[], Awaitable[Any]]
+
+
+def run_effects(steps: Generator[Effect, Any, T]) -> T:
+    """Drive `steps` on the calling thread: each effect's `run`, its result or error sent back."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = steps.throw(error) if error is not None else steps.send(value)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        try:
+            value, error = effect.run(), None
+        except Exception as e:
+            value, error = None, e
+
+
+async def arun_effects(steps: Generator[Effect, Any, T]) -> T:
+    """Drive `steps` on the event loop: each effect's `arun` awaited, its result sent back."""
+    value: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            effect = steps.throw(error) if error is not None else steps.send(value)
+        except StopIteration as done:
+            return done.value  # type: ignore[no-any-return]
+        try:
+            value, error = await effect.arun(), None
+        except Exception as e:
+            value, error = None, e
+
+
+async def _areplay(memory: RemembererMemory) -> ReplayReport:
+    """The spool's replay off the event loop; nothing to do (no thread) when it is empty."""
+    if not len(memory.spool):
+        return ReplayReport()
+    return await asyncio.to_thread(memory.spool.replay)
+
+
+def finishing(
+    memory: RemembererMemory,
+    episode: Episode,
+    scorer: Callable[[Episode], float | None],
+    namespace: str | None,
+    pending_warning: PendingWarning | None,
+) -> Generator[Effect, Any, LearnReport | None]:
+    """`finish_episode`'s logic, its I/O as effects (one logic for both paths; never raises)."""
+    run = episode.run_id
+    replayed = yield Effect(memory.spool.replay, lambda: _areplay(memory))
+    backlog = replayed.storage_down  # older episodes first
+    try:
+        score = yield Effect(lambda: scorer(episode), lambda: ascore(scorer, episode))
+    except Exception as e:
+        _warn("the scorer failed", run, e)
+        return None
+    kind: SpoolKind = "pending" if score is None else "learn"
+    try:
+        if score is None:
+            if not (backlog and _keep(memory, kind, episode, namespace, None)):
+                yield Effect(
+                    lambda: memory.save_pending(episode, namespace=namespace),
+                    lambda: memory.asave_pending(episode, namespace=namespace),
+                )
+                logger.debug("rememberer: run %s saved, waiting for feedback", run)
+            if pending_warning is not None:
+                pending_warning(scorer, run)
+            return None
+        if not is_finite_number(score):
+            logger.warning(
+                "rememberer: run %s not learned, the scorer returned %r (not finite, or not a "
+                "number); return a finite float, or None to wait for feedback",
+                run,
+                score,
+            )
+            return None
+        episode = episode.with_final_reward(float(score))
+        if backlog and _keep(memory, kind, episode, namespace, None):
+            return None
+        scored = episode
+        report: LearnReport = yield Effect(
+            lambda: memory.learn(scored, namespace=namespace),
+            lambda: memory.alearn(scored, namespace=namespace),
+        )
+        return report
+    except Exception as e:
+        if not (is_storage_down(e) and _keep(memory, kind, episode, namespace, e)):
+            _warn("the memory failed", run, e)
+        return None
 
 
 def finish_episode(
@@ -99,38 +238,23 @@ def finish_episode(
     Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
     each logged once, with a traceback only for unexpected errors).
     """
-    run = episode.run_id
-    backlog = memory.spool.replay().storage_down  # older episodes first
-    try:
-        score = scorer(episode)
-    except Exception as e:
-        _warn("the scorer failed", run, e)
-        return None
-    kind: SpoolKind = "pending" if score is None else "learn"
-    try:
-        if score is None:
-            if not (backlog and _keep(memory, kind, episode, namespace, None)):
-                memory.save_pending(episode, namespace=namespace)
-                logger.debug("rememberer: run %s saved, waiting for feedback", run)
-            if pending_warning is not None:
-                pending_warning(scorer, run)
-            return None
-        if not is_finite_number(score):
-            logger.warning(
-                "rememberer: run %s not learned, the scorer returned %r (not finite, or not a "
-                "number); return a finite float, or None to wait for feedback",
-                run,
-                score,
-            )
-            return None
-        episode = episode.with_final_reward(float(score))
-        if backlog and _keep(memory, kind, episode, namespace, None):
-            return None
-        return memory.learn(episode, namespace=namespace)
-    except Exception as e:
-        if not (is_storage_down(e) and _keep(memory, kind, episode, namespace, e)):
-            _warn("the memory failed", run, e)
-        return None
+    return run_effects(finishing(memory, episode, scorer, namespace, pending_warning))
+
+
+async def afinish_episode(
+    memory: RemembererMemory,
+    episode: Episode,
+    scorer: Callable[[Episode], float | None],
+    *,
+    namespace: str | None = None,
+    pending_warning: PendingWarning | None = None,
+) -> LearnReport | None:
+    """Async twin of `finish_episode`: the memory's async API, the scorer's `ascore` if any.
+
+    A scorer without `ascore` runs in a thread (it may call a model); the spool, on local
+    disk, is replayed in a thread only when something waits in it.
+    """
+    return await arun_effects(finishing(memory, episode, scorer, namespace, pending_warning))
 
 
 def _keep(

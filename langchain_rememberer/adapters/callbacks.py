@@ -8,8 +8,8 @@ from many threads (parallel tools, executor threads under asyncio).
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Generator, Mapping
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
@@ -19,14 +19,18 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
+from langchain_rememberer.adapters._context import see_configurable
 from langchain_rememberer.adapters._learning import (
+    Effect,
     PendingWarning,
     check_memory,
     check_scorer,
-    finish_episode,
+    closed_episode,
+    finishing,
+    run_effects,
 )
+from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import (
-    ClosedRun,
     FinishedRuns,
     Kind,
     OnFinished,
@@ -39,9 +43,13 @@ from langchain_rememberer.adapters.trajectory import last_human_text
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport
 
-__all__ = ["RLEMCallbackHandler"]
+__all__ = ["RLEMCallbackHandler", "succeeded_of"]
 
 logger = logging.getLogger(__name__)
+
+_SCORING: ContextVar[frozenset[int]] = ContextVar("rememberer_scoring", default=frozenset())
+"""Ids of the handlers scoring in this context (thread or task): their scorer's runs are
+ignored. A context variable, not a thread-local: tasks on one loop share a thread."""
 
 
 class RLEMCallbackHandler(BaseCallbackHandler):
@@ -99,7 +107,12 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     Args:
         memory: The experience memory to learn into.
         scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
-        namespace: The memory namespace (default: the memory's).
+        namespace: The memory namespace (default: the memory's), or a template of one,
+            e.g. `"team-{team_id}"`, filled once per run from `config["configurable"]` as
+            the run's child runs see it (a run without any, one function, shows none).
+            Learning and `record_feedback` use the filled value, which must be a usable
+            namespace as it is (never rewritten); a run whose template cannot be filled
+            learns nothing anywhere, with one warning naming the key and the template.
         keep_episodes: How many finished episodes to keep in `episodes` for inspection (0:
             none).
         max_open_runs: Runs that never end (an abandoned stream) are dropped, oldest first,
@@ -111,7 +124,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         keep_reports: How many finished runs `report(run_id)` remembers (the latest runs).
 
     Raises:
-        InvalidInputError: a bad `keep_episodes`, `max_open_runs` or `keep_reports`.
+        InvalidInputError: a bad `namespace`, `keep_episodes`, `max_open_runs` or `keep_reports`.
         TypeError: `memory` is not a `RemembererMemory`; `scorer` or `on_finished` is not
             callable.
 
@@ -138,9 +151,11 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         self._finished = FinishedRuns(keep_episodes, keep_reports, on_finished)
         self._pending_warning = PendingWarning("RLEMCallbackHandler")
         self.namespace = namespace
+        self._namespaces = RunNamespaces(
+            namespace, default=self.memory.namespace, owner="RLEMCallbackHandler"
+        )
         self.runs = RunRegistry(max_open_runs)
         """The node table of the runs in progress (shared with `RemembererMiddleware`)."""
-        self._scoring = threading.local()
 
     @property
     def last_run_id(self) -> str | None:
@@ -179,14 +194,15 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,
     ) -> None:
         """Open a run for a root chain; attach nested chains to their root."""
-        if self.runs.attach(run_id, parent_run_id) is not None:
+        if (node := self.runs.attach(run_id, parent_run_id)) is not None:
+            see_configurable(self._namespaces, self.runs, node)
             if is_middleware_node(kwargs.get("name")):
                 self.runs.claim(run_id)  # that agent is learned by its middleware
             return
         if self.runs.is_evicted(parent_run_id):
             self.runs.evict_child(run_id)  # part of a run dropped as never ending
             return
-        if getattr(self._scoring, "active", False):
+        if id(self) in _SCORING.get():
             return  # a scorer's own runs (e.g. the LLM judge) are not episodes
         try:
             task = task_from_input(inputs, metadata)
@@ -208,6 +224,11 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         A root run without any model output (a chain of plain functions) answered with its
         output: a text or message output is recorded as the final answer.
         """
+        self._record_output(outputs, run_id)
+        self._finish(run_id, succeeded=True)
+
+    def _record_output(self, outputs: Any, run_id: UUID) -> None:
+        """A root run's output, as its answer when the run had no model output."""
         node = self.runs.node(run_id)
         if node is not None and node.kind is Kind.ROOT:
             recorder = self.runs.recorder_for(run_id)
@@ -216,14 +237,11 @@ class RLEMCallbackHandler(BaseCallbackHandler):
                     recorder.add_ai_message(AIMessage(content=outputs))
                 elif isinstance(outputs, AIMessage) and not outputs.tool_calls:
                     recorder.add_ai_message(outputs)
-        self._finish(run_id, succeeded=True)
 
     def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
         """A root run that raised is a failed episode; one stopped from outside is dropped."""
-        if self._interrupted(run_id, error):
-            return
-        stopped = not isinstance(error, Exception)  # GeneratorExit, CancelledError, Ctrl-C
-        self._finish(run_id, succeeded=None if stopped else False)
+        if not self._interrupted(run_id, error):
+            self._finish(run_id, succeeded=succeeded_of(error))
 
     def _interrupted(self, run_id: UUID, error: BaseException) -> bool:
         """Mark the run paused when `error` is an interrupt for human input inside it.
@@ -249,6 +267,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Attach the model run; its prompt's human message is the task if none is known yet."""
         node = self.runs.attach(run_id, parent_run_id)
+        see_configurable(self._namespaces, self.runs, node)
         recorder = self.runs.recorder_for(run_id) if node is not None else None
         if recorder is not None:
             recorder.set_task_if_missing(last_human_text(messages[0]))
@@ -263,7 +282,7 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         **kwargs: Any,  # noqa: ARG002
     ) -> None:
         """Attach a text-completion model run."""
-        self.runs.attach(run_id, parent_run_id)
+        see_configurable(self._namespaces, self.runs, self.runs.attach(run_id, parent_run_id))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
         """Record the model output: its tool calls are the next action."""
@@ -289,7 +308,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     ) -> None:
         """Remember the tool's name and call id until it ends."""
         name = (serialized or {}).get("name") or kwargs.get("name")
-        self.runs.attach(run_id, parent_run_id, tool=(name, kwargs.get("tool_call_id")))
+        node = self.runs.attach(run_id, parent_run_id, tool=(name, kwargs.get("tool_call_id")))
+        see_configurable(self._namespaces, self.runs, node)
 
     def on_tool_end(self, output: Any, *, run_id: UUID, **kwargs: Any) -> None:  # noqa: ARG002
         """Record the tool result (a `ToolMessage` from LangGraph, a raw value elsewhere)."""
@@ -327,50 +347,32 @@ class RLEMCallbackHandler(BaseCallbackHandler):
 
     def _finish(self, run_id: UUID, *, succeeded: bool | None) -> None:
         """Close the root run `run_id`, decide who learns it, and learn it (or drop it)."""
+        run_effects(self._finishing(run_id, succeeded=succeeded))
+
+    def _finishing(self, run_id: UUID, *, succeeded: bool | None) -> Generator[Effect, Any, None]:
+        """`_finish` for both paths: its memory and scorer I/O as effects (never raises)."""
         run = self.runs.close(run_id)
         if run is None:
             return
+        seen = self._namespaces.seen(str(run_id))
         verdict = run.verdict()
         if verdict.owner is Owner.MIDDLEWARE:
             logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", run_id)
             self._finished.handed_over(verdict.run_id)
             return
         rid = str(run_id)
-        episode = self._episode(run, rid, succeeded)
+        episode = closed_episode(run, rid, succeeded, self.memory.text_limits)
         report = None
-        if episode is not None:
-            self._scoring.active = True
+        if episode is not None and (where := self._namespaces.resolve_seen(rid, seen)):
+            # The scorer's own runs (e.g. the LLM judge's) reach this handler too: not episodes.
+            token = _SCORING.set(frozenset({*_SCORING.get(), id(self)}))
             try:
-                report = finish_episode(
-                    self.memory,
-                    episode,
-                    self.scorer,
-                    namespace=self.namespace,
-                    pending_warning=self._pending_warning,
+                report = yield from finishing(
+                    self.memory, episode, self.scorer, where, self._pending_warning
                 )
             finally:
-                self._scoring.active = False
+                _SCORING.reset(token)
         self._finished.add(rid, episode, report)
-
-    def _episode(self, run: ClosedRun, rid: str, succeeded: bool | None) -> Episode | None:
-        """The run's episode, or None (logged) when it is not to be learned."""
-        if succeeded is None or run.paused:
-            logger.info(
-                "rememberer: run %s not learned: it was interrupted, resumed or stopped from "
-                "outside (use RemembererMiddleware for agents that pause for human input)",
-                rid,
-            )
-            return None
-        if run.recorder.is_empty():
-            logger.debug("rememberer: run %s has no step: nothing to learn", rid)
-            return None
-        try:
-            return run.recorder.episode(
-                run_id=rid, succeeded=succeeded, limits=self.memory.text_limits
-            )
-        except Exception as e:
-            logger.warning("rememberer: run %s not learned, no episode could be built: %s", rid, e)
-            return None
 
     def report(self, run_id: UUID | str) -> LearnReport | None:
         """The `LearnReport` of a finished run (None: pending, skipped, failed or unknown).
@@ -379,14 +381,28 @@ class RLEMCallbackHandler(BaseCallbackHandler):
         """
         return self._finished.report(str(run_id))
 
-    def record_feedback(self, run_id: UUID | str, reward: float) -> LearnReport:
+    def record_feedback(
+        self, run_id: UUID | str, reward: float, *, namespace: str | None = None
+    ) -> LearnReport:
         """Give a pending run its final reward and learn it, exactly once.
 
+        `namespace`: where the run was recorded; default: where this handler put it (for a
+        template, known for its latest 1024 runs in this process).
+
         Raises:
-            FeedbackError: the run is not pending (unknown run id, or already learned).
-            InvalidInputError: the reward is not a finite number.
+            FeedbackError: the run is not pending (unknown, learned, or its template unfilled).
+            InvalidInputError: the reward is not finite; a template's run unknown here, and no
+                `namespace` given.
         """
-        return self.memory.learn_pending(str(run_id), reward, namespace=self.namespace)
+        where = self._namespaces.for_feedback(str(run_id), namespace)
+        return self.memory.learn_pending(str(run_id), reward, namespace=where)
+
+    async def arecord_feedback(
+        self, run_id: UUID | str, reward: float, *, namespace: str | None = None
+    ) -> LearnReport:
+        """Async twin of `record_feedback`, on the memory's `alearn_pending` (same errors)."""
+        where = self._namespaces.for_feedback(str(run_id), namespace)
+        return await self.memory.alearn_pending(str(run_id), reward, namespace=where)
 
     def __repr__(self) -> str:
         open_runs = len(self.runs.open_runs)
@@ -396,3 +412,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
     def open_runs(self) -> Mapping[str, int]:
         """Root runs in progress and how many child runs each has (for debugging)."""
         return self.runs.open_runs
+
+
+def succeeded_of(error: BaseException) -> bool | None:
+    """A run that raised `error` failed (False), unless it was stopped from outside (None)."""
+    return None if not isinstance(error, Exception) else False  # GeneratorExit, Ctrl-C

@@ -9,12 +9,11 @@ learns it (or saves it as pending). Memory or scorer trouble is logged, never ra
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
 from typing import Annotated, Any
 
 from langchain.agents.middleware import (
@@ -39,11 +38,15 @@ from langchain_rememberer.adapters._context import (
     task_override,
 )
 from langchain_rememberer.adapters._learning import (
+    Effect,
     PendingWarning,
+    arun_effects,
     check_memory,
     check_scorer,
-    finish_episode,
+    finishing,
+    run_effects,
 )
+from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import check_count, middleware_name
 from langchain_rememberer.adapters.prompting import append_to_system_message
 from langchain_rememberer.adapters.trajectory import (
@@ -56,9 +59,12 @@ from langchain_rememberer.adapters.trajectory import (
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.exemplars import Exemplar
 from langchain_rememberer.memory import RemembererMemory
-from langchain_rememberer.types import MAX_K, Episode, LearnReport
+from langchain_rememberer.types import MAX_K, Episode, LearnReport, RetrievedState
 
 __all__ = ["RemembererMiddleware", "RemembererState"]
+
+_Shown = tuple[str, list[Exemplar], list[str]]
+"""What a model call is shown: the block, its exemplars, the ids of the states retrieved."""
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +86,11 @@ def _shown_ids(before: list[str] | None, update: list[str] | None) -> list[str]:
     return list(dict.fromkeys([*(before or []), *update]))
 
 
+def _merged(before: dict[str, str] | None, update: dict[str, str] | None) -> dict[str, str]:
+    """Reducer of `rememberer_namespaces`: each stacked middleware updates its own entry."""
+    return {**(before or {}), **(update or {})}
+
+
 class RemembererState(AgentState):  # type: ignore[type-arg]
     """Agent state keys added by `RemembererMiddleware`."""
 
@@ -93,6 +104,9 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
     rememberer_said: NotRequired[Annotated[str, PrivateStateAttr]]
     """Text of that human message: the task, should `SummarizationMiddleware` replace the
     message with a summary."""
+    rememberer_namespaces: NotRequired[Annotated[dict[str, str], PrivateStateAttr, _merged]]
+    """This run's namespace per middleware name, resolved when the run starts ("": none, the
+    template could not be filled, so the run uses no memory)."""
 
 
 class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
@@ -128,13 +142,23 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     Args:
         memory: The experience memory.
         scorer: `Episode -> float | None`; default `ToolRewardScorer` (tool rewards only).
-        namespace: The memory namespace (default: the memory's).
+        namespace: The memory namespace (default: the memory's), or a template of one with
+            `{key}` fields, e.g. `"team-{team_id}"`, filled once per run: each key from the
+            `create_agent` runtime context (`agent.invoke(..., context=...)`, a dict's key or
+            an object's attribute) or else from `config["configurable"]`; the runtime context
+            wins when both have it, and None counts as absent. Retrieval, learning, a failed
+            tool's episode and `record_feedback` all use the run's filled namespace. It must
+            be a usable namespace as filled (a user id `"a/b"` is an error, never rewritten).
+            A run whose template cannot be filled (a missing key, a bad value) uses no memory:
+            one warning names the key and the template, the model sees no exemplars, nothing
+            is learned or written anywhere, and the run itself goes on normally.
         k: Exemplars per model call, a whole number from 1 to 10,000 (default: the memory's
             retrieval config).
         learn: False freezes the memory: exemplars are shown, nothing is learned (evaluation).
 
     Raises:
-        InvalidInputError: a bad `k` or `learn` (at construction, not on every model call).
+        InvalidInputError: a bad `k`, `learn` or `namespace` (a field other than a plain
+            `{key}`, or text no namespace may hold), at construction, not on every run.
         TypeError: `memory` is not a `RemembererMemory`, or `scorer` is not callable.
 
     Concurrent runs: each run's id is in its own output, `rememberer_run_id` (or choose it
@@ -161,6 +185,10 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self._pending_warning = PendingWarning("RemembererMiddleware")
         self.namespace = namespace
+        """The `namespace=` given: a namespace, a template of one, or None (the memory's)."""
+        self._namespaces = RunNamespaces(
+            namespace, default=self.memory.namespace, owner="RemembererMiddleware"
+        )
         # Checked here, not on every model call (where a bad k would only warn, every time).
         self.k = None if k is None else check_count(k, "k", minimum=1, maximum=MAX_K)
         self._lock = threading.Lock()
@@ -181,15 +209,35 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         # An `RLEMCallbackHandler` in the same run claims the agent (always, once seen), then
         # its id; otherwise a fresh id: a trace or an outer run may hold many agent runs.
         claimed = shared_run_id(config)
-        run_id = run_id or claimed
+        run_id = str(run_id or claimed or uuid.uuid4())
         messages = state.get("messages", [])
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         return {
-            "rememberer_run_id": str(run_id or uuid.uuid4()),
+            "rememberer_run_id": run_id,
             "rememberer_exemplar_ids": [],
             "rememberer_start_id": (human.id if human is not None else None) or "",
             "rememberer_said": last_human_text(messages) or "",
+            "rememberer_namespaces": {self.name: self._resolve(run_id, runtime, config)},
         }
+
+    def _resolve(self, run_id: str, runtime: Any, config: Mapping[str, Any]) -> str:
+        """This run's namespace, once per run ("": the template could not be filled, warned).
+
+        Both `before_agent` and `abefore_agent` come here; the hooks after it read the state.
+        """
+        sources = [
+            ("the runtime context", getattr(runtime, "context", None)),
+            ("config['configurable']", config.get("configurable")),
+        ]
+        return self._namespaces.resolve(run_id, sources) or ""
+
+    def _namespace_of(self, state: Any) -> str | None:
+        """The namespace this run resolved to; None: this run uses no memory."""
+        found = (state.get("rememberer_namespaces") or {}).get(self.name)
+        if isinstance(found, str):
+            return found or None
+        # A run started before this key existed: a plain namespace still holds, a template not.
+        return None if self._namespaces.fields else self._namespaces.template.template
 
     def before_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
         """Choose the run id and mark where this run's messages start."""
@@ -197,11 +245,13 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return self._start(state, runtime)
         except Exception as e:
             logger.warning("rememberer: could not start the run: %s", e)
+            fallback = "" if self._namespaces.fields else self._namespaces.template.template
             return {
                 "rememberer_run_id": str(uuid.uuid4()),
                 "rememberer_exemplar_ids": [],
                 "rememberer_start_id": "",
                 "rememberer_said": "",
+                "rememberer_namespaces": {self.name: fallback},
             }
 
     async def abefore_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:
@@ -228,13 +278,16 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return after_summary(messages, said)
         return messages, None
 
-    def _exemplars(self, request: ModelRequest[Any]) -> tuple[str, list[Exemplar], list[str]]:
+    def _showing(self, request: ModelRequest[Any]) -> Generator[Effect, Any, _Shown]:
         """Retrieve and render exemplars: (block, exemplars shown, ids of the states retrieved).
 
-        ("", [], []) when there is nothing to show or the memory failed.
+        ("", [], []) when there is nothing to show or the memory failed (never raises).
         """
         state = request.state
         run_id = state.get("rememberer_run_id", "?")
+        namespace = self._namespace_of(state)
+        if namespace is None:
+            return "", [], []  # warned when the run started
         try:
             messages, first = self._run_view(state)
             where = current_state(
@@ -245,13 +298,15 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             )
             if where is None:
                 return "", [], []
-            recent = where.actions if self.memory.action_history else ()
-            states = self.memory.retrieve(
-                where.task,
-                where.observation,
-                k=self.k,
-                namespace=self.namespace,
-                recent_actions=recent,
+            query: dict[str, Any] = {
+                "task": where.task,
+                "observation": where.observation,
+                "k": self.k,
+                "namespace": namespace,
+                "recent_actions": where.actions if self.memory.action_history else (),
+            }
+            states: list[RetrievedState] = yield Effect(
+                lambda: self.memory.retrieve(**query), lambda: self.memory.aretrieve(**query)
             )
             block, shown = self.memory.render_shown(states)
             return block, shown, [s.id for s in states]
@@ -290,7 +345,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> Any:
         """Append exemplars to the system message, then call the model."""
-        block, shown, ids = self._exemplars(request)
+        block, shown, ids = run_effects(self._showing(request))
         return self._respond(request, handler(self._with_exemplars(request, block, shown)), ids)
 
     async def awrap_model_call(
@@ -298,30 +353,39 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> Any:
-        """Async twin of `wrap_model_call`; retrieval runs off the event loop."""
-        block, shown, ids = await asyncio.to_thread(self._exemplars, request)
+        """Async twin of `wrap_model_call`, on the memory's async API (`aretrieve`)."""
+        block, shown, ids = await arun_effects(self._showing(request))
         response = await handler(self._with_exemplars(request, block, shown))
         return self._respond(request, response, ids)
 
     # -- run end -------------------------------------------------------------------------------
 
-    def _forget_failure(self, run_id: str) -> None:
+    def _forgetting(self, run_id: str, namespace: str) -> Generator[Effect, Any, None]:
         """Forget the partial failed episode learned for `run_id` (it went on after all)."""
+        failed = _failed_id(run_id)
         try:
-            self.memory.forget_run(_failed_id(run_id), namespace=self.namespace)
+            yield Effect(
+                lambda: self.memory.forget_run(failed, namespace=namespace),
+                lambda: self.memory.aforget_run(failed, namespace=namespace),
+            )
         except Exception as e:
             logger.warning(
                 "rememberer: run %s: could not forget its partial episode: %s", run_id, e
             )
 
-    def _learn(
+    def _learning(
         self, state: Any, config: dict[str, Any], *, succeeded: bool = True
-    ) -> LearnReport | None:
+    ) -> Generator[Effect, Any, LearnReport | None]:
+        """Build this run's episode, score it and learn it (never raises)."""
         run_id = state.get("rememberer_run_id") or str(uuid.uuid4())
+        namespace = self._namespace_of(state)
+        if namespace is None:
+            logger.debug("rememberer: run %s not learned: it has no namespace", run_id)
+            return None
         if succeeded and self._take_failed(run_id):
             # A tool exception was learned as a failure, then caught outside this middleware
             # and the run went on: the whole run replaces that partial episode.
-            self._forget_failure(run_id)
+            yield from self._forgetting(run_id, namespace)
         try:
             messages, first = self._run_view(state)
             episode = episode_from_messages(
@@ -338,24 +402,22 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             )
             return None
         annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []))
-        return finish_episode(
-            self.memory,
-            episode,
-            self.scorer,
-            namespace=self.namespace,
-            pending_warning=self._pending_warning,
+        return (
+            yield from finishing(
+                self.memory, episode, self.scorer, namespace, self._pending_warning
+            )
         )
 
     def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Build the episode from this run's messages, score it and learn it."""
         if self.learn:
-            self._learn(state, run_config())
+            run_effects(self._learning(state, run_config()))
         return None
 
     async def aafter_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
-        """Async twin of `after_agent`; scoring and Chroma I/O run off the event loop."""
+        """Async twin of `after_agent`, on the memory's async API and the scorer's `ascore`."""
         if self.learn:
-            await asyncio.to_thread(self._learn, state, run_config())
+            await arun_effects(self._learning(state, run_config()))
         return None
 
     # -- tool failures -------------------------------------------------------------------------
@@ -368,7 +430,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             del self._failed[run_id]
             return True
 
-    def _learn_failure(self, request: ToolCallRequest, error: Exception) -> None:
+    def _failing(self, request: ToolCallRequest, error: Exception) -> Generator[Effect, Any, None]:
         """Learn the run that `error` is about to end as a failed episode, once per step.
 
         It is learned under the id `<run id>#failed`: should the run go on after all (an outer
@@ -379,7 +441,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         if not self.learn or not isinstance(state, Mapping):
             return
         run_id = state.get("rememberer_run_id")
-        if not isinstance(run_id, str):
+        namespace = self._namespace_of(state)
+        if not isinstance(run_id, str) or namespace is None:
             return
         count = len(state.get("messages", []))
         with self._lock:
@@ -389,8 +452,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 self._failed.popitem(last=False)
         if before == count:
             return  # a parallel call of the same step failed too
-        if before is not None:
-            self._forget_failure(run_id)  # an earlier failure was caught; this one ends the run
+        if before is not None:  # an earlier failure was caught; this one ends the run
+            yield from self._forgetting(run_id, namespace)
         logger.info(
             "rememberer: run %s: tool %r raised %r; learning a failed episode",
             run_id,
@@ -399,7 +462,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         )
         call_id = str(request.tool_call.get("id"))
         failed = ToolMessage(f"Error: {error!r}", tool_call_id=call_id, status="error")
-        self._learn(
+        yield from self._learning(
             {**state, "messages": [*state.get("messages", []), failed]},
             run_config(),
             succeeded=False,
@@ -416,7 +479,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         except GraphBubbleUp:
             raise  # interrupts and other graph control flow are not failures
         except Exception as e:
-            self._learn_failure(request, e)
+            run_effects(self._failing(request, e))
             raise
 
     async def awrap_tool_call(
@@ -424,22 +487,41 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
-        """Async twin of `wrap_tool_call`; learning runs off the event loop."""
+        """Async twin of `wrap_tool_call`, on the memory's async API."""
         try:
             return await handler(request)
         except GraphBubbleUp:
             raise
         except Exception as e:
-            await asyncio.to_thread(self._learn_failure, request, e)
+            await arun_effects(self._failing(request, e))
             raise
 
     # -- feedback ------------------------------------------------------------------------------
 
-    def record_feedback(self, run_id: str, reward: float) -> LearnReport:
+    def record_feedback(
+        self, run_id: str, reward: float, *, namespace: str | None = None
+    ) -> LearnReport:
         """Give a pending run (see `rememberer_run_id` in the output) its reward, exactly once.
 
+        Args:
+            run_id: The run's id.
+            reward: Its final reward.
+            namespace: The namespace the run was recorded in; default: the one this
+                middleware resolved for it (with a template: known for its latest 1024 runs
+                in this process; after a restart, pass the filled namespace).
+
         Raises:
-            FeedbackError: the run is not pending (unknown run id, or already learned).
-            InvalidInputError: the reward is not a finite number.
+            FeedbackError: the run is not pending (unknown run id, already learned, or not
+                recorded because its namespace template could not be filled).
+            InvalidInputError: the reward is not a finite number, or a template's run whose
+                namespace this middleware does not know and no `namespace` was given.
         """
-        return self.memory.learn_pending(str(run_id), reward, namespace=self.namespace)
+        where = self._namespaces.for_feedback(str(run_id), namespace)
+        return self.memory.learn_pending(str(run_id), reward, namespace=where)
+
+    async def arecord_feedback(
+        self, run_id: str, reward: float, *, namespace: str | None = None
+    ) -> LearnReport:
+        """Async twin of `record_feedback`, on the memory's `alearn_pending` (same errors)."""
+        where = self._namespaces.for_feedback(str(run_id), namespace)
+        return await self.memory.alearn_pending(str(run_id), reward, namespace=where)

@@ -10,18 +10,24 @@ A scorer is any callable `Episode -> float | None`:
 
 Built-ins: `ToolRewardScorer` (only the rewards the tools reported), `LLMJudgeScorer` (any chat
 model's structured output) and `FeedbackScorer` (explicit feedback by run id).
+
+On the async path (`ainvoke`, `AsyncRLEMCallbackHandler`) a scorer's `async ascore(episode)`
+is awaited when it has one (the built-ins do; the judge then uses the model's `ainvoke`); any
+other callable runs in a worker thread.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
 from pydantic import BaseModel, Field
 
 from langchain_rememberer._text import escape_text
@@ -37,6 +43,7 @@ __all__ = [
     "LLMJudgeScorer",
     "Scorer",
     "ToolRewardScorer",
+    "ascore",
 ]
 
 logger = logging.getLogger(__name__)
@@ -49,6 +56,29 @@ class Scorer(Protocol):
     def __call__(self, episode: Episode, /) -> float | None:
         """The final reward of `episode`, or None to wait for explicit feedback."""
         ...
+
+
+async def ascore(scorer: Callable[[Episode], float | None], episode: Episode) -> float | None:
+    """Score on the async path: the scorer's own coroutine `ascore` when it has one.
+
+    A scorer without one (any plain callable) runs in a worker thread, since it may block
+    (call a model, a database); the event loop stays free either way.
+
+    Example:
+        ```python
+        import asyncio
+
+        from langchain_rememberer import Episode, Step
+        from langchain_rememberer.adapters.scoring import ascore
+
+        episode = Episode(task="t", steps=[Step(observation="o", action="a")])
+        assert asyncio.run(ascore(lambda e: 0.5, episode)) == 0.5
+        ```
+    """
+    native = getattr(scorer, "ascore", None)
+    if callable(native):
+        return await native(episode)  # type: ignore[no-any-return]
+    return await asyncio.to_thread(scorer, episode)
 
 
 class ToolRewardScorer:
@@ -67,6 +97,10 @@ class ToolRewardScorer:
     def __call__(self, episode: Episode, /) -> float:  # noqa: ARG002
         """Return 0.0: the step rewards already carry what the tools reported."""
         return 0.0
+
+    async def ascore(self, episode: Episode, /) -> float | None:
+        """Async twin of calling it (no I/O; a subclass's own `__call__` is what runs)."""
+        return self(episode)
 
 
 class FeedbackScorer:
@@ -90,6 +124,11 @@ class FeedbackScorer:
     def __call__(self, episode: Episode, /) -> None:  # noqa: ARG002
         """Return None: no score now."""
         return
+
+    async def ascore(self, episode: Episode, /) -> float | None:
+        """Async twin of calling it (no I/O; a subclass's own `__call__` is what runs)."""
+        score: Callable[[Episode], float | None] = self
+        return score(episode)
 
 
 class JudgeVerdict(BaseModel):
@@ -213,6 +252,9 @@ class LLMJudgeScorer:
             status=status[episode.succeeded],
         )
 
+    def _messages(self, episode: Episode) -> list[BaseMessage]:
+        return [SystemMessage(self.system), HumanMessage(self.render(episode))]
+
     def __call__(self, episode: Episode, /) -> float:
         """Ask the judge; return its score times `scale`.
 
@@ -220,14 +262,27 @@ class LLMJudgeScorer:
             ScoringError: the judge failed or answered something invalid.
         """
         try:
-            answer = self.judge.invoke(
-                [SystemMessage(self.system), HumanMessage(self.render(episode))],
-                # Traced, but never streamed to the host's users (LangGraph's "nostream" tag).
-                config={"tags": ["nostream", "rememberer_judge"], "run_name": "rememberer_judge"},
-            )
+            answer = self.judge.invoke(self._messages(episode), config=_JUDGE_CONFIG)
         except Exception as e:
             msg = f"the LLM judge failed on run {episode.run_id}: {e}"
             raise ScoringError(msg) from e
+        return self._accept(answer, episode)
+
+    async def ascore(self, episode: Episode, /) -> float:
+        """Async twin of calling it: the judge's `ainvoke`, on the event loop.
+
+        Raises:
+            ScoringError: the judge failed or answered something invalid.
+        """
+        try:
+            answer = await self.judge.ainvoke(self._messages(episode), config=_JUDGE_CONFIG)
+        except Exception as e:
+            msg = f"the LLM judge failed on run {episode.run_id}: {e}"
+            raise ScoringError(msg) from e
+        return self._accept(answer, episode)
+
+    def _accept(self, answer: Any, episode: Episode) -> float:
+        """Check the judge's answer, keep its verdict under the run id, return the score."""
         verdict = _as_verdict(answer)
         if verdict is None or not is_finite_number(verdict.score) or not 0 <= verdict.score <= 1:
             msg = (
@@ -242,6 +297,13 @@ class LLMJudgeScorer:
             while len(self._verdicts) > self.keep_verdicts:
                 self._verdicts.popitem(last=False)
         return verdict.score * self.scale
+
+
+# Traced, but never streamed to the host's users (LangGraph's "nostream" tag).
+_JUDGE_CONFIG: RunnableConfig = {
+    "tags": ["nostream", "rememberer_judge"],
+    "run_name": "rememberer_judge",
+}
 
 
 def _check_prompt(prompt: object, rubric: object, system: object) -> None:

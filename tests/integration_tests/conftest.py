@@ -1,4 +1,7 @@
-"""A real `chroma run` server on 127.0.0.1, started per test module and stopped after."""
+"""A real `chroma run` server on 127.0.0.1, started per test module and stopped after.
+
+And a memory on it whose every call must go through Chroma's async client (the async tests).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +19,9 @@ from pathlib import Path
 import chromadb
 import pytest
 from chromadb.config import Settings
+
+from langchain_rememberer import RemembererMemory
+from langchain_rememberer._chroma import AsyncDriver
 
 
 @dataclass(frozen=True)
@@ -96,3 +103,46 @@ def chroma_server(tmp_path_factory) -> Iterator[ChromaServer]:
         yield server
     finally:
         stop_chroma_server(server)
+
+
+# -- a memory on the server whose every call must be async (the async tests) --------------
+
+
+@pytest.fixture
+def server_memory(chroma_server, embeddings) -> RemembererMemory:
+    return RemembererMemory(
+        client=chroma_server.client(),
+        embeddings=embeddings,
+        collection_name=f"async-{uuid.uuid4().hex[:8]}",
+    )
+
+
+@pytest.fixture
+def sync_forbidden(server_memory, monkeypatch) -> RemembererMemory:
+    """The server memory, whose sync client may not be used (every call must be async)."""
+
+    def forbidden(steps):
+        steps.close()
+        msg = "the sync client was used by an async method"
+        raise AssertionError(msg)
+
+    monkeypatch.setattr(server_memory.store.driver, "run", forbidden)
+    return server_memory
+
+
+@pytest.fixture
+def in_flight(monkeypatch) -> list[int]:
+    """[now, most] Chroma calls awaited at the same time by async drivers."""
+    counts = [0, 0]
+    perform = AsyncDriver._perform
+
+    async def counted(self, call):
+        counts[0] += 1
+        counts[1] = max(counts)
+        try:
+            return await perform(self, call)
+        finally:
+            counts[0] -= 1
+
+    monkeypatch.setattr(AsyncDriver, "_perform", counted)
+    return counts

@@ -8,7 +8,6 @@ those of the sync methods.
 from __future__ import annotations
 
 import asyncio
-import uuid
 
 import pytest
 
@@ -20,7 +19,6 @@ from langchain_rememberer import (
     Step,
     StorageError,
 )
-from langchain_rememberer._chroma import AsyncDriver
 from langchain_rememberer._store import ChromaStore
 from tests.helpers import TASK, q_table, twin
 
@@ -39,46 +37,6 @@ def _episode(n: int) -> Episode:
             Step(observation=f"room {n}", action="take coin", reward=1.0),
         ],
     )
-
-
-@pytest.fixture
-def server_memory(chroma_server, embeddings) -> RemembererMemory:
-    return RemembererMemory(
-        client=chroma_server.client(),
-        embeddings=embeddings,
-        collection_name=f"async-{uuid.uuid4().hex[:8]}",
-    )
-
-
-@pytest.fixture
-def sync_forbidden(server_memory, monkeypatch) -> RemembererMemory:
-    """The server memory, whose sync client may not be used (every call must be async)."""
-
-    def forbidden(steps):
-        steps.close()
-        msg = "the sync client was used by an async method"
-        raise AssertionError(msg)
-
-    monkeypatch.setattr(server_memory.store.driver, "run", forbidden)
-    return server_memory
-
-
-@pytest.fixture
-def in_flight(monkeypatch) -> list[int]:
-    """[now, most] Chroma calls awaited at the same time by async drivers."""
-    counts = [0, 0]
-    perform = AsyncDriver._perform
-
-    async def counted(self, call):
-        counts[0] += 1
-        counts[1] = max(counts)
-        try:
-            return await perform(self, call)
-        finally:
-            counts[0] -= 1
-
-    monkeypatch.setattr(AsyncDriver, "_perform", counted)
-    return counts
 
 
 def test_a_server_memory_has_an_async_client_an_embedded_one_not(server_memory, memory) -> None:

@@ -99,7 +99,9 @@ def test_no_import_cycle() -> None:
 LONG = {
     f"{NAME}.memory": "the public facade: ~30 documented methods (a third of it docstrings); "
     "the logic is in _records, _folding, _store, _encoding and rlem",
-    f"{NAME}.adapters.middleware": "one class of hooks (sync and async twins), ~40 over",
+    f"{NAME}.adapters.middleware": "one class of hooks (sync and async twins, one logic as "
+    "effects) and each run's namespace, ~130 over",
+    f"{NAME}.adapters.callbacks": "one handler: every callback event and its bookkeeping, ~20 over",
     f"{NAME}._store": "the storage layout: every read and write of the three collections, as "
     "operations (one `Call` each), ~50 over",
 }

@@ -1,6 +1,7 @@
 import langchain_rememberer
 
 EXPECTED_ALL = [
+    "AsyncRLEMCallbackHandler",
     "ActionValue",
     "EmbeddingDimensionError",
     "Episode",
