@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import random
+import shutil
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 GOALS = ["Find the coin", "Cook a meal", "Read the map", "Open the blue box", "Water the plant", "Find the key"]
@@ -70,3 +78,70 @@ class CachedEmbeddings:
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+# -- a real `chroma run` server --------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def chroma_server(timeout: float = 60.0) -> Iterator[tuple[str, int]]:
+    """Run `chroma run` on a free 127.0.0.1 port in a temporary directory; yields (host, port)."""
+    import chromadb  # noqa: PLC0415
+    from chromadb.config import Settings  # noqa: PLC0415
+
+    beside = Path(sys.executable).with_name("chroma")
+    executable = str(beside) if beside.exists() else shutil.which("chroma")
+    if not executable:
+        raise SystemExit("the `chroma` command (installed with chromadb) was not found")
+    with tempfile.TemporaryDirectory(prefix="rememberer-bench-") as tmp:
+        port = _free_port()
+        with (Path(tmp) / "chroma.log").open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    executable,
+                    "run",
+                    "--path",
+                    str(Path(tmp) / "db"),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+            )
+            try:
+                client = None
+                deadline = time.monotonic() + timeout
+                while True:
+                    if process.poll() is not None:
+                        raise SystemExit(f"chroma run exited with {process.returncode}")
+                    try:
+                        client = client or chromadb.HttpClient(
+                            host="127.0.0.1",
+                            port=port,
+                            settings=Settings(anonymized_telemetry=False),
+                        )
+                        client.heartbeat()
+                        break
+                    except Exception:
+                        if time.monotonic() > deadline:
+                            raise SystemExit(
+                                f"chroma run did not answer within {timeout}s"
+                            ) from None
+                        time.sleep(0.1)  # polling a condition with a deadline
+                yield "127.0.0.1", port
+            finally:
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(timeout=15)

@@ -165,3 +165,47 @@ def test_embedded_async_runs_in_threads_and_leaves_the_loop_free(memory) -> None
     assert [r.updates_written for r in reports] == [2] * RUNS
     assert ticks[0] > RUNS  # the loop ran other work while the memory's calls were in threads
     assert q_table(memory, TASK, "kitchen") == {"go east": (memory.rlem.gamma, RUNS)}
+
+
+class _Counted:
+    """A real async Chroma client or collection whose calls in flight are counted."""
+
+    def __init__(self, inner, counts: list[int]) -> None:
+        self._inner, self._counts = inner, counts
+
+    def __getattr__(self, name):
+        method = getattr(self._inner, name)
+
+        async def counted(*args, **kwargs):
+            self._counts[0] += 1
+            self._counts[1] = max(self._counts)
+            try:
+                value = await method(*args, **kwargs)
+            finally:
+                self._counts[0] -= 1
+            return _Counted(value, self._counts) if name == "get_collection" else value
+
+        return counted
+
+
+def test_calls_in_flight_are_bounded_per_loop(server_memory, monkeypatch) -> None:
+    for n in range(3):
+        server_memory.learn(_episode(n))
+    driver = server_memory.store.async_driver
+    driver.max_in_flight = 3
+    driver.forget()  # handles are looked up again, through the counting client
+    counts = [0, 0]
+    ready = type(driver)._client_ready
+
+    async def counting_client(self):
+        return _Counted(await ready(self), counts)
+
+    monkeypatch.setattr(type(driver), "_client_ready", counting_client)
+
+    async def main():
+        return await asyncio.gather(*(server_memory.aretrieve(TASK, "kitchen") for _ in range(32)))
+
+    results = asyncio.run(main())
+    assert all(r == results[0] for r in results)
+    assert results[0][0].observation == "kitchen"
+    assert counts[1] == 3  # at most 3 at once, and the 32 retrievals did overlap up to it

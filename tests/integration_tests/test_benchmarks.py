@@ -42,3 +42,28 @@ def test_retrieval_benchmark_smoke() -> None:
 def test_learn_benchmark_smoke() -> None:
     out = _run("learn.py", "--episodes", "5", "--steps", "4")
     assert "round trips per learn 4.00" in out  # Monte Carlo: append, read, write, verify
+
+
+def test_async_retrieval_benchmark_smoke() -> None:
+    out = _run("async_retrieval.py", "--concurrent", "8", "--states", "100", "--repeats", "2")
+    head, figures, ratios = out.splitlines()
+    assert head == (
+        "run: async retrieval concurrent=8 states=100 repeats=2 "
+        "(chroma run server, WordLlama, query embeddings cached)"
+    )
+    number = r"(\d+\.\d+)"
+    match = re.fullmatch(
+        rf"8 retrievals at once: aretrieve {number} ms, to_thread\(retrieve\) {number} ms, "
+        rf"8 threads {number} ms, raw async query {number} ms",
+        figures,
+    )
+    assert match, figures
+    native, to_thread, threads, raw = map(float, match.groups())
+    match = re.fullmatch(
+        rf"ratio to_thread/async {number}x  threads/async {number}x  async/raw {number}x", ratios
+    )
+    assert match, ratios
+    printed = list(map(float, match.groups()))
+    assert printed == pytest.approx(
+        [to_thread / native, threads / native, native / raw], abs=0.01 + 0.2 / min(native, raw)
+    )
