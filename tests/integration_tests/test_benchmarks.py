@@ -67,3 +67,41 @@ def test_async_retrieval_benchmark_smoke() -> None:
     assert printed == pytest.approx(
         [to_thread / native, threads / native, native / raw], abs=0.01 + 0.2 / min(native, raw)
     )
+
+
+def test_scale_benchmark_smoke() -> None:
+    out = _run("scale.py", "--sizes", "2000", "--queries", "20", "--learn-episodes", "3")
+    head, header, row, ratios, target = out.splitlines()
+    assert re.fullmatch(
+        r"run: scale seed=0 queries=20 learn_episodes=3 cores=\d+ "
+        r"\(ms, WordLlama, embedded Chroma; query embedding cached except \+embed\)",
+        head,
+    ), head
+    assert header.split() == [
+        "states", "embed", "s", "fill", "s", "retrieve", "p50/p95", "+embed", "p50/p95", "raw",
+        "p50/p95", "numpy", "p50/p95", "InMemoryStore", "p50/p95", "learn", "ep/s", "disk", "MB",
+        "peak", "RSS", "MB",
+    ]  # fmt: skip
+    assert target == (
+        "target: retrieve p50 <= 1.3x raw at 100k and 1M (embedding excluded); <= 10 ms p50 at 1M"
+    )
+    n, pair = r"\s+(\d+\.\d+)", r"\s+(\d+\.\d+)/(\d+\.\d+)"
+    match = re.fullmatch(rf"    2000{n}{n}{pair * 5}{n}\s+(\d+)\s+(\d+)", row)
+    assert match, row
+    figures = list(map(float, match.groups()))
+    p50 = dict(zip(["retrieve", "embed", "raw", "numpy", "store"], figures[2:12:2], strict=True))
+    assert all(low <= high for low, high in zip(figures[2:12:2], figures[3:12:2], strict=True))
+    x = r"(\d+\.\d+)"
+    match = re.fullmatch(
+        rf"ratio p50 at 2000: retrieve/raw {x}x  \+embed/raw {x}x  numpy/raw {x}x  "
+        rf"InMemoryStore/raw {x}x \(InMemoryStore over 20 queries, filled in {x} s; "
+        r"Chroma top-2 = exact top-2 for (\d+)% of queries\)",
+        ratios,
+    )
+    assert match, ratios
+    raw = p50["raw"]
+    printed_ratios = match.groups()[:4]
+    for name, printed in zip(["retrieve", "embed", "numpy", "store"], printed_ratios, strict=True):
+        # Each ratio is its p50 over the raw query's, up to the rounding of the printed values.
+        ratio = float(printed)
+        assert ratio == pytest.approx(p50[name] / raw, abs=0.01 + 0.01 * (1 + ratio) / raw)

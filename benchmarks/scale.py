@@ -1,0 +1,324 @@
+"""Scale: retrieve and learn at 10k-1M states, against raw Chroma, numpy and InMemoryStore.
+
+    python benchmarks/scale.py --sizes 10000 100000     # --sizes 1000000 is a separate run
+
+For each size, in one process and on the same vectors (every text is embedded once, in batches,
+by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards):
+
+- fill: `memory.learn` of episodes of `memory.store.batch_size` steps, one task each and every
+  step a new state (the largest episode written in one `add`, so not sealed: the memory holds
+  exactly what learning gives, a log record per step and a state per record);
+- `memory.retrieve(task, observation, k=2)`, with the query embedding cached (excluded) and
+  computed by WordLlama (included);
+- raw: Chroma's top-2 query on the memory's own states collection with the same query vectors;
+- numpy: an exact scan of all N state vectors (matrix @ query, argpartition top-2), the cost of
+  the reference implementation's O(N) lookup;
+- InMemoryStore: LangGraph's `InMemoryStore` semantic search (`store.search(..., limit=2)`),
+  what a LangMem user has; its embed function looks the same vectors up, as float32 rows (lists
+  of Python floats would be slower to search and take ~16 GB at 1M). Its search is O(N) in
+  Python, so it runs over fewer queries at large sizes (the count is printed);
+- learn: episodes/s of 15-step episodes on stored states (WordLlama embedding included, as in
+  benchmarks/learn.py);
+- the Chroma directory's size on disk and the process's peak RSS so far.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import resource
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from _common import synthetic_pairs
+from langgraph.store.base import PutOp
+from langgraph.store.memory import InMemoryStore
+
+from langchain_rememberer import Episode, RemembererMemory, Step, WordLlamaEmbeddings
+from langchain_rememberer._records import stable_id
+from langchain_rememberer.similarity import composite_vectors
+
+ACTIONS = ["go east", "go west", "take coin", "open door"]
+EMBED_BATCH = 20_000
+
+
+class MatrixEmbeddings:
+    """Embeddings of known texts kept in one float32 matrix (a dict of lists is ~8 GB at 1M).
+
+    Every text given at construction is embedded once, in batches; a text not known then is
+    embedded by `inner` on demand.
+    """
+
+    def __init__(self, inner: Any, texts: Sequence[str]) -> None:
+        self.inner = inner
+        unique = list(dict.fromkeys(texts))
+        self.row = {text: i for i, text in enumerate(unique)}
+        self.matrix = np.vstack(
+            [
+                np.asarray(inner.embed_documents(unique[i : i + EMBED_BATCH]), dtype=np.float32)
+                for i in range(0, len(unique), EMBED_BATCH)
+            ]
+        )
+
+    def rows(self, texts: Sequence[str]) -> np.ndarray:
+        return self.matrix[[self.row[t] for t in texts]]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        if all(t in self.row for t in texts):
+            return self.rows(texts).tolist()
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]
+
+
+def timed_ms(fn: Callable[[int], Any], count: int) -> list[float]:
+    """Wall times in ms of `fn(0)` ... `fn(count - 1)`, after one warm-up call."""
+    fn(0)
+    times = []
+    for i in range(count):
+        start = time.perf_counter()
+        fn(i)
+        times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def p50_p95(times: list[float]) -> tuple[float, float]:
+    return statistics.median(times), float(np.percentile(times, 95))
+
+
+def by_task(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
+    observations: dict[str, list[str]] = defaultdict(list)
+    for task, observation in pairs:
+        observations[task].append(observation)
+    return observations
+
+
+def fill(memory: RemembererMemory, pairs: Sequence[tuple[str, str]], seed: int) -> None:
+    """Learn every pair once: episodes of `batch_size` steps of one task, each step a new state."""
+    rng = random.Random(seed)
+    size = memory.store.batch_size
+    for task, observations in sorted(by_task(pairs).items()):
+        for start in range(0, len(observations), size):
+            chunk = observations[start : start + size]
+            steps = [
+                Step(observation=o, action=rng.choice(ACTIONS), reward=float(rng.random() < 0.1))
+                for o in chunk
+            ]
+            memory.learn(Episode(task=task, steps=steps, run_id=f"fill-{task}-{start}"))
+
+
+def learn_episodes(
+    pairs: Sequence[tuple[str, str]], count: int, seed: int, steps: int = 15
+) -> list[Episode]:
+    """Episodes of `steps` steps whose (task, observation) are all stored states."""
+    rng = random.Random(seed)
+    observations = by_task(pairs)
+    tasks = sorted(t for t, obs in observations.items() if len(obs) >= steps)
+    episodes = []
+    for e in range(count):
+        task = rng.choice(tasks)
+        episodes.append(
+            Episode(
+                task=task,
+                run_id=f"scale-{seed}-{e}",
+                steps=[
+                    Step(observation=o, action=rng.choice(ACTIONS), reward=float(t == steps - 1))
+                    for t, o in enumerate(rng.sample(observations[task], steps))
+                ],
+            )
+        )
+    return episodes
+
+
+def state_matrix(
+    embedded: MatrixEmbeddings, pairs: Sequence[tuple[str, str]], weight: float
+) -> np.ndarray:
+    """The composite state vectors of `pairs` (what the memory stores), as float32 rows."""
+    chunks = []
+    for start in range(0, len(pairs), EMBED_BATCH):
+        chunk = pairs[start : start + EMBED_BATCH]
+        tasks, observations = (embedded.rows([p[i] for p in chunk]) for i in (0, 1))
+        chunks.append(composite_vectors(tasks, observations, weight).astype(np.float32))
+    return np.vstack(chunks)
+
+
+def numpy_top_k(matrix: np.ndarray, query: np.ndarray, k: int = 2) -> np.ndarray:
+    scores = matrix @ query
+    top = np.argpartition(-scores, k)[:k]
+    return top[np.argsort(-scores[top])]
+
+
+def filled_store(matrix: np.ndarray, queries: np.ndarray) -> tuple[InMemoryStore, float]:
+    """An `InMemoryStore` holding one item per state; its embed function looks vectors up."""
+    vectors = {f"s{i}": row for i, row in enumerate(matrix)}
+    vectors.update({f"q{i}": row for i, row in enumerate(queries)})
+    store = InMemoryStore(
+        index={
+            "dims": matrix.shape[1],
+            "embed": lambda texts: [vectors[t] for t in texts],
+            "fields": ["text"],
+        }
+    )
+    started = time.perf_counter()
+    for start in range(0, len(matrix), 10_000):
+        keys = range(start, min(start + 10_000, len(matrix)))
+        store.batch([PutOp(("states",), f"s{i}", {"text": f"s{i}"}) for i in keys])
+    return store, time.perf_counter() - started
+
+
+def disk_mb(path: str) -> float:
+    used = sum(p.stat().st_blocks * 512 for p in Path(path).rglob("*") if p.is_file())
+    return used / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def store_queries(queries: int, size: int) -> int:
+    """InMemoryStore's search scans every item in Python: fewer queries at large sizes."""
+    return max(10, min(queries, queries * 20_000 // size))
+
+
+def exact_baselines(
+    embedded: MatrixEmbeddings,
+    pairs: Sequence[tuple[str, str]],
+    stored_weight: float,
+    query_matrix: np.ndarray,
+    store_count: int,
+) -> dict[str, Any]:
+    """The numpy scan and InMemoryStore timings; their N-row data is freed on return."""
+    queries = len(query_matrix)
+    matrix = state_matrix(embedded, pairs, stored_weight)
+    exact = [numpy_top_k(matrix, q) for q in query_matrix]
+    numpy_ms = timed_ms(lambda i: numpy_top_k(matrix, query_matrix[i % queries]), queries)
+    store, store_fill_s = filled_store(matrix, query_matrix)
+    store_ms = timed_ms(
+        lambda i: store.search(("states",), query=f"q{i % queries}", limit=2), store_count
+    )
+    return {"numpy": numpy_ms, "store": store_ms, "store_fill_s": store_fill_s, "exact": exact}
+
+
+def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
+    pairs = synthetic_pairs(size, seed)
+    probes = synthetic_pairs(queries, seed + 1)
+    wordllama = WordLlamaEmbeddings()
+    started = time.perf_counter()
+    embedded = MatrixEmbeddings(wordllama, [text for pair in [*pairs, *probes] for text in pair])
+    result: dict[str, Any] = {"size": size, "embed_s": time.perf_counter() - started}
+    with tempfile.TemporaryDirectory(prefix="rememberer-scale-") as path:
+        memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
+        started = time.perf_counter()
+        fill(memory, pairs, seed)
+        result["fill_s"] = time.perf_counter() - started
+        assert memory.stats().states == size
+        ns = memory.store.run(memory._open(None))
+        weight = memory.retrieval.task_weight
+        query_list = memory.store.run(memory.encoder.query_vectors(ns.task_weight, probes, weight))
+        states = memory.store.driver.handle(ns.states)
+        live = RemembererMemory(path=path, embeddings=wordllama, collection_name="bench")
+
+        def retrieve(on: RemembererMemory) -> Callable[[int], Any]:
+            return lambda i: on.retrieve(*probes[i % queries], k=2)
+
+        def raw(i: int) -> Any:
+            return states.query(query_embeddings=[query_list[i % queries]], n_results=2)
+
+        timings = {
+            "retrieve": timed_ms(retrieve(memory), queries),
+            "embed": timed_ms(retrieve(live), queries),
+            "raw": timed_ms(raw, queries),
+        }
+        result["store_queries"] = store_queries(queries, size)
+        exact = exact_baselines(
+            embedded,
+            pairs,
+            ns.task_weight,
+            np.asarray(query_list, dtype=np.float32),
+            result["store_queries"],
+        )
+        timings.update(numpy=exact["numpy"], store=exact["store"])
+        result["store_fill_s"] = exact["store_fill_s"]
+        # How often Chroma's approximate top-2 is the exact top-2 (same vectors, same ids).
+        same = [
+            raw(i)["ids"][0] == [stable_id(*pairs[j]) for j in top]
+            for i, top in enumerate(exact["exact"])
+        ]
+        result["recall"] = 100 * sum(same) / queries
+        episodes = learn_episodes(pairs, learn_count + 1, seed + 2)
+        live.learn(episodes[0])  # warm-up
+        started = time.perf_counter()
+        for episode in episodes[1:]:
+            live.learn(episode)
+        result["learn_eps"] = learn_count / (time.perf_counter() - started)
+        result["disk_mb"] = disk_mb(path)
+    result.update({name: p50_p95(times) for name, times in timings.items()})
+    result["rss_mb"] = peak_rss_mb()
+    return result
+
+
+COLUMNS = (
+    f"{'states':>8} {'embed s':>7} {'fill s':>7} {'retrieve p50/p95':>17} {'+embed p50/p95':>15} "
+    f"{'raw p50/p95':>13} {'numpy p50/p95':>15} {'InMemoryStore p50/p95':>22} "
+    f"{'learn ep/s':>10} {'disk MB':>8} {'peak RSS MB':>11}"
+)
+
+
+def row(r: dict[str, Any]) -> str:
+    def pair(name: str, width: int) -> str:
+        p50, p95 = r[name]
+        return f"{p50:.2f}/{p95:.2f}".rjust(width)
+
+    return (
+        f"{r['size']:>8} {r['embed_s']:>7.1f} {r['fill_s']:>7.1f} {pair('retrieve', 17)} "
+        f"{pair('embed', 15)} {pair('raw', 13)} {pair('numpy', 15)} {pair('store', 22)} "
+        f"{r['learn_eps']:>10.1f} {r['disk_mb']:>8.0f} {r['rss_mb']:>11.0f}"
+    )
+
+
+def ratios(r: dict[str, Any]) -> str:
+    raw = r["raw"][0]
+    return (
+        f"ratio p50 at {r['size']}: retrieve/raw {r['retrieve'][0] / raw:.2f}x  "
+        f"+embed/raw {r['embed'][0] / raw:.2f}x  numpy/raw {r['numpy'][0] / raw:.2f}x  "
+        f"InMemoryStore/raw {r['store'][0] / raw:.2f}x "
+        f"(InMemoryStore over {r['store_queries']} queries, filled in {r['store_fill_s']:.1f} s; "
+        f"Chroma top-2 = exact top-2 for {r['recall']:.0f}% of queries)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--learn-episodes", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    print(
+        f"run: scale seed={args.seed} queries={args.queries} learn_episodes={args.learn_episodes} "
+        f"cores={os.cpu_count()} (ms, WordLlama, embedded Chroma; query embedding cached "
+        "except +embed)",
+        flush=True,
+    )
+    print(COLUMNS, flush=True)
+    results = []
+    for size in args.sizes:
+        results.append(run(size, args.queries, args.learn_episodes, args.seed))
+        print(row(results[-1]), flush=True)
+    for r in results:
+        print(ratios(r))
+    print(
+        "target: retrieve p50 <= 1.3x raw at 100k and 1M (embedding excluded); <= 10 ms p50 at 1M"
+    )
+
+
+if __name__ == "__main__":
+    main()
