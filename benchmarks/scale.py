@@ -5,9 +5,11 @@
 For each size, in one process and on the same vectors (every text is embedded once, in batches,
 by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards):
 
-- fill: `memory.learn` of episodes of `memory.store.batch_size` steps, one task each and every
-  step a new state (the largest episode written in one `add`, so not sealed: the memory holds
-  exactly what learning gives, a log record per step and a state per record);
+- fill: `memory.learn` of episodes of up to 500 steps, one task each and every step a new state:
+  the memory holds exactly what learning gives, a log record per step and a state per record.
+  Episodes stay under `memory.store.batch_size` (one `add`, not sealed) and at 500 steps,
+  because `learn`'s own bookkeeping is quadratic in the episode's length (2000-step episodes
+  fill ~2x slower). Progress goes to stderr;
 - `memory.retrieve(task, observation, k=2)`, with the query embedding cached (excluded) and
   computed by WordLlama (included);
 - raw: Chroma's top-2 query on the memory's own states collection with the same query vectors;
@@ -29,6 +31,7 @@ import os
 import random
 import resource
 import statistics
+import sys
 import tempfile
 import time
 from collections import defaultdict
@@ -47,6 +50,7 @@ from langchain_rememberer.similarity import composite_vectors
 
 ACTIONS = ["go east", "go west", "take coin", "open door"]
 EMBED_BATCH = 20_000
+FILL_STEPS = 500
 
 
 class MatrixEmbeddings:
@@ -101,10 +105,19 @@ def by_task(pairs: Sequence[tuple[str, str]]) -> dict[str, list[str]]:
     return observations
 
 
+def progress(message: str) -> None:
+    print(
+        f"[{time.strftime('%H:%M:%S')} rss {peak_rss_mb():.0f} MB] {message}",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
 def fill(memory: RemembererMemory, pairs: Sequence[tuple[str, str]], seed: int) -> None:
-    """Learn every pair once: episodes of `batch_size` steps of one task, each step a new state."""
+    """Learn every pair once: episodes of one task, each step a new state (see the docstring)."""
     rng = random.Random(seed)
-    size = memory.store.batch_size
+    size = min(FILL_STEPS, memory.store.batch_size)
+    done, report, started = 0, max(len(pairs) // 10, 1), time.perf_counter()
     for task, observations in sorted(by_task(pairs).items()):
         for start in range(0, len(observations), size):
             chunk = observations[start : start + size]
@@ -113,6 +126,9 @@ def fill(memory: RemembererMemory, pairs: Sequence[tuple[str, str]], seed: int) 
                 for o in chunk
             ]
             memory.learn(Episode(task=task, steps=steps, run_id=f"fill-{task}-{start}"))
+            done += len(chunk)
+            if done // report > (done - len(chunk)) // report:
+                progress(f"filled {done} of {len(pairs)} in {time.perf_counter() - started:.0f} s")
 
 
 def learn_episodes(
@@ -214,6 +230,7 @@ def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
     started = time.perf_counter()
     embedded = MatrixEmbeddings(wordllama, [text for pair in [*pairs, *probes] for text in pair])
     result: dict[str, Any] = {"size": size, "embed_s": time.perf_counter() - started}
+    progress(f"{size}: embedded in {result['embed_s']:.1f} s; filling")
     with tempfile.TemporaryDirectory(prefix="rememberer-scale-") as path:
         memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
         started = time.perf_counter()
@@ -237,6 +254,10 @@ def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
             "embed": timed_ms(retrieve(live), queries),
             "raw": timed_ms(raw, queries),
         }
+        progress(
+            f"{size}: retrieve p50 {statistics.median(timings['retrieve']):.2f} ms, raw "
+            f"{statistics.median(timings['raw']):.2f} ms; numpy and InMemoryStore next"
+        )
         result["store_queries"] = store_queries(queries, size)
         exact = exact_baselines(
             embedded,
@@ -253,6 +274,7 @@ def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
             for i, top in enumerate(exact["exact"])
         ]
         result["recall"] = 100 * sum(same) / queries
+        progress(f"{size}: numpy and InMemoryStore done; learn next")
         episodes = learn_episodes(pairs, learn_count + 1, seed + 2)
         live.learn(episodes[0])  # warm-up
         started = time.perf_counter()
