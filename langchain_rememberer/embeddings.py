@@ -65,7 +65,8 @@ class WordLlamaEmbeddings(BaseModel, Embeddings):
     """Offline, CPU-only embeddings from WordLlama, L2-normalised.
 
     Setup:
-        `pip install langchain-rememberer` installs `wordllama` and its bundled weights.
+        Installing the package (from a clone: `pip install -e .`) installs `wordllama`
+        and its bundled weights.
 
     Example:
         ```python

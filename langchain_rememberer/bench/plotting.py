@@ -1,4 +1,4 @@
-"""Learning curves of a benchmark result (needs `pip install 'langchain-rememberer[plot]'`)."""
+"""Learning curves of a benchmark result (needs `pip install -e '.[plot]'`)."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def plot_learning_curves(result: dict[str, Any], path: str | Path) -> Path:
         mpl.use("Agg")
         import matplotlib.pyplot as plt  # noqa: PLC0415
     except ImportError as e:
-        msg = "plotting needs matplotlib: pip install 'langchain-rememberer[plot]'"
+        msg = "plotting needs matplotlib: pip install -e '.[plot]'"
         raise ImportError(msg) from e
     methods = result["methods"]
     config = result["config"]

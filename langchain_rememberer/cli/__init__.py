@@ -1,7 +1,7 @@
 """The `rememberer` command: look inside and repair a memory; `demo`, `bench` (the benchmark).
 
-Needs `pip install 'langchain-rememberer[cli]'` (and `[bench]` for `demo`/`bench`). The memory
-commands live in `cli.memory` (read-only) and `cli.repair` and import no benchmark code;
+Needs the `cli` extra (from a clone: `pip install -e ".[cli]"`; `.[bench]` for `demo`/`bench`).
+The memory commands live in `cli.memory` (read-only) and `cli.repair` and import no benchmark code;
 `build_app(with_bench=False)` is the app without `demo`/`bench`, which `main()` uses when a
 memory command is invoked, so `rememberer stats` does not load TextWorldExpress or the
 benchmark. `python -m langchain_rememberer.cli` is the same command.
@@ -21,7 +21,7 @@ __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
     "namespaces", "stats", "top", "search", "show", "inspect",
-    "export", "import", "forget", "rebuild", "clear",
+    "export", "import", "forget", "rebuild", "compact", "clear",
 )  # fmt: skip
 """Commands that need only the memory."""
 

@@ -9,7 +9,10 @@ try:
     from rich.console import Console
     from rich.text import Text
 except ImportError as e:  # pragma: no cover - exercised without the extra
-    msg = "the rememberer CLI needs its extra: pip install 'langchain-rememberer[cli]'"
+    msg = (
+        "the rememberer CLI needs its extra: from a clone of the repository, "
+        "pip install -e '.[cli]'"
+    )
     raise ImportError(msg) from e
 
 __all__ = [

@@ -208,7 +208,7 @@ def demo(  # noqa: PLR0917
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
 ) -> None:
-    """Watch an agent learn a text game, with and without REMEMBERER (about a minute)."""
+    """Watch an agent learn a text game, with and without REMEMBERER (offline)."""
     config = _config(
         **asdict(D)
         | {
