@@ -17,7 +17,13 @@ from langchain_rememberer.adapters.scoring import (
     ToolRewardScorer,
 )
 from langchain_rememberer.adapters.trajectory import episode_from_messages
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig, SpoolConfig, TextLimits
+from langchain_rememberer.config import (
+    CompactionConfig,
+    RetrievalConfig,
+    RLEMConfig,
+    SpoolConfig,
+    TextLimits,
+)
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import (
     EmbeddingDimensionError,
@@ -32,6 +38,7 @@ from langchain_rememberer.exemplars import parse_action_values
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import (
     ActionValue,
+    CompactReport,
     Episode,
     LearnReport,
     MemoryStats,
@@ -42,6 +49,8 @@ from langchain_rememberer.types import (
 __all__ = [
     "ActionValue",
     "AsyncRLEMCallbackHandler",
+    "CompactReport",
+    "CompactionConfig",
     "EmbeddingDimensionError",
     "Episode",
     "FeedbackError",

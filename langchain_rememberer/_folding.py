@@ -15,9 +15,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_rememberer import rlem
 from langchain_rememberer._chroma import Steps
 from langchain_rememberer._records import LogRecord, StateRecord
+from langchain_rememberer._snapshots import fold_live
 from langchain_rememberer.errors import StorageError
 
 if TYPE_CHECKING:
@@ -143,14 +143,11 @@ class Folder:
     ) -> Steps[None]:
         by_state: dict[str, list[LogRecord]] = defaultdict(list)
         for record in log:
-            by_state[record.state_id].append(record)
+            if not record.is_archived:  # folded into a snapshot of its state
+                by_state[record.state_id].append(record)
         states = []
         for state_id, records in by_state.items():
-            table = rlem.fold_table(
-                ((r.action, r.target, r.reward, r.answer) for r in records),
-                learning_rate=self.rlem.learning_rate,
-                alpha=self.rlem.alpha,
-            )
+            table = fold_live(records, self.rlem)  # snapshots, then the updates after them
             states.append(StateRecord(state_id, records[0].task, records[0].observation, table))
         known = dict(vectors or {})
         need = [s for s in states if s.id not in known]

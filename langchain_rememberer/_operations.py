@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from langchain_rememberer import rlem
 from langchain_rememberer._chroma import NamespaceGoneError, Steps
+from langchain_rememberer._compaction import compact_if_due, decompact
+from langchain_rememberer._protocol import Memory
 from langchain_rememberer._records import (
+    ARCHIVED,
     LogRecord,
     cap_episode,
     check_run_id,
@@ -39,12 +42,6 @@ from langchain_rememberer.types import (
     finite_reward,
 )
 
-if TYPE_CHECKING:
-    from langchain_rememberer._encoding import StateEncoder
-    from langchain_rememberer._folding import Folder
-    from langchain_rememberer._store import ChromaStore
-    from langchain_rememberer.config import RetrievalConfig, RLEMConfig
-
 __all__ = [
     "Memory",
     "forget_run",
@@ -58,44 +55,6 @@ __all__ = [
     "save_pending",
     "stats",
 ]
-
-
-class Memory(Protocol):
-    """What the operations read of a `RemembererMemory` (its store, folder and settings)."""
-
-    @property
-    def store(self) -> ChromaStore:
-        """The memory's `store`."""
-        ...
-
-    @property
-    def folder(self) -> Folder:
-        """The memory's `folder`."""
-        ...
-
-    @property
-    def encoder(self) -> StateEncoder:
-        """The memory's `encoder`."""
-        ...
-
-    @property
-    def rlem(self) -> RLEMConfig:
-        """The memory's `rlem`."""
-        ...
-
-    @property
-    def retrieval(self) -> RetrievalConfig:
-        """The memory's `retrieval`."""
-        ...
-
-    @property
-    def namespace(self) -> str:
-        """The memory's `namespace`."""
-        ...
-
-    def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:
-        """The text a state is stored and compared by."""
-        ...
 
 
 def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
@@ -150,6 +109,7 @@ def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[Lear
     log = yield from _append(
         memory, ns, run_id=episode.run_id, fingerprint=print_, records=records, vectors=by_id
     )
+    yield from compact_if_due(memory, ns, log)
     ours = {r.id for r in records}
     # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
     fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
@@ -178,8 +138,10 @@ def _append(
     run, to check the run id against, and it is the refold's starting point.
     """
     store = memory.store
-    before = yield from store.read_log(ns, state_ids=list(vectors), complete=False)
-    check_run_id(run_id, fingerprint, [r for r in before if r.run_id == run_id])
+    # The states' log, and this run's records anywhere (compacted ones too): one round trip.
+    read = yield from store.read_log(ns, state_ids=list(vectors), run_id=run_id, complete=False)
+    check_run_id(run_id, fingerprint, [r for r in read if r.run_id == run_id])
+    before = [r for r in read if r.state_id in vectors]
     try:
         yield from store.append_log(ns, records)  # one add, unless the episode is very long
     except BaseException:
@@ -188,7 +150,7 @@ def _append(
         yield from memory.folder.roll_back(ns, run_id, records[0].created_at)
         raise
     try:
-        known = {r.id for r in before}
+        known = {r.id for r in read}  # a compacted run's records stay as they are
         after = yield from store.complete(ns, [*before, *(r for r in records if r.id not in known)])
         return (yield from memory.folder.refold(ns, list(vectors), vectors, log=after))
     except NamespaceGoneError:
@@ -224,10 +186,13 @@ def _targets(
 def forget_run(memory: Memory, run_id: str, namespace: str | None) -> Steps[int]:
     ns = yield from open_namespace(memory, namespace)
     refs = yield from memory.store.run_log_refs(ns, run_id)
+    touched = list(dict.fromkeys(i.removeprefix(ARCHIVED) for _, i in refs if i is not None))
+    compacted = [i for _, i in refs if i is not None and i.startswith(ARCHIVED)]
+    if compacted:  # its updates are folded into snapshots: unfold those states first
+        yield from decompact(memory, ns, list(dict.fromkeys(touched)))
     yield from memory.store.delete_log(ns, [record_id for record_id, _ in refs])
     yield from memory.store.delete_pending(ns, str(run_id))
-    touched = [state_id for _, state_id in refs if state_id is not None]
-    yield from memory.folder.refold(ns, list(dict.fromkeys(touched)))
+    yield from memory.folder.refold(ns, touched)
     return len(refs)
 
 
@@ -235,7 +200,7 @@ def rebuild(memory: Memory, namespace: str | None) -> Steps[int]:
     ns = yield from open_namespace(memory, namespace)
     listed = yield from memory.store.state_ids(ns)  # before the log: its states' updates are in it
     whole = yield from memory.store.all_log(ns)
-    log = sorted(complete_runs(whole), key=lambda r: r.order)
+    log = sorted((r for r in complete_runs(whole) if not r.is_archived), key=lambda r: r.order)
     state_ids = sorted(set(listed) | {r.state_id for r in log})
     final = yield from memory.folder.refold(ns, state_ids, log=log)
     return len({r.state_id for r in final})
@@ -290,6 +255,11 @@ def import_records(
     if len(records) > memory.store.batch_size:
         records = seal_runs(records)  # several calls: each run is seen once wholly in
     present = yield from memory.store.log_ids_present(ns, [r.id for r in records])
+    touched = list(dict.fromkeys(r.state_id for r in records))
+    hot = yield from memory.store.read_log(ns, state_ids=touched, complete=False)
+    compacted = list(dict.fromkeys(r.state_id for r in hot if r.is_snapshot))
+    if compacted:  # imported updates may be older than the cutoff: unfold those states
+        yield from decompact(memory, ns, compacted)
     yield from memory.store.append_log(ns, records)
     yield from memory.folder.refold(ns, list(dict.fromkeys(r.state_id for r in records)))
     return len({r.id for r in records} - present)

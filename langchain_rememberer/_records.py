@@ -43,6 +43,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+ARCHIVED = "archived:"
+"""Prefix of the `state_id` of a compacted update: no state's read finds it (`$in` ids)."""
+
 
 def stable_id(*parts: str) -> str:
     """A 32-hex-digit id hashing `parts` unambiguously."""
@@ -72,6 +75,32 @@ class LogRecord:
     """How many records the run has (0 when unknown: written before runs were sealed)."""
     sealed: bool = False
     """Appended in several calls: the run counts only once all `steps` records are present."""
+    visits: int = 0
+    """A snapshot's visit count (0: an update). See `snapshot_records`."""
+    answer_value: float = 0.0
+    """A snapshot's kept answer's value."""
+
+    @property
+    def is_snapshot(self) -> bool:
+        """Whether this record is a compaction snapshot (one action's folded stats)."""
+        return self.visits > 0
+
+    @property
+    def is_archived(self) -> bool:
+        """Whether this update was compacted into a snapshot (kept for forget_run, export)."""
+        return self.state_id.startswith(ARCHIVED)
+
+    def archived(self) -> LogRecord:
+        """This update as kept after compaction: out of its state's reads, still in the log."""
+        return (
+            self
+            if self.is_archived
+            else dataclasses.replace(self, state_id=ARCHIVED + self.state_id)
+        )
+
+    def restored(self) -> LogRecord:
+        """This update back under its own state (the inverse of `archived`)."""
+        return dataclasses.replace(self, state_id=self.state_id.removeprefix(ARCHIVED))
 
     @property
     def order(self) -> tuple[float, str, int, str]:
@@ -93,7 +122,12 @@ class LogRecord:
             **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
             **({"steps": self.steps} if self.steps else {}),
             **({"sealed": True} if self.sealed else {}),
+            **({"visits": self.visits, "exact": self._exact()} if self.visits else {}),
         }
+
+    def _exact(self) -> str:
+        """A snapshot's numbers as JSON: Chroma's float metadata may round their last bit."""
+        return json.dumps([self.target, self.reward, self.answer_value])
 
     @classmethod
     def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> LogRecord:
@@ -118,8 +152,14 @@ class LogRecord:
                 fingerprint=str(metadata.get("fingerprint") or ""),
                 steps=int(metadata.get("steps") or 0),
                 sealed=bool(metadata.get("sealed", False)),
+                visits=int(metadata.get("visits") or 0),
             )
-            numbers = (record.target, record.reward, record.created_at)
+            if record.visits:
+                target, reward, value = map(float, json.loads(str(metadata["exact"])))
+                record = dataclasses.replace(
+                    record, target=target, reward=reward, answer_value=value
+                )
+            numbers = (record.target, record.reward, record.created_at, record.answer_value)
             if not all(is_finite_number(x) for x in numbers):
                 msg = "a non-finite number"
                 raise ValueError(msg)

@@ -300,10 +300,11 @@ class ChromaStore:
         run_id: str | None = None,
         complete: bool = True,
     ) -> Steps[list[LogRecord]]:
-        """Log records of some states or of one run, in fold order.
+        """Log records of some states or of one run (both: either), in fold order.
 
         With `complete` (the default) the records of partial sealed runs are left out. Large
-        state sets are read in chunks of `_IN_CHUNK` ids per `$in` filter.
+        state sets are read in chunks of `_IN_CHUNK` ids per `$in` filter. A state's read finds
+        its snapshots and the updates not compacted (`_compaction`); a run's, all its updates.
         """
         if state_ids is not None:
             unique = list(dict.fromkeys(state_ids))
@@ -311,6 +312,8 @@ class ChromaStore:
                 {"state_id": {"$in": unique[i : i + _IN_CHUNK]}}
                 for i in range(0, len(unique), _IN_CHUNK)
             ]
+            if run_id is not None:  # in the same round trip (the first chunk's)
+                wheres[0] = {"$or": [wheres[0], {"run_id": run_id}]}
         elif run_id is not None:
             wheres = [{"run_id": run_id}]
         else:
@@ -372,6 +375,17 @@ class ChromaStore:
         rows = yield from self._pages(ns.log, include=["metadatas", "documents"])
         return [LogRecord.from_chroma(i, m, d) for i, m, d in rows]
 
+    def relabel_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> Steps[None]:
+        """Rewrite the metadata of records already in the log (compaction's archiving)."""
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            yield Call(
+                ns.log,
+                "update",
+                {"ids": [r.id for r in chunk], "metadatas": [r.metadata() for r in chunk]},
+                action="archive compacted updates",
+            )
+
     def delete_log(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
         """Delete log records by id."""
         if ids:
@@ -423,11 +437,17 @@ class ChromaStore:
     # -- helpers -----------------------------------------------------------------------------
 
     def counts(self, ns: _Namespace) -> Steps[tuple[int, int, int]]:
-        """Numbers of states, log records and pending episodes."""
+        """Numbers of states, updates (log records but snapshots) and pending episodes."""
         counted = []
         for name in (ns.states, ns.log, ns.pending):
             counted.append((yield Call(name, "count", action="count records")))
-        return counted[0], counted[1], counted[2]
+        snapshots = yield Call(
+            ns.log,
+            "get",
+            {"where": {"visits": {"$gt": 0}}, "include": []},
+            action="count snapshots",
+        )
+        return counted[0], counted[1] - len(snapshots["ids"]), counted[2]
 
     def _pages(
         self, collection: str, include: Sequence[str] = ("metadatas",)

@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from langchain_rememberer.types import _Model
 
-__all__ = ["RLEMConfig", "RetrievalConfig", "SpoolConfig", "TextLimits"]
+__all__ = ["CompactionConfig", "RLEMConfig", "RetrievalConfig", "SpoolConfig", "TextLimits"]
 
 
 class RLEMConfig(_Model):
@@ -83,6 +83,33 @@ class RetrievalConfig(_Model):
             msg = "max_encouraged and max_discouraged are both 0: no exemplar could show anything"
             raise ValueError(msg)
         return self
+
+
+class CompactionConfig(_Model):
+    """When a state's old updates are folded into snapshots (`RemembererMemory.compact`).
+
+    Every `learn` touching a state reads its log; compaction keeps that read short. With the
+    defaults, a `learn` that leaves a state with 1,000 updates since its last compaction
+    compacts it, covering the updates older than 10 minutes (DESIGN §6). Q-values and visit
+    counts are exactly the same before and after.
+
+    Example:
+        ```python
+        from langchain_rememberer import CompactionConfig, RemembererMemory
+
+        memory = RemembererMemory(path=None, compaction=CompactionConfig(after_updates=200))
+        assert memory.compaction.older_than == 600.0
+        never = CompactionConfig(after_updates=None)  # only memory.compact() compacts
+        ```
+    """
+
+    after_updates: int | None = Field(default=1000, ge=2)
+    """A state is compacted after a `learn` once this many of its updates are not yet covered
+    by a snapshot; None: never automatically."""
+    older_than: float = Field(default=600.0, ge=0.0)
+    """Only updates older than this many seconds are compacted: no writer may still be
+    appending an update that old (keep it above the longest `learn` plus any clock skew
+    between machines sharing a server). 0 is for a memory no one else is writing."""
 
 
 class TextLimits(_Model):

@@ -13,6 +13,7 @@ from langchain_core.embeddings import Embeddings
 from langchain_rememberer import _operations as ops
 from langchain_rememberer import transfer
 from langchain_rememberer._chroma import Steps
+from langchain_rememberer._compaction import compact
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._folding import Folder
 from langchain_rememberer._records import (
@@ -27,7 +28,13 @@ from langchain_rememberer._store import (
     local_client,
 )
 from langchain_rememberer._text import normalize_whitespace
-from langchain_rememberer.config import RetrievalConfig, RLEMConfig, SpoolConfig, TextLimits
+from langchain_rememberer.config import (
+    CompactionConfig,
+    RetrievalConfig,
+    RLEMConfig,
+    SpoolConfig,
+    TextLimits,
+)
 from langchain_rememberer.embeddings import WordLlamaEmbeddings
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.exemplars import (
@@ -38,12 +45,14 @@ from langchain_rememberer.exemplars import (
     select_exemplars,
 )
 from langchain_rememberer.types import (
+    CompactReport,
     Episode,
     LearnReport,
     MemoryStats,
     RetrievedState,
     as_episode,
     finite_reward,
+    is_finite_number,
     run_id_arg,
 )
 
@@ -69,8 +78,9 @@ class RemembererMemory:
     shown to the model as encouraged and discouraged actions.
 
     Setup:
-        `pip install langchain-rememberer`. Storage is Chroma: embedded at `path` by default,
-        in memory with `path=None`, or any client (e.g. `chromadb.HttpClient`) via `client=`.
+        Install the package (from a clone: `pip install -e .`). Storage is Chroma: embedded at
+        `path` by default, in memory with `path=None`, or any client (e.g.
+        `chromadb.HttpClient`) via `client=`.
 
     Instantiate:
         ```python
@@ -150,6 +160,8 @@ class RemembererMemory:
         text_limits: How much of a run's text the adapters record (`TextLimits`).
         spool: Where the adapters keep runs while the storage is unreachable (`SpoolConfig`;
             default: beside `path`, or in the user cache for a server); `memory.spool`.
+        compaction: When a state's old updates are folded into snapshots after a `learn`
+            (`CompactionConfig`; default: at 1,000 updates, those older than 10 minutes).
     """
 
     def __init__(
@@ -168,6 +180,7 @@ class RemembererMemory:
         action_history: int = 0,
         text_limits: TextLimits | None = None,
         spool: SpoolConfig | None = None,
+        compaction: CompactionConfig | None = None,
     ) -> None:
         self.embeddings = embeddings or WordLlamaEmbeddings()
         self.folder = Folder(
@@ -177,6 +190,8 @@ class RemembererMemory:
             retrieval or RetrievalConfig(),
         )
         self.namespace = namespace
+        self.compaction = compaction or CompactionConfig()
+        """When states are compacted after a `learn` (see `compact`)."""
         self.text_limits = text_limits or TextLimits()
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
@@ -403,6 +418,44 @@ class RemembererMemory:
         """
         return self._run(lambda: ops.rebuild(self, namespace))
 
+    def compact(
+        self,
+        *,
+        namespace: str | None = None,
+        older_than: float | None = None,
+        min_updates: int = 1,
+    ) -> CompactReport:
+        """Fold each state's old updates into one snapshot record per action (DESIGN §6).
+
+        A `learn` touching a compacted state reads its snapshots and the updates after them,
+        not its whole log. Q-values and visit counts stay exactly the same; the updates stay in
+        the log (out of their state's reads), so `forget_run`, `is_learned`, re-learning a run
+        and `export_jsonl` work as before. Safe beside concurrent writers. Runs on its own
+        after a `learn` too (`compaction`).
+
+        Args:
+            namespace: The namespace (default: this memory's).
+            older_than: Only updates older than this many seconds are folded (default:
+                `compaction.older_than`, 10 minutes); 0 when no one else is writing.
+            min_updates: Leave a state alone with fewer updates than this to fold.
+
+        Raises:
+            InvalidInputError: `older_than` below 0 or `min_updates` below 1.
+        """
+        age = self.compaction.older_than if older_than is None else older_than
+        if isinstance(age, bool) or not is_finite_number(age) or age < 0:
+            msg = f"older_than must be a number of seconds of at least 0, got {age!r}"
+            raise InvalidInputError(msg)
+        if isinstance(min_updates, bool) or not isinstance(min_updates, int) or min_updates < 1:
+            msg = f"min_updates must be a whole number of at least 1, got {min_updates!r}"
+            raise InvalidInputError(msg)
+
+        def steps() -> Steps[CompactReport]:
+            ns = yield from self._open(namespace)
+            return (yield from compact(self, ns, older_than=float(age), min_updates=min_updates))
+
+        return self._run(steps)
+
     # -- pending episodes (delayed feedback) --------------------------------------------------
 
     def save_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
@@ -465,7 +518,8 @@ class RemembererMemory:
 
         def steps() -> Steps[int]:
             ns = yield from self._open(namespace)
-            log = complete_runs((yield from self.store.all_log(ns)))  # a partial run is left out
+            whole = complete_runs((yield from self.store.all_log(ns)))  # a partial run is left out
+            log = [r.restored() for r in whole if not r.is_snapshot]  # every update, as learned
             return transfer.write_export(path, log, task_weight=ns.task_weight)
 
         return self._run(steps)

@@ -20,6 +20,7 @@ from langchain_rememberer.errors import InvalidInputError
 __all__ = [
     "MAX_TEXT_CHARS",
     "ActionValue",
+    "CompactReport",
     "Episode",
     "LearnReport",
     "MemoryStats",
@@ -274,6 +275,25 @@ class LearnReport(_Model):
     """The RLEM target G_t of every step, in step order."""
     already_learned: bool = False
     """True when every update of this run was already in the log."""
+
+
+class CompactReport(_Model):
+    """What one `compact` call did."""
+
+    states: int
+    """States whose old updates were folded into snapshots."""
+    updates_archived: int
+    """Updates now covered by snapshots (kept in the log, out of their state's reads)."""
+    snapshots: int
+    """Snapshot records written (one per action of each compacted state)."""
+
+    def plus(self, other: CompactReport) -> CompactReport:
+        """The sum of two reports."""
+        return CompactReport(
+            states=self.states + other.states,
+            updates_archived=self.updates_archived + other.updates_archived,
+            snapshots=self.snapshots + other.snapshots,
+        )
 
 
 class MemoryStats(_Model):

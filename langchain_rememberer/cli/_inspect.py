@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer._chroma import storage_errors
+from langchain_rememberer._records import ARCHIVED
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import RetrievedState
 
@@ -107,6 +108,12 @@ def find_state(
 
 
 def state_updates(memory: RemembererMemory, namespace: str, state_id: str) -> list[LogRecord]:
-    """The log records folded into one state's table (complete runs only), in fold order."""
+    """The updates folded into one state's table (complete runs only), in fold order.
+
+    Compacted updates too (they are out of the state's reads, not out of the log); snapshots
+    are not updates.
+    """
     ns = _open_existing(memory, namespace)
-    return list(_do(memory, memory.store.read_log(ns, state_ids=[state_id])))
+    ids = [state_id, ARCHIVED + state_id]
+    found = _do(memory, memory.store.read_log(ns, state_ids=ids))
+    return [r.restored() for r in found if not r.is_snapshot]

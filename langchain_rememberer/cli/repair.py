@@ -1,4 +1,4 @@
-"""The memory commands that write: `export`, `import`, `forget`, `rebuild`, `clear`.
+"""The memory commands that write: `export`, `import`, `forget`, `rebuild`, `compact`, `clear`.
 
 Each works through the memory's public methods. `export` writes a file and leaves the memory as
 it is; `forget`, `rebuild` and `clear` need an existing store and namespace; `import` may
@@ -25,7 +25,7 @@ from langchain_rememberer.cli._connect import (
 from langchain_rememberer.cli._console import EXIT_CODES, EXIT_DECLINED, console, err_console, fail
 from langchain_rememberer.cli.memory import KeyOpt, key_function
 
-__all__ = ["clear", "export", "forget", "import_file", "rebuild", "register"]
+__all__ = ["clear", "compact", "export", "forget", "import_file", "rebuild", "register"]
 
 
 def _say(message: str) -> None:
@@ -145,6 +145,32 @@ def rebuild(
     _say(f"rebuilt namespace {name}: {states} states with updates")
 
 
+def compact(
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    older_than: Annotated[
+        float,
+        typer.Option(
+            "--older-than",
+            min=0.0,
+            help="Fold only updates older than this many seconds (0: no one else is writing).",
+        ),
+    ] = 600.0,
+) -> None:
+    """Fold each state's old updates into snapshots: learning reads less; Q and N unchanged."""
+    store = Store.chosen(path, url, collection_name)
+    memory = store.open()
+    name = resolve_namespace(memory, store, namespace)
+    with reported_errors():
+        done = memory.compact(namespace=name, older_than=older_than)
+    _say(
+        f"compacted namespace {name}: {done.states} states, {done.updates_archived} updates "
+        f"into {done.snapshots} snapshots"
+    )
+
+
 def clear(
     namespace: Annotated[
         str, typer.Option("--namespace", "-n", help="The namespace to delete (required).")
@@ -183,6 +209,6 @@ def register(app: typer.Typer) -> None:
     """Add the memory commands that write to `app`, with the exit code table in their help."""
     for command, name in (
         (export, "export"), (import_file, "import"), (forget, "forget"), (rebuild, "rebuild"),
-        (clear, "clear"),
+        (compact, "compact"), (clear, "clear"),
     ):  # fmt: skip
         app.command(name=name, epilog=EXIT_CODES)(command)

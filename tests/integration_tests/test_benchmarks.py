@@ -105,3 +105,29 @@ def test_scale_benchmark_smoke() -> None:
         # Each ratio is its p50 over the raw query's, up to the rounding of the printed values.
         ratio = float(printed)
         assert ratio == pytest.approx(p50[name] / raw, abs=0.01 + 0.01 * (1 + ratio) / raw)
+
+
+def test_compaction_benchmark_smoke() -> None:
+    out = _run("compaction.py", "--updates", "300", "--episodes", "3")
+    head, before, after, raw, target = out.splitlines()
+    assert head == "run: compaction updates=300 episodes=3 (embedded Chroma, WordLlama, learn p50)"
+    number = r"(\d+\.\d+)"
+    match = re.fullmatch(
+        rf"before compact: touching the hot state {number} ms, fresh states {number} ms "
+        rf"\(ratio {number}x\)",
+        before,
+    )
+    assert match, before
+    hot, cold, ratio = map(float, match.groups())
+    assert ratio == pytest.approx(hot / cold, abs=0.01 + 0.1 / cold)
+    match = re.fullmatch(
+        rf"compact: (\d+) updates in {number} s; after: touching the hot state {number} ms, "
+        rf"fresh states {number} ms \(ratio {number}x\)",
+        after,
+    )
+    assert match, after
+    assert int(match.group(1)) >= 300  # the hot state's updates at least
+    hot, cold, ratio = map(float, match.groups()[2:])
+    assert ratio == pytest.approx(hot / cold, abs=0.01 + 0.1 / cold)
+    assert raw.startswith("raw add of 15 records")
+    assert target.startswith("target: touching a state with 10k updates within 2x")

@@ -9,6 +9,7 @@ created), a server nothing listens on, a namespace written with other embeddings
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 
@@ -307,6 +308,19 @@ def test_rebuild_refolds_the_same_tables(db: Path) -> None:
     assert data("top", "--path", db, "-n", "docs") == before
 
 
+def test_compact_keeps_the_same_tables(db: Path) -> None:
+    before = data("top", "--path", db, "-n", "docs")
+    stats = data("stats", "--path", db, "-n", "docs")
+    kept = run("compact", "--path", db, "-n", "docs").stdout  # default: older than 10 minutes
+    assert "compacted namespace docs: 0 states, 0 updates into 0 snapshots" in kept
+    done = run("compact", "--path", db, "-n", "docs", "--older-than", "0").stdout
+    assert re.search(r"compacted namespace docs: [1-9]\d* states, 4 updates into", done), done
+    assert data("top", "--path", db, "-n", "docs") == before
+    after = data("stats", "--path", db, "-n", "docs")
+    assert {**after, "size_on_disk_bytes": 0} == {**stats, "size_on_disk_bytes": 0}
+    assert "--older-than" in run("compact", "--path", db, "--older-than", "-1", code=2).output
+
+
 def test_clear_asks_and_keeps_the_data_unless_confirmed(db: Path) -> None:
     declined = run("clear", "--path", db, "--namespace", "docs", stdin="n\n", code=3)
     assert "Delete namespace 'docs'" in declined.stdout
@@ -330,7 +344,7 @@ def test_clear_needs_a_namespace(db: Path) -> None:
 EVERY_COMMAND = [
     ["namespaces"], ["stats"], ["top"], ["search", TASK], ["show", "abc"],
     ["inspect", "--task", TASK], ["export", "OUT"], ["forget", "--run", "run-1"], ["rebuild"],
-    ["clear", "--yes", "-n", "docs"],
+    ["compact"], ["clear", "--yes", "-n", "docs"],
 ]  # fmt: skip
 
 
@@ -382,7 +396,7 @@ def test_bad_store_options_are_exit_2(db: Path) -> None:
 
 WRITTEN_WITH_8 = [
     ["stats"], ["top"], ["search", TASK], ["show", "abc"], ["inspect", "--task", TASK],
-    ["export", "OUT"], ["rebuild"], ["forget", "--run", "fake-1"],
+    ["export", "OUT"], ["rebuild"], ["compact"], ["forget", "--run", "fake-1"],
 ]  # fmt: skip
 
 
@@ -410,7 +424,7 @@ def test_a_namespace_of_other_embeddings_can_be_listed_and_cleared(tmp_path) -> 
 
 def test_every_command_documents_the_exit_codes() -> None:
     for command in ("namespaces", "stats", "top", "search", "show", "inspect", "export",
-                    "import", "forget", "rebuild", "clear"):  # fmt: skip
+                    "import", "forget", "rebuild", "compact", "clear"):  # fmt: skip
         help_text = " ".join(run(command, "--help").stdout.split())
         assert "Exit codes: 0 done; 1 storage error" in help_text, command
         assert "3 not confirmed" in help_text, command

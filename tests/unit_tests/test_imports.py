@@ -1,6 +1,8 @@
 import langchain_rememberer
 
 EXPECTED_ALL = [
+    "CompactReport",
+    "CompactionConfig",
     "AsyncRLEMCallbackHandler",
     "ActionValue",
     "EmbeddingDimensionError",
