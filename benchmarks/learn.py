@@ -41,13 +41,20 @@ def episodes(count: int, steps: int, seed: int) -> list[Episode]:
     return result
 
 
-def run(rlem: RLEMConfig, count: int, steps: int, seed: int) -> dict[str, float]:
+def run(
+    rlem: RLEMConfig, count: int, steps: int, seed: int, *, stored: bool = False
+) -> dict[str, float]:
+    """`stored`: the same episodes are learned once before (other run ids), untimed, so every
+    state a target bootstraps from is already stored."""
     data = episodes(count, steps, seed)
     with tempfile.TemporaryDirectory() as path:
         memory = RemembererMemory(
             path=path, embeddings=WordLlamaEmbeddings(), collection_name="bench", rlem=rlem
         )
         ns = memory.store.run(memory._open(None))
+        if stored:
+            for episode in data:
+                memory.learn(episode.model_copy(update={"run_id": f"before-{episode.run_id}"}))
         counter: dict[str, int] = {}
         driver = memory.store.driver  # count each call the memory makes on either collection
         for name in (ns.states, ns.log):
@@ -57,7 +64,7 @@ def run(rlem: RLEMConfig, count: int, steps: int, seed: int) -> dict[str, float]
             memory.learn(episode)
         elapsed = time.perf_counter() - started
         calls = dict(counter)
-        assert memory.stats().updates == count * steps
+        assert memory.stats().updates == count * steps * (2 if stored else 1)
         raw = memory.store.client.get_or_create_collection("raw-baseline", embedding_function=None)
         started = time.perf_counter()
         for e, episode in enumerate(data):
@@ -85,13 +92,20 @@ def main() -> None:
     print(
         f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} (embedded Chroma, WordLlama)"
     )
-    for name, rlem in [("monte-carlo (default)", RLEMConfig()), ("n_step=2", RLEMConfig(n_step=2))]:
-        r = run(rlem, args.episodes, args.steps, args.seed)
+    for name, rlem, stored in [
+        ("monte-carlo (default)", RLEMConfig(), False),
+        ("n_step=2", RLEMConfig(n_step=2), False),
+        ("n_step=2, states stored", RLEMConfig(n_step=2), True),
+    ]:
+        r = run(rlem, args.episodes, args.steps, args.seed, stored=stored)
         print(
-            f"{name:<22} {r['eps']:7.1f} episodes/s  raw append {r['raw_eps']:7.1f}/s "
+            f"{name:<24} {r['eps']:7.1f} episodes/s  raw append {r['raw_eps']:7.1f}/s "
             f"(ratio {r['raw_eps'] / r['eps']:.1f}x)  round trips per learn {r['round_trips']:.2f} {r['calls']}"
         )
-    print("target: round trips per learn <= 4 (Monte Carlo)")
+    print(
+        "target: round trips per learn <= 4 (Monte Carlo; n-step when every state it bootstraps "
+        "from is stored, one query more for new ones)"
+    )
 
 
 if __name__ == "__main__":

@@ -81,21 +81,33 @@ class Folder:
             )
 
     def bootstrap_values(
-        self, ns: Any, ids: Sequence[str], vectors: Mapping[str, Sequence[float]]
+        self,
+        ns: Any,
+        ids: Sequence[str],
+        vectors: Mapping[str, Sequence[float]],
+        log: Sequence[LogRecord],
     ) -> Steps[list[float]]:
         """V(o_t) before this episode, for the states an n-step target reads (t ≥ n).
 
-        A stored state's V is the max Q of its own table, fetched by id; only states not stored
-        fall back to the nearest stored state, when at least `bootstrap_min_similarity` similar
-        (DESIGN §3, §6). Entries for t < n are 0 and never read.
+        A stored state's V is the max Q of its table folded from `log` (the touched states' log
+        as `learn` read it, so no call); only states not stored fall back to the nearest stored
+        state, when at least `bootstrap_min_similarity` similar (one query; DESIGN §3, §6).
+        Entries for t < n are 0 and never read.
         """
         n = self.rlem.n_step or len(ids)
         needed = list(dict.fromkeys(ids[n:]))
         if not needed:
             return [0.0] * len(ids)
-        stored = yield from self.store.get_states(ns, needed)
-        value = {i: _max_q(state) for i, state in stored.items()}
-        unseen = [i for i in needed if i not in stored]
+        by_state: dict[str, list[LogRecord]] = defaultdict(list)
+        for record in log:
+            if not record.is_archived:
+                by_state[record.state_id].append(record)
+        value = {
+            i: max((s.q for s in fold_live(by_state[i], self.rlem).values()), default=0.0)
+            for i in needed
+            if by_state.get(i)
+        }
+        unseen = [i for i in needed if i not in value]
         if unseen:
             query = [
                 self.encoder.reweight(vectors[i], ns.task_weight, self.retrieval.task_weight)

@@ -100,14 +100,21 @@ def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[Lear
     ids = [stable_id(task, key) for key in keys]
     vectors = yield from memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
     by_id = dict(zip(ids, vectors, strict=True))
-    targets = yield from _targets(memory, ns, episode, ids, by_id)
+    # The states' log, and this run's records anywhere (compacted ones too): one round trip.
+    # It holds any earlier record of this run, to check the run id against; the values an
+    # n-step target bootstraps from; and the refold's starting point.
+    read = yield from memory.store.read_log(
+        ns, state_ids=ids, run_id=episode.run_id, complete=False
+    )
+    check_run_id(episode.run_id, print_, [r for r in read if r.run_id == episode.run_id])
+    targets = yield from _targets(memory, ns, episode, ids, by_id, read=read)
     now = time.time()
     sealed = len(episode.steps) > memory.store.batch_size
     records = episode_records(
         episode, task, keys, ids, targets, created_at=now, sealed=sealed, fingerprint=print_
     )
     log = yield from _append(
-        memory, ns, run_id=episode.run_id, fingerprint=print_, records=records, vectors=by_id
+        memory, ns, run_id=episode.run_id, records=records, vectors=by_id, read=read
     )
     yield from compact_if_due(memory, ns, log)
     ours = {r.id for r in records}
@@ -128,19 +135,15 @@ def _append(
     ns: Any,
     *,
     run_id: str,
-    fingerprint: str,
     records: Sequence[LogRecord],
     vectors: Mapping[str, Sequence[float]],
+    read: Sequence[LogRecord],
 ) -> Steps[list[LogRecord]]:
     """Append an episode's records and refold its states; returns their log, whole or none.
 
-    The log of these states is read before the append: it holds any earlier record of this
-    run, to check the run id against, and it is the refold's starting point.
+    `read` is the log of these states and of this run, read before the append (`learn`).
     """
     store = memory.store
-    # The states' log, and this run's records anywhere (compacted ones too): one round trip.
-    read = yield from store.read_log(ns, state_ids=list(vectors), run_id=run_id, complete=False)
-    check_run_id(run_id, fingerprint, [r for r in read if r.run_id == run_id])
     before = [r for r in read if r.state_id in vectors]
     try:
         yield from store.append_log(ns, records)  # one add, unless the episode is very long
@@ -167,12 +170,15 @@ def _targets(
     episode: Episode,
     ids: Sequence[str],
     vectors: Mapping[str, Sequence[float]],
+    *,
+    read: Sequence[LogRecord],
 ) -> Steps[list[float]]:
-    """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from storage."""
+    """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from `read`."""
     n_step = memory.rlem.n_step
     values = []
     if n_step is not None:
-        values = yield from memory.folder.bootstrap_values(ns, ids, vectors)
+        visible = yield from memory.store.complete(ns, list(read))  # no call without sealed runs
+        values = yield from memory.folder.bootstrap_values(ns, ids, vectors, visible)
     targets = rlem.n_step_targets(
         [s.reward for s in episode.steps],
         values,

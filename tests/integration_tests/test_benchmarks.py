@@ -41,7 +41,11 @@ def test_retrieval_benchmark_smoke() -> None:
 
 def test_learn_benchmark_smoke() -> None:
     out = _run("learn.py", "--episodes", "5", "--steps", "4")
-    assert "round trips per learn 4.00" in out  # Monte Carlo: append, read, write, verify
+    lines = {line.split("  ")[0]: line for line in out.splitlines()}
+    # Monte Carlo: read, append, write, verify; n-step the same once its states are stored
+    assert "round trips per learn 4.00" in lines["monte-carlo (default)"]
+    assert "round trips per learn 4.00" in lines["n_step=2, states stored"]
+    assert "'query'" not in lines["n_step=2, states stored"]
 
 
 def test_async_retrieval_benchmark_smoke() -> None:
