@@ -160,7 +160,11 @@ class Folder:
         states = []
         for state_id, records in by_state.items():
             table = fold_live(records, self.rlem)  # snapshots, then the updates after them
-            states.append(StateRecord(state_id, records[0].task, records[0].observation, table))
+            latest = max(r.created_at for r in records)
+            first = records[0]
+            states.append(
+                StateRecord(state_id, first.task, first.observation, table, last_update=latest)
+            )
         known = dict(vectors or {})
         need = [s for s in states if s.id not in known]
         if need:

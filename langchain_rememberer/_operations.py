@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from langchain_rememberer import rlem
+from langchain_rememberer._capacity import evict_if_due
 from langchain_rememberer._chroma import NamespaceGoneError, Steps
 from langchain_rememberer._compaction import compact_if_due, decompact
 from langchain_rememberer._protocol import Memory
@@ -121,9 +122,12 @@ def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[Lear
     # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
     fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
     others = {r.state_id for r in log if r not in fresh}
+    added = len({r.state_id for r in fresh} - others)
+    name = memory.namespace if namespace is None else namespace
+    yield from evict_if_due(memory, ns, name, added)
     return LearnReport(
         run_id=episode.run_id,
-        states_added=len({r.state_id for r in fresh} - others),
+        states_added=added,
         updates_written=len(fresh),
         targets=targets,
         already_learned=not fresh,

@@ -11,7 +11,25 @@ if TYPE_CHECKING:
     from langchain_rememberer._store import ChromaStore
     from langchain_rememberer.config import CompactionConfig, RetrievalConfig, RLEMConfig
 
-__all__ = ["Memory"]
+__all__ = ["CapacityView", "Memory"]
+
+
+class CapacityView(Protocol):
+    """What the operations read of `_capacity.Capacity`."""
+
+    @property
+    def max_states(self) -> int | None:
+        """The most states a namespace keeps (None: no limit)."""
+        ...
+
+    @property
+    def check_every(self) -> int:
+        """New states between two counts."""
+        ...
+
+    def due(self, namespace: str, added: int) -> bool:
+        """Count `added` new states; True when it is time to count the namespace's states."""
+        ...
 
 
 class Memory(Protocol):
@@ -50,6 +68,11 @@ class Memory(Protocol):
     @property
     def compaction(self) -> CompactionConfig:
         """The memory's `compaction`."""
+        ...
+
+    @property
+    def capacity(self) -> CapacityView:
+        """The memory's `max_states` and its count of added states (`_capacity.Capacity`)."""
         ...
 
     def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str:

@@ -182,14 +182,17 @@ class StateRecord:
     observation: str
     table: dict[str, ActionStats] = field(default_factory=dict)
     similarity: float | None = None
+    last_update: float = 0.0
+    """When its latest update was made (`created_at`); 0 when unknown. Eviction reads it."""
 
-    def metadata(self) -> dict[str, str | int]:
-        """The Chroma metadata: task, the JSON action table, total visits."""
+    def metadata(self) -> dict[str, str | int | float]:
+        """The Chroma metadata: task, the JSON action table, total visits, latest update."""
         table = {a: _table_row(s) for a, s in self.table.items()}
         return {
             "task": self.task,
             "table": json.dumps(table, ensure_ascii=False),
             "visits": sum(s.visits for s in self.table.values()),
+            "last_update": self.last_update,
         }
 
     @classmethod

@@ -270,6 +270,18 @@ class ChromaStore:
         rows = yield from self._pages(ns.states, include=[])
         return [i for i, _m, _d in rows]
 
+    def state_count(self, ns: _Namespace) -> Steps[int]:
+        """How many states the namespace has (one call, no scan)."""
+        count: int = yield Call(ns.states, "count", action="count states")
+        return count
+
+    def state_ranks(self, ns: _Namespace) -> Steps[list[tuple[str, int, float]]]:
+        """(id, total visits, latest update's time) of every state: what eviction ranks by."""
+        rows = yield from self._pages(ns.states)
+        return [
+            (i, int(m.get("visits") or 0), float(m.get("last_update") or 0.0)) for i, m, _d in rows
+        ]
+
     # -- log ---------------------------------------------------------------------------------
 
     def append_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> Steps[None]:

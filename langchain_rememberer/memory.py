@@ -12,6 +12,7 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer import _operations as ops
 from langchain_rememberer import transfer
+from langchain_rememberer._capacity import Capacity, evict
 from langchain_rememberer._chroma import Steps
 from langchain_rememberer._compaction import compact
 from langchain_rememberer._encoding import StateEncoder
@@ -162,6 +163,9 @@ class RemembererMemory:
             default: beside `path`, or in the user cache for a server); `memory.spool`.
         compaction: When a state's old updates are folded into snapshots after a `learn`
             (`CompactionConfig`; default: at 1,000 updates, those older than 10 minutes).
+        max_states: The most states a namespace keeps (None: no limit). Beyond it, the least
+            visited states are evicted, the least recently updated first among equals, with
+            every log record of theirs (see `evict`).
     """
 
     def __init__(
@@ -181,6 +185,7 @@ class RemembererMemory:
         text_limits: TextLimits | None = None,
         spool: SpoolConfig | None = None,
         compaction: CompactionConfig | None = None,
+        max_states: int | None = None,
     ) -> None:
         self.embeddings = embeddings or WordLlamaEmbeddings()
         self.folder = Folder(
@@ -192,6 +197,13 @@ class RemembererMemory:
         self.namespace = namespace
         self.compaction = compaction or CompactionConfig()
         """When states are compacted after a `learn` (see `compact`)."""
+        if max_states is not None and (
+            isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1
+        ):
+            msg = f"max_states must be a whole number of at least 1, or None, got {max_states!r}"
+            raise InvalidInputError(msg)
+        self.capacity = Capacity(max_states)
+        """`max_states`, and the states this memory's learns added since it last counted."""
         self.text_limits = text_limits or TextLimits()
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
@@ -417,6 +429,35 @@ class RemembererMemory:
         shows its log empty. Returns the number of states with updates.
         """
         return self._run(lambda: ops.rebuild(self, namespace))
+
+    @property
+    def max_states(self) -> int | None:
+        """The most states a namespace keeps (None: no limit); see `evict`."""
+        return self.capacity.max_states
+
+    def evict(self, *, namespace: str | None = None) -> int:
+        """Evict states down to `max_states` now; returns how many were evicted.
+
+        The rule: the fewest visits go first, and among equals the state whose latest update
+        is oldest. An evicted state leaves nothing behind: its table and every log record of
+        it are deleted. `learn` does this on its own: it counts the states it adds, asks
+        Chroma for the count every 1% of `max_states` new states, and evicts down to 99% of
+        `max_states` when the next 1% would pass it (no scan on every write). States holding
+        part of a run longer than `store.batch_size` steps are kept.
+
+        Raises:
+            InvalidInputError: this memory has no `max_states`.
+        """
+        if self.max_states is None:
+            msg = "evict needs a memory with max_states, e.g. RemembererMemory(max_states=10_000)"
+            raise InvalidInputError(msg)
+        keep = self.max_states
+
+        def steps() -> Steps[int]:
+            ns = yield from self._open(namespace)
+            return (yield from evict(self, ns, keep))
+
+        return self._run(steps)
 
     def compact(
         self,
