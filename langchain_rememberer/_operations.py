@@ -121,7 +121,8 @@ def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[Lear
     ours = {r.id for r in records}
     # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
     fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
-    others = {r.state_id for r in log if r not in fresh}
+    fresh_ids = {r.id for r in fresh}
+    others = {r.state_id for r in log if r.id not in fresh_ids}
     added = len({r.state_id for r in fresh} - others)
     name = memory.namespace if namespace is None else namespace
     yield from evict_if_due(memory, ns, name, added)

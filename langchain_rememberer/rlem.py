@@ -72,6 +72,12 @@ def n_step_targets(
         msg = f"need one bootstrap value per step ({horizon}), got {len(bootstrap_values)}"
         raise ValueError(msg)
     n = horizon if n_step is None else n_step
+    if n >= horizon:  # Monte Carlo: G_t = r_t + γ G_{t+1}, backwards, O(T) for long episodes
+        returns, g = [], 0.0
+        for reward in reversed(rewards):
+            g = reward + gamma * g
+            returns.append(g)
+        return returns[::-1]
     targets = []
     for t in range(horizon):
         m = min(n, horizon - t)

@@ -133,3 +133,11 @@ def test_cap_rewards_scales_a_run_down_to_the_cap_keeping_signs() -> None:
     assert cap_rewards([1.0, -1.0], 2.0) == [1.0, -1.0]  # at the cap: unchanged
     assert cap_rewards([1e300, 1e300], None) == [1e300, 1e300]
     assert cap_rewards([], 1.0) == []
+
+
+def test_monte_carlo_targets_are_the_discounted_sums_of_the_rewards_after() -> None:
+    rewards = [((t * 37) % 11 - 5) / 3 for t in range(300)]
+    forward = [sum(0.9**i * r for i, r in enumerate(rewards[t:])) for t in range(len(rewards))]
+    got = n_step_targets(rewards, [], gamma=0.9, n_step=None)
+    assert got == pytest.approx(forward, rel=1e-12, abs=1e-12)
+    assert n_step_targets(rewards, [0.0] * 300, gamma=0.9, n_step=300) == got  # n ≥ T: the same
