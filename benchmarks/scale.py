@@ -7,9 +7,9 @@ by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards)
 
 - fill: `memory.learn` of episodes of up to 500 steps, one task each and every step a new state:
   the memory holds exactly what learning gives, a log record per step and a state per record.
-  Episodes stay under `memory.store.batch_size` (one `add`, not sealed) and at 500 steps,
-  because `learn`'s own bookkeeping is quadratic in the episode's length (2000-step episodes
-  fill ~2x slower). Progress goes to stderr;
+  Episodes stay under `memory.store.batch_size` (one `add`, not sealed) and at 500 steps:
+  `learn`'s own bookkeeping is quadratic in an episode's length (small at 500 steps).
+  Progress goes to stderr;
 - `memory.retrieve(task, observation, k=2)`, with the query embedding cached (excluded) and
   computed by WordLlama (included);
 - raw: Chroma's top-2 query on the memory's own states collection with the same query vectors;
