@@ -7,8 +7,8 @@ by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards)
 
 - fill: `memory.learn` of episodes of up to 500 steps, one task each and every step a new state:
   the memory holds exactly what learning gives, a log record per step and a state per record.
-  Episodes stay under `memory.store.batch_size` (one `add`, not sealed) and at 500 steps:
-  `learn`'s own bookkeeping is quadratic in an episode's length (small at 500 steps).
+  Episodes stay under `memory.store.batch_size` (one `add`, not sealed); 500 steps kept
+  `learn`'s bookkeeping small while it was quadratic in an episode's length (before d078693).
   Progress goes to stderr;
 - `memory.retrieve(task, observation, k=2)`, with the query embedding cached (excluded) and
   computed by WordLlama (included);
