@@ -261,9 +261,10 @@ class ChromaStore:
             )
 
     def delete_states(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
-        """Delete states by id."""
-        if ids:
-            yield Call(ns.states, "delete", {"ids": list(ids)}, action="delete states")
+        """Delete states by id (`batch_size` per call: Chroma caps a call's size)."""
+        for start in range(0, len(ids), self.batch_size):
+            chunk = list(ids[start : start + self.batch_size])
+            yield Call(ns.states, "delete", {"ids": chunk}, action="delete states")
 
     def state_ids(self, ns: _Namespace) -> Steps[list[str]]:
         """Every state id of the namespace."""
@@ -399,9 +400,10 @@ class ChromaStore:
             )
 
     def delete_log(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
-        """Delete log records by id."""
-        if ids:
-            yield Call(ns.log, "delete", {"ids": list(ids)}, action="delete from the update log")
+        """Delete log records by id (`batch_size` per call)."""
+        for start in range(0, len(ids), self.batch_size):
+            chunk = list(ids[start : start + self.batch_size])
+            yield Call(ns.log, "delete", {"ids": chunk}, action="delete from the update log")
 
     # -- pending episodes --------------------------------------------------------------------
 

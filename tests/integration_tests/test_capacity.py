@@ -81,6 +81,7 @@ def test_evict_now_and_with_compacted_states(make_memory) -> None:
     memory.compact(older_than=0)
     capped = make_memory(max_states=2, collection_name=memory.store.collection_name)
     capped.store = memory.store  # the same collections, now with a cap
+    capped.store.batch_size = 2  # the deletes take several calls
     assert capped.evict() == 4
     assert _rooms(capped) == {"room 4", "room 5"}  # the most visited
     ns = capped.store.run(capped._open(None))
