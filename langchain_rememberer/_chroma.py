@@ -38,6 +38,7 @@ __all__ = [
     "AsyncDriver",
     "Call",
     "NamespaceGoneError",
+    "Stepper",
     "Steps",
     "SyncDriver",
     "http_client",
@@ -125,17 +126,21 @@ def storage_errors(action: str) -> Iterator[None]:
         raise converted from e
 
 
-class _Stepper:
-    """Drives one operation: sends each call's result in (or throws its error), until done."""
+class Stepper:
+    """Drives one generator: sends each yielded step's result in (or throws its error).
 
-    def __init__(self, steps: Steps[Any]) -> None:
+    The drivers here step operations (their steps are `Call`s); the adapters step their
+    run-end logic with it too (`adapters._learning`, whose steps are effects).
+    """
+
+    def __init__(self, steps: Generator[Any, Any, Any]) -> None:
         self.steps = steps
         self.value: Any = None
         self.error: BaseException | None = None
         self.result: Any = None
 
-    def next_call(self) -> Call | None:
-        """The next call the operation needs; None once it returned (its value: `result`)."""
+    def next_call(self) -> Any:
+        """The next step the generator yields; None once it returned (its value: `result`)."""
         try:
             if self.error is not None:
                 call = self.steps.throw(self.error)
@@ -185,7 +190,7 @@ class SyncDriver:
 
     def run(self, steps: Steps[T]) -> T:
         """Perform the calls of `steps` until it returns; its errors propagate."""
-        stepper = _Stepper(steps)
+        stepper = Stepper(steps)
         while (call := stepper.next_call()) is not None:
             try:
                 stepper.value = self._perform(call)
@@ -262,7 +267,7 @@ class AsyncDriver:
 
     async def run(self, steps: Steps[T]) -> T:
         """Perform the calls of `steps` until it returns; its errors propagate."""
-        stepper = _Stepper(steps)
+        stepper = Stepper(steps)
         while (call := stepper.next_call()) is not None:
             try:
                 stepper.value = await self._perform(call)

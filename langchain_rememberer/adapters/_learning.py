@@ -12,6 +12,7 @@ import threading
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any, NamedTuple, TypeVar
 
+from langchain_rememberer._chroma import Stepper
 from langchain_rememberer._spool import ReplayReport, SpoolKind, is_storage_down
 from langchain_rememberer.adapters._runs import ClosedRun
 from langchain_rememberer.adapters.scoring import ToolRewardScorer, ascore
@@ -134,32 +135,24 @@ class Effect(NamedTuple):
 
 def run_effects(steps: Generator[Effect, Any, T]) -> T:
     """Drive `steps` on the calling thread: each effect's `run`, its result or error sent back."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    stepper = Stepper(steps)
+    while (effect := stepper.next_call()) is not None:
         try:
-            effect = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        try:
-            value, error = effect.run(), None
+            stepper.value = effect.run()
         except Exception as e:
-            value, error = None, e
+            stepper.error = e
+    return stepper.result  # type: ignore[no-any-return]
 
 
 async def arun_effects(steps: Generator[Effect, Any, T]) -> T:
     """Drive `steps` on the event loop: each effect's `arun` awaited, its result sent back."""
-    value: Any = None
-    error: BaseException | None = None
-    while True:
+    stepper = Stepper(steps)
+    while (effect := stepper.next_call()) is not None:
         try:
-            effect = steps.throw(error) if error is not None else steps.send(value)
-        except StopIteration as done:
-            return done.value  # type: ignore[no-any-return]
-        try:
-            value, error = await effect.arun(), None
+            stepper.value = await effect.arun()
         except Exception as e:
-            value, error = None, e
+            stepper.error = e
+    return stepper.result  # type: ignore[no-any-return]
 
 
 async def _areplay(memory: RemembererMemory) -> ReplayReport:

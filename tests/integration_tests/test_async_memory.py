@@ -19,8 +19,8 @@ from langchain_rememberer import (
     Step,
     StorageError,
 )
-from langchain_rememberer._store import ChromaStore
 from tests.helpers import TASK, q_table, twin
+from tests.integration_tests.test_memory import _TableWriteFails
 
 from .conftest import start_chroma_server, stop_chroma_server
 
@@ -101,22 +101,10 @@ def test_aforget_run_undoes_one_run(server_memory) -> None:
     assert not server_memory.is_learned("run-1")
 
 
-class _WriteFailsOnce(ChromaStore):
-    """Real Chroma underneath; the first table write after arming raises (fault injection)."""
-
-    armed = False
-
-    def write_states(self, ns, states, vectors):
-        if self.armed:
-            self.armed = False
-            raise StorageError("injected: the server went away while writing tables")
-        return super().write_states(ns, states, vectors)
-
-
 def test_a_failed_async_write_leaves_no_half_episode(server_memory) -> None:
     server_memory.learn(_episode(0))
     store = server_memory.store
-    server_memory.store = _WriteFailsOnce(store.client, store.collection_name)
+    server_memory.store = _TableWriteFails(store.client, store.collection_name)
     server_memory.store.armed = True
     with pytest.raises(StorageError, match="injected"):
         asyncio.run(server_memory.alearn(_episode(1)))  # appended, then rolled back, awaited
