@@ -1,6 +1,8 @@
 """Scale: retrieve and learn at 10k-1M states, against raw Chroma, numpy and InMemoryStore.
 
     python benchmarks/scale.py --sizes 10000 100000     # --sizes 1000000 is a separate run
+    python benchmarks/scale.py --sizes 1000000 --keep DIR   # fill once (~70 min here), keep it
+    python benchmarks/scale.py --sizes 1000000 --reopen DIR # time retrieve and raw again on it
 
 For each size, in one process and on the same vectors (every text is embedded once, in batches,
 by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards):
@@ -12,7 +14,9 @@ by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards)
   Progress goes to stderr;
 - `memory.retrieve(task, observation, k=2)`, with the query embedding cached (excluded) and
   computed by WordLlama (included);
-- raw: Chroma's top-2 query on the memory's own states collection with the same query vectors;
+- raw: Chroma's top-2 query on the memory's own states collection with the same query vectors.
+  These three are timed in alternating blocks after a warm-up (`timed_blocks`): timed one after
+  another, whichever went first looked up to ~1.7x slower at 1M states;
 - numpy: an exact scan of all N state vectors (matrix @ query, argpartition top-2), the cost of
   the reference implementation's O(N) lookup;
 - InMemoryStore: LangGraph's `InMemoryStore` semantic search (`store.search(..., limit=2)`),
@@ -27,6 +31,7 @@ by WordLlama; the vectors are kept in a float32 matrix and looked up afterwards)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import random
 import resource
@@ -51,6 +56,7 @@ from langchain_rememberer.similarity import composite_vectors
 ACTIONS = ["go east", "go west", "take coin", "open door"]
 EMBED_BATCH = 20_000
 FILL_STEPS = 500
+WARM_UP = 20
 
 
 class MatrixEmbeddings:
@@ -83,14 +89,36 @@ class MatrixEmbeddings:
         return self.embed_documents([text])[0]
 
 
-def timed_ms(fn: Callable[[int], Any], count: int) -> list[float]:
+def timed_ms(fn: Callable[[int], Any], count: int, *, warm_up: bool = True) -> list[float]:
     """Wall times in ms of `fn(0)` ... `fn(count - 1)`, after one warm-up call."""
-    fn(0)
+    if warm_up:
+        fn(0)
     times = []
     for i in range(count):
         start = time.perf_counter()
         fn(i)
         times.append((time.perf_counter() - start) * 1000)
+    return times
+
+
+def timed_blocks(
+    fns: dict[str, Callable[[int], Any]], count: int, rounds: int = 4
+) -> dict[str, list[float]]:
+    """Wall times in ms of each of `fns` over `count` calls per round, in alternating blocks.
+
+    Each function is warmed up first; then every round runs one block of `count` calls per
+    function, in the given order on even rounds and reversed on odd ones, so that neither
+    going first (a cold index) nor drifting load favours one of them. Timing them one after
+    another once made the first one measured ~1.7x the last at 1M states, on the same queries.
+    """
+    for fn in fns.values():
+        for i in range(WARM_UP):
+            fn(i)
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    names = list(fns)
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            times[name] += timed_ms(fns[name], count, warm_up=False)
     return times
 
 
@@ -223,7 +251,53 @@ def exact_baselines(
     return {"numpy": numpy_ms, "store": store_ms, "store_fill_s": store_fill_s, "exact": exact}
 
 
-def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
+def retrieval_timings(
+    path: str, embedded: Any, wordllama: Any, probes: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
+    """retrieve (query embedding cached and computed) and raw Chroma on the memory at `path`.
+
+    The three are timed in alternating blocks (`timed_blocks`) over the same probes; the
+    query vectors are returned too (key "query_vectors").
+    """
+    queries = len(probes)
+    memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
+    live = RemembererMemory(path=path, embeddings=wordllama, collection_name="bench")
+    ns = memory.store.run(memory._open(None))
+    weight = memory.retrieval.task_weight
+    query_list = memory.store.run(memory.encoder.query_vectors(ns.task_weight, probes, weight))
+    states = memory.store.driver.handle(ns.states)
+
+    def retrieve(on: RemembererMemory) -> Callable[[int], Any]:
+        return lambda i: on.retrieve(*probes[i % queries], k=2)
+
+    def raw(i: int) -> Any:
+        return states.query(query_embeddings=[query_list[i % queries]], n_results=2)
+
+    fns = {"retrieve": retrieve(memory), "embed": retrieve(live), "raw": raw}
+    return {**timed_blocks(fns, queries), "query_vectors": query_list}
+
+
+def reopened(path: str, size: int, queries: int, seed: int) -> str:
+    """retrieve and raw Chroma on a memory filled by an earlier run (`--keep`), as one line."""
+    probes = synthetic_pairs(queries, seed + 1)
+    wordllama = WordLlamaEmbeddings()
+    embedded = MatrixEmbeddings(wordllama, [text for pair in probes for text in pair])
+    states = RemembererMemory(path=path, embeddings=embedded, collection_name="bench").stats()
+    if states.states != size:
+        msg = f"{path} holds {states.states} states, not --sizes {size}"
+        raise SystemExit(msg)
+    timings = retrieval_timings(path, embedded, wordllama, probes)
+    (retrieve, _), (embed, _), (raw, _) = (
+        p50_p95(timings[n]) for n in ("retrieve", "embed", "raw")
+    )
+    return (
+        f"reopened {path} ({size} states): p50 retrieve {retrieve:.2f} ms, +embed {embed:.2f} ms, "
+        f"raw {raw:.2f} ms; retrieve/raw {retrieve / raw:.2f}x, +embed/raw {embed / raw:.2f}x; "
+        f"disk {disk_mb(path):.0f} MB, peak RSS {peak_rss_mb():.0f} MB"
+    )
+
+
+def run(size: int, queries: int, learn_count: int, seed: int, keep: str | None) -> dict[str, Any]:
     pairs = synthetic_pairs(size, seed)
     probes = synthetic_pairs(queries, seed + 1)
     wordllama = WordLlamaEmbeddings()
@@ -231,29 +305,20 @@ def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
     embedded = MatrixEmbeddings(wordllama, [text for pair in [*pairs, *probes] for text in pair])
     result: dict[str, Any] = {"size": size, "embed_s": time.perf_counter() - started}
     progress(f"{size}: embedded in {result['embed_s']:.1f} s; filling")
-    with tempfile.TemporaryDirectory(prefix="rememberer-scale-") as path:
+    where = tempfile.TemporaryDirectory(prefix="rememberer-scale-") if keep is None else None
+    with where or contextlib.nullcontext(keep) as path:
+        if keep is not None:
+            Path(path).mkdir(parents=True, exist_ok=True)
+            if any(Path(path).iterdir()):
+                msg = f"--keep {path}: not empty"
+                raise SystemExit(msg)
         memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
         started = time.perf_counter()
         fill(memory, pairs, seed)
         result["fill_s"] = time.perf_counter() - started
         assert memory.stats().states == size
-        ns = memory.store.run(memory._open(None))
-        weight = memory.retrieval.task_weight
-        query_list = memory.store.run(memory.encoder.query_vectors(ns.task_weight, probes, weight))
-        states = memory.store.driver.handle(ns.states)
-        live = RemembererMemory(path=path, embeddings=wordllama, collection_name="bench")
-
-        def retrieve(on: RemembererMemory) -> Callable[[int], Any]:
-            return lambda i: on.retrieve(*probes[i % queries], k=2)
-
-        def raw(i: int) -> Any:
-            return states.query(query_embeddings=[query_list[i % queries]], n_results=2)
-
-        timings = {
-            "retrieve": timed_ms(retrieve(memory), queries),
-            "embed": timed_ms(retrieve(live), queries),
-            "raw": timed_ms(raw, queries),
-        }
+        timings = retrieval_timings(path, embedded, wordllama, probes)
+        query_list = timings.pop("query_vectors")
         progress(
             f"{size}: retrieve p50 {statistics.median(timings['retrieve']):.2f} ms, raw "
             f"{statistics.median(timings['raw']):.2f} ms; numpy and InMemoryStore next"
@@ -262,20 +327,23 @@ def run(size: int, queries: int, learn_count: int, seed: int) -> dict[str, Any]:
         exact = exact_baselines(
             embedded,
             pairs,
-            ns.task_weight,
+            memory.store.run(memory._open(None)).task_weight,
             np.asarray(query_list, dtype=np.float32),
             result["store_queries"],
         )
         timings.update(numpy=exact["numpy"], store=exact["store"])
         result["store_fill_s"] = exact["store_fill_s"]
         # How often Chroma's approximate top-2 is the exact top-2 (same vectors, same ids).
+        states = memory.store.driver.handle(memory.store.run(memory._open(None)).states)
         same = [
-            raw(i)["ids"][0] == [stable_id(*pairs[j]) for j in top]
+            states.query(query_embeddings=[query_list[i]], n_results=2)["ids"][0]
+            == [stable_id(*pairs[j]) for j in top]
             for i, top in enumerate(exact["exact"])
         ]
         result["recall"] = 100 * sum(same) / queries
         progress(f"{size}: numpy and InMemoryStore done; learn next")
         episodes = learn_episodes(pairs, learn_count + 1, seed + 2)
+        live = RemembererMemory(path=path, embeddings=wordllama, collection_name="bench")
         live.learn(episodes[0])  # warm-up
         started = time.perf_counter()
         for episode in episodes[1:]:
@@ -323,7 +391,20 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--learn-episodes", type=int, default=50)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--keep", metavar="DIR", help="fill the memory in DIR (new or empty) and keep it there"
+    )
+    parser.add_argument(
+        "--reopen",
+        metavar="DIR",
+        help="only time retrieve and raw Chroma on the memory a --keep run left in DIR",
+    )
     args = parser.parse_args()
+    if (args.keep or args.reopen) and len(args.sizes) != 1:
+        parser.error("--keep and --reopen take one size")
+    if args.reopen:
+        print(reopened(args.reopen, args.sizes[0], args.queries, args.seed))
+        return
     print(
         f"run: scale seed={args.seed} queries={args.queries} learn_episodes={args.learn_episodes} "
         f"cores={os.cpu_count()} (ms, WordLlama, embedded Chroma; query embedding cached "
@@ -333,7 +414,7 @@ def main() -> None:
     print(COLUMNS, flush=True)
     results = []
     for size in args.sizes:
-        results.append(run(size, args.queries, args.learn_episodes, args.seed))
+        results.append(run(size, args.queries, args.learn_episodes, args.seed, args.keep))
         print(row(results[-1]), flush=True)
     for r in results:
         print(ratios(r))

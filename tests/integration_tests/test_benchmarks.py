@@ -111,6 +111,34 @@ def test_scale_benchmark_smoke() -> None:
         assert ratio == pytest.approx(p50[name] / raw, abs=0.01 + 0.01 * (1 + ratio) / raw)
 
 
+def test_scale_benchmark_keeps_a_filled_memory_and_times_it_again(tmp_path: Path) -> None:
+    kept = tmp_path / "memory"
+    args = ["--queries", "10", "--learn-episodes", "2"]
+    _run("scale.py", "--sizes", "2000", *args, "--keep", str(kept))
+    assert (kept / "chroma.sqlite3").is_file()  # left behind, unlike the default temp dir
+    out = _run("scale.py", "--sizes", "2000", "--queries", "10", "--reopen", str(kept))
+    number = r"(\d+\.\d+)"
+    match = re.fullmatch(
+        rf"reopened {re.escape(str(kept))} \(2000 states\): p50 retrieve {number} ms, "
+        rf"\+embed {number} ms, raw {number} ms; retrieve/raw {number}x, \+embed/raw {number}x; "
+        r"disk (\d+) MB, peak RSS (\d+) MB",
+        out.strip(),
+    )
+    assert match, out
+    retrieve, embed, raw, ratio, embed_ratio = map(float, match.groups()[:5])
+    assert ratio == pytest.approx(retrieve / raw, abs=0.01 + 0.01 * (1 + ratio) / raw)
+    assert embed_ratio == pytest.approx(embed / raw, abs=0.01 + 0.01 * (1 + embed_ratio) / raw)
+    wrong = subprocess.run(
+        [sys.executable, str(BENCH / "scale.py"), "--sizes", "600", "--reopen", str(kept)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert wrong.returncode != 0
+    assert f"{kept} holds 2000 states, not --sizes 600" in wrong.stderr
+
+
 def test_compaction_benchmark_smoke() -> None:
     out = _run("compaction.py", "--updates", "300", "--episodes", "3")
     head, before, after, raw, target = out.splitlines()
