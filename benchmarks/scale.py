@@ -317,6 +317,7 @@ def run(size: int, queries: int, learn_count: int, seed: int, keep: str | None) 
         fill(memory, pairs, seed)
         result["fill_s"] = time.perf_counter() - started
         assert memory.stats().states == size
+        ns = memory.store.run(memory._open(None))
         timings = retrieval_timings(path, embedded, wordllama, probes)
         query_list = timings.pop("query_vectors")
         progress(
@@ -327,14 +328,14 @@ def run(size: int, queries: int, learn_count: int, seed: int, keep: str | None) 
         exact = exact_baselines(
             embedded,
             pairs,
-            memory.store.run(memory._open(None)).task_weight,
+            ns.task_weight,
             np.asarray(query_list, dtype=np.float32),
             result["store_queries"],
         )
         timings.update(numpy=exact["numpy"], store=exact["store"])
         result["store_fill_s"] = exact["store_fill_s"]
         # How often Chroma's approximate top-2 is the exact top-2 (same vectors, same ids).
-        states = memory.store.driver.handle(memory.store.run(memory._open(None)).states)
+        states = memory.store.driver.handle(ns.states)
         same = [
             states.query(query_embeddings=[query_list[i]], n_results=2)["ids"][0]
             == [stable_id(*pairs[j]) for j in top]
