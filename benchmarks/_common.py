@@ -47,21 +47,73 @@ def p50_ms(fn: Callable[[], Any], repeats: int) -> float:
 
 
 class CountingCollection:
-    """Wraps a Chroma collection and counts its round trips (every data method call)."""
+    """Wraps a Chroma collection and counts its round trips (every data method call).
+
+    With `writes` given, each write call (`add`, `upsert`, `update`) is also kept there as
+    (collection, method, kwargs), so that `replay_writes` can issue the same writes again.
+    """
 
     METHODS = frozenset({"get", "query", "add", "upsert", "update", "delete", "count", "peek"})
+    WRITES = frozenset({"add", "upsert", "update"})
 
-    def __init__(self, inner: Any, counter: dict[str, int]) -> None:
-        self._inner, self._counter = inner, counter
+    def __init__(
+        self, inner: Any, counter: dict[str, int], writes: list[Any] | None = None
+    ) -> None:
+        self._inner, self._counter, self._writes = inner, counter, writes
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name in self.METHODS:
             def counted(*args: Any, **kwargs: Any) -> Any:
                 self._counter[name] = self._counter.get(name, 0) + 1
+                if self._writes is not None and name in self.WRITES:
+                    self._writes.append((self._inner, name, dict(kwargs)))
                 return attr(*args, **kwargs)
             return counted
         return attr
+
+
+def count_calls(memory: Any, writes: list[Any] | None = None) -> dict[str, int]:
+    """Count every Chroma call `memory` makes on its default namespace's states and log.
+
+    The namespace's cached handle is replaced by one whose `states` and `log` collections are
+    `CountingCollection`s (of one shared counter, returned); `writes` collects the write calls.
+    """
+    import dataclasses  # noqa: PLC0415
+
+    ns = memory._open(None)
+    counter: dict[str, int] = {}
+    memory.store._namespaces[ns.name] = dataclasses.replace(
+        ns,
+        states=CountingCollection(ns.states, counter, writes),
+        log=CountingCollection(ns.log, counter, writes),
+    )
+    return counter
+
+
+def replay_writes(writes: list[Any], tag: str) -> list[tuple[Any, list[str]]]:
+    """Issue recorded write calls again, in order, on the same collections: the raw writes.
+
+    `add` and `upsert` get fresh ids (`tag` + the id: the same records, sizes and count, new
+    to the collection as they were to the learn); `update` rewrites the same ids with the same
+    metadata (in order, so each row ends as the learn left it). Returns the (collection, ids)
+    added, for `delete_replayed`.
+    """
+    added = []
+    for collection, method, kwargs in writes:
+        if method == "update":
+            collection.update(**kwargs)
+            continue
+        ids = [f"{tag}{i}" for i in kwargs["ids"]]
+        getattr(collection, method)(**{**kwargs, "ids": ids})
+        added.append((collection, ids))
+    return added
+
+
+def delete_replayed(added: list[tuple[Any, list[str]]]) -> None:
+    """Delete what `replay_writes` added (untimed), so no extra state is ever retrieved."""
+    for collection, ids in added:
+        collection.delete(ids=ids)
 
 
 class CachedEmbeddings:

@@ -1,13 +1,19 @@
-"""A state with 10,000 updates: `learn` latency touching it, before and after `compact()`.
+"""A hot state: `learn` touching a state that got 2,000 updates in the last minute vs fresh states.
 
-    python benchmarks/compaction.py --updates 10000 --episodes 20
+    python benchmarks/compaction.py --updates 2000 --episodes 20
 
-One embedded memory (WordLlama, a temporary directory, automatic compaction off). A *hot* state
-gets `--updates` updates (episodes of 2,000 steps on one observation); then `--episodes`
-episodes of 15 steps are learned, each touching the hot state once and 14 fresh states, and
-as many touching 15 fresh states only. Printed: the p50 `learn` latency of both, before and
-after `memory.compact(older_than=0)`, as ratios to the fresh episodes' (target: within 2x
-after compaction), and the raw baseline in the same run: one Chroma `add` of 15 records.
+One embedded memory (WordLlama, a temporary directory). A *hot* state gets `--updates` updates
+just before timing: as many one-step episodes on it, learned one after another (each claims the
+next slot of its sequence; there is no compaction to wait for: a row keeps its folded table).
+Then `--episodes` episodes of 15 steps touching the hot state once (its first step) and 14
+fresh states, and as many of 15 fresh states, are timed in alternating blocks of `--block`
+episodes (the order of the two kinds swapped every block; after one warm-up episode of each).
+
+The raw Chroma baseline is timed in the same run on the same collections: right after each
+learn, its write calls (`add`, `upsert`, `update`: the same count, records and sizes) are
+issued again (`_common.replay_writes`). Printed: p50 `learn` latency of both kinds, their ratio
+(target: touching the hot state within 1.5x of fresh states), and each kind's learn / raw
+writes ratio; then what the hot state holds (its slots, its row's pending slots, and Q and N).
 """
 
 from __future__ import annotations
@@ -16,19 +22,16 @@ import argparse
 import statistics
 import tempfile
 import time
-from collections.abc import Callable
+from typing import Any
 
-from langchain_rememberer import (
-    CompactionConfig,
-    Episode,
-    RemembererMemory,
-    Step,
-    WordLlamaEmbeddings,
-)
+from _common import count_calls, delete_replayed, replay_writes
+
+from langchain_rememberer import Episode, RemembererMemory, Step, WordLlamaEmbeddings
+from langchain_rememberer._records import stable_id
 
 TASK = "Find the coin."
 HOT = "You are in the kitchen. A stove, a table, a door to the east."
-CHUNK = 2000  # steps per filling episode: one `add` each (the store's batch size)
+STEPS = 15
 
 
 def _episode(run_id: str, observations: list[str]) -> Episode:
@@ -36,31 +39,27 @@ def _episode(run_id: str, observations: list[str]) -> Episode:
         task=TASK,
         run_id=run_id,
         steps=[
-            Step(observation=o, action="go east" if t % 2 else "take coin", reward=float(t == 14))
+            Step(
+                observation=o,
+                action="go east" if t % 2 else "take coin",
+                reward=float(t == len(observations) - 1),
+            )
             for t, o in enumerate(observations)
         ],
     )
 
 
-def _p50_ms(learn: Callable[[int], object], count: int) -> float:
-    times = []
-    for n in range(count):
-        started = time.perf_counter()
-        learn(n)
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times)
-
-
-def run(updates: int, episodes: int) -> dict[str, float]:
+def run(updates: int, episodes: int, block: int) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as path:
         memory = RemembererMemory(
-            path=path,
-            embeddings=WordLlamaEmbeddings(),
-            collection_name="bench",
-            compaction=CompactionConfig(after_updates=None),
+            path=path, embeddings=WordLlamaEmbeddings(), collection_name="bench"
         )
-        for start in range(0, updates, CHUNK):
-            memory.learn(_episode(f"fill-{start}", [HOT] * min(CHUNK, updates - start)))
+        started = time.perf_counter()
+        for n in range(updates):
+            memory.learn(_episode(f"fill-{n}", [HOT]))
+        fill_s = time.perf_counter() - started
+        writes: list[Any] = []
+        counter = count_calls(memory, writes)
         fresh = 0
 
         def rooms(n: int) -> list[str]:
@@ -68,61 +67,79 @@ def run(updates: int, episodes: int) -> dict[str, float]:
             fresh += n
             return [f"Room {fresh - i}: shelves and a lamp." for i in range(n)]
 
-        def hot(phase: str) -> Callable[[int], object]:
-            return lambda n: memory.learn(_episode(f"{phase}-hot-{n}", [HOT, *rooms(14)]))
+        times: dict[str, list[float]] = {"hot": [], "fresh": [], "hot raw": [], "fresh raw": []}
+        calls: dict[str, list[int]] = {"hot": [], "fresh": []}
 
-        def cold(phase: str) -> Callable[[int], object]:
-            return lambda n: memory.learn(_episode(f"{phase}-cold-{n}", rooms(15)))
+        def timed(kind: str, n: int, *, keep: bool = True) -> None:
+            observations = [HOT, *rooms(STEPS - 1)] if kind == "hot" else rooms(STEPS)
+            episode = _episode(f"{kind}-{n}", observations)
+            writes.clear()
+            counter.clear()
+            started = time.perf_counter()
+            report = memory.learn(episode)
+            learn_ms = (time.perf_counter() - started) * 1000
+            assert report.updates_written == STEPS, report
+            made = sum(counter.values())
+            started = time.perf_counter()
+            added = replay_writes(list(writes), f"raw-{kind}-{n}:")
+            raw_ms = (time.perf_counter() - started) * 1000
+            delete_replayed(added)
+            if keep:
+                times[kind].append(learn_ms)
+                times[f"{kind} raw"].append(raw_ms)
+                calls[kind].append(made)
 
-        memory.learn(_episode("warm-up", rooms(15)))
-        result = {
-            "hot_before": _p50_ms(hot("before"), episodes),
-            "cold_before": _p50_ms(cold("before"), episodes),
-        }
-        started = time.perf_counter()
-        report = memory.compact(older_than=0)
-        result["compact_s"] = time.perf_counter() - started
-        result["archived"] = report.updates_archived
-        result["hot_after"] = _p50_ms(hot("after"), episodes)
-        result["cold_after"] = _p50_ms(cold("after"), episodes)
-        raw = memory.store.client.get_or_create_collection("raw-baseline", embedding_function=None)
-
-        def add(n: int) -> None:
-            raw.add(
-                ids=[f"{n}-{t}" for t in range(15)],
-                embeddings=[[1.0]] * 15,
-                metadatas=[{"state_id": "x", "step": t} for t in range(15)],
-                documents=rooms(15),
-            )
-
-        result["raw"] = _p50_ms(add, episodes)
-    return result
+        since_fill = time.perf_counter() - started - fill_s
+        for kind in ("hot", "fresh"):  # warm-up
+            timed(kind, -1, keep=False)
+        for b in range(0, episodes, block):
+            kinds = ("hot", "fresh") if (b // block) % 2 == 0 else ("fresh", "hot")
+            for kind in kinds:
+                for n in range(b, min(b + block, episodes)):
+                    timed(kind, n)
+        hot_id = stable_id(TASK, memory.state_key(HOT))
+        ns = memory._open(None)
+        row = memory.store.get_rows(ns, [hot_id])[hot_id]
+        (table,) = memory.ledger.view(ns, [row])
+    return {
+        "fill_s": fill_s,
+        "since_fill_s": since_fill,
+        **{k: statistics.median(v) for k, v in times.items()},
+        "calls": {k: statistics.median(v) for k, v in calls.items()},
+        "slots": row.known,
+        "pending": len(row.pending),
+        "table": {a: (round(s.q, 3), s.visits) for a, s in sorted(table.items())},
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--updates", type=int, default=10_000)
-    parser.add_argument("--episodes", type=int, default=20)
+    parser.add_argument("--updates", type=int, default=2000, help="updates of the hot state")
+    parser.add_argument("--episodes", type=int, default=20, help="timed episodes of each kind")
+    parser.add_argument("--block", type=int, default=5, help="episodes per alternating block")
     args = parser.parse_args()
     print(
-        f"run: compaction updates={args.updates} episodes={args.episodes} "
-        "(embedded Chroma, WordLlama, learn p50)"
+        f"run: hot state updates={args.updates} episodes={args.episodes} block={args.block} "
+        f"steps={STEPS} (embedded Chroma, WordLlama, learn p50)"
     )
-    r = run(args.updates, args.episodes)
+    r = run(args.updates, args.episodes, args.block)
     print(
-        f"before compact: touching the hot state {r['hot_before']:.1f} ms, fresh states "
-        f"{r['cold_before']:.1f} ms (ratio {r['hot_before'] / r['cold_before']:.2f}x)"
-    )
-    print(
-        f"compact: {r['archived']:.0f} updates in {r['compact_s']:.2f} s; after: touching the "
-        f"hot state {r['hot_after']:.1f} ms, fresh states {r['cold_after']:.1f} ms "
-        f"(ratio {r['hot_after'] / r['cold_after']:.2f}x)"
+        f"hot state: {args.updates} one-step learns in {r['fill_s']:.1f} s, timing began "
+        f"{r['since_fill_s']:.1f} s after the last"
     )
     print(
-        f"raw add of 15 records {r['raw']:.1f} ms (learn, fresh states, after: "
-        f"{r['cold_after'] / r['raw']:.1f}x)"
+        f"learn touching the hot state {r['hot']:.1f} ms, fresh states {r['fresh']:.1f} ms "
+        f"(ratio {r['hot'] / r['fresh']:.2f}x); Chroma calls per learn {r['calls']['hot']:.0f} "
+        f"/ {r['calls']['fresh']:.0f}"
     )
-    print("target: touching a state with 10k updates within 2x of fresh states, after compaction")
+    print(
+        f"raw writes of the same learns: hot {r['hot raw']:.1f} ms, fresh {r['fresh raw']:.1f} ms "
+        f"(learn/raw {r['hot'] / r['hot raw']:.2f}x hot, {r['fresh'] / r['fresh raw']:.2f}x fresh)"
+    )
+    print(
+        f"the hot state: {r['slots']} slots, {r['pending']} pending in its row, table {r['table']}"
+    )
+    print("target: learn touching a state with 2,000 updates in the last minute <= 1.5x fresh")
 
 
 if __name__ == "__main__":

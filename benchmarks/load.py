@@ -99,10 +99,8 @@ def _worker(
     from langchain_rememberer import Episode, Step  # noqa: PLC0415
 
     memory = _memory(host, port, collection)
-    ns = memory.store.run(memory._open(None))
-    memory.store.run(
-        memory.encoder.state_vectors(ns.task_weight, [(TASK, ROOMS[0])])
-    )  # warm the embeddings
+    ns = memory._open(None)
+    memory.encoder.state_vectors(ns.task_weight, [(TASK, ROOMS[0])])  # warm the embeddings
     result: dict[str, Any] = {"role": role, "worker": worker}
     if role in ("learn", "raw-add"):
         data = [episode_steps(worker, e, steps, states) for e in range(episodes)]
@@ -139,11 +137,9 @@ def _worker(
         memory = _memory(
             host, port, collection, cached
         )  # query embeddings excluded, as retrieval.py
-        ns = memory.store.run(memory._open(None))
-        vectors = memory.store.run(
-            memory.encoder.query_vectors(
-                ns.task_weight, [(TASK, room) for room in ROOMS[:states]], 0.5
-            )
+        ns = memory._open(None)
+        vectors = memory.encoder.query_vectors(
+            ns.task_weight, [(TASK, room) for room in ROOMS[:states]], 0.5
         )
         from chromadb.errors import ChromaError  # noqa: PLC0415
 
@@ -160,7 +156,7 @@ def _worker(
                 if role == "retrieve":
                     memory.retrieve(TASK, ROOMS[i % states], k=K)
                 else:
-                    memory.store.driver.handle(ns.states).query(
+                    ns.states.query(
                         query_embeddings=[vectors[i % states]],
                         n_results=K + 1,
                         include=["metadatas", "documents", "distances"],
@@ -290,13 +286,17 @@ def exactness(host: str, port: int, collection: str) -> dict[str, Any]:
     memory = _memory(host, port, collection)
     stats = memory.stats()
     retrieved = memory.retrieve(TASK, ROOMS[0], k=100)
-    ns = memory.store.run(memory._open(None))
+    ns = memory._open(None)
     wrong = []
     for state in retrieved:
-        log = memory.store.run(memory.store.read_log(ns, state_ids=[state.id]))
+        # The state's log: its slots, in order; the valid ones count (DESIGN §6).
+        row = memory.store.get_rows(ns, [state.id])[state.id]
+        slots = sorted(memory.ledger.slots(ns, state.id, range(row.known)), key=lambda s: s.index)
+        status = memory.ledger.status(ns, {s.run_id for s in slots if not s.forget})
+        log = [u for s in slots if status.verdict(s) == "valid" for u in s.updates]
         folded = {
             a: (s.q, s.visits)
-            for a, s in fold_table((r.action, r.target, r.reward) for r in log).items()
+            for a, s in fold_table((u.action, u.target, u.reward) for u in log).items()
         }
         if {a.action: (a.q, a.visits) for a in state.actions} != folded:
             wrong.append(state.observation)

@@ -15,26 +15,21 @@ import time
 from _common import CachedEmbeddings, p50_ms, synthetic_pairs
 
 from langchain_rememberer import RemembererMemory, WordLlamaEmbeddings
-from langchain_rememberer._records import StateRecord, stable_id
+from langchain_rememberer._records import stable_id
+from langchain_rememberer._rows import Row
 from langchain_rememberer.rlem import ActionStats
 
 
 def fill(memory: RemembererMemory, n: int, seed: int) -> list[tuple[str, str]]:
+    """`n` states written directly as rows (a two-action table each), not learned."""
     pairs = synthetic_pairs(n, seed)
-    ns = memory.store.run(memory._open(None))
+    ns = memory._open(None)
+    table = {"go east": ActionStats(1.0, 2, 0.0), "go west": ActionStats(-0.5, 1, 0.0)}
     for start in range(0, n, 5000):
         chunk = pairs[start : start + 5000]
-        vectors = memory.store.run(memory.encoder.state_vectors(ns.task_weight, chunk))
-        states = [
-            StateRecord(
-                stable_id(t, o),
-                t,
-                o,
-                {"go east": ActionStats(1.0, 2, 0.0), "go west": ActionStats(-0.5, 1, 0.0)},
-            )
-            for t, o in chunk
-        ]
-        memory.store.run(memory.store.write_states(ns, states, vectors))
+        vectors = memory.encoder.state_vectors(ns.task_weight, chunk)
+        rows = [Row(stable_id(t, o), t, o, table) for t, o in chunk]
+        memory.store.write_rows(ns, rows, {r.id: v for r, v in zip(rows, vectors, strict=True)})
     return pairs
 
 
@@ -47,15 +42,13 @@ def run(size: int, queries: int, seed: int) -> dict[str, float]:
         fill(memory, size, seed)
         fill_s = time.perf_counter() - started
         probes = synthetic_pairs(queries, seed + 1)
-        ns = memory.store.run(memory._open(None))
-        vectors = memory.store.run(
-            memory.encoder.query_vectors(ns.task_weight, probes, 0.5)
-        )  # also warms the cache
+        ns = memory._open(None)
+        vectors = memory.encoder.query_vectors(ns.task_weight, probes, 0.5)  # warms the cache
         it_raw, it_mem, it_emb = iter(range(10**9)), iter(range(10**9)), iter(range(10**9))
 
         def raw() -> None:
             i = next(it_raw) % queries
-            memory.store.driver.handle(ns.states).query(query_embeddings=[vectors[i]], n_results=2)
+            ns.states.query(query_embeddings=[vectors[i]], n_results=2)
 
         def ours_cached() -> None:
             task, obs = probes[next(it_mem) % queries]

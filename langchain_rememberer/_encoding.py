@@ -6,7 +6,6 @@ from collections.abc import Sequence
 
 from langchain_core.embeddings import Embeddings
 
-from langchain_rememberer._chroma import Call, Steps
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.similarity import composite_vectors, query_vectors
 
@@ -16,19 +15,14 @@ __all__ = ["StateEncoder"]
 class StateEncoder:
     """Embeds states with any LangChain `Embeddings`, each distinct text once per call.
 
-    Its methods are operations (see `_chroma`): the embedding calls go through the driver, so
-    an async memory awaits `aembed_documents`.
-
     Example:
         ```python
         from langchain_rememberer import WordLlamaEmbeddings
-        from langchain_rememberer._chroma import SyncDriver
         from langchain_rememberer._encoding import StateEncoder
 
         encoder = StateEncoder(WordLlamaEmbeddings())
-        run = SyncDriver(client=None).run  # embedding calls need no Chroma client
-        (vector,) = run(encoder.state_vectors(0.5, [("Find the coin.", "A kitchen.")]))
-        assert len(vector) == 2 * run(encoder.dimension())
+        (vector,) = encoder.state_vectors(0.5, [("Find the coin.", "A kitchen.")])
+        assert len(vector) == 2 * encoder.dimension()
         ```
     """
 
@@ -36,18 +30,17 @@ class StateEncoder:
         self.embeddings = embeddings
         self._dim: int | None = None
 
-    def dimension(self) -> Steps[int]:
+    def dimension(self) -> int:
         """Size of one text embedding (a state vector has twice as many floats); probed once."""
         if self._dim is None:
-            probe = yield Call(self.embeddings, "embed_query", {"text": "dimension probe"})
-            self._dim = len(probe)
+            self._dim = len(self.embeddings.embed_query("dimension probe"))
         return self._dim
 
-    def embed(self, texts: Sequence[str]) -> Steps[dict[str, list[float]]]:
+    def embed(self, texts: Sequence[str]) -> dict[str, list[float]]:
         """Embed distinct texts, checking the count and size of what comes back."""
         unique = list(dict.fromkeys(texts))
-        dim = yield from self.dimension()
-        vectors = yield Call(self.embeddings, "embed_documents", {"texts": unique})
+        dim = self.dimension()
+        vectors = self.embeddings.embed_documents(unique)
         if len(vectors) != len(unique) or any(len(v) != dim for v in vectors):
             msg = (
                 "the embeddings returned vectors of the wrong count or size; expected "
@@ -56,11 +49,11 @@ class StateEncoder:
             raise StorageError(msg)
         return dict(zip(unique, vectors, strict=True))
 
-    def state_vectors(
-        self, weight: float, pairs: Sequence[tuple[str, str]]
-    ) -> Steps[list[list[float]]]:
+    def state_vectors(self, weight: float, pairs: Sequence[tuple[str, str]]) -> list[list[float]]:
         """Stored vectors of (task, observation key) pairs for the task weight λ."""
-        embedded = yield from self.embed([text for pair in pairs for text in pair])
+        if not pairs:
+            return []
+        embedded = self.embed([text for pair in pairs for text in pair])
         tasks = [embedded[t] for t, _ in pairs]
         observations = [embedded[o] for _, o in pairs]
         vectors: list[list[float]] = composite_vectors(tasks, observations, weight).tolist()
@@ -68,9 +61,9 @@ class StateEncoder:
 
     def query_vectors(
         self, stored_weight: float, pairs: Sequence[tuple[str, str]], query_weight: float
-    ) -> Steps[list[list[float]]]:
+    ) -> list[list[float]]:
         """Query vectors scoring stored vectors (written with λ) by similarity with λ'."""
-        embedded = yield from self.embed([text for pair in pairs for text in pair])
+        embedded = self.embed([text for pair in pairs for text in pair])
         tasks = [embedded[t] for t, _ in pairs]
         observations = [embedded[o] for _, o in pairs]
         vectors: list[list[float]] = query_vectors(

@@ -1,40 +1,33 @@
-"""What each `RemembererMemory` method does, as operations a driver runs sync or async.
+"""What each `RemembererMemory` method does on the store, as plain synchronous functions.
 
-Every function here is an operation (a generator of Chroma and embedding calls, `_chroma`):
-`memory.learn(...)` runs `learn(memory, ...)` with the sync client, `await memory.alearn(...)`
-runs the very same generator natively async on a server. The documented public methods, their
-arguments' checks and their docstrings are in `memory.py`.
+The documented public methods, their arguments' checks and docstrings are in `memory.py`; the
+log protocol they use is `_ledger.Ledger` (DESIGN §6).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_rememberer import rlem
-from langchain_rememberer._capacity import evict_if_due
-from langchain_rememberer._chroma import NamespaceGoneError, Steps
-from langchain_rememberer._compaction import compact_if_due, decompact
-from langchain_rememberer._protocol import Memory
+from langchain_rememberer._ledger import new_run
 from langchain_rememberer._records import (
-    ARCHIVED,
-    LogRecord,
+    PlannedStep,
+    RunRecord,
+    Update,
     cap_episode,
-    check_run_id,
     check_targets,
-    complete_runs,
     episode_fingerprint,
-    episode_records,
-    rank,
-    seal_runs,
     stable_id,
-    ties,
 )
+from langchain_rememberer._rows import Row, rank, ties
+from langchain_rememberer._store import Namespace
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.errors import FeedbackError, InvalidInputError
 from langchain_rememberer.types import (
     MAX_K,
+    CompactReport,
     Episode,
     LearnReport,
     MemoryStats,
@@ -43,10 +36,38 @@ from langchain_rememberer.types import (
     finite_reward,
 )
 
+if TYPE_CHECKING:
+    from langchain_rememberer._encoding import StateEncoder
+    from langchain_rememberer._ledger import Ledger
+    from langchain_rememberer._store import ChromaStore
+    from langchain_rememberer.config import RetrievalConfig, RLEMConfig
+
+
+class RemembererMemory(Protocol):
+    """What these functions read of a `RemembererMemory` (no import: the memory imports this)."""
+
+    namespace: str
+    ledger: Ledger
+
+    @property
+    def store(self) -> ChromaStore: ...
+
+    @property
+    def encoder(self) -> StateEncoder: ...
+
+    @property
+    def rlem(self) -> RLEMConfig: ...
+
+    @property
+    def retrieval(self) -> RetrievalConfig: ...
+
+    def state_key(self, observation: str, recent_actions: Sequence[str] = ()) -> str: ...
+
+    def evict_if_due(self, ns: Namespace, added: int) -> int: ...
+
+
 __all__ = [
-    "Memory",
     "forget_run",
-    "import_records",
     "is_learned",
     "learn",
     "learn_pending",
@@ -54,19 +75,27 @@ __all__ = [
     "rebuild",
     "retrieve",
     "save_pending",
+    "settle_all",
     "stats",
 ]
 
 
+def open_namespace(memory: RemembererMemory, namespace: str | None) -> Namespace:
+    """Open a namespace (the memory's default when None)."""
+    name = memory.namespace if namespace is None else namespace
+    dim = memory.encoder.dimension()
+    return memory.store.open(name, dim=2 * dim, task_weight=memory.retrieval.task_weight)
+
+
 def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
-    memory: Memory,
+    memory: RemembererMemory,
     task: str,
     observation: str,
     k: int | None,
     namespace: str | None,
     task_weight: float | None,
     recent_actions: Sequence[str],
-) -> Steps[list[RetrievedState]]:
+) -> list[RetrievedState]:
     check_text_arg(task, "task")
     check_text_arg(observation, "observation", allow_empty=True)
     k = memory.retrieval.k if k is None else k
@@ -77,208 +106,219 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0.0 <= weight <= 1.0:
         msg = f"task_weight must be a number from 0 to 1, got {weight!r}"
         raise InvalidInputError(msg)
-    ns = yield from open_namespace(memory, namespace)
-    key = memory.state_key(observation, recent_actions)
-    pairs = [(normalize_whitespace(task), key)]
-    vector = yield from memory.encoder.query_vectors(ns.task_weight, pairs, weight)
+    ns = open_namespace(memory, namespace)
+    pairs = [(normalize_whitespace(task), memory.state_key(observation, recent_actions))]
+    (vector,) = memory.encoder.query_vectors(ns.task_weight, pairs, weight)
     # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
     n_results = k + 1
     while True:
-        candidates = (yield from memory.store.query_states(ns, vector, n_results=n_results))[0]
-        if len(candidates) < n_results or not ties(candidates[k - 1], candidates[-1]):
+        rows = memory.store.query_rows(ns, vector, n_results)
+        if len(rows) < n_results or not ties(rows[k - 1], rows[-1]):
             break
         n_results *= 2
-    return rank(candidates, k, memory.retrieval.min_similarity)
+    tables = memory.ledger.view(ns, rows)
+    return rank(
+        list(zip(rows, tables, strict=True)),
+        k,
+        memory.retrieval.min_similarity,
+        getattr(memory.retrieval, "min_task_similarity", None),
+    )
 
 
-def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[LearnReport]:
-    print_ = episode_fingerprint(episode)  # of what was given, before any cap
+def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> LearnReport:
+    fingerprint = episode_fingerprint(episode)  # of what was given, before any cap
     episode = cap_episode(episode, memory.rlem.max_run_reward)
-    ns = yield from open_namespace(memory, namespace)
+    ns = open_namespace(memory, namespace)
     task = normalize_whitespace(episode.task)
     actions = [step.action for step in episode.steps]
     keys = [memory.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]
     ids = [stable_id(task, key) for key in keys]
-    vectors = yield from memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
+    ledger = memory.ledger
+    rows = memory.store.get_rows(ns, ids)
+    earlier = ledger.status(ns, [episode.run_id])
+    stored = earlier.runs.get(episode.run_id)
+    if stored is not None:
+        _check_same(episode.run_id, fingerprint, stored)
+        if earlier.learned(episode.run_id):
+            return _report(stored, written=0, added=0)
+    vectors = memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
     by_id = dict(zip(ids, vectors, strict=True))
-    # The states' log, and this run's records anywhere (compacted ones too): one round trip.
-    # It holds any earlier record of this run, to check the run id against; the values an
-    # n-step target bootstraps from; and the refold's starting point.
-    read = yield from memory.store.read_log(
-        ns, state_ids=ids, run_id=episode.run_id, complete=False
-    )
-    check_run_id(episode.run_id, print_, [r for r in read if r.run_id == episode.run_id])
-    targets = yield from _targets(memory, ns, episode, ids, by_id, read=read)
-    now = time.time()
-    sealed = len(episode.steps) > memory.store.batch_size
-    records = episode_records(
-        episode, task, keys, ids, targets, created_at=now, sealed=sealed, fingerprint=print_
-    )
-    log = yield from _append(
-        memory, ns, run_id=episode.run_id, records=records, vectors=by_id, read=read
-    )
-    yield from compact_if_due(memory, ns, log)
-    ours = {r.id for r in records}
-    # Chroma may round a float's last bit: "written by this call" is "ours, at this time".
-    fresh = [r for r in log if r.id in ours and abs(r.created_at - now) < 1e-4]
-    fresh_ids = {r.id for r in fresh}
-    others = {r.state_id for r in log if r.id not in fresh_ids}
-    added = len({r.state_id for r in fresh} - others)
-    name = memory.namespace if namespace is None else namespace
-    yield from evict_if_due(memory, ns, name, added)
+    if stored is None:
+        targets = _targets(memory, ns, episode, ids, rows, by_id)
+        steps = [
+            PlannedStep(i, key, Update(t, s.action, g, s.reward, s.answer or ""))
+            for t, (i, key, s, g) in enumerate(zip(ids, keys, episode.steps, targets, strict=True))
+        ]
+        stored = ledger.prepare(ns, new_run(episode.run_id, fingerprint, task, steps))
+        _check_same(episode.run_id, fingerprint, stored)
+    other = [s for s in stored.state_ids() if s not in by_id]  # keyed by other settings
+    if other:
+        rows.update(memory.store.get_rows(ns, other))
+    pairs = [(stored.task_of(s), stored.key_of(s)) for s in other]
+    by_id.update(zip(other, memory.encoder.state_vectors(ns.task_weight, pairs), strict=True))
+    committed, written = ledger.complete(ns, stored, rows, by_id)
+    ledger.settle(ns, written)
+    added = len([s for s in stored.state_ids() if s not in rows])
+    if not committed:  # another call learned this run first (a retry, a duplicate, a helper)
+        return _report(stored, written=0, added=0)
+    memory.evict_if_due(ns, added)
+    return _report(stored, written=len(stored.steps), added=added)
+
+
+def _check_same(run_id: str, fingerprint: str, stored: RunRecord) -> None:
+    if stored.fingerprint != fingerprint:
+        msg = (
+            f"run {run_id!r} was already learned with a different episode; a run id "
+            "names one episode: give each run its own id (or forget_run() the old one first). "
+            "Nothing was written"
+        )
+        raise InvalidInputError(msg)
+
+
+def _report(run: RunRecord, *, written: int, added: int) -> LearnReport:
     return LearnReport(
-        run_id=episode.run_id,
+        run_id=run.run_id,
         states_added=added,
-        updates_written=len(fresh),
-        targets=targets,
-        already_learned=not fresh,
+        updates_written=written,
+        targets=[s.update.target for s in run.steps],
+        already_learned=written == 0,
     )
 
 
-def _append(
-    memory: Memory,
-    ns: Any,
-    *,
-    run_id: str,
-    records: Sequence[LogRecord],
-    vectors: Mapping[str, Sequence[float]],
-    read: Sequence[LogRecord],
-) -> Steps[list[LogRecord]]:
-    """Append an episode's records and refold its states; returns their log, whole or none.
-
-    `read` is the log of these states and of this run, read before the append (`learn`).
-    """
-    store = memory.store
-    before = [r for r in read if r.state_id in vectors]
-    try:
-        yield from store.append_log(ns, records)  # one add, unless the episode is very long
-    except BaseException:
-        if len(records) <= store.batch_size:
-            raise  # one `add`, atomic: it failed whole, there is nothing to undo
-        yield from memory.folder.roll_back(ns, run_id, records[0].created_at)
-        raise
-    try:
-        known = {r.id for r in read}  # a compacted run's records stay as they are
-        after = yield from store.complete(ns, [*before, *(r for r in records if r.id not in known)])
-        return (yield from memory.folder.refold(ns, list(vectors), vectors, log=after))
-    except NamespaceGoneError:
-        raise  # nothing of ours is left to undo; `_run` retries on fresh collections
-    except BaseException:
-        # Any failure after the append (storage, a bug, an interrupt): undo the episode.
-        yield from memory.folder.roll_back(ns, run_id, records[0].created_at)
-        raise
-
-
-def _targets(
-    memory: Memory,
-    ns: Any,
+def _targets(  # noqa: PLR0917 (what a target needs, in order)
+    memory: RemembererMemory,
+    ns: Namespace,
     episode: Episode,
     ids: Sequence[str],
+    rows: dict[str, Row],
     vectors: Mapping[str, Sequence[float]],
-    *,
-    read: Sequence[LogRecord],
-) -> Steps[list[float]]:
-    """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from `read`."""
-    n_step = memory.rlem.n_step
-    values = []
-    if n_step is not None:
-        visible = yield from memory.store.complete(ns, list(read))  # no call without sealed runs
-        values = yield from memory.folder.bootstrap_values(ns, ids, vectors, visible)
+) -> list[float]:
+    """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from the rows."""
+    values: list[float] = []
+    n = memory.rlem.n_step
+    if n is not None:
+        values = _bootstrap_values(memory, ns, ids, rows, vectors)
     targets = rlem.n_step_targets(
-        [s.reward for s in episode.steps],
-        values,
-        gamma=memory.rlem.gamma,
-        n_step=memory.rlem.n_step,
+        [s.reward for s in episode.steps], values, gamma=memory.rlem.gamma, n_step=n
     )
     check_targets(episode, targets)
     return targets
 
 
-def forget_run(memory: Memory, run_id: str, namespace: str | None) -> Steps[int]:
-    ns = yield from open_namespace(memory, namespace)
-    refs = yield from memory.store.run_log_refs(ns, run_id)
-    touched = list(dict.fromkeys(i.removeprefix(ARCHIVED) for _, i in refs if i is not None))
-    compacted = [i for _, i in refs if i is not None and i.startswith(ARCHIVED)]
-    if compacted:  # its updates are folded into snapshots: unfold those states first
-        yield from decompact(memory, ns, list(dict.fromkeys(touched)))
-    yield from memory.store.delete_log(ns, [record_id for record_id, _ in refs])
-    yield from memory.store.delete_pending(ns, str(run_id))
-    yield from memory.folder.refold(ns, touched)
-    return len(refs)
+def _bootstrap_values(
+    memory: RemembererMemory,
+    ns: Namespace,
+    ids: Sequence[str],
+    rows: dict[str, Row],
+    vectors: Mapping[str, Sequence[float]],
+) -> list[float]:
+    """V(o_t) before this episode, for t ≥ n (DESIGN §3).
+
+    The max Q of the state's table, or of the nearest stored state at least
+    `bootstrap_min_similarity` similar (one query each), else 0.
+    """
+    n = memory.rlem.n_step or len(ids)
+    needed = list(dict.fromkeys(ids[n:]))
+    stored = [rows[i] for i in needed if i in rows]
+    value = {
+        row.id: max((s.q for s in table.values()), default=0.0)
+        for row, table in zip(stored, memory.ledger.view(ns, stored), strict=True)
+        if table
+    }
+    for i in (i for i in needed if i not in value):
+        query = memory.encoder.reweight(vectors[i], ns.task_weight, memory.retrieval.task_weight)
+        hits = memory.store.query_rows(ns, query, 1)
+        if hits and (hits[0].similarity or -1.0) >= memory.rlem.bootstrap_min_similarity:
+            (table,) = memory.ledger.view(ns, hits[:1])
+            value[i] = max((s.q for s in table.values()), default=0.0)
+    return [value.get(i, 0.0) if t >= n else 0.0 for t, i in enumerate(ids)]
 
 
-def rebuild(memory: Memory, namespace: str | None) -> Steps[int]:
-    ns = yield from open_namespace(memory, namespace)
-    listed = yield from memory.store.state_ids(ns)  # before the log: its states' updates are in it
-    whole = yield from memory.store.all_log(ns)
-    log = sorted((r for r in complete_runs(whole) if not r.is_archived), key=lambda r: r.order)
-    state_ids = sorted(set(listed) | {r.state_id for r in log})
-    final = yield from memory.folder.refold(ns, state_ids, log=log)
-    return len({r.state_id for r in final})
+def forget_run(memory: RemembererMemory, run_id: str, namespace: str | None) -> int:
+    ns = open_namespace(memory, namespace)
+    forgotten = memory.ledger.forget(ns, run_id)
+    memory.store.delete_pending(ns, run_id)
+    return forgotten
 
 
-def save_pending(memory: Memory, episode: Episode, namespace: str | None) -> Steps[None]:
-    ns = yield from open_namespace(memory, namespace)
-    payload = episode.model_dump_json()
-    yield from memory.store.put_pending(ns, episode.run_id, payload, time.time())
+def is_learned(memory: RemembererMemory, run_id: str, namespace: str | None) -> bool:
+    ns = open_namespace(memory, namespace)
+    return memory.ledger.status(ns, [run_id]).learned(run_id)
 
 
-def is_learned(memory: Memory, run_id: str, namespace: str | None) -> Steps[bool]:
-    ns = yield from open_namespace(memory, namespace)
-    return bool((yield from memory.store.read_log(ns, run_id=run_id)))
+def save_pending(memory: RemembererMemory, episode: Episode, namespace: str | None) -> None:
+    ns = open_namespace(memory, namespace)
+    memory.store.put_pending(ns, episode.run_id, episode.model_dump_json(), time.time())
 
 
 def learn_pending(
-    memory: Memory, run_id: str, reward: float, namespace: str | None
-) -> Steps[LearnReport]:
-    ns = yield from open_namespace(memory, namespace)
-    payload = yield from memory.store.get_pending(ns, run_id)
+    memory: RemembererMemory, run_id: str, reward: float, namespace: str | None
+) -> LearnReport:
+    ns = open_namespace(memory, namespace)
+    payload = memory.store.get_pending(ns, run_id)
     if payload is None:
-        learned = yield from is_learned(memory, str(run_id), namespace)
+        learned = is_learned(memory, run_id, namespace)
         state = "was already learned" if learned else "is not pending (unknown run id)"
         msg = f"feedback for run {run_id!r} rejected: the run {state}"
         raise FeedbackError(msg)
     episode = Episode.model_validate_json(payload).with_final_reward(finite_reward(reward))
-    report = yield from learn(memory, episode, namespace)
-    yield from memory.store.delete_pending(ns, str(run_id))
+    report = learn(memory, episode, namespace)
+    memory.store.delete_pending(ns, run_id)
     return report
 
 
-def stats(memory: Memory, name: str) -> Steps[MemoryStats]:
-    if not (yield from memory.store.exists(name)):
+def _views(memory: RemembererMemory, ns: Namespace) -> list[tuple[Row, dict[str, Any]]]:
+    """Every row with the table readers see (a scan: statistics and maintenance only)."""
+    out: list[tuple[Row, dict[str, Any]]] = []
+    for page in memory.store.row_pages(ns):
+        out += zip(page, memory.ledger.view(ns, page), strict=True)
+    return out
+
+
+def stats(memory: RemembererMemory, name: str) -> MemoryStats:
+    if not memory.store.exists(name):
         return MemoryStats(namespace=name, states=0, updates=0, pending=0, task_weight=None)
-    ns = yield from open_namespace(memory, name)
-    states, updates, pending = yield from memory.store.counts(ns)
+    ns = open_namespace(memory, name)
+    views = [table for _row, table in _views(memory, ns) if table]
+    _rows, _log, pending = memory.store.counts(ns)
     return MemoryStats(
         namespace=name,
-        states=states,
-        updates=updates,
+        states=len(views),
+        updates=sum(s.visits for table in views for s in table.values()),
         pending=pending,
         task_weight=ns.task_weight,
     )
 
 
-def import_records(
-    memory: Memory, records: Sequence[LogRecord], namespace: str | None
-) -> Steps[int]:
-    """Append records and re-fold their states; returns how many ids were not yet logged."""
-    ns = yield from open_namespace(memory, namespace)
-    if len(records) > memory.store.batch_size:
-        records = seal_runs(records)  # several calls: each run is seen once wholly in
-    present = yield from memory.store.log_ids_present(ns, [r.id for r in records])
-    touched = list(dict.fromkeys(r.state_id for r in records))
-    hot = yield from memory.store.read_log(ns, state_ids=touched, complete=False)
-    compacted = list(dict.fromkeys(r.state_id for r in hot if r.is_snapshot))
-    if compacted:  # imported updates may be older than the cutoff: unfold those states
-        yield from decompact(memory, ns, compacted)
-    yield from memory.store.append_log(ns, records)
-    yield from memory.folder.refold(ns, list(dict.fromkeys(r.state_id for r in records)))
-    return len({r.id for r in records} - present)
+def rebuild(memory: RemembererMemory, namespace: str | None) -> int:
+    """Refold every row from its slots; complete every prepared run first."""
+    ns = open_namespace(memory, namespace)
+    settle_all(memory, ns)
+    states = 0
+    for page in memory.store.row_pages(ns):
+        refolded = {row.id: memory.ledger.refold(ns, row) for row in page}
+        memory.store.write_rows(ns, list(refolded.values()))
+        settled = memory.ledger.settle(ns, refolded)
+        states += sum(1 for t in memory.ledger.view(ns, list(settled.values())) if t)
+    return states
 
 
-def open_namespace(memory: Memory, namespace: str | None) -> Steps[Any]:
-    name = memory.namespace if namespace is None else namespace
-    dim = yield from memory.encoder.dimension()
-    return (
-        yield from memory.store.open(name, dim=2 * dim, task_weight=memory.retrieval.task_weight)
-    )
+def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
+    """Complete every prepared run with a pending slot, and settle every row that has one."""
+    ledger = memory.ledger
+    touched = folded = 0
+    for page in memory.store.row_pages(ns):
+        waiting = {row.id: row for row in page if row.pending}
+        if not waiting:
+            continue
+        status = ledger.status(ns, {r for row in waiting.values() for r in row.pending_runs()})
+        for run_id in sorted(status.runs):
+            if not status.learned(run_id):
+                ledger.finish(ns, status.runs[run_id])
+        fresh = memory.store.get_rows(ns, list(waiting))
+        settled = ledger.settle(ns, fresh)
+        touched += len(settled)
+        folded += sum(
+            len(waiting[s].pending) - len(row.pending) for s, row in settled.items() if s in waiting
+        )
+    return CompactReport(states=touched, updates_archived=max(folded, 0), snapshots=0)

@@ -1,50 +1,52 @@
-"""The records the store keeps, and how retrieved states rank (no I/O).
+"""The records of the log, and whether a slot counts (no I/O).
 
-A `LogRecord` is one applied update (the log is the source of truth); a `StateRecord` is a state
-with its folded action table. Both convert to and from Chroma's metadata; `rank` orders query
-candidates into the `RetrievedState`s the memory returns.
+Read DESIGN §6 first: it states the invariants these rules keep. In short, per namespace:
 
-A run is all or nothing. A run appended in one Chroma call is atomic already; a longer one is
-appended in several calls, so its records are *sealed*: each carries the run's length, and a
-sealed run counts only once all of its records are in the log (`complete_runs`). A process
-killed half-way leaves an invisible partial run, which learning the same run again completes.
-Every record also carries the fingerprint of its episode: a run id names one episode.
+- a **run** record (`RunRecord`, id `run:<hash>`) holds a whole episode's updates, written once
+  (Chroma's `add` keeps the first record of an id): it is *prepared*;
+- a **slot** (`Slot`, id `slot:<state>:<i>`) is the i-th position of a state's sequence,
+  claimed by `add` (one writer wins each position) and holding one run's updates to that state;
+  a *marker* slot (`forget=True`) only says "refold this state from its slots";
+- a **done** record (`Done`, id `done:<hash>`) commits a prepared run: it names the run's
+  nonce and the one slot per state that counts. A run is *learned* exactly when its run and
+  done records both exist with one nonce (`Status.learned`);
+- a **row** (`_rows.Row`, the states collection) caches a state's fold (`_rows.py`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import logging
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from langchain_rememberer.errors import InvalidInputError, StorageError
-from langchain_rememberer.rlem import ActionStats, cap_rewards
-from langchain_rememberer.types import ActionValue, Episode, RetrievedState, is_finite_number
+from langchain_rememberer.rlem import cap_rewards
+from langchain_rememberer.types import Episode, is_finite_number
 
 __all__ = [
+    "Done",
     "LogRecord",
-    "StateRecord",
+    "RunRecord",
+    "Slot",
+    "Status",
+    "Update",
     "cap_episode",
-    "check_run_id",
     "check_targets",
-    "complete_runs",
+    "done_id",
     "episode_fingerprint",
-    "episode_records",
-    "rank",
-    "seal_runs",
+    "run_key",
+    "slot_id",
     "stable_id",
-    "ties",
 ]
 
 logger = logging.getLogger(__name__)
 
-ARCHIVED = "archived:"
-"""Prefix of the `state_id` of a compacted update: no state's read finds it (`$in` ids)."""
+Verdict = Literal["valid", "invalid", "undecided", "marker"]
 
 
 def stable_id(*parts: str) -> str:
@@ -53,9 +55,45 @@ def stable_id(*parts: str) -> str:
     return digest[:32]
 
 
+def run_key(run_id: str) -> str:
+    """The id of a run's run record."""
+    return "run:" + stable_id("run", run_id)
+
+
+def done_id(run_id: str) -> str:
+    """The id of a run's done record."""
+    return "done:" + stable_id("run", run_id)
+
+
+def slot_id(state_id: str, index: int) -> str:
+    """The id of position `index` of a state's slot sequence."""
+    return f"slot:{state_id}:{index}"
+
+
+@dataclass(frozen=True)
+class Update:
+    """One step's update of one state: an action's RLEM target and the step's reward."""
+
+    step: int
+    action: str
+    target: float
+    reward: float
+    answer: str = ""
+
+    def row(self) -> list[Any]:
+        """As stored: [step, action, target, reward, answer]."""
+        return [self.step, self.action, self.target, self.reward, self.answer]
+
+    @classmethod
+    def of(cls, row: Sequence[Any]) -> Update:
+        """Inverse of `row`."""
+        step, action, target, reward, answer = row
+        return cls(int(step), str(action), float(target), float(reward), str(answer))
+
+
 @dataclass(frozen=True)
 class LogRecord:
-    """One applied update: the truth that state tables are folded from."""
+    """One learned update as exported: a step of a run on a state (`transfer.py`)."""
 
     id: str
     state_id: str
@@ -66,49 +104,18 @@ class LogRecord:
     reward: float
     run_id: str
     step: int
-    created_at: float
+    created_at: float = 0.0
     answer: str = ""
-    """The answer text of an answering step ("" otherwise)."""
     fingerprint: str = ""
-    """`episode_fingerprint` of the run's episode ("" for records written before fingerprints)."""
     steps: int = 0
-    """How many records the run has (0 when unknown: written before runs were sealed)."""
-    sealed: bool = False
-    """Appended in several calls: the run counts only once all `steps` records are present."""
-    visits: int = 0
-    """A snapshot's visit count (0: an update). See `snapshot_records`."""
-    answer_value: float = 0.0
-    """A snapshot's kept answer's value."""
 
     @property
-    def is_snapshot(self) -> bool:
-        """Whether this record is a compaction snapshot (one action's folded stats)."""
-        return self.visits > 0
-
-    @property
-    def is_archived(self) -> bool:
-        """Whether this update was compacted into a snapshot (kept for forget_run, export)."""
-        return self.state_id.startswith(ARCHIVED)
-
-    def archived(self) -> LogRecord:
-        """This update as kept after compaction: out of its state's reads, still in the log."""
-        return (
-            self
-            if self.is_archived
-            else dataclasses.replace(self, state_id=ARCHIVED + self.state_id)
-        )
-
-    def restored(self) -> LogRecord:
-        """This update back under its own state (the inverse of `archived`)."""
-        return dataclasses.replace(self, state_id=self.state_id.removeprefix(ARCHIVED))
-
-    @property
-    def order(self) -> tuple[float, str, int, str]:
-        """Fold order: by time, then run and step (a run's steps share one timestamp)."""
-        return (self.created_at, self.run_id, self.step, self.id)
+    def order(self) -> tuple[str, int]:
+        """Export order: by run, then step."""
+        return (self.run_id, self.step)
 
     def metadata(self) -> dict[str, str | int | float]:
-        """The Chroma metadata of this record (the observation is the document)."""
+        """The fields written to an export line (the observation is written beside them)."""
         return {
             "state_id": self.state_id,
             "task": self.task,
@@ -121,119 +128,215 @@ class LogRecord:
             **({"answer": self.answer} if self.answer else {}),
             **({"fingerprint": self.fingerprint} if self.fingerprint else {}),
             **({"steps": self.steps} if self.steps else {}),
-            **({"sealed": True} if self.sealed else {}),
-            **({"visits": self.visits, "exact": self._exact()} if self.visits else {}),
         }
-
-    def _exact(self) -> str:
-        """A snapshot's numbers as JSON: Chroma's float metadata may round their last bit."""
-        return json.dumps([self.target, self.reward, self.answer_value])
-
-    @classmethod
-    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> LogRecord:
-        """Rebuild a record from what Chroma returned.
-
-        Raises:
-            StorageError: the stored record lacks a field or holds a non-finite number.
-        """
-        try:
-            record = cls(
-                id=record_id,
-                state_id=str(metadata["state_id"]),
-                task=str(metadata["task"]),
-                observation=document or "",
-                action=str(metadata["action"]),
-                target=float(metadata["target"]),
-                reward=float(metadata["reward"]),
-                run_id=str(metadata["run_id"]),
-                step=int(metadata["step"]),
-                created_at=float(metadata["created_at"]),
-                answer=str(metadata.get("answer") or ""),
-                fingerprint=str(metadata.get("fingerprint") or ""),
-                steps=int(metadata.get("steps") or 0),
-                sealed=bool(metadata.get("sealed", False)),
-                visits=int(metadata.get("visits") or 0),
-            )
-            if record.visits:
-                target, reward, value = map(float, json.loads(str(metadata["exact"])))
-                record = dataclasses.replace(
-                    record, target=target, reward=reward, answer_value=value
-                )
-            numbers = (record.target, record.reward, record.created_at, record.answer_value)
-            if not all(is_finite_number(x) for x in numbers):
-                msg = "a non-finite number"
-                raise ValueError(msg)
-        except (KeyError, TypeError, ValueError) as e:
-            run = metadata.get("run_id") if isinstance(metadata, dict) else None
-            msg = (
-                f"log record {record_id} (run {run!r}) is malformed ({type(e).__name__}: {e}); "
-                f"remove that run with memory.forget_run({run!r}), then memory.rebuild()"
-            )
-            raise StorageError(msg) from e
-        return record
 
 
 @dataclass(frozen=True)
-class StateRecord:
-    """A stored state and its folded action table."""
+class Slot:
+    """A claimed position of a state's sequence: one run's updates to that state, in step order."""
 
-    id: str
-    task: str
-    observation: str
-    table: dict[str, ActionStats] = field(default_factory=dict)
-    similarity: float | None = None
-    last_update: float = 0.0
-    """When its latest update was made (`created_at`); 0 when unknown. Eviction reads it."""
-
-    def metadata(self) -> dict[str, str | int | float]:
-        """The Chroma metadata: task, the JSON action table, total visits, latest update."""
-        table = {a: _table_row(s) for a, s in self.table.items()}
-        return {
-            "task": self.task,
-            "table": json.dumps(table, ensure_ascii=False),
-            "visits": sum(s.visits for s in self.table.values()),
-            "last_update": self.last_update,
-        }
-
-    @classmethod
-    def from_chroma(
-        cls, record_id: str, metadata: Any, document: str | None, distance: float | None = None
-    ) -> StateRecord:
-        """Rebuild a state from what Chroma returned; the `ip` distance is 1 − similarity."""
-        try:
-            raw = json.loads(metadata["table"])
-            table = {str(a): _stats_of(row) for a, row in raw.items()}
-        except (KeyError, TypeError, ValueError) as e:
-            msg = f"state {record_id} has a corrupt action table; run memory.rebuild() to repair it"
-            raise StorageError(msg) from e
-        similarity = None if distance is None else 1.0 - float(distance)
-        return cls(record_id, str(metadata["task"]), document or "", table, similarity)
+    state_id: str
+    index: int
+    run_id: str
+    updates: tuple[Update, ...] = ()
+    task: str = ""
+    key: str = ""
+    forget: bool = False
+    """A marker: the run was forgotten; whoever sees it refolds the state from its slots."""
+    nonce: str = ""
+    """The nonce of the run record (or forget) that claimed it: tells a claimer its own slots."""
 
     @property
-    def visits(self) -> int:
-        """Total visits over the table's actions."""
-        return sum(s.visits for s in self.table.values())
+    def id(self) -> str:
+        """Its record id."""
+        return slot_id(self.state_id, self.index)
 
-    def retrieved(self) -> RetrievedState:
-        """This state as the memory returns it, actions by Q, highest first."""
-        actions = [
-            ActionValue(
-                action=a,
-                q=s.q,
-                visits=s.visits,
-                last_reward=s.last_reward,
-                answer=s.answer or None,
-                answer_value=s.answer_value if s.answer else None,
+    def log_records(self, fingerprint: str = "", steps: int = 0) -> list[LogRecord]:
+        """Its updates as learned updates (an export's lines)."""
+        return [
+            LogRecord(
+                id=stable_id("update", self.run_id, str(update.step)),
+                state_id=self.state_id,
+                task=self.task,
+                observation=self.key,
+                action=update.action,
+                target=update.target,
+                reward=update.reward,
+                run_id=self.run_id,
+                step=update.step,
+                answer=update.answer,
+                fingerprint=fingerprint,
+                steps=steps,
             )
-            for a, s in sorted(self.table.items(), key=lambda item: -item[1].q)
+            for update in self.updates
         ]
-        return RetrievedState(
-            id=self.id,
-            task=self.task,
-            observation=self.observation,
-            similarity=self.similarity or 0.0,
-            actions=actions,
+
+    def entry(self) -> list[Any]:
+        """As a row keeps it in `pending`: [index, run id, updates (None: a marker), nonce]."""
+        updates = None if self.forget else [u.row() for u in self.updates]
+        return [self.index, self.run_id, updates, self.nonce]
+
+    @classmethod
+    def of_entry(cls, state_id: str, entry: Sequence[Any]) -> Slot:
+        """Inverse of `entry`."""
+        index, run_id, updates, nonce = entry
+        if updates is None:
+            return cls(state_id, int(index), str(run_id), forget=True, nonce=str(nonce))
+        steps = tuple(Update.of(u) for u in updates)
+        return cls(state_id, int(index), str(run_id), steps, nonce=str(nonce))
+
+    def chroma(self) -> tuple[dict[str, Any], str]:
+        """Its Chroma metadata and document."""
+        meta = {
+            "kind": "slot",
+            "run_id": self.run_id,
+            "state_id": self.state_id,
+        }
+        body = {"task": self.task, "key": self.key, "entry": self.entry()}
+        return meta, json.dumps(body, ensure_ascii=False)
+
+    @classmethod
+    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> Slot:
+        """Rebuild a slot from what Chroma returned."""
+        with _malformed(record_id):
+            body = json.loads(document or "")
+            slot = cls.of_entry(str(metadata["state_id"]), body["entry"])
+            return dataclasses.replace(slot, task=str(body["task"]), key=str(body["key"]))
+
+
+@dataclass(frozen=True)
+class PlannedStep:
+    """A step of a prepared run: the state it updates and its update."""
+
+    state_id: str
+    key: str
+    update: Update
+    task: str = ""
+    """The state's task when it is not the run's (an imported pool mixes tasks)."""
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """A prepared run: every update of one episode, fixed before any slot is claimed."""
+
+    run_id: str
+    nonce: str
+    fingerprint: str
+    task: str
+    steps: tuple[PlannedStep, ...]
+
+    def slots(self, state_id: str) -> tuple[Update, ...]:
+        """This run's updates to one state, in step order."""
+        return tuple(s.update for s in self.steps if s.state_id == state_id)
+
+    def state_ids(self) -> list[str]:
+        """The states it touches, in first-visit order."""
+        return list(dict.fromkeys(s.state_id for s in self.steps))
+
+    def key_of(self, state_id: str) -> str:
+        """The observation key of one of its states."""
+        return next(s.key for s in self.steps if s.state_id == state_id)
+
+    def task_of(self, state_id: str) -> str:
+        """The task of one of its states."""
+        return next(s.task or self.task for s in self.steps if s.state_id == state_id)
+
+    def chroma(self) -> tuple[dict[str, Any], str]:
+        """Its Chroma metadata and document."""
+        meta = {
+            "kind": "run",
+            "run_id": self.run_id,
+            "nonce": self.nonce,
+            "fingerprint": self.fingerprint,
+            "steps": len(self.steps),
+        }
+        body = {
+            "task": self.task,
+            "steps": [[s.state_id, s.key, s.task, *s.update.row()] for s in self.steps],
+        }
+        return meta, json.dumps(body, ensure_ascii=False)
+
+    @classmethod
+    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> RunRecord:
+        """Rebuild a run record from what Chroma returned."""
+        with _malformed(record_id):
+            body = json.loads(document or "")
+            steps = tuple(
+                PlannedStep(str(s[0]), str(s[1]), Update.of(s[3:]), str(s[2]))
+                for s in body["steps"]
+            )
+            return cls(
+                str(metadata["run_id"]),
+                str(metadata["nonce"]),
+                str(metadata["fingerprint"]),
+                str(body["task"]),
+                steps,
+            )
+
+
+@dataclass(frozen=True)
+class Done:
+    """The commit of a prepared run: its nonce and the one slot per state that counts."""
+
+    run_id: str
+    nonce: str
+    slots: tuple[tuple[str, int], ...]
+    by: str = ""
+    """Which call wrote it (a fresh id per `Ledger.complete`): tells a writer it committed."""
+
+    def chroma(self) -> tuple[dict[str, Any], str]:
+        """Its Chroma metadata and document."""
+        meta = {"kind": "done", "run_id": self.run_id, "nonce": self.nonce, "by": self.by}
+        return meta, json.dumps([list(s) for s in self.slots])
+
+    @classmethod
+    def from_chroma(cls, record_id: str, metadata: Any, document: str | None) -> Done:
+        """Rebuild a done record from what Chroma returned."""
+        with _malformed(record_id):
+            slots = tuple((str(s), int(i)) for s, i in json.loads(document or ""))
+            by = str(metadata.get("by") or "")
+            return cls(str(metadata["run_id"]), str(metadata["nonce"]), slots, by)
+
+
+@dataclass(frozen=True)
+class Status:
+    """What the log says of some runs: their run and done records (absent: not there)."""
+
+    runs: Mapping[str, RunRecord] = field(default_factory=dict)
+    dones: Mapping[str, Done] = field(default_factory=dict)
+
+    def learned(self, run_id: str) -> bool:
+        """A run is learned exactly when its run and done records exist with one nonce."""
+        run, done = self.runs.get(run_id), self.dones.get(run_id)
+        return run is not None and done is not None and done.nonce == run.nonce
+
+    def verdict(self, slot: Slot) -> Verdict:
+        """Whether a slot counts.
+
+        Valid; invalid (for good); undecided (its run is prepared, not yet committed); or a
+        marker (counts nothing, decided).
+        """
+        if slot.forget:
+            return "marker"
+        if slot.run_id not in self.runs:
+            return "invalid"  # never prepared, or forgotten
+        if not self.learned(slot.run_id):
+            return "undecided"
+        listed = (slot.state_id, slot.index) in set(self.dones[slot.run_id].slots)
+        return "valid" if listed else "invalid"
+
+
+@contextlib.contextmanager
+def _malformed(record_id: str) -> Iterator[None]:
+    """Turn a record that cannot be read into a `StorageError` naming it."""
+    try:
+        yield
+    except (KeyError, TypeError, ValueError, IndexError) as e:
+        msg = (
+            f"log record {record_id} is malformed ({type(e).__name__}: {e}); "
+            "remove its run with memory.forget_run(...), then memory.rebuild()"
         )
+        raise StorageError(msg) from e
 
 
 def episode_fingerprint(episode: Episode) -> str:
@@ -247,100 +350,6 @@ def episode_fingerprint(episode: Episode) -> str:
         [(s.observation, s.action, float(s.reward), s.answer or "") for s in episode.steps],
     ]
     return stable_id(json.dumps(content, ensure_ascii=False))
-
-
-def episode_records(
-    episode: Episode,
-    task: str,
-    keys: Sequence[str],
-    state_ids: Sequence[str],
-    targets: Sequence[float],
-    *,
-    created_at: float,
-    sealed: bool = False,
-    fingerprint: str | None = None,
-) -> list[LogRecord]:
-    """The log records of a learned episode: one per step, ids stable per (run, step).
-
-    `sealed` when they will be appended in several calls (see the module docstring);
-    `fingerprint` defaults to the episode's own (pass the original's if rewards were capped).
-    """
-    fingerprint = fingerprint or episode_fingerprint(episode)
-    return [
-        LogRecord(
-            id=stable_id("update", episode.run_id, str(t)),
-            state_id=state_ids[t],
-            task=task,
-            observation=keys[t],
-            action=step.action,
-            target=targets[t],
-            reward=step.reward,
-            run_id=episode.run_id,
-            step=t,
-            created_at=created_at,
-            answer=step.answer or "",
-            fingerprint=fingerprint,
-            steps=len(episode.steps),
-            sealed=sealed,
-        )
-        for t, step in enumerate(episode.steps)
-    ]
-
-
-def seal_runs(records: Sequence[LogRecord]) -> list[LogRecord]:
-    """The records sealed, each run's length being its record count here (for an import).
-
-    Records already sealed keep their own length.
-    """
-    counts = Counter(r.run_id for r in records)
-    return [
-        r if r.sealed else dataclasses.replace(r, sealed=True, steps=r.steps or counts[r.run_id])
-        for r in records
-    ]
-
-
-def complete_runs(
-    records: Iterable[LogRecord], present: Mapping[str, int] | None = None
-) -> list[LogRecord]:
-    """The records of complete runs: sealed runs with fewer records present are left out.
-
-    `present` counts each sealed run's records in the whole log; by default `records` are the
-    whole log (an export, a rebuild) and are counted themselves.
-    """
-    records = list(records)
-    if present is None:
-        present = Counter(r.run_id for r in records if r.sealed)
-    return [r for r in records if not r.sealed or present.get(r.run_id, 0) >= r.steps]
-
-
-def ties(a: StateRecord, b: StateRecord) -> bool:
-    """Whether two candidates are equally similar (to 6 decimals)."""
-    return round(a.similarity or 0.0, 6) == round(b.similarity or 0.0, 6)
-
-
-def rank(candidates: Sequence[StateRecord], k: int, min_similarity: float) -> list[RetrievedState]:
-    """The `k` best candidates with a table and at least `min_similarity`, most similar first.
-
-    Ties are broken by total visits.
-    """
-    kept = [c for c in candidates if c.table and (c.similarity or 0.0) >= min_similarity]
-    kept.sort(key=lambda c: (-round(c.similarity or 0.0, 6), -c.visits))
-    return [c.retrieved() for c in kept[:k]]
-
-
-def _table_row(stats: ActionStats) -> list[Any]:
-    """A table entry as stored: [q, n, last reward], plus [answer, its value] for answers."""
-    row: list[Any] = [stats.q, stats.visits, stats.last_reward]
-    return [*row, stats.answer, stats.answer_value] if stats.answer else row
-
-
-def _stats_of(row: Any) -> ActionStats:
-    """Inverse of `_table_row`; tables written before answers were kept have 3 fields."""
-    q, n, r, *rest = row
-    if rest:
-        answer, value = rest
-        return ActionStats(float(q), int(n), float(r), str(answer), float(value))
-    return ActionStats(float(q), int(n), float(r))
 
 
 def cap_episode(episode: Episode, cap: float | None) -> Episode:
@@ -362,21 +371,6 @@ def cap_episode(episode: Episode, cap: float | None) -> Episode:
     return episode.model_copy(
         update={"steps": [s.model_copy(update={"reward": r}) for s, r in pairs]}
     )
-
-
-def check_run_id(run_id: str, fingerprint: str, earlier: Sequence[LogRecord]) -> None:
-    """Reject a run id already learned with another episode (before anything is written).
-
-    `earlier` are the run's records already in the log; those written before fingerprints
-    existed are taken on trust.
-    """
-    if any(r.fingerprint and r.fingerprint != fingerprint for r in earlier):
-        msg = (
-            f"run {run_id!r} was already learned with a different episode; a run id "
-            "names one episode: give each run its own id (or forget_run() the old one first). "
-            "Nothing was written"
-        )
-        raise InvalidInputError(msg)
 
 
 def check_targets(episode: Episode, targets: Sequence[float]) -> None:

@@ -1,37 +1,34 @@
-"""The storage layout on Chroma: what is read and written, as operations a driver runs (DESIGN §6).
+"""The storage layout on Chroma: what is read and written, by id or by the vector query (DESIGN §6).
 
 Per namespace there are three collections:
 
-- `<name>.<namespace>.log` — the source of truth: one record per applied update, append-only,
-  idempotent (`add` keeps the first record of an id). A constant 1-d vector, since Chroma needs one.
-- `<name>.<namespace>.states` — the fast path: one record per state with its composite vector,
-  its observation as document and its folded action table as JSON metadata.
+- `<name>.<namespace>.states` — one row per state (`_records.Row`): its composite vector, its
+  observation key as document, its folded table and pending slots as metadata. Read by id and
+  by the vector query.
+- `<name>.<namespace>.log` — run, slot and done records (`_records`), by id only on the learn
+  and retrieve paths; a constant 1-d vector, since Chroma needs one. `add` keeps the first record
+  of an id: that is the one primitive every writer agrees on.
 - `<name>.<namespace>.pending` — episodes waiting for delayed feedback.
 
-Every method that touches Chroma is an operation: a generator of `Call`s that `store.run` (sync)
-or `await store.arun` (native async on a server) performs, see `_chroma.py`. The records are in
-`_records.py`, folding and targets in `rlem.py`, the orchestration in `memory.py`.
+Every method is a plain synchronous Chroma call (or a few), inside `storage_errors`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from langchain_rememberer._chroma import (
-    CLIENT,
-    AsyncDriver,
-    Call,
     NamespaceGoneError,
-    Steps,
-    SyncDriver,
     http_client,
     local_client,
+    storage_errors,
 )
-from langchain_rememberer._records import LogRecord, StateRecord, complete_runs, stable_id
+from langchain_rememberer._records import stable_id
+from langchain_rememberer._rows import Row
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError
 
 __all__ = [
@@ -42,13 +39,14 @@ __all__ = [
     "local_client",
 ]
 
-T = TypeVar("T")
-
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 _CONSTANT_VECTOR = [1.0]
 _PAGE = 2000
-_IN_CHUNK = 500
+KINDS = ("states", "log", "pending")
+
+Record = tuple[str, Mapping[str, Any], str]
+"""A log record as written: (id, metadata, document)."""
 
 
 def check_name(value: str, *, what: str) -> str:
@@ -63,12 +61,13 @@ def check_name(value: str, *, what: str) -> str:
 
 
 @dataclass(frozen=True)
-class _Namespace:
-    """An opened namespace: its collections' names and the task weight its vectors carry."""
+class Namespace:
+    """An opened namespace: its collections and the task weight its vectors carry."""
 
-    states: str
-    log: str
-    pending: str
+    name: str
+    states: Any
+    log: Any
+    pending: Any
     task_weight: float
 
 
@@ -76,19 +75,17 @@ class ChromaStore:
     """Reads and writes the collections of each namespace on one Chroma client.
 
     Args:
-        client: Any Chroma client (embedded, ephemeral, HTTP). An `HttpClient` also gets an
-            async twin (`AsyncHttpClient` to the same server) for `arun`.
+        client: Any Chroma client (embedded, ephemeral, HTTP).
         collection_name: Prefix of every collection name.
-        batch_size: Most records written per Chroma call; a run with more log records than this
-            is appended in several calls, and sealed (see `_records`).
+        batch_size: Most records written or read per Chroma call.
 
     Example:
         ```python
         from langchain_rememberer._store import ChromaStore, local_client
 
         store = ChromaStore(local_client(None), "example")
-        ns = store.run(store.open("default", dim=4, task_weight=0.5))
-        assert store.run(store.counts(ns)) == (0, 0, 0)
+        ns = store.open("default", dim=4, task_weight=0.5)
+        assert store.counts(ns) == (0, 0, 0)
         ```
     """
 
@@ -101,27 +98,15 @@ class ChromaStore:
         self.client = client
         self.collection_name = check_name(collection_name, what="collection_name")
         self.batch_size = batch_size
-        self.driver = SyncDriver(client)
-        self.async_driver = AsyncDriver.twin_of(client)
-        self._namespaces: dict[str, _Namespace] = {}
+        self._namespaces: dict[str, Namespace] = {}
 
-    def run(self, steps: Steps[T]) -> T:
-        """Perform an operation with the sync client."""
-        return self.driver.run(steps)
-
-    async def arun(self, steps: Steps[T]) -> T:
-        """Perform an operation with the async client (only when `async_driver` is set)."""
-        if self.async_driver is None:
-            msg = "this store's client has no async twin: run its operations with `run`"
-            raise TypeError(msg)
-        return await self.async_driver.run(steps)
-
-    def _names(self, namespace: str) -> dict[str, str]:
+    def names(self, namespace: str) -> dict[str, str]:
+        """The collection names of a namespace, by kind."""
         check_name(namespace, what="namespace")
         base = f"{self.collection_name}.{namespace}"
-        return {kind: f"{base}.{kind}" for kind in ("states", "log", "pending")}
+        return {kind: f"{base}.{kind}" for kind in KINDS}
 
-    def open(self, namespace: str, *, dim: int, task_weight: float) -> Steps[_Namespace]:
+    def open(self, namespace: str, *, dim: int, task_weight: float) -> Namespace:
         """Open (creating if needed) a namespace's collections, checking the stored dimension.
 
         `dim` is the size of a state vector: twice the size of one text embedding.
@@ -129,35 +114,25 @@ class ChromaStore:
         cached = self._namespaces.get(namespace)
         if cached is not None:
             return cached
-        names = self._names(namespace)
-        states = yield Call(
-            CLIENT,
-            "get_or_create_collection",
-            {
-                "name": names["states"],
-                "embedding_function": None,
-                "metadata": {
+        names = self.names(namespace)
+        with storage_errors(f"open namespace {namespace!r}"):
+            states = self.client.get_or_create_collection(
+                names["states"],
+                embedding_function=None,
+                metadata={
                     "hnsw:space": "ip",
                     "rememberer_schema": SCHEMA_VERSION,
                     "rememberer_dim": dim,
                     "rememberer_task_weight": task_weight,
                 },
-            },
-            action=f"open namespace {namespace!r}",
-            opens=names["states"],
-        )
-        for kind in ("log", "pending"):
-            yield Call(
-                CLIENT,
-                "get_or_create_collection",
-                {"name": names[kind], "embedding_function": None},
-                action=f"open namespace {namespace!r}",
-                opens=names[kind],
+            )
+            log = self.client.get_or_create_collection(names["log"], embedding_function=None)
+            pending = self.client.get_or_create_collection(
+                names["pending"], embedding_function=None
             )
         meta = states.metadata or {}
         stored_dim = meta.get("rememberer_dim")
         if stored_dim is not None and int(stored_dim) != dim:
-            # A state vector holds two embeddings (task, observation): report embedding sizes.
             msg = (
                 f"namespace {namespace!r} of collection {names['states']!r} was written with "
                 f"{int(stored_dim) // 2}-d embeddings, but the current embeddings give "
@@ -165,322 +140,205 @@ class ChromaStore:
                 "namespace or collection_name"
             )
             raise EmbeddingDimensionError(msg)
-        stored_weight = float(meta.get("rememberer_task_weight", task_weight))
-        opened = _Namespace(names["states"], names["log"], names["pending"], stored_weight)
+        schema = int(meta.get("rememberer_schema", SCHEMA_VERSION))
+        if schema != SCHEMA_VERSION:
+            msg = (
+                f"namespace {namespace!r} was written by an older version of langchain-rememberer "
+                f"(storage schema {schema}); export it with that version and import it here"
+            )
+            raise InvalidInputError(msg)
+        weight = float(meta.get("rememberer_task_weight", task_weight))
+        opened = Namespace(namespace, states, log, pending, weight)
         self._namespaces[namespace] = opened
         return opened
 
     def forget_open(self) -> None:
-        """Drop every cached namespace and handle; the next `open` looks them up again."""
+        """Drop every cached namespace handle; the next `open` looks them up again."""
         self._namespaces.clear()
-        self.driver.forget()
-        if self.async_driver is not None:
-            self.async_driver.forget()
 
-    def exists(self, namespace: str) -> Steps[bool]:
+    def exists(self, namespace: str) -> bool:
         """Whether the namespace has any collection in the database."""
-        wanted = self._names(namespace)["states"]
-        found = yield Call(CLIENT, "list_collections", action="list collections")
-        return any(_collection_name(c) == wanted for c in found)
+        wanted = self.names(namespace)["states"]
+        with storage_errors("list collections"):
+            found = self.client.list_collections()
+        return any((c if isinstance(c, str) else c.name) == wanted for c in found)
 
-    def drop(self, namespace: str) -> Steps[None]:
-        """Delete every collection of one namespace; other namespaces are untouched.
-
-        Raises:
-            StorageError: the store could not be reached (absent collections are fine).
-        """
+    def drop(self, namespace: str) -> None:
+        """Delete every collection of one namespace; other namespaces are untouched."""
         self._namespaces.pop(namespace, None)
-        for name in self._names(namespace).values():
-            with contextlib.suppress(NamespaceGoneError):  # never created
-                yield Call(
-                    CLIENT,
-                    "delete_collection",
-                    {"name": name},
-                    action=f"delete collection {name!r}",
+        for name in self.names(namespace).values():
+            with contextlib.suppress(NamespaceGoneError), storage_errors(f"delete {name!r}"):
+                self.client.delete_collection(name)
+        self.forget_open()
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def get_rows(self, ns: Namespace, ids: Sequence[str]) -> dict[str, Row]:
+        """Rows by id; missing ids are absent from the result."""
+        rows: dict[str, Row] = {}
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), self.batch_size):
+            with storage_errors("read states"):
+                got = ns.states.get(
+                    ids=unique[start : start + self.batch_size],
+                    include=["metadatas", "documents"],
                 )
-        self.forget_open()  # other namespaces reopen cheaply; no handle of these stays
+            for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                rows[i] = Row.from_chroma(i, m, d)
+        return rows
 
-    # -- states ------------------------------------------------------------------------------
-
-    def get_states(self, ns: _Namespace, ids: Sequence[str]) -> Steps[dict[str, StateRecord]]:
-        """Fetch states by id; missing ids are absent from the result."""
-        if not ids:
-            return {}
-        got = yield Call(
-            ns.states,
-            "get",
-            {"ids": list(dict.fromkeys(ids)), "include": ["metadatas", "documents"]},
-            action="read states",
-        )
-        return {
-            i: StateRecord.from_chroma(i, m, d)
-            for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
-        }
-
-    def query_states(
-        self, ns: _Namespace, vectors: Sequence[Sequence[float]], n_results: int
-    ) -> Steps[list[list[StateRecord]]]:
-        """One ANN query per vector (in one round trip), nearest first, with similarities."""
-        got = yield Call(
-            ns.states,
-            "query",
-            {
-                "query_embeddings": [list(map(float, v)) for v in vectors],
-                "n_results": n_results,
-                "include": ["metadatas", "documents", "distances"],
-            },
-            action="query states",
-        )
+    def query_rows(self, ns: Namespace, vector: Sequence[float], n_results: int) -> list[Row]:
+        """The nearest rows to one vector, nearest first, with their similarity."""
+        with storage_errors("query states"):
+            got = ns.states.query(
+                query_embeddings=[list(map(float, vector))],
+                n_results=n_results,
+                include=["metadatas", "documents", "distances"],
+            )
         return [
-            [
-                StateRecord.from_chroma(i, m, d, dist)
-                for i, m, d, dist in zip(ids, metas, docs, dists, strict=True)
-            ]
-            for ids, metas, docs, dists in zip(
-                got["ids"], got["metadatas"], got["documents"], got["distances"], strict=True
+            Row.from_chroma(i, m, d, dist)
+            for i, m, d, dist in zip(
+                got["ids"][0],
+                got["metadatas"][0],
+                got["documents"][0],
+                got["distances"][0],
+                strict=True,
             )
         ]
 
-    def write_states(
-        self, ns: _Namespace, states: Sequence[StateRecord], vectors: Sequence[Sequence[float]]
-    ) -> Steps[None]:
-        """Upsert states with their composite vectors."""
-        size = self.batch_size
-        for start in range(0, len(states), size):
-            chunk = states[start : start + size]
-            yield Call(
-                ns.states,
-                "upsert",
-                {
-                    "ids": [s.id for s in chunk],
-                    "embeddings": [list(map(float, v)) for v in vectors[start : start + size]],
-                    "metadatas": [s.metadata() for s in chunk],
-                    "documents": [s.observation for s in chunk],
-                },
-                action="write states",
-            )
+    def write_rows(
+        self,
+        ns: Namespace,
+        rows: Sequence[Row],
+        vectors: Mapping[str, Sequence[float]] | None = None,
+    ) -> None:
+        """Write rows: upserted with their vector when given, else updated in place."""
+        vectors = vectors or {}
+        with_vector = [r for r in rows if r.id in vectors]
+        in_place = [r for r in rows if r.id not in vectors]
+        for start in range(0, len(with_vector), self.batch_size):
+            chunk = with_vector[start : start + self.batch_size]
+            written = [r.chroma() for r in chunk]
+            with storage_errors("write states"):
+                ns.states.upsert(
+                    ids=[r.id for r in chunk],
+                    embeddings=[list(map(float, vectors[r.id])) for r in chunk],
+                    metadatas=[m for m, _ in written],
+                    documents=[d for _, d in written],
+                )
+        for start in range(0, len(in_place), self.batch_size):
+            chunk = in_place[start : start + self.batch_size]
+            with storage_errors("write states"):
+                ns.states.update(
+                    ids=[r.id for r in chunk], metadatas=[r.chroma()[0] for r in chunk]
+                )
 
-    def delete_states(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
-        """Delete states by id (`batch_size` per call: Chroma caps a call's size)."""
+    def delete_rows(self, ns: Namespace, ids: Sequence[str]) -> None:
+        """Delete rows by id."""
         for start in range(0, len(ids), self.batch_size):
-            chunk = list(ids[start : start + self.batch_size])
-            yield Call(ns.states, "delete", {"ids": chunk}, action="delete states")
+            with storage_errors("delete states"):
+                ns.states.delete(ids=list(ids[start : start + self.batch_size]))
 
-    def state_ids(self, ns: _Namespace) -> Steps[list[str]]:
-        """Every state id of the namespace."""
-        rows = yield from self._pages(ns.states, include=[])
-        return [i for i, _m, _d in rows]
+    def row_pages(self, ns: Namespace) -> Iterator[list[Row]]:
+        """Every row, a page at a time (maintenance and statistics, not learn or retrieve)."""
+        offset = 0
+        while True:
+            with storage_errors("read states"):
+                got = ns.states.get(limit=_PAGE, offset=offset, include=["metadatas", "documents"])
+            ids = got["ids"]
+            yield [
+                Row.from_chroma(i, m, d)
+                for i, m, d in zip(ids, got["metadatas"], got["documents"], strict=True)
+            ]
+            if len(ids) < _PAGE:
+                return
+            offset += len(ids)
 
-    def state_count(self, ns: _Namespace) -> Steps[int]:
-        """How many states the namespace has (one call, no scan)."""
-        count: int = yield Call(ns.states, "count", action="count states")
-        return count
-
-    def state_ranks(self, ns: _Namespace) -> Steps[list[tuple[str, int, float]]]:
-        """(id, total visits, latest update's time) of every state: what eviction ranks by."""
-        rows = yield from self._pages(ns.states)
-        return [
-            (i, int(m.get("visits") or 0), float(m.get("last_update") or 0.0)) for i, m, _d in rows
-        ]
+    def row_count(self, ns: Namespace) -> int:
+        """How many rows the namespace has (one call, no scan)."""
+        with storage_errors("count states"):
+            return int(ns.states.count())
 
     # -- log ---------------------------------------------------------------------------------
 
-    def append_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> Steps[None]:
-        """Append updates; ids already in the log keep their first record (idempotency).
-
-        One Chroma call per `batch_size` records: records of a run longer than that must be
-        sealed, so that readers see the run only once all of it is in.
-        """
+    def add_log(self, ns: Namespace, records: Sequence[Record]) -> None:
+        """Add log records; an id already there keeps its first record."""
         for start in range(0, len(records), self.batch_size):
             chunk = records[start : start + self.batch_size]
-            yield Call(
-                ns.log,
-                "add",
-                {
-                    "ids": [r.id for r in chunk],
-                    "embeddings": [_CONSTANT_VECTOR] * len(chunk),
-                    "metadatas": [r.metadata() for r in chunk],
-                    "documents": [r.observation for r in chunk],
-                },
-                action="append to the update log",
-            )
+            with storage_errors("append to the log"):
+                ns.log.add(
+                    ids=[i for i, _m, _d in chunk],
+                    embeddings=[_CONSTANT_VECTOR] * len(chunk),
+                    metadatas=[dict(m) for _i, m, _d in chunk],
+                    documents=[d for _i, _m, d in chunk],
+                )
 
-    def read_log(
-        self,
-        ns: _Namespace,
-        *,
-        state_ids: Sequence[str] | None = None,
-        run_id: str | None = None,
-        complete: bool = True,
-    ) -> Steps[list[LogRecord]]:
-        """Log records of some states or of one run (both: either), in fold order.
-
-        With `complete` (the default) the records of partial sealed runs are left out. Large
-        state sets are read in chunks of `_IN_CHUNK` ids per `$in` filter. A state's read finds
-        its snapshots and the updates not compacted (`_compaction`); a run's, all its updates.
-        """
-        if state_ids is not None:
-            unique = list(dict.fromkeys(state_ids))
-            wheres: list[dict[str, Any]] = [
-                {"state_id": {"$in": unique[i : i + _IN_CHUNK]}}
-                for i in range(0, len(unique), _IN_CHUNK)
-            ]
-            if run_id is not None:  # in the same round trip (the first chunk's)
-                wheres[0] = {"$or": [wheres[0], {"run_id": run_id}]}
-        elif run_id is not None:
-            wheres = [{"run_id": run_id}]
-        else:
-            msg = "read_log needs state_ids or run_id"
-            raise ValueError(msg)
-        records = []
-        for where in wheres:
-            got = yield Call(
-                ns.log,
-                "get",
-                {"where": where, "include": ["metadatas", "documents"]},
-                action="read the update log",
-            )
-            records += [
-                LogRecord.from_chroma(i, m, d)
-                for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True)
-            ]
-        if complete:
-            records = yield from self.complete(ns, records)
-        return sorted(records, key=lambda r: r.order)
-
-    def complete(self, ns: _Namespace, records: list[LogRecord]) -> Steps[list[LogRecord]]:
-        """Leave out records of sealed runs not yet wholly in the log (one count per such run)."""
-        sealed = {r.run_id for r in records if r.sealed}
-        present = {}
-        for run in sealed:
-            present[run] = len((yield from self.run_log_refs(ns, run)))
-        return complete_runs(records, present) if sealed else records
-
-    def run_log_refs(self, ns: _Namespace, run_id: str) -> Steps[list[tuple[str, str | None]]]:
-        """(record id, state id) of every log record of a run, even of malformed records."""
-        got = yield Call(
-            ns.log,
-            "get",
-            {"where": {"run_id": run_id}, "include": ["metadatas"]},
-            action="read the update log",
-        )
-        return [
-            (i, str(m["state_id"]) if isinstance(m, dict) and "state_id" in m else None)
-            for i, m in zip(got["ids"], got["metadatas"], strict=True)
-        ]
-
-    def log_ids_present(self, ns: _Namespace, ids: Sequence[str]) -> Steps[set[str]]:
-        """Which of `ids` are already in the log."""
+    def get_log(self, ns: Namespace, ids: Sequence[str]) -> dict[str, tuple[Any, str]]:
+        """Log records by id: {id: (metadata, document)}; missing ids are absent."""
+        found: dict[str, tuple[Any, str]] = {}
         unique = list(dict.fromkeys(ids))
-        present: set[str] = set()
-        for start in range(0, len(unique), _PAGE):
-            got = yield Call(
-                ns.log,
-                "get",
-                {"ids": unique[start : start + _PAGE], "include": []},
-                action="read the update log",
-            )
-            present.update(got["ids"])
-        return present
+        for start in range(0, len(unique), self.batch_size):
+            with storage_errors("read the log"):
+                got = ns.log.get(
+                    ids=unique[start : start + self.batch_size],
+                    include=["metadatas", "documents"],
+                )
+            for i, m, d in zip(got["ids"], got["metadatas"], got["documents"], strict=True):
+                found[i] = (m, d or "")
+        return found
 
-    def all_log(self, ns: _Namespace) -> Steps[list[LogRecord]]:
-        """Every log record of the namespace, read page by page (unordered)."""
-        rows = yield from self._pages(ns.log, include=["metadatas", "documents"])
-        return [LogRecord.from_chroma(i, m, d) for i, m, d in rows]
-
-    def relabel_log(self, ns: _Namespace, records: Sequence[LogRecord]) -> Steps[None]:
-        """Rewrite the metadata of records already in the log (compaction's archiving)."""
-        for start in range(0, len(records), self.batch_size):
-            chunk = records[start : start + self.batch_size]
-            yield Call(
-                ns.log,
-                "update",
-                {"ids": [r.id for r in chunk], "metadatas": [r.metadata() for r in chunk]},
-                action="archive compacted updates",
-            )
-
-    def delete_log(self, ns: _Namespace, ids: Sequence[str]) -> Steps[None]:
-        """Delete log records by id (`batch_size` per call)."""
+    def delete_log(self, ns: Namespace, ids: Sequence[str]) -> None:
+        """Delete log records by id."""
         for start in range(0, len(ids), self.batch_size):
-            chunk = list(ids[start : start + self.batch_size])
-            yield Call(ns.log, "delete", {"ids": chunk}, action="delete from the update log")
+            with storage_errors("delete from the log"):
+                ns.log.delete(ids=list(ids[start : start + self.batch_size]))
+
+    def log_of_kind(self, ns: Namespace, kind: str) -> list[tuple[str, Any, str]]:
+        """Every log record of one kind ("run", "done"), paged: export and statistics only."""
+        rows: list[tuple[str, Any, str]] = []
+        while True:
+            with storage_errors("read the log"):
+                got = ns.log.get(
+                    where={"kind": kind},
+                    limit=_PAGE,
+                    offset=len(rows),
+                    include=["metadatas", "documents"],
+                )
+            rows += zip(got["ids"], got["metadatas"], got["documents"], strict=True)
+            if len(got["ids"]) < _PAGE:
+                return rows
 
     # -- pending episodes --------------------------------------------------------------------
 
-    def put_pending(
-        self, ns: _Namespace, run_id: str, payload: str, created_at: float
-    ) -> Steps[None]:
+    def put_pending(self, ns: Namespace, run_id: str, payload: str, created_at: float) -> None:
         """Persist an episode waiting for feedback."""
-        yield Call(
-            ns.pending,
-            "upsert",
-            {
-                "ids": [stable_id("pending", run_id)],
-                "embeddings": [_CONSTANT_VECTOR],
-                "metadatas": [{"run_id": run_id, "created_at": created_at}],
-                "documents": [payload],
-            },
-            action="save a pending episode",
-        )
+        with storage_errors("save a pending episode"):
+            ns.pending.upsert(
+                ids=[stable_id("pending", run_id)],
+                embeddings=[_CONSTANT_VECTOR],
+                metadatas=[{"run_id": run_id, "created_at": created_at}],
+                documents=[payload],
+            )
 
-    def get_pending(self, ns: _Namespace, run_id: str) -> Steps[str | None]:
+    def get_pending(self, ns: Namespace, run_id: str) -> str | None:
         """The saved payload of a pending run, or None."""
-        got = yield Call(
-            ns.pending,
-            "get",
-            {"ids": [stable_id("pending", run_id)], "include": ["documents"]},
-            action="read a pending episode",
-        )
+        with storage_errors("read a pending episode"):
+            got = ns.pending.get(ids=[stable_id("pending", run_id)], include=["documents"])
         return got["documents"][0] if got["ids"] else None
 
-    def delete_pending(self, ns: _Namespace, run_id: str) -> Steps[None]:
+    def delete_pending(self, ns: Namespace, run_id: str) -> None:
         """Forget a pending run."""
-        yield Call(
-            ns.pending,
-            "delete",
-            {"ids": [stable_id("pending", run_id)]},
-            action="delete a pending episode",
-        )
+        with storage_errors("delete a pending episode"):
+            ns.pending.delete(ids=[stable_id("pending", run_id)])
 
-    def pending_run_ids(self, ns: _Namespace) -> Steps[list[str]]:
-        """Run ids of every pending episode, oldest first."""
-        rows = yield from self._pages(ns.pending)
-        created = sorted((m["created_at"], m["run_id"]) for _i, m, _d in rows)
+    def pending_run_ids(self, ns: Namespace) -> list[str]:
+        """Run ids of every pending episode, oldest first (by when each was saved)."""
+        with storage_errors("read pending episodes"):
+            got = ns.pending.get(include=["metadatas"])
+        created = sorted((m["created_at"], m["run_id"]) for m in got["metadatas"])
         return [run_id for _at, run_id in created]
 
-    # -- helpers -----------------------------------------------------------------------------
-
-    def counts(self, ns: _Namespace) -> Steps[tuple[int, int, int]]:
-        """Numbers of states, updates (log records but snapshots) and pending episodes."""
-        counted = []
-        for name in (ns.states, ns.log, ns.pending):
-            counted.append((yield Call(name, "count", action="count records")))
-        snapshots = yield Call(
-            ns.log,
-            "get",
-            {"where": {"visits": {"$gt": 0}}, "include": []},
-            action="count snapshots",
-        )
-        return counted[0], counted[1] - len(snapshots["ids"]), counted[2]
-
-    def _pages(
-        self, collection: str, include: Sequence[str] = ("metadatas",)
-    ) -> Steps[list[tuple[str, Any, Any]]]:
-        rows: list[tuple[str, Any, Any]] = []
-        while True:
-            got = yield Call(
-                collection,
-                "get",
-                {"limit": _PAGE, "offset": len(rows), "include": list(include)},
-                action=f"read collection {collection}",
-            )
-            ids = got["ids"]
-            metas = got.get("metadatas") or [None] * len(ids)
-            docs = got.get("documents") or [None] * len(ids)
-            rows += zip(ids, metas, docs, strict=True)
-            if len(ids) < _PAGE:
-                return rows
-
-
-def _collection_name(collection: Any) -> str:
-    return collection if isinstance(collection, str) else str(collection.name)
+    def counts(self, ns: Namespace) -> tuple[int, int, int]:
+        """Numbers of rows, log records and pending episodes (one count each)."""
+        with storage_errors("count records"):
+            return (int(ns.states.count()), int(ns.log.count()), int(ns.pending.count()))

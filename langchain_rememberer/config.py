@@ -86,12 +86,11 @@ class RetrievalConfig(_Model):
 
 
 class CompactionConfig(_Model):
-    """When a state's old updates are folded into snapshots (`RemembererMemory.compact`).
+    """Accepted for compatibility: a busy state no longer needs compaction (DESIGN §6).
 
-    Every `learn` touching a state reads its log; compaction keeps that read short. With the
-    defaults, a `learn` that leaves a state with 1,000 updates since its last compaction
-    compacts it, covering the updates older than 10 minutes (DESIGN §6). Q-values and visit
-    counts are exactly the same before and after.
+    Every state's row keeps its folded table, so `learn` reads as much for a state with
+    thousands of updates as for a fresh one. These fields are validated and kept, and change
+    nothing.
 
     Example:
         ```python
@@ -99,17 +98,13 @@ class CompactionConfig(_Model):
 
         memory = RemembererMemory(path=None, compaction=CompactionConfig(after_updates=200))
         assert memory.compaction.older_than == 600.0
-        never = CompactionConfig(after_updates=None)  # only memory.compact() compacts
         ```
     """
 
     after_updates: int | None = Field(default=1000, ge=2)
-    """A state is compacted after a `learn` once this many of its updates are not yet covered
-    by a snapshot; None: never automatically."""
+    """No longer used."""
     older_than: float = Field(default=600.0, ge=0.0)
-    """Only updates older than this many seconds are compacted: no writer may still be
-    appending an update that old (keep it above the longest `learn` plus any clock skew
-    between machines sharing a server). 0 is for a memory no one else is writing."""
+    """No longer used."""
 
 
 class TextLimits(_Model):

@@ -13,16 +13,12 @@ from langchain_core.embeddings import Embeddings
 from langchain_rememberer import _operations as ops
 from langchain_rememberer import transfer
 from langchain_rememberer._capacity import Capacity, evict
-from langchain_rememberer._chroma import Steps
-from langchain_rememberer._compaction import compact
 from langchain_rememberer._encoding import StateEncoder
-from langchain_rememberer._folding import Folder
-from langchain_rememberer._records import (
-    complete_runs,
-)
+from langchain_rememberer._ledger import Ledger
 from langchain_rememberer._spool import Spool
 from langchain_rememberer._store import (
     ChromaStore,
+    Namespace,
     NamespaceGoneError,
     check_name,
     http_client,
@@ -116,11 +112,9 @@ class RemembererMemory:
 
     Async:
         `aretrieve`, `aformat_exemplars`, `alearn`, `alearn_pending`, `asave_pending` and
-        `aforget_run` are the same operations awaited. On a `chroma run` server (`from_server`,
-        or `client=chromadb.HttpClient(...)`) they are native async: every call goes through
-        Chroma's `AsyncHttpClient` on the event loop, and the embeddings' `aembed_documents`.
-        Chroma has no async embedded client, so on a local path (or `path=None`) they run the
-        sync operation in a worker thread (`asyncio.to_thread`), off the event loop.
+        `aforget_run` run the same operation in a worker thread (`asyncio.to_thread`), off the
+        event loop. On a `chroma run` server, Chroma's native async client was measured no
+        faster (`benchmarks/async_retrieval.py`), so there is one synchronous implementation.
 
         ```python
         import asyncio
@@ -161,8 +155,8 @@ class RemembererMemory:
         text_limits: How much of a run's text the adapters record (`TextLimits`).
         spool: Where the adapters keep runs while the storage is unreachable (`SpoolConfig`;
             default: beside `path`, or in the user cache for a server); `memory.spool`.
-        compaction: When a state's old updates are folded into snapshots after a `learn`
-            (`CompactionConfig`; default: at 1,000 updates, those older than 10 minutes).
+        compaction: Accepted for compatibility (`CompactionConfig`); a busy state no longer
+            needs compaction.
         max_states: The most states a namespace keeps (None: no limit). Beyond it, the least
             visited states are evicted, the least recently updated first among equals, with
             every log record of theirs (see `evict`).
@@ -188,12 +182,13 @@ class RemembererMemory:
         max_states: int | None = None,
     ) -> None:
         self.embeddings = embeddings or WordLlamaEmbeddings()
-        self.folder = Folder(
+        self.ledger = Ledger(
             ChromaStore(client if client is not None else local_client(path), collection_name),
             StateEncoder(self.embeddings),
             rlem or RLEMConfig(),
-            retrieval or RetrievalConfig(),
         )
+        """The log protocol: every write of `learn`, `forget_run` and maintenance."""
+        self._retrieval = retrieval or RetrievalConfig()
         self.namespace = namespace
         self.compaction = compaction or CompactionConfig()
         """When states are compacted after a `learn` (see `compact`)."""
@@ -215,38 +210,38 @@ class RemembererMemory:
         self._check_namespace(namespace)
         self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
 
-    # The store, encoder and settings live in the folder; setting one here sets it there too.
+    # The store, encoder and learning settings live in the ledger; setting one sets it there.
     @property
     def store(self) -> ChromaStore:
         """The Chroma storage of this memory."""
-        return self.folder.store
+        return self.ledger.store
 
     @store.setter
     def store(self, value: ChromaStore) -> None:
-        self.folder.store = value
+        self.ledger.store = value
 
     @property
     def encoder(self) -> StateEncoder:
         """Texts to composite vectors, with `embeddings`."""
-        return self.folder.encoder
+        return self.ledger.encoder
 
     @property
     def rlem(self) -> RLEMConfig:
         """Learning settings; a new value applies to later learning and to `rebuild()`."""
-        return self.folder.rlem
+        return self.ledger.rlem
 
     @rlem.setter
     def rlem(self, value: RLEMConfig) -> None:
-        self.folder.rlem = value
+        self.ledger.rlem = value
 
     @property
     def retrieval(self) -> RetrievalConfig:
         """Retrieval and exemplar settings."""
-        return self.folder.retrieval
+        return self._retrieval
 
     @retrieval.setter
     def retrieval(self, value: RetrievalConfig) -> None:
-        self.folder.retrieval = value
+        self._retrieval = value
 
     @classmethod
     def from_server(
@@ -261,31 +256,20 @@ class RemembererMemory:
 
     # -- running operations ------------------------------------------------------------------
 
-    def _run(self, make: Callable[[], Steps[T]]) -> T:
-        """Run the operation `make()` with the sync client.
+    def _run(self, operation: Callable[[], T]) -> T:
+        """Run an operation; once more on fresh handles if a namespace was deleted meanwhile.
 
-        When a namespace was deleted meanwhile (another process's `clear()`), it runs once more
-        on fresh collection handles: the namespace is then simply empty, not broken.
+        Another process's `clear()` leaves the namespace simply empty, not broken.
         """
         try:
-            return self.store.run(make())
+            return operation()
         except NamespaceGoneError:
             self.store.forget_open()
-            return self.store.run(make())
+            return operation()
 
-    async def _arun(self, make: Callable[[], Steps[T]]) -> T:
-        """Run the operation `make()` natively async on a server; in a worker thread otherwise.
-
-        Chroma has no async embedded client: a memory on a local path (or in memory) runs the
-        same operation through the sync client in `asyncio.to_thread`, off the event loop.
-        """
-        if self.store.async_driver is None:
-            return await asyncio.to_thread(self._run, make)
-        try:
-            return await self.store.arun(make())
-        except NamespaceGoneError:
-            self.store.forget_open()
-            return await self.store.arun(make())
+    async def _arun(self, operation: Callable[[], T]) -> T:
+        """`_run` in a worker thread (`asyncio.to_thread`), off the event loop."""
+        return await asyncio.to_thread(self._run, operation)
 
     # -- retrieval ---------------------------------------------------------------------------
 
@@ -388,10 +372,11 @@ class RemembererMemory:
     ) -> LearnReport:
         """Update Q-values from one episode with RLEM; learning a run twice is a no-op.
 
-        Appends one log record per step, then re-folds the touched states' tables from the
-        log and verifies after writing, so concurrent writers stay exact. The episode is
-        applied whole or not at all, even if the process dies half-way: learning the same run
-        again then completes it, exactly once.
+        Writes the run, claims a slot in each touched state's sequence, names them in the
+        states' rows, then commits the run with one record and folds it into the rows (DESIGN
+        §6), so concurrent writers stay exact without a lock. The episode counts whole or not
+        at all, even if the process dies half-way: learning the same run again then completes
+        it, exactly once.
 
         Raises:
             InvalidInputError: the run id was already learned with a different episode (a run
@@ -410,8 +395,8 @@ class RemembererMemory:
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
         """Delete a run's updates and re-fold the states it touched; returns updates removed.
 
-        A pending episode of that run (awaiting `learn_pending`) is deleted too. Malformed log
-        records of the run are removed as well, so this also repairs a damaged log.
+        A pending episode of that run (awaiting `learn_pending`) is deleted too. Running it
+        again completes a `forget_run` a killed process left half-done (DESIGN §6).
         """
         run_id = run_id_arg(run_id)
         return self._run(lambda: ops.forget_run(self, run_id, namespace))
@@ -422,11 +407,10 @@ class RemembererMemory:
         return await self._arun(lambda: ops.forget_run(self, run_id, namespace))
 
     def rebuild(self, *, namespace: str | None = None) -> int:
-        """Re-fold every state table from the log (repair, or after changing the rule).
+        """Re-fold every state's table from its slots (repair, or after changing the rule).
 
-        Safe beside concurrent writers: states are listed before the log is read, tables are
-        verified against a fresh read of the log, and a state is deleted only when a fresh read
-        shows its log empty. Returns the number of states with updates.
+        Runs a killed process left half-written are finished first. Safe beside concurrent
+        writers. Returns the number of states with updates.
         """
         return self._run(lambda: ops.rebuild(self, namespace))
 
@@ -452,12 +436,11 @@ class RemembererMemory:
             msg = "evict needs a memory with max_states, e.g. RemembererMemory(max_states=10_000)"
             raise InvalidInputError(msg)
         keep = self.max_states
+        return self._run(lambda: evict(self, self._open(namespace), keep))
 
-        def steps() -> Steps[int]:
-            ns = yield from self._open(namespace)
-            return (yield from evict(self, ns, keep))
-
-        return self._run(steps)
+    def evict_if_due(self, ns: Namespace, added: int) -> int:
+        """After a learn that added `added` states: count, and evict when the cap is near."""
+        return self.capacity.evict_if_due(self, ns, added)
 
     def compact(
         self,
@@ -466,19 +449,16 @@ class RemembererMemory:
         older_than: float | None = None,
         min_updates: int = 1,
     ) -> CompactReport:
-        """Fold each state's old updates into one snapshot record per action (DESIGN §6).
+        """Finish runs a killed process left half-written, and fold what they left pending.
 
-        A `learn` touching a compacted state reads its snapshots and the updates after them,
-        not its whole log. Q-values and visit counts stay exactly the same; the updates stay in
-        the log (out of their state's reads), so `forget_run`, `is_learned`, re-learning a run
-        and `export_jsonl` work as before. Safe beside concurrent writers. Runs on its own
-        after a `learn` too (`compaction`).
+        Every state's row keeps its folded table, so a busy state is always as fast to learn
+        as a fresh one (DESIGN §6): there is nothing to compact on a healthy memory, and Q and
+        N of learned runs never change here. Safe beside concurrent writers.
 
         Args:
             namespace: The namespace (default: this memory's).
-            older_than: Only updates older than this many seconds are folded (default:
-                `compaction.older_than`, 10 minutes); 0 when no one else is writing.
-            min_updates: Leave a state alone with fewer updates than this to fold.
+            older_than: Accepted for compatibility; no longer matters (checked: at least 0).
+            min_updates: Accepted for compatibility; no longer matters (checked: at least 1).
 
         Raises:
             InvalidInputError: `older_than` below 0 or `min_updates` below 1.
@@ -491,11 +471,7 @@ class RemembererMemory:
             msg = f"min_updates must be a whole number of at least 1, got {min_updates!r}"
             raise InvalidInputError(msg)
 
-        def steps() -> Steps[CompactReport]:
-            ns = yield from self._open(namespace)
-            return (yield from compact(self, ns, older_than=float(age), min_updates=min_updates))
-
-        return self._run(steps)
+        return self._run(lambda: ops.settle_all(self, self._open(namespace)))
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
 
@@ -511,15 +487,10 @@ class RemembererMemory:
 
     def pending_runs(self, *, namespace: str | None = None) -> list[str]:
         """Run ids waiting for feedback, oldest first."""
-
-        def steps() -> Steps[list[str]]:
-            ns = yield from self._open(namespace)
-            return (yield from self.store.pending_run_ids(ns))
-
-        return self._run(steps)
+        return self._run(lambda: self.store.pending_run_ids(self._open(namespace)))
 
     def is_learned(self, run_id: str, *, namespace: str | None = None) -> bool:
-        """Whether any update of `run_id` is in the namespace's log."""
+        """Whether `run_id` is learned: its run is committed (DESIGN §6), as every reader sees."""
         run_id = run_id_arg(run_id)
         return self._run(lambda: ops.is_learned(self, run_id, namespace))
 
@@ -547,7 +518,7 @@ class RemembererMemory:
     def clear(self, *, namespace: str | None = None) -> None:
         """Delete everything of one namespace (default: this memory's); others are untouched."""
         name = self._check_namespace(self.namespace if namespace is None else namespace)
-        self.store.run(self.store.drop(name))
+        self.store.drop(name)
 
     def stats(self, *, namespace: str | None = None) -> MemoryStats:
         """Counts of states, updates and pending episodes of a namespace."""
@@ -557,13 +528,13 @@ class RemembererMemory:
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""
 
-        def steps() -> Steps[int]:
-            ns = yield from self._open(namespace)
-            whole = complete_runs((yield from self.store.all_log(ns)))  # a partial run is left out
-            log = [r.restored() for r in whole if not r.is_snapshot]  # every update, as learned
-            return transfer.write_export(path, log, task_weight=ns.task_weight)
+        def export() -> int:
+            ns = self._open(namespace)
+            return transfer.write_export(
+                path, transfer.export_records(self, ns), task_weight=ns.task_weight
+            )
 
-        return self._run(steps)
+        return self._run(export)
 
     def import_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Load an `export_jsonl` file; returns how many of its records were new.
@@ -572,7 +543,7 @@ class RemembererMemory:
         so importing a file twice returns 0 the second time.
         """
         records = transfer.read_export(path)
-        return self._run(lambda: ops.import_records(self, records, namespace))
+        return self._run(lambda: transfer.import_records(self, self._open(namespace), records))
 
     def import_reference_pool(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Import a YAML memory pool of the reference implementation (OpenDFM/Rememberer).
@@ -584,7 +555,7 @@ class RemembererMemory:
         records = transfer.reference_pool_records(
             path, task_key=normalize_whitespace, observation_key=self.observation_key
         )
-        self._run(lambda: ops.import_records(self, records, namespace))
+        self._run(lambda: transfer.import_records(self, self._open(namespace), records))
         return len({r.state_id for r in records})
 
     # -- internals ---------------------------------------------------------------------------
@@ -592,5 +563,5 @@ class RemembererMemory:
     def _check_namespace(self, namespace: str) -> str:
         return check_name(namespace, what="namespace")
 
-    def _open(self, namespace: str | None) -> Steps[Any]:
+    def _open(self, namespace: str | None) -> Namespace:
         return ops.open_namespace(self, namespace)

@@ -1,25 +1,47 @@
 """Moving memories in and out: JSON-lines export of the update log, reference YAML pools.
 
-Both turn into `LogRecord`s, the truth tables are folded from, so an import is an ordinary,
-idempotent append followed by a re-fold (done by `RemembererMemory`).
+Both turn into `LogRecord`s (one learned update each): an import learns each of their runs with
+the targets given, through the same protocol as `learn` (`_ledger`), once per run id.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer import reference
-from langchain_rememberer._records import LogRecord, stable_id
+from langchain_rememberer._ledger import new_run
+from langchain_rememberer._records import (
+    LogRecord,
+    PlannedStep,
+    Slot,
+    Update,
+    slot_id,
+    stable_id,
+)
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import is_encodable, is_finite_number
 
-__all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_export"]
+__all__ = [
+    "EXPORT_FORMAT",
+    "export_records",
+    "import_records",
+    "read_export",
+    "reference_pool_records",
+    "write_export",
+]
+
+if TYPE_CHECKING:
+    from langchain_rememberer._operations import RemembererMemory as MemoryLike
+    from langchain_rememberer._store import Namespace
 
 EXPORT_FORMAT = "langchain-rememberer/log"
+_CHUNK = 500
+"""Runs whose records an export reads per call."""
 
 
 def write_export(path: str | Path, records: Sequence[LogRecord], *, task_weight: float) -> int:
@@ -116,7 +138,6 @@ def _record(data: Mapping[str, Any]) -> LogRecord:
         answer=_text(data, "answer", allow_empty=True, default=""),
         fingerprint=str(data.get("fingerprint") or ""),
         steps=int(data.get("steps") or 0),
-        sealed=bool(data.get("sealed", False)),
     )
 
 
@@ -142,3 +163,73 @@ def _finite(data: Mapping[str, Any], key: str) -> float:
         msg = f"record {data.get('id')!r}: {key} must be a finite number, got {value!r}"
         raise ValueError(msg)
     return float(value)
+
+
+# -- moving records in and out of a namespace ------------------------------------------------
+
+
+def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
+    """Every learned update still stored (evicted states' are gone), by run and step."""
+    ledger = memory.ledger
+    records: list[LogRecord] = []
+    dones = memory.store.log_of_kind(ns, "done")
+    for start in range(0, len(dones), _CHUNK):
+        chunk = dones[start : start + _CHUNK]
+        status = ledger.status(ns, [meta["run_id"] for _i, meta, _d in chunk])
+        for run_id, done in status.dones.items():
+            if not status.learned(run_id):
+                continue
+            run = status.runs[run_id]
+            got = memory.store.get_log(ns, [slot_id(s, i) for s, i in done.slots])
+            for record_id, (meta, doc) in got.items():
+                slot = Slot.from_chroma(record_id, meta, doc)  # listed: it was written whole
+                records += slot.log_records(run.fingerprint, len(run.steps))
+    return sorted(records, key=lambda r: r.order)
+
+
+def import_records(memory: MemoryLike, ns: Namespace, records: Sequence[LogRecord]) -> int:
+    """Learn each run of `records` with the targets given; returns updates newly learned.
+
+    A run already learned is skipped (importing a file twice learns nothing the second time).
+
+    Raises:
+        InvalidInputError: a run holds a step twice (checked before anything is written).
+    """
+    by_run: dict[str, list[LogRecord]] = defaultdict(list)
+    for record in records:
+        by_run[record.run_id].append(record)
+    for run_id, group in by_run.items():
+        steps = [r.step for r in group]
+        if len(set(steps)) < len(steps):
+            twice = next(t for t in steps if steps.count(t) > 1)
+            msg = f"the file holds step {twice} of run {run_id!r} twice; nothing was imported"
+            raise InvalidInputError(msg)
+    return sum(
+        _import_run(memory, ns, run_id, sorted(group, key=lambda r: r.step))
+        for run_id, group in by_run.items()
+    )
+
+
+def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[LogRecord]) -> int:
+    ledger = memory.ledger
+    if ledger.status(ns, [run_id]).learned(run_id):
+        return 0
+    task = group[0].task
+    steps = [
+        PlannedStep(
+            stable_id(r.task, r.observation),
+            r.observation,
+            Update(r.step, r.action, r.target, r.reward, r.answer),
+            "" if r.task == task else r.task,
+        )
+        for r in group
+    ]
+    fingerprint = group[0].fingerprint or stable_id("import", run_id, str(len(group)))
+    stored = ledger.prepare(ns, new_run(run_id, fingerprint, task, steps))
+    rows = memory.store.get_rows(ns, stored.state_ids())
+    missing = [s for s in stored.state_ids() if s not in rows]
+    pairs = [(stored.task_of(s), stored.key_of(s)) for s in missing]
+    vectors = dict(zip(missing, memory.encoder.state_vectors(ns.task_weight, pairs), strict=True))
+    committed, written = ledger.complete(ns, stored, rows, vectors)
+    ledger.settle(ns, written)
+    return len(group) if committed else 0

@@ -281,11 +281,11 @@ class CompactReport(_Model):
     """What one `compact` call did."""
 
     states: int
-    """States whose old updates were folded into snapshots."""
+    """States whose rows had pending slots, now settled."""
     updates_archived: int
-    """Updates now covered by snapshots (kept in the log, out of their state's reads)."""
+    """Pending slots folded into (or dropped from) their rows."""
     snapshots: int
-    """Snapshot records written (one per action of each compacted state)."""
+    """Always 0 (kept for compatibility: there are no snapshots any more)."""
 
     def plus(self, other: CompactReport) -> CompactReport:
         """The sum of two reports."""

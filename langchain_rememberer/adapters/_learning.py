@@ -9,10 +9,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Awaitable, Callable, Generator
-from typing import Any, NamedTuple, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from langchain_rememberer._chroma import Stepper
 from langchain_rememberer._spool import ReplayReport, SpoolKind, is_storage_down
 from langchain_rememberer.adapters._runs import ClosedRun
 from langchain_rememberer.adapters.scoring import ToolRewardScorer, ascore
@@ -22,16 +21,13 @@ from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import Episode, LearnReport, is_finite_number
 
 __all__ = [
-    "Effect",
     "PendingWarning",
     "afinish_episode",
-    "arun_effects",
     "check_memory",
     "check_scorer",
     "closed_episode",
+    "conclude",
     "finish_episode",
-    "finishing",
-    "run_effects",
 ]
 
 T = TypeVar("T")
@@ -122,95 +118,11 @@ def _warn(what: str, run: str, error: Exception) -> None:
     )
 
 
-class Effect(NamedTuple):
-    """One thing an adapter's logic needs done: `run` on the sync path, `arun` on the async.
-
-    The adapters' logic is written once, as generators yielding effects (`finishing`, the
-    middleware's and the handler's run end); `run_effects` and `arun_effects` drive them.
-    """
-
-    run: Callable[[], Any]
-    arun: Callable[[], Awaitable[Any]]
-
-
-def run_effects(steps: Generator[Effect, Any, T]) -> T:
-    """Drive `steps` on the calling thread: each effect's `run`, its result or error sent back."""
-    stepper = Stepper(steps)
-    while (effect := stepper.next_call()) is not None:
-        try:
-            stepper.value = effect.run()
-        except Exception as e:
-            stepper.error = e
-    return stepper.result  # type: ignore[no-any-return]
-
-
-async def arun_effects(steps: Generator[Effect, Any, T]) -> T:
-    """Drive `steps` on the event loop: each effect's `arun` awaited, its result sent back."""
-    stepper = Stepper(steps)
-    while (effect := stepper.next_call()) is not None:
-        try:
-            stepper.value = await effect.arun()
-        except Exception as e:
-            stepper.error = e
-    return stepper.result  # type: ignore[no-any-return]
-
-
 async def _areplay(memory: RemembererMemory) -> ReplayReport:
     """The spool's replay off the event loop; nothing to do (no thread) when it is empty."""
     if not len(memory.spool):
         return ReplayReport()
     return await asyncio.to_thread(memory.spool.replay)
-
-
-def finishing(
-    memory: RemembererMemory,
-    episode: Episode,
-    scorer: Callable[[Episode], float | None],
-    namespace: str | None,
-    pending_warning: PendingWarning | None,
-) -> Generator[Effect, Any, LearnReport | None]:
-    """`finish_episode`'s logic, its I/O as effects (one logic for both paths; never raises)."""
-    run = episode.run_id
-    replayed = yield Effect(memory.spool.replay, lambda: _areplay(memory))
-    backlog = replayed.storage_down  # older episodes first
-    try:
-        score = yield Effect(lambda: scorer(episode), lambda: ascore(scorer, episode))
-    except Exception as e:
-        _warn("the scorer failed", run, e)
-        return None
-    kind: SpoolKind = "pending" if score is None else "learn"
-    try:
-        if score is None:
-            if not (backlog and _keep(memory, kind, episode, namespace, None)):
-                yield Effect(
-                    lambda: memory.save_pending(episode, namespace=namespace),
-                    lambda: memory.asave_pending(episode, namespace=namespace),
-                )
-                logger.debug("rememberer: run %s saved, waiting for feedback", run)
-            if pending_warning is not None:
-                pending_warning(scorer, run)
-            return None
-        if not is_finite_number(score):
-            logger.warning(
-                "rememberer: run %s not learned, the scorer returned %r (not finite, or not a "
-                "number); return a finite float, or None to wait for feedback",
-                run,
-                score,
-            )
-            return None
-        episode = episode.with_final_reward(float(score))
-        if backlog and _keep(memory, kind, episode, namespace, None):
-            return None
-        scored = episode
-        report: LearnReport = yield Effect(
-            lambda: memory.learn(scored, namespace=namespace),
-            lambda: memory.alearn(scored, namespace=namespace),
-        )
-        return report
-    except Exception as e:
-        if not (is_storage_down(e) and _keep(memory, kind, episode, namespace, e)):
-            _warn("the memory failed", run, e)
-        return None
 
 
 def finish_episode(
@@ -231,7 +143,13 @@ def finish_episode(
     Returns the `LearnReport` when learned, else None (pending, skipped, or memory failure,
     each logged once, with a traceback only for unexpected errors).
     """
-    return run_effects(finishing(memory, episode, scorer, namespace, pending_warning))
+    backlog = memory.spool.replay().storage_down  # older episodes first
+    try:
+        score = scorer(episode)
+    except Exception as e:
+        _warn("the scorer failed", episode.run_id, e)
+        return None
+    return conclude(memory, episode, score, backlog, namespace, pending_warning, scorer)
 
 
 async def afinish_episode(
@@ -242,12 +160,58 @@ async def afinish_episode(
     namespace: str | None = None,
     pending_warning: PendingWarning | None = None,
 ) -> LearnReport | None:
-    """Async twin of `finish_episode`: the memory's async API, the scorer's `ascore` if any.
+    """Async twin of `finish_episode`: the scorer's `ascore` if any, the rest in a thread.
 
     A scorer without `ascore` runs in a thread (it may call a model); the spool, on local
     disk, is replayed in a thread only when something waits in it.
     """
-    return await arun_effects(finishing(memory, episode, scorer, namespace, pending_warning))
+    backlog = (await _areplay(memory)).storage_down
+    try:
+        score = await ascore(scorer, episode)
+    except Exception as e:
+        _warn("the scorer failed", episode.run_id, e)
+        return None
+    return await asyncio.to_thread(
+        conclude, memory, episode, score, backlog, namespace, pending_warning, scorer
+    )
+
+
+def conclude(  # noqa: PLR0917 (what finishing an episode needs, in order)
+    memory: RemembererMemory,
+    episode: Episode,
+    score: float | None,
+    backlog: bool,
+    namespace: str | None,
+    pending_warning: PendingWarning | None,
+    scorer: object,
+) -> LearnReport | None:
+    """With the score known: learn the episode, save it as pending, or skip it; never raises."""
+    run = episode.run_id
+    kind: SpoolKind = "pending" if score is None else "learn"
+    try:
+        if score is None:
+            if not (backlog and _keep(memory, kind, episode, namespace, None)):
+                memory.save_pending(episode, namespace=namespace)
+                logger.debug("rememberer: run %s saved, waiting for feedback", run)
+            if pending_warning is not None:
+                pending_warning(scorer, run)
+            return None
+        if not is_finite_number(score):
+            logger.warning(
+                "rememberer: run %s not learned, the scorer returned %r (not finite, or not a "
+                "number); return a finite float, or None to wait for feedback",
+                run,
+                score,
+            )
+            return None
+        episode = episode.with_final_reward(float(score))
+        if backlog and _keep(memory, kind, episode, namespace, None):
+            return None
+        return memory.learn(episode, namespace=namespace)
+    except Exception as e:
+        if not (is_storage_down(e) and _keep(memory, kind, episode, namespace, e)):
+            _warn("the memory failed", run, e)
+        return None
 
 
 def _keep(

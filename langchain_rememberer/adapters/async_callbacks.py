@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from langchain_rememberer.adapters._learning import arun_effects
 from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler, succeeded_of
 
 __all__ = ["AsyncRLEMCallbackHandler"]
@@ -55,9 +54,9 @@ class AsyncRLEMCallbackHandler(RLEMCallbackHandler):
     async def on_chain_end(self, outputs: Any, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]  # noqa: ARG002
         """Finish the episode when the root run ends, on the memory's async API."""
         self._record_output(outputs, run_id)
-        await arun_effects(self._finishing(run_id, succeeded=True))
+        await self._afinish(run_id, succeeded=True)
 
     async def on_chain_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:  # type: ignore[override]  # noqa: ARG002
         """A root run that raised is a failed episode, learned on the memory's async API."""
         if not self._interrupted(run_id, error):
-            await arun_effects(self._finishing(run_id, succeeded=succeeded_of(error)))
+            await self._afinish(run_id, succeeded=succeeded_of(error))

@@ -7,8 +7,9 @@ from many threads (parallel tools, executor threads under asyncio).
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Callable, Generator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
@@ -21,13 +22,12 @@ from langgraph.types import Command
 
 from langchain_rememberer.adapters._context import see_configurable
 from langchain_rememberer.adapters._learning import (
-    Effect,
     PendingWarning,
+    afinish_episode,
     check_memory,
     check_scorer,
     closed_episode,
-    finishing,
-    run_effects,
+    finish_episode,
 )
 from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import (
@@ -347,32 +347,59 @@ class RLEMCallbackHandler(BaseCallbackHandler):
 
     def _finish(self, run_id: UUID, *, succeeded: bool | None) -> None:
         """Close the root run `run_id`, decide who learns it, and learn it (or drop it)."""
-        run_effects(self._finishing(run_id, succeeded=succeeded))
+        closing = self._closing(run_id, succeeded=succeeded)
+        if closing is None:
+            return
+        rid, episode, where = closing
+        report = None
+        if episode is not None and where is not None:
+            with self._scoring():
+                report = finish_episode(self.memory, episode, self.scorer, **self._how(where))
+        self._finished.add(rid, episode, report)
 
-    def _finishing(self, run_id: UUID, *, succeeded: bool | None) -> Generator[Effect, Any, None]:
-        """`_finish` for both paths: its memory and scorer I/O as effects (never raises)."""
+    async def _afinish(self, run_id: UUID, *, succeeded: bool | None) -> None:
+        """`_finish` awaited: the scorer's `ascore`, the memory's I/O in a worker thread."""
+        closing = self._closing(run_id, succeeded=succeeded)
+        if closing is None:
+            return
+        rid, episode, where = closing
+        report = None
+        if episode is not None and where is not None:
+            with self._scoring():
+                report = await afinish_episode(
+                    self.memory, episode, self.scorer, **self._how(where)
+                )
+        self._finished.add(rid, episode, report)
+
+    def _how(self, namespace: str) -> dict[str, Any]:
+        return {"namespace": namespace, "pending_warning": self._pending_warning}
+
+    @contextlib.contextmanager
+    def _scoring(self) -> Iterator[None]:
+        """The scorer's own runs (e.g. the LLM judge's) reach this handler too: not episodes."""
+        token = _SCORING.set(frozenset({*_SCORING.get(), id(self)}))
+        try:
+            yield
+        finally:
+            _SCORING.reset(token)
+
+    def _closing(
+        self, run_id: UUID, *, succeeded: bool | None
+    ) -> tuple[str, Episode | None, str | None] | None:
+        """Close the root run: (its id, its episode, its namespace), or None when not ours."""
         run = self.runs.close(run_id)
         if run is None:
-            return
+            return None
         seen = self._namespaces.seen(str(run_id))
         verdict = run.verdict()
         if verdict.owner is Owner.MIDDLEWARE:
             logger.debug("rememberer: run %s is learned by RemembererMiddleware; skipped", run_id)
             self._finished.handed_over(verdict.run_id)
-            return
+            return None
         rid = str(run_id)
         episode = closed_episode(run, rid, succeeded, self.memory.text_limits)
-        report = None
-        if episode is not None and (where := self._namespaces.resolve_seen(rid, seen)):
-            # The scorer's own runs (e.g. the LLM judge's) reach this handler too: not episodes.
-            token = _SCORING.set(frozenset({*_SCORING.get(), id(self)}))
-            try:
-                report = yield from finishing(
-                    self.memory, episode, self.scorer, where, self._pending_warning
-                )
-            finally:
-                _SCORING.reset(token)
-        self._finished.add(rid, episode, report)
+        where = self._namespaces.resolve_seen(rid, seen) if episode is not None else None
+        return rid, episode, where
 
     def report(self, run_id: UUID | str) -> LearnReport | None:
         """The `LearnReport` of a finished run (None: pending, skipped, failed or unknown).

@@ -9,12 +9,13 @@ learns it (or saves it as pending). Memory or scorer trouble is logged, never ra
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Generator, Mapping, Sequence
-from typing import Annotated, Any
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Annotated, Any, NamedTuple
 
 from langchain.agents.middleware import (
     AgentMiddleware,
@@ -38,13 +39,11 @@ from langchain_rememberer.adapters._context import (
     task_override,
 )
 from langchain_rememberer.adapters._learning import (
-    Effect,
     PendingWarning,
-    arun_effects,
+    afinish_episode,
     check_memory,
     check_scorer,
-    finishing,
-    run_effects,
+    finish_episode,
 )
 from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import check_count, middleware_name
@@ -65,6 +64,17 @@ __all__ = ["RemembererMiddleware", "RemembererState"]
 
 _Shown = tuple[str, list[Exemplar], list[str]]
 """What a model call is shown: the block, its exemplars, the ids of the states retrieved."""
+
+
+class _Failure(NamedTuple):
+    """A run a tool exception is about to end: its state with the error, to learn as failed."""
+
+    state: dict[str, Any]
+    run_id: str
+    namespace: str
+    forget_first: bool
+    """An earlier failure of the run was learned, then caught: forget that partial episode."""
+
 
 logger = logging.getLogger(__name__)
 
@@ -278,7 +288,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return after_summary(messages, said)
         return messages, None
 
-    def _showing(self, request: ModelRequest[Any]) -> Generator[Effect, Any, _Shown]:
+    def _showing(self, request: ModelRequest[Any]) -> _Shown:
         """Retrieve and render exemplars: (block, exemplars shown, ids of the states retrieved).
 
         ("", [], []) when there is nothing to show or the memory failed (never raises).
@@ -305,9 +315,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 "namespace": namespace,
                 "recent_actions": where.actions if self.memory.action_history else (),
             }
-            states: list[RetrievedState] = yield Effect(
-                lambda: self.memory.retrieve(**query), lambda: self.memory.aretrieve(**query)
-            )
+            states: list[RetrievedState] = self.memory.retrieve(**query)
             block, shown = self.memory.render_shown(states)
             return block, shown, [s.id for s in states]
         except Exception as e:
@@ -345,7 +353,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> Any:
         """Append exemplars to the system message, then call the model."""
-        block, shown, ids = run_effects(self._showing(request))
+        block, shown, ids = self._showing(request)
         return self._respond(request, handler(self._with_exemplars(request, block, shown)), ids)
 
     async def awrap_model_call(
@@ -353,30 +361,26 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], Awaitable[ModelResponse[Any]]],
     ) -> Any:
-        """Async twin of `wrap_model_call`, on the memory's async API (`aretrieve`)."""
-        block, shown, ids = await arun_effects(self._showing(request))
+        """Async twin of `wrap_model_call`: the retrieval in a worker thread."""
+        block, shown, ids = await asyncio.to_thread(self._showing, request)
         response = await handler(self._with_exemplars(request, block, shown))
         return self._respond(request, response, ids)
 
     # -- run end -------------------------------------------------------------------------------
 
-    def _forgetting(self, run_id: str, namespace: str) -> Generator[Effect, Any, None]:
+    def _forget(self, run_id: str, namespace: str) -> None:
         """Forget the partial failed episode learned for `run_id` (it went on after all)."""
-        failed = _failed_id(run_id)
         try:
-            yield Effect(
-                lambda: self.memory.forget_run(failed, namespace=namespace),
-                lambda: self.memory.aforget_run(failed, namespace=namespace),
-            )
+            self.memory.forget_run(_failed_id(run_id), namespace=namespace)
         except Exception as e:
             logger.warning(
                 "rememberer: run %s: could not forget its partial episode: %s", run_id, e
             )
 
-    def _learning(
+    def _episode(
         self, state: Any, config: dict[str, Any], *, succeeded: bool = True
-    ) -> Generator[Effect, Any, LearnReport | None]:
-        """Build this run's episode, score it and learn it (never raises)."""
+    ) -> tuple[Episode, str] | None:
+        """This run's episode and namespace, or None (logged): nothing to learn."""
         run_id = state.get("rememberer_run_id") or str(uuid.uuid4())
         namespace = self._namespace_of(state)
         if namespace is None:
@@ -385,7 +389,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         if succeeded and self._take_failed(run_id):
             # A tool exception was learned as a failure, then caught outside this middleware
             # and the run went on: the whole run replaces that partial episode.
-            yield from self._forgetting(run_id, namespace)
+            self._forget(run_id, namespace)
         try:
             messages, first = self._run_view(state)
             episode = episode_from_messages(
@@ -402,22 +406,50 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             )
             return None
         annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []))
-        return (
-            yield from finishing(
-                self.memory, episode, self.scorer, namespace, self._pending_warning
-            )
+        return episode, namespace
+
+    def _learn(
+        self, state: Any, config: dict[str, Any], *, succeeded: bool = True
+    ) -> LearnReport | None:
+        """Build this run's episode, score it and learn it (never raises)."""
+        found = self._episode(state, config, succeeded=succeeded)
+        if found is None:
+            return None
+        episode, namespace = found
+        return finish_episode(
+            self.memory,
+            episode,
+            self.scorer,
+            namespace=namespace,
+            pending_warning=self._pending_warning,
+        )
+
+    async def _alearn(
+        self, state: Any, config: dict[str, Any], *, succeeded: bool = True
+    ) -> LearnReport | None:
+        """`_learn` awaited: the scorer's `ascore`, the memory's I/O in a worker thread."""
+        found = await asyncio.to_thread(self._episode, state, config, succeeded=succeeded)
+        if found is None:
+            return None
+        episode, namespace = found
+        return await afinish_episode(
+            self.memory,
+            episode,
+            self.scorer,
+            namespace=namespace,
+            pending_warning=self._pending_warning,
         )
 
     def after_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
         """Build the episode from this run's messages, score it and learn it."""
         if self.learn:
-            run_effects(self._learning(state, run_config()))
+            self._learn(state, run_config())
         return None
 
     async def aafter_agent(self, state: RemembererState, runtime: Any) -> dict[str, Any] | None:  # noqa: ARG002
-        """Async twin of `after_agent`, on the memory's async API and the scorer's `ascore`."""
+        """Async twin of `after_agent`: the scorer's `ascore`, the memory in a worker thread."""
         if self.learn:
-            await arun_effects(self._learning(state, run_config()))
+            await self._alearn(state, run_config())
         return None
 
     # -- tool failures -------------------------------------------------------------------------
@@ -430,8 +462,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             del self._failed[run_id]
             return True
 
-    def _failing(self, request: ToolCallRequest, error: Exception) -> Generator[Effect, Any, None]:
-        """Learn the run that `error` is about to end as a failed episode, once per step.
+    def _failure(self, request: ToolCallRequest, error: Exception) -> _Failure | None:
+        """What to learn of the run that `error` is about to end, once per step (no I/O).
 
         It is learned under the id `<run id>#failed`: should the run go on after all (an outer
         middleware caught the error, or a retry resumes it), the whole run is learned under its
@@ -439,11 +471,11 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         """
         state = request.state
         if not self.learn or not isinstance(state, Mapping):
-            return
+            return None
         run_id = state.get("rememberer_run_id")
         namespace = self._namespace_of(state)
         if not isinstance(run_id, str) or namespace is None:
-            return
+            return None
         count = len(state.get("messages", []))
         with self._lock:
             before = self._failed.pop(run_id, None)
@@ -451,9 +483,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             while len(self._failed) > _MAX_FAILED_RUNS:
                 self._failed.popitem(last=False)
         if before == count:
-            return  # a parallel call of the same step failed too
-        if before is not None:  # an earlier failure was caught; this one ends the run
-            yield from self._forgetting(run_id, namespace)
+            return None  # a parallel call of the same step failed too
         logger.info(
             "rememberer: run %s: tool %r raised %r; learning a failed episode",
             run_id,
@@ -462,10 +492,12 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         )
         call_id = str(request.tool_call.get("id"))
         failed = ToolMessage(f"Error: {error!r}", tool_call_id=call_id, status="error")
-        yield from self._learning(
+        # An earlier failure of the run was caught if `before`; this one ends the run.
+        return _Failure(
             {**state, "messages": [*state.get("messages", []), failed]},
-            run_config(),
-            succeeded=False,
+            run_id,
+            namespace,
+            forget_first=before is not None,
         )
 
     def wrap_tool_call(
@@ -479,7 +511,11 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         except GraphBubbleUp:
             raise  # interrupts and other graph control flow are not failures
         except Exception as e:
-            run_effects(self._failing(request, e))
+            failure = self._failure(request, e)
+            if failure is not None:
+                if failure.forget_first:
+                    self._forget(failure.run_id, failure.namespace)
+                self._learn(failure.state, run_config(), succeeded=False)
             raise
 
     async def awrap_tool_call(
@@ -487,13 +523,17 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         request: ToolCallRequest,
         handler: Callable[[ToolCallRequest], Awaitable[ToolMessage | Command[Any]]],
     ) -> ToolMessage | Command[Any]:
-        """Async twin of `wrap_tool_call`, on the memory's async API."""
+        """Async twin of `wrap_tool_call`: the memory's I/O in a worker thread."""
         try:
             return await handler(request)
         except GraphBubbleUp:
             raise
         except Exception as e:
-            await arun_effects(self._failing(request, e))
+            failure = self._failure(request, e)
+            if failure is not None:
+                if failure.forget_first:
+                    await asyncio.to_thread(self._forget, failure.run_id, failure.namespace)
+                await self._alearn(failure.state, run_config(), succeeded=False)
             raise
 
     # -- feedback ------------------------------------------------------------------------------

@@ -1,14 +1,10 @@
 """Every lower-level store access of the CLI, in one place: what the memory's API lacks.
 
 The memory's public methods cover stats, retrieval, export, import and repair; the CLI also
-lists namespaces, reads a state by id and its log records, and pages through every state. Those
-reads go through `memory.store` here and nowhere else, so a change of the store's interface is
-ported in this one module.
-
-The store's operations are generators of calls run by `store.run` (see `_chroma.py`); `_do`
-also accepts a plain result, as the store's methods returned before, so this module reads the
-same through either interface. Nothing here creates anything: a namespace is opened only after
-`store.exists` said it is there (`open` would create it).
+lists namespaces, reads a state by id and its updates, and pages through every state. Those
+reads go through `memory.store` and `memory.ledger` here and nowhere else, so a change of the
+store's interface is ported in this one module. Nothing here creates anything: a namespace is
+opened only after `store.exists` said it is there (`open` would create it).
 """
 
 from __future__ import annotations
@@ -17,7 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer._chroma import storage_errors
-from langchain_rememberer._records import ARCHIVED
+from langchain_rememberer._rows import retrieved
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import RetrievedState
 
@@ -37,14 +33,6 @@ __all__ = [
 KINDS = ("states", "log", "pending")
 """The collections of a namespace: `<collection_name>.<namespace>.<kind>` (`_store.py`)."""
 
-_CHUNK = 1000
-"""States read per call when paging through a namespace."""
-
-
-def _do(memory: RemembererMemory, operation: Any) -> Any:
-    """Perform a store operation (a generator of calls) with the memory's sync client."""
-    return memory.store.run(operation)
-
 
 def collection_names(memory: RemembererMemory) -> list[str]:
     """The names of every collection of the memory's database (all prefixes), sorted.
@@ -59,7 +47,7 @@ def collection_names(memory: RemembererMemory) -> list[str]:
 
 def namespace_exists(memory: RemembererMemory, namespace: str) -> bool:
     """Whether the namespace has a collection (under the memory's `collection_name`)."""
-    return bool(_do(memory, memory.store.exists(namespace)))
+    return memory.store.exists(namespace)
 
 
 def _open_existing(memory: RemembererMemory, namespace: str) -> Any:
@@ -72,19 +60,16 @@ def _open_existing(memory: RemembererMemory, namespace: str) -> Any:
     if not namespace_exists(memory, namespace):
         msg = f"no namespace {namespace!r}"
         raise InvalidInputError(msg)
-    return _do(memory, memory._open(namespace))
+    return memory._open(namespace)
 
 
 def iter_states(memory: RemembererMemory, namespace: str) -> Iterator[RetrievedState]:
     """Every state of the namespace with its action table (similarity 0), a page at a time."""
     ns = _open_existing(memory, namespace)
-    ids = _do(memory, memory.store.state_ids(ns))
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start : start + _CHUNK]
-        states = _do(memory, memory.store.get_states(ns, chunk))
-        for state_id in chunk:
-            if state_id in states:  # deleted meanwhile otherwise
-                yield states[state_id].retrieved()
+    for page in memory.store.row_pages(ns):
+        for row, table in zip(page, memory.ledger.view(ns, page), strict=True):
+            if table:
+                yield retrieved(row, table)
 
 
 def find_state(
@@ -96,24 +81,30 @@ def find_state(
         The state (None when no id, or several, match) and the ids that start with `state_id`.
     """
     ns = _open_existing(memory, namespace)
-    exact = _do(memory, memory.store.get_states(ns, [state_id]))
-    if state_id in exact:
-        return exact[state_id].retrieved(), [state_id]
-    ids = _do(memory, memory.store.state_ids(ns))
-    matches = sorted(i for i in ids if i.startswith(state_id)) if state_id else []
-    if len(matches) != 1:
-        return None, matches
-    found = _do(memory, memory.store.get_states(ns, matches))
-    return (found[matches[0]].retrieved() if matches[0] in found else None), matches
+    rows = memory.store.get_rows(ns, [state_id])
+    if state_id not in rows:
+        ids = [row.id for page in memory.store.row_pages(ns) for row in page]
+        matches = sorted(i for i in ids if i.startswith(state_id)) if state_id else []
+        if len(matches) != 1:
+            return None, matches
+        rows = memory.store.get_rows(ns, matches)
+        state_id = matches[0]
+        if state_id not in rows:
+            return None, matches
+    row = rows[state_id]
+    (table,) = memory.ledger.view(ns, [row])
+    return (retrieved(row, table) if table else None), [state_id]
 
 
 def state_updates(memory: RemembererMemory, namespace: str, state_id: str) -> list[LogRecord]:
-    """The updates folded into one state's table (complete runs only), in fold order.
-
-    Compacted updates too (they are out of the state's reads, not out of the log); snapshots
-    are not updates.
-    """
+    """The updates folded into one state's table (learned runs only), in fold order."""
     ns = _open_existing(memory, namespace)
-    ids = [state_id, ARCHIVED + state_id]
-    found = _do(memory, memory.store.read_log(ns, state_ids=ids))
-    return [r.restored() for r in found if not r.is_snapshot]
+    rows = memory.store.get_rows(ns, [state_id])
+    if state_id not in rows:
+        return []
+    ledger = memory.ledger
+    slots = sorted(ledger.slots(ns, state_id, range(rows[state_id].known)), key=lambda s: s.index)
+    status = ledger.status(ns, {s.run_id for s in slots if not s.forget})
+    return [
+        record for slot in slots if status.verdict(slot) == "valid" for record in slot.log_records()
+    ]

@@ -155,19 +155,19 @@ def compact(
         typer.Option(
             "--older-than",
             min=0.0,
-            help="Fold only updates older than this many seconds (0: no one else is writing).",
+            help="Accepted for compatibility; no longer matters.",
         ),
     ] = 600.0,
 ) -> None:
-    """Fold each state's old updates into snapshots: learning reads less; Q and N unchanged."""
+    """Finish runs a killed process left half-written; fold what they left pending."""
     store = Store.chosen(path, url, collection_name)
     memory = store.open()
     name = resolve_namespace(memory, store, namespace)
     with reported_errors():
         done = memory.compact(namespace=name, older_than=older_than)
     _say(
-        f"compacted namespace {name}: {done.states} states, {done.updates_archived} updates "
-        f"into {done.snapshots} snapshots"
+        f"compacted namespace {name}: {done.states} states settled, "
+        f"{done.updates_archived} pending slots folded"
     )
 
 

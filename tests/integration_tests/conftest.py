@@ -21,7 +21,6 @@ import pytest
 from chromadb.config import Settings
 
 from langchain_rememberer import RemembererMemory
-from langchain_rememberer._chroma import AsyncDriver
 
 
 @dataclass(frozen=True)
@@ -117,32 +116,5 @@ def server_memory(chroma_server, embeddings) -> RemembererMemory:
     )
 
 
-@pytest.fixture
-def sync_forbidden(server_memory, monkeypatch) -> RemembererMemory:
-    """The server memory, whose sync client may not be used (every call must be async)."""
-
-    def forbidden(steps):
-        steps.close()
-        msg = "the sync client was used by an async method"
-        raise AssertionError(msg)
-
-    monkeypatch.setattr(server_memory.store.driver, "run", forbidden)
-    return server_memory
 
 
-@pytest.fixture
-def in_flight(monkeypatch) -> list[int]:
-    """[now, most] Chroma calls awaited at the same time by async drivers."""
-    counts = [0, 0]
-    perform = AsyncDriver._perform
-
-    async def counted(self, call):
-        counts[0] += 1
-        counts[1] = max(counts)
-        try:
-            return await perform(self, call)
-        finally:
-            counts[0] -= 1
-
-    monkeypatch.setattr(AsyncDriver, "_perform", counted)
-    return counts

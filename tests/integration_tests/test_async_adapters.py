@@ -1,9 +1,9 @@
 """The adapters' async path: many runs on one event loop, on the memory's async API.
 
 A real `create_agent` with `RemembererMiddleware` and a real LCEL chain with
-`AsyncRLEMCallbackHandler`, against a real `chroma run` server whose sync client is forbidden
-during the runs: every retrieval, learn and feedback goes through Chroma's `AsyncHttpClient`.
-Only the chat models are scripted.
+`AsyncRLEMCallbackHandler`, against a real `chroma run` server whose calls are watched during
+the runs: every retrieval, learn and feedback goes through the memory's async methods, in
+worker threads, never on the event loop. Only the chat models are scripted.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from langchain_rememberer import (
 )
 from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 from tests.helpers import twin
+from tests.integration_tests.test_async_memory import StoreCalls
 from tests.integration_tests.test_middleware import TOOLS, right_run, system_text, wrong_run
 
 RUNS = 8
@@ -37,12 +38,12 @@ T1 = "What is 2 plus 3?"
 
 
 def test_concurrent_agent_runs_learn_and_see_exemplars_on_the_async_api(
-    server_memory, embeddings, monkeypatch, in_flight
+    server_memory, embeddings, monkeypatch
 ) -> None:
     middleware = RemembererMiddleware(server_memory)
     wrong = create_agent(wrong_run(), TOOLS, middleware=[middleware])
     wrong.invoke({"messages": [("user", T1)]})  # sync: the lesson the async runs will see
-    monkeypatch.setattr(server_memory.store.driver, "run", _forbidden)
+    calls = StoreCalls(server_memory, monkeypatch)
     models = [right_run() for _ in range(RUNS)]
 
     async def main() -> list[dict[str, Any]]:
@@ -52,7 +53,8 @@ def test_concurrent_agent_runs_learn_and_see_exemplars_on_the_async_api(
         )
 
     results = asyncio.run(main())
-    assert in_flight[1] > 1  # the runs' Chroma calls overlapped on the loop
+    assert calls.most > 1  # the runs' Chroma calls overlapped ...
+    assert calls.on_loop == []  # ... in worker threads, never on the loop
     assert all("sub(a=2, b=3) -> -1.00" in system_text(m.received[0]) for m in models)
     check = twin(server_memory, embeddings)
     run_ids = [r["rememberer_run_id"] for r in results]
@@ -62,11 +64,12 @@ def test_concurrent_agent_runs_learn_and_see_exemplars_on_the_async_api(
 
 
 def test_async_handler_learns_concurrent_chain_runs_exactly(
-    sync_forbidden, embeddings, in_flight
+    server_memory, embeddings, monkeypatch
 ) -> None:
+    calls = StoreCalls(server_memory, monkeypatch)
     finished: dict[str, str] = {}
     handler = AsyncRLEMCallbackHandler(
-        sync_forbidden,
+        server_memory,
         scorer=lambda episode: 1.0,  # a plain callable: run in a thread, the loop stays free
         on_finished=lambda run_id, episode, report: finished.update({run_id: episode.task}),
     )
@@ -84,8 +87,9 @@ def test_async_handler_learns_concurrent_chain_runs_exactly(
     run_ids = asyncio.run(main())
     assert [finished[run_id] for run_id in run_ids] == questions
     assert all(handler.report(run_id).updates_written == 1 for run_id in run_ids)
-    assert in_flight[1] > 1
-    assert twin(sync_forbidden, embeddings).stats().updates == RUNS
+    assert calls.most > 1
+    assert calls.on_loop == []
+    assert twin(server_memory, embeddings).stats().updates == RUNS
 
 
 class AsyncOnlyJudge(FakeMessagesListChatModel):
@@ -103,9 +107,10 @@ class AsyncOnlyJudge(FakeMessagesListChatModel):
         return RunnableLambda(refuse, afunc=answer)
 
 
-def test_the_judge_is_awaited_and_its_own_runs_are_no_episodes(sync_forbidden) -> None:
+def test_the_judge_is_awaited_and_its_own_runs_are_no_episodes(server_memory, monkeypatch) -> None:
+    calls = StoreCalls(server_memory, monkeypatch)
     judge = LLMJudgeScorer(AsyncOnlyJudge(responses=[AIMessage("unused")]))
-    handler = AsyncRLEMCallbackHandler(sync_forbidden, scorer=judge)
+    handler = AsyncRLEMCallbackHandler(server_memory, scorer=judge)
     chain = RunnableLambda(lambda question: f"Answered: {question}")
     run_ids = [str(uuid.uuid4()) for _ in range(RUNS)]
 
@@ -118,15 +123,19 @@ def test_the_judge_is_awaited_and_its_own_runs_are_no_episodes(sync_forbidden) -
         )
 
     asyncio.run(main())
+    assert calls.on_loop == []
     assert all(judge.verdicts[r].reason == "helpful" for r in run_ids)
     assert all(handler.report(r).updates_written == 1 for r in run_ids)
     # The judge's runs happened inside the handler: none became an episode of its own.
     assert sorted(e.run_id for e in handler.episodes) == sorted(run_ids)
 
 
-def test_arecord_feedback_learns_each_pending_run_once(sync_forbidden, embeddings) -> None:
-    middleware = RemembererMiddleware(sync_forbidden, scorer=FeedbackScorer())
-    handler = AsyncRLEMCallbackHandler(sync_forbidden, scorer=FeedbackScorer())
+def test_arecord_feedback_learns_each_pending_run_once(
+    server_memory, embeddings, monkeypatch
+) -> None:
+    calls = StoreCalls(server_memory, monkeypatch)
+    middleware = RemembererMiddleware(server_memory, scorer=FeedbackScorer())
+    handler = AsyncRLEMCallbackHandler(server_memory, scorer=FeedbackScorer())
     chain = RunnableLambda(lambda question: "5")
     chain_run = str(uuid.uuid4())
 
@@ -143,13 +152,14 @@ def test_arecord_feedback_learns_each_pending_run_once(sync_forbidden, embedding
         )
 
     outcomes = asyncio.run(main())
+    assert calls.on_loop == []
     reports = [o for o in outcomes if not isinstance(o, BaseException)]
     assert all(isinstance(o, FeedbackError) for o in outcomes if o not in reports)
     # Learned once per run, whoever got there first; the others are told it already was.
     assert sum(r.updates_written for r in reports[:3] if not r.already_learned) == 2
     assert sum(r.updates_written for r in reports[3:] if not r.already_learned) == 1
     assert sum(not r.already_learned for r in reports) == 2
-    check = twin(sync_forbidden, embeddings)
+    check = twin(server_memory, embeddings)
     assert check.pending_runs() == []
     assert check.stats().updates == 3
 
@@ -167,9 +177,3 @@ def test_an_embedded_memory_learns_async_runs_too(memory) -> None:
     asyncio.run(chain.ainvoke(T1, config={"callbacks": [handler], "run_id": run_id}))
     assert handler.report(run_id).updates_written == 1
     assert memory.is_learned(run_id)
-
-
-def _forbidden(steps: Any) -> Any:
-    steps.close()
-    msg = "the sync client was used on the async path"
-    raise AssertionError(msg)

@@ -1,13 +1,13 @@
-"""The memory's async methods: native on a real `chroma run` server, a worker thread embedded.
+"""The memory's async methods: the sync ones in a worker thread, on a server and embedded.
 
-Several runs at once on one event loop; on the server every call goes through Chroma's
-`AsyncHttpClient` (the sync client is forbidden during those tests) and the results are exactly
-those of the sync methods.
+Several runs at once on one event loop, on a real `chroma run` server and on embedded Chroma;
+the results are exactly those of the sync methods.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -39,19 +39,52 @@ def _episode(n: int) -> Episode:
     )
 
 
-def test_a_server_memory_has_an_async_client_an_embedded_one_not(server_memory, memory) -> None:
-    assert server_memory.store.async_driver is not None
-    assert memory.store.async_driver is None
+class StoreCalls:
+    """Counts a memory's Chroma calls (real ones, wrapped): how many ran at once, and where.
+
+    `most` is the most calls running at the same time; `on_loop` names the calls made on the
+    main thread, the one `asyncio.run` runs its loop on: an async method must make none there.
+    """
+
+    NAMES = (
+        "open", "get_rows", "query_rows", "write_rows", "row_pages", "add_log", "get_log",
+        "delete_log", "counts", "put_pending", "get_pending", "delete_pending",
+    )  # fmt: skip
+
+    def __init__(self, memory: RemembererMemory, monkeypatch) -> None:
+        self.now = self.most = 0
+        self.on_loop: list[str] = []
+        self._lock = threading.Lock()
+        for name in self.NAMES:
+            monkeypatch.setattr(memory.store, name, self._wrap(name, getattr(memory.store, name)))
+
+    def _wrap(self, name, method):
+        def counted(*args, **kwargs):
+            with self._lock:
+                self.now += 1
+                self.most = max(self.most, self.now)
+                if threading.current_thread() is threading.main_thread():
+                    self.on_loop.append(name)
+            try:
+                return method(*args, **kwargs)
+            finally:
+                with self._lock:
+                    self.now -= 1
+
+        return counted
 
 
-def test_concurrent_alearn_on_one_loop_is_exact(sync_forbidden, in_flight, embeddings) -> None:
+def test_concurrent_alearn_on_one_loop_is_exact(server_memory, embeddings, monkeypatch) -> None:
+    calls = StoreCalls(server_memory, monkeypatch)
+
     async def main():
-        return await asyncio.gather(*(sync_forbidden.alearn(_episode(n)) for n in range(RUNS)))
+        return await asyncio.gather(*(server_memory.alearn(_episode(n)) for n in range(RUNS)))
 
     reports = asyncio.run(main())
     assert [r.updates_written for r in reports] == [2] * RUNS
-    assert in_flight[1] > 1  # the runs' calls really overlapped on the loop
-    check = twin(sync_forbidden, embeddings)  # a sync reader of the same collections
+    assert calls.most > 1  # the runs' calls really overlapped ...
+    assert calls.on_loop == []  # ... in worker threads, never on the loop
+    check = twin(server_memory, embeddings)  # a sync reader of the same collections
     assert q_table(check, TASK, "kitchen") == {"go east": (0.5, RUNS)}  # every visit counted
     assert check.stats().updates == 2 * RUNS
 
@@ -74,21 +107,25 @@ def test_aretrieve_and_aformat_exemplars_equal_the_sync_ones(server_memory) -> N
     assert [r[0].observation for r in rooms] == ["room 0", "room 1", "room 2"]
 
 
-def test_delayed_feedback_async_is_learned_exactly_once(sync_forbidden, embeddings) -> None:
+def test_delayed_feedback_async_is_learned_exactly_once(
+    server_memory, embeddings, monkeypatch
+) -> None:
     episode = _episode(0)
+    calls = StoreCalls(server_memory, monkeypatch)
 
     async def main():
-        await sync_forbidden.asave_pending(episode)
+        await server_memory.asave_pending(episode)
         return await asyncio.gather(
-            *(sync_forbidden.alearn_pending("run-0", 2.0) for _ in range(4)),
+            *(server_memory.alearn_pending("run-0", 2.0) for _ in range(4)),
             return_exceptions=True,
         )
 
     outcomes = asyncio.run(main())
+    assert calls.on_loop == []
     reports = [o for o in outcomes if not isinstance(o, BaseException)]
     assert all(isinstance(o, FeedbackError) for o in outcomes if o not in reports)
     assert sum(r.updates_written for r in reports) == 2  # once, whoever got there first
-    check = twin(sync_forbidden, embeddings)
+    check = twin(server_memory, embeddings)
     assert q_table(check, TASK, "room 0") == {"take coin": (3.0, 1)}  # reward 1 + feedback 2
     assert check.pending_runs() == []
 
@@ -114,12 +151,15 @@ def test_a_failed_async_write_leaves_no_half_episode(server_memory) -> None:
     assert asyncio.run(server_memory.alearn(_episode(1))).updates_written == 2  # a retry works
 
 
-def test_bad_input_is_refused_before_any_call(sync_forbidden, in_flight) -> None:
+def test_bad_input_is_refused_before_any_call(server_memory, monkeypatch) -> None:
+    calls = StoreCalls(server_memory, monkeypatch)
     with pytest.raises(InvalidInputError, match="k must be"):
-        asyncio.run(sync_forbidden.aretrieve(TASK, "kitchen", k=0))
+        asyncio.run(server_memory.aretrieve(TASK, "kitchen", k=0))
     with pytest.raises(InvalidInputError):
-        asyncio.run(sync_forbidden.alearn({"task": TASK, "steps": []}))
-    assert in_flight[1] == 0
+        asyncio.run(server_memory.alearn({"task": TASK, "steps": []}))
+    assert calls.most == 0
+    asyncio.run(server_memory.aretrieve(TASK, "kitchen"))  # the counter does count calls
+    assert calls.most >= 1
 
 
 def test_an_unreachable_server_is_a_storage_error(chroma_server, embeddings) -> None:
@@ -153,47 +193,3 @@ def test_embedded_async_runs_in_threads_and_leaves_the_loop_free(memory) -> None
     assert [r.updates_written for r in reports] == [2] * RUNS
     assert ticks[0] > RUNS  # the loop ran other work while the memory's calls were in threads
     assert q_table(memory, TASK, "kitchen") == {"go east": (memory.rlem.gamma, RUNS)}
-
-
-class _Counted:
-    """A real async Chroma client or collection whose calls in flight are counted."""
-
-    def __init__(self, inner, counts: list[int]) -> None:
-        self._inner, self._counts = inner, counts
-
-    def __getattr__(self, name):
-        method = getattr(self._inner, name)
-
-        async def counted(*args, **kwargs):
-            self._counts[0] += 1
-            self._counts[1] = max(self._counts)
-            try:
-                value = await method(*args, **kwargs)
-            finally:
-                self._counts[0] -= 1
-            return _Counted(value, self._counts) if name == "get_collection" else value
-
-        return counted
-
-
-def test_calls_in_flight_are_bounded_per_loop(server_memory, monkeypatch) -> None:
-    for n in range(3):
-        server_memory.learn(_episode(n))
-    driver = server_memory.store.async_driver
-    driver.max_in_flight = 3
-    driver.forget()  # handles are looked up again, through the counting client
-    counts = [0, 0]
-    ready = type(driver)._client_ready
-
-    async def counting_client(self):
-        return _Counted(await ready(self), counts)
-
-    monkeypatch.setattr(type(driver), "_client_ready", counting_client)
-
-    async def main():
-        return await asyncio.gather(*(server_memory.aretrieve(TASK, "kitchen") for _ in range(32)))
-
-    results = asyncio.run(main())
-    assert all(r == results[0] for r in results)
-    assert results[0][0].observation == "kitchen"
-    assert counts[1] == 3  # at most 3 at once, and the 32 retrievals did overlap up to it

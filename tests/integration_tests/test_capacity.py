@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from langchain_rememberer import CompactionConfig, Episode, InvalidInputError, Step
-from langchain_rememberer._records import ARCHIVED
+from langchain_rememberer import Episode, InvalidInputError, Step
 from langchain_rememberer._store import ChromaStore
 from tests.helpers import TASK
 
@@ -21,14 +22,14 @@ def _visit(memory, room: str, run_id: str, times: int = 1) -> None:
 
 
 def _rooms(memory) -> set[str]:
-    ns = memory.store.run(memory._open(None))
-    ids = memory.store.run(memory.store.state_ids(ns))
-    return {s.observation for s in memory.store.run(memory.store.get_states(ns, ids)).values()}
+    ns = memory._open(None)
+    return {row.key for page in memory.store.row_pages(ns) for row in page}
 
 
 def _log_states(memory) -> set[str]:
-    ns = memory.store.run(memory._open(None))
-    return {r.state_id.removeprefix(ARCHIVED) for r in memory.store.run(memory.store.all_log(ns))}
+    """The states the log holds slots of."""
+    ns = memory._open(None)
+    return {meta["state_id"] for _i, meta, _d in memory.store.log_of_kind(ns, "slot")}
 
 
 def test_the_cap_holds_and_the_least_visited_oldest_states_go(make_memory) -> None:
@@ -40,8 +41,8 @@ def test_the_cap_holds_and_the_least_visited_oldest_states_go(make_memory) -> No
     # At the cap it evicts down to max_states - check_every (here 1) before the next state.
     # Ties on visits: the latest-updated rooms stay (the oldest go first).
     assert _rooms(memory) == {"busy hall", "room 9", "room 10", "room 11"}
-    ns = memory.store.run(memory._open(None))
-    assert _log_states(memory) == set(memory.store.run(memory.store.state_ids(ns)))
+    ns = memory._open(None)
+    assert _log_states(memory) == {row.id for page in memory.store.row_pages(ns) for row in page}
     assert memory.stats().updates == 3 + 3  # the evicted states' updates are gone with them
     assert memory.is_learned("busy")
 
@@ -49,22 +50,24 @@ def test_the_cap_holds_and_the_least_visited_oldest_states_go(make_memory) -> No
 def test_eviction_counts_rarely_and_scans_only_near_the_cap(make_memory, monkeypatch) -> None:
     memory = make_memory(max_states=100)
     calls = {"count": 0, "scan": 0}
-    count, scan = ChromaStore.state_count, ChromaStore.state_ranks
+    count, scan = ChromaStore.row_count, ChromaStore.row_pages
 
     def counted(self, ns):
         calls["count"] += 1
-        return (yield from count(self, ns))
+        return count(self, ns)
 
     def scanned(self, ns):
         calls["scan"] += 1
-        return (yield from scan(self, ns))
+        return scan(self, ns)
 
-    monkeypatch.setattr(ChromaStore, "state_count", counted)
-    monkeypatch.setattr(ChromaStore, "state_ranks", scanned)
+    monkeypatch.setattr(ChromaStore, "row_count", counted)
+    monkeypatch.setattr(ChromaStore, "row_pages", scanned)
     for n in range(150):
         _visit(memory, f"room {n}", f"run-{n}")
     assert memory.capacity.check_every == 1 * 100 // 100
+    scans = calls["scan"]
     assert memory.stats().states <= 100
+    calls["scan"] = scans  # stats() scans the rows on its own
     assert calls["count"] == 150  # one count per check_every (1) new states: no scan
     assert 1 <= calls["scan"] <= 51  # a scan only when the next batch would pass the cap
     big = make_memory(max_states=1000)
@@ -74,19 +77,23 @@ def test_eviction_counts_rarely_and_scans_only_near_the_cap(make_memory, monkeyp
     assert calls == {"count": 6, "scan": 0}  # every 10 new states, far below the cap
 
 
-def test_evict_now_and_with_compacted_states(make_memory) -> None:
-    memory = make_memory(compaction=CompactionConfig(after_updates=None))
+def test_evict_now_deletes_every_slot_of_the_evicted_states(make_memory) -> None:
+    memory = make_memory()
     for n in range(6):
         _visit(memory, f"room {n}", f"run-{n}", times=n + 1)
-    memory.compact(older_than=0)
+    for n in range(6):  # a second run on each room: two slots per state
+        _visit(memory, f"room {n}", f"again-{n}")
     capped = make_memory(max_states=2, collection_name=memory.store.collection_name)
     capped.store = memory.store  # the same collections, now with a cap
     capped.store.batch_size = 2  # the deletes take several calls
     assert capped.evict() == 4
     assert _rooms(capped) == {"room 4", "room 5"}  # the most visited
-    ns = capped.store.run(capped._open(None))
-    left = capped.store.run(capped.store.all_log(ns))
-    assert {r.observation for r in left} == {"room 4", "room 5"}  # snapshots and archived too
+    ns = capped._open(None)
+    left = capped.store.log_of_kind(ns, "slot")
+    assert {json.loads(d)["key"] for _i, _m, d in left} == {"room 4", "room 5"}
+    assert len(left) == 4
+    assert capped.is_learned("run-0")  # the run stays learned; its state is gone
+    assert capped.stats().updates == 5 + 1 + 6 + 1
 
 
 def test_bad_capacity_arguments_are_refused(make_memory) -> None:

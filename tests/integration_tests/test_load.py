@@ -31,6 +31,14 @@ KNOWN_QUERY_FAILURE = "Error creating hnsw segment reader: Nothing found on disk
 PROCESSES, EPISODES, STEPS, STATES = 4, 10, 10, 4
 
 
+def _logged(memory: RemembererMemory, ns, state_id: str) -> list:
+    """The learned updates in a state's log, in fold (slot) order: (run id, `Update`)."""
+    row = memory.store.get_rows(ns, [state_id])[state_id]
+    slots = sorted(memory.ledger.slots(ns, state_id, range(row.known)), key=lambda s: s.index)
+    status = memory.ledger.status(ns, {s.run_id for s in slots if not s.forget})
+    return [(s.run_id, u) for s in slots if status.verdict(s) == "valid" for u in s.updates]
+
+
 @pytest.mark.slow
 def test_contended_learning_on_a_server_stays_exact(chroma_server, embeddings) -> None:
     result = load.phase(
@@ -70,12 +78,14 @@ def test_contended_learning_on_a_server_stays_exact(chroma_server, embeddings) -
                 visits[observation, action] += 1
                 targets.setdefault((observation, action), []).append(target)
 
-    ns = memory.store.run(memory._open(None))
+    ns = memory._open(None)
+    per_run: Counter[str] = Counter()
     for state in states:
         table = {a.action: (a.q, a.visits) for a in state.actions}
         # Every table is exactly the fold of its log: no update was lost to a race ...
-        log = memory.store.run(memory.store.read_log(ns, state_ids=[state.id]))
-        folded = fold_table((r.action, r.target, r.reward) for r in log)
+        log = _logged(memory, ns, state.id)
+        per_run.update(run_id for run_id, _u in log)
+        folded = fold_table((u.action, u.target, u.reward) for _r, u in log)
         assert table == {a: (s.q, s.visits) for a, s in folded.items()}
         # ... and holds each (state, action) of every process's episodes once.
         for action, (q, n) in table.items():
@@ -84,10 +94,6 @@ def test_contended_learning_on_a_server_stays_exact(chroma_server, embeddings) -
             assert q == pytest.approx(sum(expected) / len(expected))
     assert sum(visits.values()) == total
     # Each run is in the log whole, once.
-    per_run = Counter(
-        r.run_id
-        for r in memory.store.run(memory.store.read_log(ns, state_ids=[s.id for s in states]))
-    )
     assert per_run == {
         load.run_id("loadtest", w, e): STEPS for w in range(PROCESSES) for e in range(EPISODES)
     }

@@ -346,11 +346,11 @@ class _TableWriteFails(ChromaStore):
 
     armed = False
 
-    def write_states(self, ns, states, vectors):
+    def write_rows(self, ns, rows, vectors=None):
         if self.armed:
             self.armed = False
             raise StorageError("injected: the server went away while writing tables")
-        return super().write_states(ns, states, vectors)
+        return super().write_rows(ns, rows, vectors)
 
 
 def test_failed_table_write_leaves_no_half_episode(memory) -> None:
@@ -415,11 +415,11 @@ def test_any_failure_after_the_append_rolls_back(memory, monkeypatch) -> None:
         )
     )
 
-    def fails(ns, states, vectors) -> None:
+    def fails(ns, rows, vectors=None) -> None:
         msg = "injected: not a StorageError"
         raise RuntimeError(msg)
 
-    monkeypatch.setattr(memory.store, "write_states", fails)
+    monkeypatch.setattr(memory.store, "write_rows", fails)
     episode = two_step_episode("half")
     with pytest.raises(RuntimeError, match="injected"):
         memory.learn(episode)
@@ -468,15 +468,18 @@ _RACING = Episode(
 def test_rebuild_keeps_states_learned_while_listing(memory, embeddings, monkeypatch) -> None:
     memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="go", reward=1.0)]))
     other = twin(memory, embeddings)
-    listing = memory.store.state_ids
+    listing = memory.store.row_pages
+    raced = []
 
     def learn_then_list(ns):
-        other.learn(_RACING)  # another process learns while rebuild starts
+        if not raced:  # another process learns while rebuild starts listing
+            raced.append(other.learn(_RACING))
         return listing(ns)
 
-    monkeypatch.setattr(memory.store, "state_ids", learn_then_list)
+    monkeypatch.setattr(memory.store, "row_pages", learn_then_list)
     memory.rebuild()
     monkeypatch.undo()
+    assert raced[0].updates_written == 2
     assert memory.stats().states == 2
     assert memory.stats().updates == 3
     assert q_table(memory, TASK, "new room") == {"take": (4.0, 1)}
@@ -486,15 +489,15 @@ def test_rebuild_keeps_states_learned_while_listing(memory, embeddings, monkeypa
 def test_rebuild_refolds_a_log_that_grew_meanwhile(memory, embeddings, monkeypatch) -> None:
     memory.learn(Episode(task=TASK, steps=[Step(observation="kitchen", action="go", reward=1.0)]))
     other = twin(memory, embeddings)
-    write = memory.store.write_states
+    write = memory.store.write_rows
     raced = []
 
-    def learn_then_write(ns, states, vectors):
+    def learn_then_write(ns, rows, vectors=None):
         if not raced:  # rebuild's first write carries tables folded before `other` learned
             raced.append(other.learn(_RACING))
-        return (yield from write(ns, states, vectors))
+        return write(ns, rows, vectors)
 
-    monkeypatch.setattr(memory.store, "write_states", learn_then_write)
+    monkeypatch.setattr(memory.store, "write_rows", learn_then_write)
     memory.rebuild()
     monkeypatch.undo()
     assert raced[0].updates_written == 2

@@ -10,6 +10,15 @@ from pathlib import Path
 from langchain_rememberer import RemembererMemory
 from langchain_rememberer.rlem import fold_table
 
+
+def _logged(memory: RemembererMemory, ns, state_id: str) -> list:
+    """The learned updates in a state's log, in fold (slot) order: (run id, `Update`)."""
+    row = memory.store.get_rows(ns, [state_id])[state_id]
+    slots = sorted(memory.ledger.slots(ns, state_id, range(row.known)), key=lambda s: s.index)
+    status = memory.ledger.status(ns, {s.run_id for s in slots if not s.forget})
+    return [(s.run_id, u) for s in slots if status.verdict(s) == "valid" for u in s.updates]
+
+
 WORKER = Path(__file__).with_name("_worker.py")
 
 
@@ -57,10 +66,10 @@ def test_four_processes_learning_concurrently_stay_exact(chroma_server, embeddin
     assert len(states) == stats.states == 4
     assert sum(s.visits for s in states) == 4 * 25 * 3
     # Every stored table equals the fold of its log: no update was lost to a race.
-    ns = memory.store.run(memory._open(None))
+    ns = memory._open(None)
     for state in states:
-        log = memory.store.run(memory.store.read_log(ns, state_ids=[state.id]))
-        folded = fold_table((r.action, r.target, r.reward) for r in log)
+        log = _logged(memory, ns, state.id)
+        folded = fold_table((u.action, u.target, u.reward) for _r, u in log)
         assert {a.action: (a.q, a.visits) for a in state.actions} == {
             a: (s.q, s.visits) for a, s in folded.items()
         }

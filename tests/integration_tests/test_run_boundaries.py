@@ -29,6 +29,7 @@ from langchain_rememberer import (
 )
 from langchain_rememberer.adapters._learning import finish_episode
 from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
+from langchain_rememberer.transfer import export_records
 from tests.integration_tests.test_middleware import (
     TOOLS,
     FakeToolModel,
@@ -443,10 +444,8 @@ def test_a_failed_run_resumed_elsewhere_is_two_attempts(make_memory) -> None:
     with pytest.raises(ConnectionError):
         worker().invoke({"messages": [("user", "try")]}, config)
     run_id = worker().invoke(None, config)["rememberer_run_id"]
-    ns = memory.store.run(memory._open(None))
-    whole = sorted(
-        (r.step, r.reward) for r in memory.store.run(memory.store.read_log(ns, run_id=run_id))
-    )
+    ns = memory._open(None)
+    whole = sorted((r.step, r.reward) for r in export_records(memory, ns) if r.run_id == run_id)
     assert whole == [(0, 1.0), (1, 0.0)]  # not mixed with the failed attempt
     assert memory.is_learned(f"{run_id}#failed")
 

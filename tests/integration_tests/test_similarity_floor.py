@@ -22,9 +22,7 @@ PAIRS = yaml.safe_load(
 def _score(memory: RemembererMemory, a: list[str], b: list[str]) -> float:
     weight = RetrievalConfig().task_weight
     key = memory.observation_key
-    va, vb = memory.store.run(
-        memory.encoder.state_vectors(weight, [(a[0], key(a[1])), (b[0], key(b[1]))])
-    )
+    va, vb = memory.encoder.state_vectors(weight, [(a[0], key(a[1])), (b[0], key(b[1]))])
     return float(np.dot(va, vb))
 
 

@@ -1,4 +1,4 @@
-"""Chroma storage (`_store`): collections, the append-only log, state records, ids and errors.
+"""Chroma storage (`_store`): collections, the add-if-absent log, rows, ids and errors.
 
 Real Chroma (in-process `EphemeralClient`); some tests go through `RemembererMemory`, the
 others drive `ChromaStore` directly.
@@ -6,6 +6,7 @@ others drive `ChromaStore` directly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -19,7 +20,8 @@ from langchain_rememberer import (
     Step,
     StorageError,
 )
-from langchain_rememberer._records import LogRecord, StateRecord, stable_id
+from langchain_rememberer._records import Slot, Update, slot_id, stable_id
+from langchain_rememberer._rows import Row
 from langchain_rememberer._store import ChromaStore, local_client
 from langchain_rememberer.rlem import ActionStats
 from langchain_rememberer.transfer import EXPORT_FORMAT
@@ -71,46 +73,31 @@ def test_import_of_many_states_reads_the_log_in_chunks(memory, tmp_path) -> None
     path.write_text("\n".join(rows) + "\n")
     assert memory.import_jsonl(path) == 1200
     assert memory.stats().states == 1200
-    ns = memory.store.run(memory._open(None))
+    ns = memory._open(None)
     for i in (0, 499, 500, 1100, 1199):  # states from every chunk were folded
-        (state,) = memory.store.run(
-            memory.store.get_states(ns, [stable_id(TASK, f"room number {i}")])
-        ).values()
-        assert {a: (s.q, s.visits) for a, s in state.table.items()} == {"a": (float(i % 3), 1)}
+        (row,) = memory.store.get_rows(ns, [stable_id(TASK, f"room number {i}")]).values()
+        assert not row.pending
+        assert {a: (s.q, s.visits) for a, s in row.base.items()} == {"a": (float(i % 3), 1)}
 
 
-def test_malformed_stored_record_is_a_storage_error(memory, tmp_path) -> None:
+def test_a_malformed_slot_counts_nothing_and_is_named_in_a_warning(
+    memory, tmp_path, caplog
+) -> None:
     memory.learn(Episode(task=TASK, run_id="ok", steps=[Step(observation="kitchen", action="a")]))
-    ns = memory.store.run(memory._open(None))
-    (state_id,) = memory.store.run(memory.store.state_ids(ns))
-    # A record as Chroma leaves it after silently dropping a non-finite `target`.
-    memory.store.driver.handle(ns.log).add(
-        ids=["broken"],
-        embeddings=[[1.0]],
-        metadatas=[
-            {
-                "state_id": state_id,
-                "task": TASK,
-                "action": "a",
-                "reward": 0.0,
-                "run_id": "poisoned",
-                "step": 0,
-                "created_at": 2.0,
-            }
-        ],
-        documents=["kitchen"],
+    ns = memory._open(None)
+    ((state_id, row),) = [(r.id, r) for page in memory.store.row_pages(ns) for r in page]
+    # A slot claimed at the state's next position whose document cannot be read.
+    broken = slot_id(state_id, row.known)
+    memory.store.add_log(
+        ns, [(broken, {"kind": "slot", "run_id": "poisoned", "state_id": state_id}, "{not json")]
     )
-    with pytest.raises(StorageError, match=r"log record broken .*forget_run\('poisoned'\)"):
-        memory.export_jsonl(tmp_path / "x.jsonl")
-    with pytest.raises(StorageError, match="malformed"):
-        memory.learn(
-            Episode(task=TASK, run_id="next", steps=[Step(observation="kitchen", action="b")])
-        )
-    assert not memory.is_learned("next")  # rolled back
-    # The advice in the message works: the run's records go, the state is re-folded.
-    assert memory.forget_run("poisoned") == 1
-    assert memory.export_jsonl(tmp_path / "x.jsonl") == 1
-    assert q_table(memory, TASK, "kitchen") == {"a": (0.0, 1)}
+    memory.learn(Episode(task=TASK, run_id="next", steps=[Step(observation="kitchen", action="b")]))
+    assert f"log record {broken} is malformed" in caplog.text
+    assert memory.is_learned("next")
+    assert q_table(memory, TASK, "kitchen") == {"a": (0.0, 1), "b": (0.0, 1)}
+    assert memory.rebuild() == 1
+    assert memory.export_jsonl(tmp_path / "x.jsonl") == 2
+    assert q_table(memory, TASK, "kitchen") == {"a": (0.0, 1), "b": (0.0, 1)}
 
 
 # -- ChromaStore directly -----------------------------------------------------------------------
@@ -120,67 +107,71 @@ def test_malformed_stored_record_is_a_storage_error(memory, tmp_path) -> None:
 def store():
     made = ChromaStore(local_client(None), "tstore")
     yield made
-    made.run(made.drop("ns"))
-
-
-def _record(step: int, *, target: float, state: str = "s1", run: str = "r1") -> LogRecord:
-    return LogRecord(
-        id=stable_id("update", run, str(step)),
-        state_id=state,
-        task=TASK,
-        observation="kitchen",
-        action="a",
-        target=target,
-        reward=0.5,
-        run_id=run,
-        step=step,
-        created_at=10.0,
-        answer="",
-    )
+    made.drop("ns")
 
 
 def test_a_namespace_has_three_collections(store) -> None:
-    store.run(store.open("ns", dim=4, task_weight=0.5))
+    store.open("ns", dim=4, task_weight=0.5)
     names = {c if isinstance(c, str) else c.name for c in store.client.list_collections()}
     assert {"tstore.ns.states", "tstore.ns.log", "tstore.ns.pending"} <= names
-    assert store.run(store.exists("ns"))
-    store.run(store.drop("ns"))
-    assert not store.run(store.exists("ns"))
+    assert store.exists("ns")
+    store.drop("ns")
+    assert not store.exists("ns")
 
 
-def test_log_append_keeps_the_first_record_of_an_id(store) -> None:
-    ns = store.run(store.open("ns", dim=4, task_weight=0.5))
-    store.run(store.append_log(ns, [_record(1, target=2.0), _record(0, target=1.0)]))
-    store.run(store.append_log(ns, [_record(0, target=99.0)]))  # same id: ignored
-    got = store.run(store.read_log(ns, state_ids=["s1"]))
-    assert [(r.step, r.target) for r in got] == [(0, 1.0), (1, 2.0)]  # fold order
-    assert store.run(store.read_log(ns, run_id="r1")) == got
-    assert store.run(store.log_ids_present(ns, [got[0].id, "absent"])) == {got[0].id}
-    assert sorted(store.run(store.all_log(ns)), key=lambda r: r.order) == got
+def test_log_add_keeps_the_first_record_of_an_id(store) -> None:
+    ns = store.open("ns", dim=4, task_weight=0.5)
+    store.add_log(
+        ns, [("run:1", {"kind": "run", "n": 1}, "first"), ("done:1", {"kind": "done"}, "d")]
+    )
+    store.add_log(ns, [("run:1", {"kind": "run", "n": 2}, "second")])  # same id: ignored
+    assert store.get_log(ns, ["run:1", "absent"]) == {"run:1": ({"kind": "run", "n": 1}, "first")}
+    assert [i for i, _m, _d in store.log_of_kind(ns, "run")] == ["run:1"]
+    assert [i for i, _m, _d in store.log_of_kind(ns, "done")] == ["done:1"]
+    assert store.counts(ns) == (0, 2, 0)
+    store.delete_log(ns, ["run:1"])
+    assert store.get_log(ns, ["run:1", "done:1"]) == {"done:1": ({"kind": "done"}, "d")}
 
 
-def test_state_records_round_trip_with_their_tables(store) -> None:
-    ns = store.run(store.open("ns", dim=4, task_weight=0.5))
+def test_log_reads_and_writes_in_batches(store) -> None:
+    store.batch_size = 7
+    ns = store.open("ns", dim=4, task_weight=0.5)
+    records = [(f"slot:s:{i}", {"kind": "slot", "i": i}, str(i)) for i in range(30)]
+    store.add_log(ns, records)
+    got = store.get_log(ns, [i for i, _m, _d in records])
+    assert got == {i: (m, d) for i, m, d in records}
+    assert len(store.log_of_kind(ns, "slot")) == 30
+
+
+def test_rows_round_trip_with_their_tables_and_pending_slots(store) -> None:
+    ns = store.open("ns", dim=4, task_weight=0.5)
     table = {"a": ActionStats(1.5, 3, 0.25), "b": ActionStats(-1.0, 1, -1.0)}
-    state = StateRecord("s1", TASK, "kitchen", table)
-    assert state.metadata()["visits"] == 4
-    store.run(store.write_states(ns, [state], [[0.6, 0.0, 0.8, 0.0]]))
-    assert store.run(store.get_states(ns, ["s1", "absent"])) == {"s1": state}
-    ((hit,),) = store.run(store.query_states(ns, [[0.6, 0.0, 0.8, 0.0]], n_results=1))
-    assert hit.table == table
+    pending = (Slot("s1", 2, "r9", (Update(0, "a", 1.0, 1.0),), nonce="n9"),)
+    row = Row("s1", TASK, "kitchen", table, through=2, known=3, pending=pending, last_update=5.0)
+    assert row.chroma()[0]["visits"] == 4
+    store.write_rows(ns, [row], {"s1": [0.6, 0.0, 0.8, 0.0]})
+    assert store.get_rows(ns, ["s1", "absent"]) == {"s1": row}
+    (hit,) = store.query_rows(ns, [0.6, 0.0, 0.8, 0.0], 1)
+    assert (hit.base, hit.pending, hit.through, hit.known) == (table, pending, 2, 3)
     assert hit.similarity == pytest.approx(1.0, abs=1e-5)  # ip distance is 1 - similarity
-    assert store.run(store.state_ids(ns)) == ["s1"]
-    store.run(store.delete_states(ns, ["s1"]))
-    assert store.run(store.get_states(ns, ["s1"])) == {}
+    settled = dataclasses.replace(row, pending=(), through=3)
+    store.write_rows(ns, [settled])  # in place: the vector stays
+    assert store.get_rows(ns, ["s1"]) == {"s1": settled}
+    assert store.query_rows(ns, [0.6, 0.0, 0.8, 0.0], 1)[0].id == "s1"
+    assert [[r.id for r in page] for page in store.row_pages(ns)] == [["s1"]]
+    assert store.row_count(ns) == 1
+    store.delete_rows(ns, ["s1"])
+    assert store.get_rows(ns, ["s1"]) == {}
+    assert store.row_count(ns) == 0
 
 
 def test_a_corrupt_state_table_is_a_storage_error(store) -> None:
-    ns = store.run(store.open("ns", dim=4, task_weight=0.5))
-    store.driver.handle(ns.states).add(
+    ns = store.open("ns", dim=4, task_weight=0.5)
+    ns.states.add(
         ids=["s1"],
         embeddings=[[1.0, 0.0, 0.0, 0.0]],
         metadatas=[{"task": TASK, "table": "{not json", "visits": 1}],
         documents=["kitchen"],
     )
-    with pytest.raises(StorageError, match=r"state s1 has a corrupt action table.*rebuild"):
-        store.run(store.get_states(ns, ["s1"]))
+    with pytest.raises(StorageError, match=r"state s1 has a corrupt row.*rebuild"):
+        store.get_rows(ns, ["s1"])

@@ -14,6 +14,7 @@ from langchain_rememberer import Episode, InvalidInputError, Step
 from langchain_rememberer.rlem import fold_table
 from langchain_rememberer.transfer import (
     EXPORT_FORMAT,
+    export_records,
     read_export,
     reference_pool_records,
     write_export,
@@ -78,8 +79,7 @@ POOL = Path(__file__).resolve().parents[1] / "fixtures" / "reference_pools" / "i
 
 def test_write_then_read_export_is_the_identity(memory, tmp_path) -> None:
     memory.learn(two_step_episode("r1"))
-    ns = memory.store.run(memory._open(None))
-    records = sorted(memory.store.run(memory.store.all_log(ns)), key=lambda r: r.order)
+    records = export_records(memory, memory._open(None))
     path = tmp_path / "log.jsonl"
     assert write_export(path, list(reversed(records)), task_weight=0.25) == 2
     header = json.loads(path.read_text().splitlines()[0])
@@ -113,3 +113,48 @@ def test_reference_pool_records_fold_to_the_pool_values() -> None:
         ("CLICK(2)", 0.0, 1),
         ("INPUT(1, fold a paper crane)", 1.5, 3),
     ]
+
+
+def _export_line(run_id: str, step: int, observation: str, **extra) -> dict:
+    return {
+        "id": f"u-{run_id}-{step}", "state_id": "ignored", "task": TASK,
+        "observation": observation, "action": "a", "target": 1.0, "reward": 1.0,
+        "run_id": run_id, "step": step, "created_at": 1.0, **extra,
+    }  # fmt: skip
+
+
+def _write_lines(path: Path, lines: list[dict]) -> Path:
+    header = {"format": EXPORT_FORMAT, "version": 1, "task_weight": 0.5}
+    path.write_text("\n".join(json.dumps(x) for x in (header, *lines)) + "\n")
+    return path
+
+
+def test_import_is_idempotent_per_run_not_per_record(memory, tmp_path) -> None:
+    memory.learn(two_step_episode("r1"))
+    exported = tmp_path / "r1.jsonl"
+    assert memory.export_jsonl(exported) == 2
+    assert memory.import_jsonl(exported) == 0  # the run is learned here already
+    # The same run under other record ids is still that run: skipped, whole.
+    renamed = _write_lines(
+        tmp_path / "renamed.jsonl",
+        [_export_line("r1", 0, "kitchen", id="other-0"), _export_line("r2", 0, "attic")],
+    )
+    assert memory.import_jsonl(renamed) == 1  # only r2 is new
+    assert memory.is_learned("r2")
+    assert memory.stats().updates == 3
+    assert memory.import_jsonl(renamed) == 0
+
+
+def test_a_file_holding_a_step_of_a_run_twice_imports_nothing(memory, tmp_path) -> None:
+    path = _write_lines(
+        tmp_path / "twice.jsonl",
+        [
+            _export_line("ok", 0, "hall"),
+            _export_line("dup", 0, "kitchen"),
+            _export_line("dup", 0, "attic", id="u-dup-again"),
+        ],
+    )
+    with pytest.raises(InvalidInputError, match=r"step 0 of run 'dup' twice"):
+        memory.import_jsonl(path)
+    assert memory.stats().updates == 0  # not even the good run
+    assert not memory.is_learned("ok")

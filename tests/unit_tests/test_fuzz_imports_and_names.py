@@ -136,6 +136,8 @@ def test_import_jsonl_of_records_with_arbitrary_values(tmp_path_factory, texts, 
     # A fresh id per example: hypothesis replays a failing example, which must not find its
     # record already there. An empty state id is the xfail case below.
     texts = {**texts, "id": f"{texts['id']}#{EXAMPLES['import_jsonl records']}"}
+    # An import learns each run once: a fresh run id too (a run id names one episode).
+    texts["run_id"] = f"{texts['run_id']}#{EXAMPLES['import_jsonl records']}"
     texts["state_id"] = texts["state_id"] or "s"
     record = {**RECORD, **texts, **numbers, "step": step}
     path.write_text(HEADER + "\n" + json.dumps(record) + "\n", encoding="utf-8")
@@ -198,7 +200,7 @@ def test_import_jsonl_record_with_an_empty_state_id_writes_nothing(tmp_path) -> 
 
 @pytest.mark.parametrize(
     ("change", "error"),
-    [({"id": ""}, "id is empty"), (None, "DuplicateIDError")],
+    [({"id": ""}, "id is empty"), (None, "step 0 of run .* twice")],
     ids=["empty-id", "duplicate-ids"],
 )
 def test_import_jsonl_records_chroma_refuses_write_nothing(tmp_path, change, error) -> None:

@@ -1,37 +1,42 @@
-"""Storage records (to and from Chroma metadata), episode records, and candidate ranking."""
+"""The log's records and the pure rules that fold them (DESIGN §6): round trips, verdicts,
+views, settling, refolding, and candidate ranking."""
 
 from __future__ import annotations
 
-import math
+import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from langchain_rememberer import Episode, Step, StorageError
+from langchain_rememberer import RLEMConfig, StorageError
 from langchain_rememberer._records import (
-    LogRecord,
-    StateRecord,
-    episode_records,
-    rank,
+    Done,
+    PlannedStep,
+    RunRecord,
+    Slot,
+    Status,
+    Update,
     stable_id,
-    ties,
 )
-from langchain_rememberer.rlem import ActionStats
+from langchain_rememberer._rows import Row, rank, ties
+from langchain_rememberer.rlem import ActionStats, fold_table
+
+MEAN = RLEMConfig()
 
 
-def _log(**changes: object) -> LogRecord:
-    fields = {
-        "id": "u1",
-        "state_id": "s1",
-        "task": "t",
-        "observation": "kitchen",
-        "action": "take coin",
-        "target": 1.0,
-        "reward": 1.0,
-        "run_id": "r1",
-        "step": 0,
-        "created_at": 10.0,
-    }
-    return LogRecord(**{**fields, **changes})  # type: ignore[arg-type]
+def _slot(index: int, run: str, target: float = 1.0, *, nonce: str = "n", state: str = "s") -> Slot:
+    return Slot(state, index, run, (Update(0, "go", target, 0.0),), "t", "k", nonce=nonce)
+
+
+def _run(run: str, nonce: str = "n") -> RunRecord:
+    return RunRecord(run, nonce, "fp", "t", (PlannedStep("s", "k", Update(0, "go", 1.0, 0.0)),))
+
+
+def _status(*committed: tuple[str, tuple[int, ...]], prepared: tuple[str, ...] = ()) -> Status:
+    runs = {r: _run(r) for r, _ in committed} | {r: _run(r) for r in prepared}
+    dones = {r: Done(r, "n", tuple(("s", i) for i in slots)) for r, slots in committed}
+    return Status(runs, dones)
 
 
 def test_stable_id_hashes_parts_unambiguously() -> None:
@@ -41,88 +46,106 @@ def test_stable_id_hashes_parts_unambiguously() -> None:
     assert int(stable_id("x"), 16) >= 0  # hex digits only
 
 
-@pytest.mark.parametrize("answer", ["", "You get 25 days."])
-def test_a_log_record_round_trips_through_its_metadata(answer: str) -> None:
-    record = _log(answer=answer)
-    assert ("answer" in record.metadata()) is bool(answer)
-    assert LogRecord.from_chroma("u1", record.metadata(), "kitchen") == record
+def test_records_round_trip_through_chroma_metadata_and_documents() -> None:
+    slot = Slot("s", 3, "r", (Update(2, "final_answer", 1.5, 1.0, "25 days"),), "t", "k", nonce="x")
+    assert Slot.from_chroma(slot.id, *slot.chroma()) == slot
+    marker = Slot("s", 4, "r", forget=True, nonce="y")
+    assert Slot.from_chroma(marker.id, *marker.chroma()) == marker
+    run = RunRecord("r", "x", "fp", "t", (PlannedStep("s", "k", Update(0, "go", 0.5, 0.0), "t2"),))
+    assert RunRecord.from_chroma("run:1", *run.chroma()) == run
+    done = Done("r", "x", (("s", 3),))
+    assert Done.from_chroma("done:1", *done.chroma()) == done
+    kept = Slot("s", 3, "r", slot.updates, nonce="x")  # a row keeps no task and key per slot
+    row = Row("s", "t", "k", {"go": ActionStats(0.5, 2, 0.0, "", 0.0)}, 1, 3, (kept,), 7.0)
+    back = Row.from_chroma("s", *row.chroma(), distance=0.25)
+    assert back == Row(**{**row.__dict__, "similarity": 0.75})
 
 
-@pytest.mark.parametrize(
-    ("change", "why"),
-    [({"target": math.nan}, "non-finite"), ({"step": "x"}, "ValueError"), ({}, "KeyError")],
+def test_a_malformed_record_is_a_storage_error_naming_it() -> None:
+    with pytest.raises(StorageError, match=r"log record slot:s:1 is malformed.*forget_run"):
+        Slot.from_chroma("slot:s:1", {"state_id": "s"}, "{not json")
+    with pytest.raises(StorageError, match="state s has a corrupt row.*rebuild"):
+        Row.from_chroma("s", {"task": "t", "table": "[1"}, "k")
+
+
+def test_a_run_is_learned_only_with_its_own_done_record() -> None:
+    status = Status({"r": _run("r", nonce="new")}, {"r": Done("r", "old", (("s", 0),))})
+    assert not status.learned("r")  # a done record of an earlier, forgotten incarnation
+    assert status.verdict(_slot(0, "r", nonce="new")) == "undecided"
+    assert Status().verdict(_slot(0, "r")) == "invalid"  # never prepared, or forgotten
+    both = _status(("r", (0,)))
+    assert both.learned("r")
+    assert both.verdict(_slot(0, "r")) == "valid"
+    assert both.verdict(_slot(1, "r")) == "invalid"  # a second claim of the same run: not listed
+    assert both.verdict(Slot("s", 2, "r", forget=True)) == "marker"
+
+
+def test_view_shows_valid_slots_only_and_settle_stops_at_an_undecided_one() -> None:
+    pending = (_slot(0, "a", 1.0), _slot(1, "b", 3.0), _slot(2, "c", 5.0), _slot(3, "a", 9.0))
+    row = Row("s", "t", "k", known=4, pending=pending)
+    status = _status(("a", (0,)), ("c", (2,)), prepared=("b",))
+    assert row.view(status, MEAN) == fold_table([("go", 1.0, 0.0), ("go", 5.0, 0.0)])
+    settled = row.settle(status, MEAN)
+    assert (settled.through, [s.index for s in settled.pending]) == (1, [1, 2, 3])
+    assert settled.view(status, MEAN) == row.view(status, MEAN)  # settling changes no view
+    done = _status(("a", (0,)), ("b", (1,)), ("c", (2,)))
+    final = settled.settle(done, MEAN)
+    assert (final.through, final.pending) == (4, ())
+    assert final.base == fold_table([("go", g, 0.0) for g in (1.0, 3.0, 5.0)])
+
+
+def test_with_slots_keeps_every_slot_once_in_order() -> None:
+    row = Row("s", "t", "k", through=2, known=3, pending=(_slot(2, "a"),))
+    grown = row.with_slots([_slot(4, "c"), _slot(3, "b"), _slot(2, "a"), _slot(1, "z")])
+    assert [s.index for s in grown.pending] == [2, 3, 4]
+    assert grown.known == 5
+    assert row.with_slots([]) is row
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    targets=st.lists(st.floats(-5, 5), min_size=1, max_size=12),
+    seed=st.integers(0, 10**6),
+    learning_rate=st.sampled_from(["mean", "constant"]),
 )
-def test_a_malformed_log_record_names_the_run_to_forget(change: dict, why: str) -> None:
-    metadata = {**_log().metadata(), **change} if change else {"run_id": "r1"}
-    with pytest.raises(StorageError, match=rf"u1 \(run 'r1'\).*{why}.*forget_run\('r1'\)"):
-        LogRecord.from_chroma("u1", metadata, "kitchen")
-
-
-def test_state_tables_round_trip_with_and_without_answers() -> None:
-    table = {
-        "take coin": ActionStats(1.5, 3, 0.25),
-        "final_answer": ActionStats(0.5, 2, 0.0, "25 days", 1.0),
-    }
-    state = StateRecord("s1", "t", "kitchen", table)
-    assert state.visits == 5
-    assert state.metadata()["visits"] == 5
-    back = StateRecord.from_chroma("s1", state.metadata(), "kitchen", distance=0.25)
-    assert back.table == table
-    assert back.similarity == 0.75
-    legacy = {"task": "t", "table": '{"a": [1.0, 2, 0.0]}', "visits": 2}
-    assert StateRecord.from_chroma("s2", legacy, "o").table == {"a": ActionStats(1.0, 2, 0.0)}
-
-
-def test_retrieved_lists_actions_by_q_with_their_answers() -> None:
-    table = {
-        "look": ActionStats(0.1, 1, 0.0),
-        "final_answer": ActionStats(0.5, 2, 0.0, "25 days", 1.0),
-        "take": ActionStats(0.9, 4, -1.0),
-    }
-    got = StateRecord("s", "t", "o", table, similarity=0.8).retrieved()
-    assert [(a.action, a.q, a.visits) for a in got.actions] == [
-        ("take", 0.9, 4),
-        ("final_answer", 0.5, 2),
-        ("look", 0.1, 1),
-    ]
-    assert (got.actions[0].last_reward, got.actions[0].answer) == (-1.0, None)
-    assert (got.actions[1].answer, got.actions[1].answer_value) == ("25 days", 1.0)
-    assert got.similarity == 0.8
-
-
-def _state(name: str, similarity: float, visits: int = 1) -> StateRecord:
-    return StateRecord(name, "t", name, {"a": ActionStats(1.0, visits)}, similarity)
-
-
-def test_rank_applies_the_floor_and_breaks_ties_by_visits() -> None:
-    candidates = [
-        _state("low", 0.30),
-        _state("few", 0.9000000001, visits=1),
-        _state("many", 0.9, visits=7),
-        _state("top", 0.95),
-        StateRecord("empty", "t", "empty", {}, 0.99),  # no table: nothing to show
-    ]
-    assert [s.id for s in rank(candidates, 5, 0.35)] == ["top", "many", "few"]
-    assert [s.id for s in rank(candidates, 2, 0.35)] == ["top", "many"]
-    assert [s.id for s in rank(candidates, 5, -1.0)] == ["top", "many", "few", "low"]
-    assert ties(candidates[1], candidates[2])
-    assert not ties(candidates[2], candidates[3])
-
-
-def test_episode_records_are_one_per_step_with_stable_ids() -> None:
-    episode = Episode(
-        task="t",
-        run_id="r9",
-        steps=[
-            Step(observation="o0", action="go"),
-            Step(observation="o1", action="final_answer", answer="done", reward=1.0),
-        ],
+def test_settling_in_any_order_of_commits_folds_in_slot_order(
+    targets: list[float], seed: int, learning_rate: str
+) -> None:
+    """Whatever order runs commit in and rows settle, the table is the fold in slot order."""
+    rlem = RLEMConfig(learning_rate=learning_rate, alpha=0.3)  # type: ignore[arg-type]
+    rng = random.Random(seed)
+    slots = tuple(_slot(i, f"r{i}", g) for i, g in enumerate(targets))
+    row = Row("s", "t", "k", known=len(slots), pending=slots)
+    committed: list[tuple[str, tuple[int, ...]]] = []
+    prepared = tuple(s.run_id for s in slots)  # each run is prepared before its slot is claimed
+    for i in rng.sample(range(len(slots)), len(slots)):
+        committed.append((f"r{i}", (i,)))
+        now = _status(*committed, prepared=prepared)
+        row = row.settle(now, rlem) if rng.random() < 0.5 else row
+    status = _status(*committed)
+    expected = fold_table(
+        [("go", g, 0.0) for g in targets], learning_rate=rlem.learning_rate, alpha=rlem.alpha
     )
-    records = episode_records(episode, "t", ["k0", "k1"], ["s0", "s1"], [0.5, 1.0], created_at=3.0)
-    assert [(r.state_id, r.observation, r.target, r.step) for r in records] == [
-        ("s0", "k0", 0.5, 0),
-        ("s1", "k1", 1.0, 1),
+    assert row.view(status, rlem) == expected
+    assert row.settle(status, rlem).base == expected
+    assert row.refolded(slots, status, rlem).base == expected
+
+
+def test_rank_applies_the_floors_and_breaks_ties_by_visits() -> None:
+    def cand(name: str, similarity: float, visits: int = 1, task: float | None = None) -> tuple:
+        row = Row(name, "t", name, similarity=similarity, task_similarity=task)
+        return row, {"a": ActionStats(1.0, visits)}
+
+    candidates = [
+        cand("low", 0.30),
+        cand("few", 0.9000000001, visits=1),
+        cand("many", 0.9, visits=7),
+        cand("top", 0.95),
+        (Row("empty", "t", "empty", similarity=0.99), {}),  # nothing to show
+        cand("other task", 0.97, task=0.1),
     ]
-    assert [r.answer for r in records] == ["", "done"]
-    again = episode_records(episode, "t", ["k0", "k1"], ["s0", "s1"], [0.5, 1.0], created_at=4.0)
-    assert [r.id for r in records] == [r.id for r in again]
+    assert [s.id for s in rank(candidates, 5, 0.35)] == ["other task", "top", "many", "few"]
+    assert [s.id for s in rank(candidates, 5, 0.35, 0.5)] == ["top", "many", "few"]
+    assert [s.id for s in rank(candidates, 2, 0.35, 0.5)] == ["top", "many"]
+    assert ties(candidates[1][0], candidates[2][0])
+    assert not ties(candidates[2][0], candidates[3][0])

@@ -1,0 +1,323 @@
+"""The log protocol: prepare a run, claim its slots, commit it, settle the rows (DESIGN §6).
+
+`Ledger` does every write of the learn path and of maintenance; its reads are by id (and
+one vector query in `_operations.retrieve`). The records and the pure rules are in
+`_records.py`; DESIGN §6 states the invariants and argues them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from langchain_rememberer._encoding import StateEncoder
+from langchain_rememberer._records import (
+    Done,
+    RunRecord,
+    Slot,
+    Status,
+    done_id,
+    run_key,
+    slot_id,
+)
+from langchain_rememberer._rows import Row
+from langchain_rememberer._store import ChromaStore, Namespace
+from langchain_rememberer.config import RLEMConfig
+from langchain_rememberer.errors import StorageError
+
+__all__ = ["HELP_AFTER", "Ledger"]
+
+logger = logging.getLogger(__name__)
+
+HELP_AFTER = 8
+"""A prepared, uncommitted run whose slot has this many slots after it in a row is completed
+by whoever settles that row (its writer may have died). A count of slots, never a time."""
+
+_MAX_ROUNDS = 1000
+
+
+def _slot_of(record_id: str, metadata: Any, document: str | None) -> Slot:
+    """A slot as stored; one that cannot be read counts nothing (a warning says so).
+
+    It takes its position for good (written once), so it is read as a marker: decided,
+    counting nothing, and its state is refolded without it.
+    """
+    try:
+        return Slot.from_chroma(record_id, metadata, document)
+    except StorageError as e:
+        state_id, _, index = record_id.removeprefix("slot:").rpartition(":")
+        logger.warning("rememberer: %s; it counts nothing", e)
+        run_id = str(metadata.get("run_id") or "") if isinstance(metadata, dict) else ""
+        return Slot(state_id, int(index), run_id, forget=True)
+
+
+def _runs_and_dones(got: Mapping[str, tuple[Any, str]]) -> Status:
+    runs, dones = {}, {}
+    for record_id, (meta, doc) in got.items():
+        if record_id.startswith("run:"):
+            run = RunRecord.from_chroma(record_id, meta, doc)
+            runs[run.run_id] = run
+        elif record_id.startswith("done:"):
+            done = Done.from_chroma(record_id, meta, doc)
+            dones[done.run_id] = done
+    return Status(runs, dones)
+
+
+class Ledger:
+    """Writes runs into a namespace exactly once, and keeps its rows folded.
+
+    Args:
+        store: The Chroma storage.
+        encoder: Embeds the states of a run it completes for another writer.
+        rlem: The fold's learning rate.
+
+    Example:
+        ```python
+        from langchain_rememberer import RemembererMemory
+
+        memory = RemembererMemory(path=None)
+        assert memory.ledger.store is memory.store
+        ```
+    """
+
+    def __init__(self, store: ChromaStore, encoder: StateEncoder, rlem: RLEMConfig) -> None:
+        self.store = store
+        self.encoder = encoder
+        self.rlem = rlem
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def status(self, ns: Namespace, run_ids: Iterable[str]) -> Status:
+        """The run and done records of some runs (one read by id)."""
+        runs = sorted(set(run_ids))
+        if not runs:
+            return Status()
+        ids = [run_key(r) for r in runs] + [done_id(r) for r in runs]
+        return _runs_and_dones(self.store.get_log(ns, ids))
+
+    def slots(self, ns: Namespace, state_id: str, indices: Iterable[int]) -> list[Slot]:
+        """The slots of a state at some positions (absent ones are left out)."""
+        got = self.store.get_log(ns, [slot_id(state_id, i) for i in indices])
+        return [_slot_of(i, m, d) for i, (m, d) in got.items()]
+
+    def view(self, ns: Namespace, rows: Sequence[Row]) -> list[dict[str, Any]]:
+        """The tables readers see of some rows (a read only when one has pending slots)."""
+        status = self.status(ns, {r for row in rows for r in row.pending_runs()})
+        return [row.view(status, self.rlem) for row in rows]
+
+    # -- a run -------------------------------------------------------------------------------
+
+    def prepare(self, ns: Namespace, run: RunRecord) -> RunRecord:
+        """Write the run record; returns the one stored (an earlier attempt's, if any)."""
+        meta, doc = run.chroma()
+        self.store.add_log(ns, [(run_key(run.run_id), meta, doc)])
+        stored = self.status(ns, [run.run_id]).runs.get(run.run_id)
+        if stored is None:
+            msg = f"run {run.run_id!r} was deleted while it was being learned"
+            raise StorageError(msg)
+        return stored
+
+    def complete(
+        self,
+        ns: Namespace,
+        run: RunRecord,
+        rows: Mapping[str, Row],
+        vectors: Mapping[str, Sequence[float]],
+    ) -> tuple[bool, dict[str, Row]]:
+        """Claim a slot per state for a prepared run, name them in its rows, then commit it.
+
+        `rows` are the run's rows as read (missing: new states, written with `vectors`).
+        Returns whether this call's done record is the one that counts (another writer's may
+        have committed the run first), and the run's rows as written.
+        """
+        wanted = {
+            s: Slot(s, -1, run.run_id, run.slots(s), run.task_of(s), run.key_of(s), nonce=run.nonce)
+            for s in run.state_ids()
+        }
+        current = {s: rows.get(s) or Row(s, run.task_of(s), run.key_of(s)) for s in wanted}
+        mine, current = self.claim(ns, wanted, current)
+        new = {s: vectors[s] for s in wanted if s not in rows}
+        self.store.write_rows(ns, list(current.values()), new)
+        done = Done(run.run_id, run.nonce, tuple((s, mine[s]) for s in wanted), uuid.uuid4().hex)
+        meta, doc = done.chroma()
+        self.store.add_log(ns, [(done_id(run.run_id), meta, doc)])
+        stored = self.status(ns, [run.run_id]).dones.get(run.run_id)
+        return stored is not None and stored.by == done.by, current
+
+    def claim(
+        self, ns: Namespace, wanted: Mapping[str, Slot], rows: Mapping[str, Row]
+    ) -> tuple[dict[str, int], dict[str, Row]]:
+        """Claim one slot per state (`wanted[s]`, its index ignored) at the end of its sequence.
+
+        A slot of the same nonce already pending in the row is reused. Every slot walked past
+        joins the row's pending slots, so the row keeps knowing every slot below `known`.
+        Returns the claimed index per state and the rows knowing them.
+        """
+        rows = dict(rows)
+        mine = {
+            s: slot.index
+            for s, row in rows.items()
+            for slot in row.pending
+            if s in wanted and slot.nonce == wanted[s].nonce
+        }
+        todo = {s: rows[s].known for s in wanted if s not in mine}
+        for _ in range(_MAX_ROUNDS):
+            if not todo:
+                return mine, rows
+            tries = [dataclasses.replace(wanted[s], index=i) for s, i in todo.items()]
+            self.store.add_log(ns, [(t.id, *t.chroma()) for t in tries])
+            got = self.store.get_log(ns, [t.id for t in tries])
+            for t in tries:
+                if t.id not in got:  # evicted meanwhile: claim the position again
+                    continue
+                slot = _slot_of(t.id, *got[t.id])
+                rows[t.state_id] = self._knowing(ns, rows[t.state_id], [slot])
+                if slot.nonce == t.nonce and slot.run_id == t.run_id:
+                    mine[t.state_id] = t.index
+                    del todo[t.state_id]
+                else:
+                    todo[t.state_id] = t.index + 1
+        msg = "could not claim a slot: too many concurrent writers on one state"
+        raise StorageError(msg)
+
+    # -- rows --------------------------------------------------------------------------------
+
+    def _knowing(self, ns: Namespace, row: Row, slots: Sequence[Slot]) -> Row:
+        """The row knowing `slots` too; refolded from all its slots when one is a marker."""
+        row = row.with_slots(slots)
+        if any(s.forget for s in slots):
+            return self.refold(ns, row)
+        return row
+
+    def refold(self, ns: Namespace, row: Row) -> Row:
+        """A row rebuilt from every slot below its `known` (a run in its base was forgotten)."""
+        slots = self.slots(ns, row.id, range(row.known))
+        status = self.status(ns, {s.run_id for s in slots if not s.forget})
+        return row.refolded(slots, status, self.rlem)
+
+    def settle(
+        self,
+        ns: Namespace,
+        rows: Mapping[str, Row],
+        *,
+        written: Mapping[str, Row] | None = None,
+    ) -> dict[str, Row]:
+        """Fold the decided pending slots of rows into their bases, until no slot is unknown.
+
+        Writes a row when it changed (`written`: as stored now; default `rows`), then reads the
+        position after each row's `known`: a slot there was claimed by a writer that may have
+        written an older row after ours, so the loop goes on with it. The last writer of a row
+        finds nothing and leaves the fold of every slot.
+        """
+        rows, written = dict(rows), dict(written or rows)
+        for _ in range(_MAX_ROUNDS):
+            status = self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
+            status = self._help(ns, rows, status)
+            settled = {s: _settled(row, status, self.rlem) for s, row in rows.items()}
+            changed = [row for s, row in settled.items() if row != written.get(s)]
+            self.store.write_rows(ns, changed)
+            written.update({row.id: row for row in changed})
+            found = self._probe(ns, settled)
+            if not found:
+                return settled
+            rows = {s: self._knowing(ns, settled[s], found.get(s, [])) for s in settled}
+        msg = "could not settle states: too many concurrent writers"
+        raise StorageError(msg)
+
+    def _probe(self, ns: Namespace, rows: Mapping[str, Row]) -> dict[str, list[Slot]]:
+        """Slots at and after each row's `known` (none, unless another writer claimed one)."""
+        found: dict[str, list[Slot]] = {}
+        ends = {s: row.known for s, row in rows.items()}
+        while ends:
+            got = self.store.get_log(ns, [slot_id(s, i) for s, i in ends.items()])
+            nxt = {}
+            for s, i in ends.items():
+                if slot_id(s, i) in got:
+                    found.setdefault(s, []).append(
+                        _slot_of(slot_id(s, i), *got[slot_id(s, i)])
+                    )
+                    nxt[s] = i + 1
+            ends = nxt
+        return found
+
+    def _help(self, ns: Namespace, rows: Mapping[str, Row], status: Status) -> Status:
+        """Complete the prepared runs stuck in these rows (`HELP_AFTER`); the new status."""
+        stuck = set()
+        for row in rows.values():
+            for n, slot in enumerate(row.pending):
+                later = len(row.pending) - n - 1
+                if status.verdict(slot) == "undecided" and later >= HELP_AFTER:
+                    stuck.add(slot.run_id)
+        if not stuck:
+            return status
+        for run_id in sorted(stuck):
+            self.finish(ns, status.runs[run_id])
+        return self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
+
+    def finish(self, ns: Namespace, run: RunRecord) -> None:
+        """Complete and settle a prepared run of any writer (its states embedded here)."""
+        states = run.state_ids()
+        rows = self.store.get_rows(ns, states)
+        missing = [s for s in states if s not in rows]
+        vectors = dict(
+            zip(
+                missing,
+                self.encoder.state_vectors(
+                    ns.task_weight, [(run.task_of(s), run.key_of(s)) for s in missing]
+                ),
+                strict=True,
+            )
+        )
+        _committed, written = self.complete(ns, run, rows, vectors)
+        self.settle(ns, written)
+
+    # -- forgetting --------------------------------------------------------------------------
+
+    def forget(self, ns: Namespace, run_id: str) -> int:
+        """Forget a run; returns the updates it had learned. Running it again completes it.
+
+        Its run record goes first (from then on none of its slots counts), then a marker slot
+        tells each of its states' writers to refold; its done record goes last.
+        """
+        status = self.status(ns, [run_id])
+        run, done = status.runs.get(run_id), status.dones.get(run_id)
+        learned = len(run.steps) if run is not None and status.learned(run_id) else 0
+        states = [s for s, _ in done.slots] if done else run.state_ids() if run else []
+        if run is not None:
+            self.store.delete_log(ns, [run_key(run_id)])
+        rows = self.store.get_rows(ns, states) if states else {}
+        if rows:
+            nonce = uuid.uuid4().hex
+            markers = {s: Slot(s, -1, run_id, forget=True, nonce=nonce) for s in rows}
+            _mine, current = self.claim(ns, markers, rows)
+            refolded = {s: self.refold(ns, row) for s, row in current.items()}
+            self.store.write_rows(ns, list(refolded.values()))
+            self.settle(ns, refolded)
+        if done is not None:
+            self.store.delete_log(ns, [done_id(run_id)])
+        return learned
+
+    def delete_states(self, ns: Namespace, rows: Sequence[Row]) -> None:
+        """Delete states: their rows, then every slot of theirs."""
+        self.store.delete_rows(ns, [row.id for row in rows])
+        for row in rows:
+            ends = self._probe(ns, {row.id: row}).get(row.id, [])
+            last = max([row.known, *(s.index + 1 for s in ends)])
+            self.store.delete_log(ns, [slot_id(row.id, i) for i in range(last)])
+
+
+def _settled(row: Row, status: Status, rlem: RLEMConfig) -> Row:
+    """`row.settle`, stamped with the time when its base changed (eviction ranks by it)."""
+    settled = row.settle(status, rlem)
+    if settled.base == row.base:
+        return settled
+    return dataclasses.replace(settled, last_update=time.time())
+
+
+def new_run(run_id: str, fingerprint: str, task: str, steps: Sequence[Any]) -> RunRecord:
+    """A run record with a fresh nonce."""
+    return RunRecord(run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps))

@@ -1,0 +1,196 @@
+"""A state's row: its folded table and pending slots, what readers see of it, and ranking.
+
+No I/O. A row (the states collection) caches a state: `base`, the fold of its slots below
+`through`, every one of them decided; `pending`, its slots from `through` to `known` (the
+row knows every slot below `known`). What any reader sees of a state is `Row.view`: the base,
+then the valid pending slots, in slot order (DESIGN §6).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_rememberer._records import Slot, Status
+from langchain_rememberer.errors import StorageError
+from langchain_rememberer.rlem import ActionStats, fold_table
+from langchain_rememberer.types import ActionValue, RetrievedState
+
+__all__ = ["Row", "rank", "retrieved", "ties"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """A state as the states collection keeps it (see the module docstring)."""
+
+    id: str
+    task: str
+    key: str
+    base: Mapping[str, ActionStats] = field(default_factory=dict)
+    through: int = 0
+    known: int = 0
+    pending: tuple[Slot, ...] = ()
+    last_update: float = 0.0
+    similarity: float | None = None
+    task_similarity: float | None = None
+
+    def pending_runs(self) -> set[str]:
+        """Run ids of its pending slots (what `view` and `settle` need the status of)."""
+        return {s.run_id for s in self.pending if not s.forget}
+
+    def with_slots(self, slots: Iterable[Slot]) -> Row:
+        """This row knowing more slots (each at or after `known`, in any order)."""
+        have = {s.index for s in self.pending}
+        extra = [s for s in slots if s.index >= self.through and s.index not in have]
+        if not extra:
+            return self
+        pending = tuple(sorted([*self.pending, *extra], key=lambda s: s.index))
+        return dataclasses.replace(
+            self, pending=pending, known=max(self.known, pending[-1].index + 1)
+        )
+
+    def view(self, status: Status, rlem: Any) -> dict[str, ActionStats]:
+        """The table every reader sees: the base, then the valid pending slots in order."""
+        valid = [s for s in self.pending if status.verdict(s) == "valid"]
+        return _fold(self.base, valid, rlem)
+
+    def settle(self, status: Status, rlem: Any) -> Row:
+        """Fold the decided prefix of `pending` into the base (valid ones) or drop it."""
+        base, through, rest = self.base, self.through, list(self.pending)
+        while rest and rest[0].index == through:
+            verdict = status.verdict(rest[0])
+            if verdict == "undecided":
+                break
+            if verdict == "valid":
+                base = _fold(base, [rest[0]], rlem)
+            through += 1
+            rest.pop(0)
+        return dataclasses.replace(self, base=base, through=through, pending=tuple(rest))
+
+    def refolded(self, slots: Sequence[Slot], status: Status, rlem: Any) -> Row:
+        """This row rebuilt from all of its slots (`slots`, indices from 0), then settled."""
+        fresh = dataclasses.replace(self, base={}, through=0, known=0, pending=())
+        return fresh.with_slots(slots).settle(status, rlem)
+
+    def chroma(self) -> tuple[dict[str, Any], str]:
+        """Its Chroma metadata and document (the observation key)."""
+        table = {a: _table_row(s) for a, s in self.base.items()}
+        meta = {
+            "task": self.task,
+            "table": json.dumps(table, ensure_ascii=False),
+            "visits": sum(s.visits for s in self.base.values()),
+            "through": self.through,
+            "known": self.known,
+            "last_update": self.last_update,
+            # Always written: Chroma's `update` keeps the metadata keys a write leaves out.
+            "pending": json.dumps([s.entry() for s in self.pending], ensure_ascii=False),
+        }
+        return meta, self.key
+
+    @classmethod
+    def from_chroma(
+        cls, record_id: str, metadata: Any, document: str | None, distance: float | None = None
+    ) -> Row:
+        """Rebuild a row from what Chroma returned; the `ip` distance is 1 − similarity."""
+        try:
+            raw = json.loads(metadata["table"])
+            base = {str(a): _stats_of(row) for a, row in raw.items()}
+            pending = tuple(
+                Slot.of_entry(record_id, e) for e in json.loads(metadata.get("pending") or "[]")
+            )
+            return cls(
+                record_id,
+                str(metadata["task"]),
+                document or "",
+                base,
+                int(metadata.get("through") or 0),
+                int(metadata.get("known") or 0),
+                pending,
+                float(metadata.get("last_update") or 0.0),
+                None if distance is None else 1.0 - float(distance),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            msg = f"state {record_id} has a corrupt row; run memory.rebuild() to repair it"
+            raise StorageError(msg) from e
+
+
+def _fold(
+    base: Mapping[str, ActionStats], slots: Iterable[Slot], rlem: Any
+) -> dict[str, ActionStats]:
+    updates = [(u.action, u.target, u.reward, u.answer) for s in slots for u in s.updates]
+    if not updates:
+        return dict(base)
+    return fold_table(updates, learning_rate=rlem.learning_rate, alpha=rlem.alpha, initial=base)
+
+
+def retrieved(row: Row, table: Mapping[str, ActionStats]) -> RetrievedState:
+    """A row with its viewed table as the memory returns it, actions by Q, highest first."""
+    actions = [
+        ActionValue(
+            action=a,
+            q=s.q,
+            visits=s.visits,
+            last_reward=s.last_reward,
+            answer=s.answer or None,
+            answer_value=s.answer_value if s.answer else None,
+        )
+        for a, s in sorted(table.items(), key=lambda item: -item[1].q)
+    ]
+    return RetrievedState(
+        id=row.id,
+        task=row.task,
+        observation=row.key,
+        similarity=row.similarity or 0.0,
+        actions=actions,
+    )
+
+
+def ties(a: Row, b: Row) -> bool:
+    """Whether two candidates are equally similar (to 6 decimals)."""
+    return round(a.similarity or 0.0, 6) == round(b.similarity or 0.0, 6)
+
+
+def rank(
+    candidates: Sequence[tuple[Row, Mapping[str, ActionStats]]],
+    k: int,
+    min_similarity: float,
+    min_task_similarity: float | None = None,
+) -> list[RetrievedState]:
+    """The `k` best (row, viewed table) candidates, most similar first.
+
+    A candidate needs a table and at least `min_similarity` (and `min_task_similarity` when
+    set); ties are broken by total visits.
+    """
+    kept = [
+        (row, table)
+        for row, table in candidates
+        if table
+        and (row.similarity or 0.0) >= min_similarity
+        and (
+            min_task_similarity is None
+            or row.task_similarity is None
+            or row.task_similarity >= min_task_similarity
+        )
+    ]
+    kept.sort(
+        key=lambda c: (-round(c[0].similarity or 0.0, 6), -sum(s.visits for s in c[1].values()))
+    )
+    return [retrieved(row, table) for row, table in kept[:k]]
+
+
+def _table_row(stats: ActionStats) -> list[Any]:
+    """A table entry as stored: [q, n, last reward], plus [answer, its value] for answers."""
+    row: list[Any] = [stats.q, stats.visits, stats.last_reward]
+    return [*row, stats.answer, stats.answer_value] if stats.answer else row
+
+
+def _stats_of(row: Any) -> ActionStats:
+    """Inverse of `_table_row`."""
+    q, n, r, *rest = row
+    if rest:
+        answer, value = rest
+        return ActionStats(float(q), int(n), float(r), str(answer), float(value))
+    return ActionStats(float(q), int(n), float(r))
