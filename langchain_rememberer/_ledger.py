@@ -237,9 +237,7 @@ class Ledger:
             nxt = {}
             for s, i in ends.items():
                 if slot_id(s, i) in got:
-                    found.setdefault(s, []).append(
-                        _slot_of(slot_id(s, i), *got[slot_id(s, i)])
-                    )
+                    found.setdefault(s, []).append(_slot_of(slot_id(s, i), *got[slot_id(s, i)]))
                     nxt[s] = i + 1
             ends = nxt
         return found
