@@ -22,6 +22,11 @@ __all__ = ["EXPORT_FORMAT", "read_export", "reference_pool_records", "write_expo
 EXPORT_FORMAT = "langchain-rememberer/log"
 
 
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""The line breaks `json.dumps(ensure_ascii=False)` leaves raw, as JSON escapes: every record
+stays on one line for any reader (Python's `str.splitlines()` splits on them)."""
+
+
 def write_export(path: str | Path, records: Sequence[LogRecord], *, task_weight: float) -> int:
     """Write a header line and one JSON line per log record, in fold order."""
     header = {"format": EXPORT_FORMAT, "version": 1, "task_weight": task_weight}
@@ -29,23 +34,26 @@ def write_export(path: str | Path, records: Sequence[LogRecord], *, task_weight:
         out.write(json.dumps(header) + "\n")
         for record in sorted(records, key=lambda r: r.order):
             row = {"id": record.id, **record.metadata(), "observation": record.observation}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps(row, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
     return len(records)
 
 
 def read_export(path: str | Path) -> list[LogRecord]:
     """Read a `write_export` file back, validating every record.
 
+    Lines end at a newline only, not at the other breaks `str.splitlines` knows: an export
+    written by an earlier version may hold U+2028, U+2029 or U+0085 raw inside a string.
+
     Raises:
         InvalidInputError: the file is not an export, or a record is malformed.
     """
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as e:
         msg = f"{path} is not a langchain-rememberer export: not UTF-8 text ({e})"
         raise InvalidInputError(msg) from e
     try:
-        header = json.loads(lines[0]) if lines else {}
+        header = json.loads(lines[0])
     except (json.JSONDecodeError, RecursionError):
         header = {}
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
