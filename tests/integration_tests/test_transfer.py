@@ -86,6 +86,34 @@ def test_an_export_holding_raw_unicode_line_breaks_is_read(memory, tmp_path) -> 
     assert [r.action for r in read_export(path)] == [f"a{BREAKS}", f"b{BREAKS}"]
 
 
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("missing.jsonl", "no such file"),
+        (".", "it is a directory, not a file"),
+        ("no-folder/x.jsonl", "the folder .*no-folder does not exist"),
+    ],
+)
+def test_a_path_that_cannot_be_read_is_an_invalid_input(memory, tmp_path, where, reason) -> None:
+    path = tmp_path / where
+    with pytest.raises(InvalidInputError, match=rf"cannot read .*: {reason}; nothing was imported"):
+        memory.import_jsonl(path)
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (".", "it is a directory, not a file"),
+        ("no-folder/x.jsonl", "the folder .*no-folder does not exist"),
+    ],
+)
+def test_a_path_that_cannot_be_written_is_an_invalid_input(memory, tmp_path, where, reason) -> None:
+    memory.learn(two_step_episode("r1"))
+    with pytest.raises(InvalidInputError, match=rf"cannot write the export to .*: {reason}"):
+        memory.export_jsonl(tmp_path / where)
+    assert not (tmp_path / "no-folder").exists()
+
+
 def test_import_rejects_foreign_file(memory, tmp_path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text('{"hello": 1}\n')
