@@ -203,8 +203,12 @@ class RemembererMemory:
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
         self.exemplar_template = exemplar_template
-        if action_history < 0:
-            msg = f"action_history must be 0 or more, got {action_history}"
+        if (
+            isinstance(action_history, bool)
+            or not isinstance(action_history, int)
+            or action_history < 0
+        ):
+            msg = f"action_history must be a whole number of 0 or more, got {action_history!r}"
             raise InvalidInputError(msg)
         self.action_history = action_history
         self._check_namespace(namespace)

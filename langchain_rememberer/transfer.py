@@ -44,30 +44,48 @@ _CHUNK = 500
 """Runs whose records an export reads per call."""
 
 
+_LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
+"""The line breaks `json.dumps(ensure_ascii=False)` leaves raw, as JSON escapes: every record
+stays on one line for any reader (Python's `str.splitlines()` splits on them)."""
+
+
 def write_export(path: str | Path, records: Sequence[LogRecord], *, task_weight: float) -> int:
-    """Write a header line and one JSON line per log record, in fold order."""
+    """Write a header line and one JSON line per log record, in fold order.
+
+    Raises:
+        InvalidInputError: `path` is a directory or its folder does not exist (nothing written).
+    """
     header = {"format": EXPORT_FORMAT, "version": 1, "task_weight": task_weight}
-    with Path(path).open("w", encoding="utf-8") as out:
+    try:
+        out = Path(path).open("w", encoding="utf-8")  # noqa: SIM115 - only opening is a path error
+    except OSError as e:
+        raise _path_error(path, e, writing=True) from e
+    with out:
         out.write(json.dumps(header) + "\n")
         for record in sorted(records, key=lambda r: r.order):
             row = {"id": record.id, **record.metadata(), "observation": record.observation}
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json.dumps(row, ensure_ascii=False).translate(_LINE_BREAKS) + "\n")
     return len(records)
 
 
 def read_export(path: str | Path) -> list[LogRecord]:
     """Read a `write_export` file back, validating every record.
 
+    Lines end at a newline only, not at the other breaks `str.splitlines` knows: an export
+    written by an earlier version may hold U+2028, U+2029 or U+0085 raw inside a string.
+
     Raises:
-        InvalidInputError: the file is not an export, or a record is malformed.
+        InvalidInputError: no such file, a directory, not an export, or a malformed record.
     """
     try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
+        lines = Path(path).read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as e:
         msg = f"{path} is not a langchain-rememberer export: not UTF-8 text ({e})"
         raise InvalidInputError(msg) from e
+    except OSError as e:
+        raise _path_error(path, e, writing=False) from e
     try:
-        header = json.loads(lines[0]) if lines else {}
+        header = json.loads(lines[0])
     except (json.JSONDecodeError, RecursionError):
         header = {}
     if not isinstance(header, dict) or header.get("format") != EXPORT_FORMAT:
@@ -121,6 +139,24 @@ def reference_pool_records(
                 )
             )
     return records
+
+
+def _path_error(path: str | Path, error: OSError, *, writing: bool) -> InvalidInputError:
+    """An export file that cannot be opened, said in words that tell what to fix."""
+    target = Path(path)
+    if target.is_dir():
+        reason = "it is a directory, not a file"
+    elif target.parent.exists() and not target.parent.is_dir():
+        reason = f"{target.parent} is a file, not a folder"
+    elif not target.parent.is_dir():
+        reason = f"the folder {target.parent} does not exist"
+    elif isinstance(error, FileNotFoundError):
+        reason = "no such file"
+    else:
+        reason = error.strerror or str(error)
+    doing, nothing = ("write the export to", "exported") if writing else ("read", "imported")
+    msg = f"cannot {doing} {path}: {reason}; nothing was {nothing}"
+    return InvalidInputError(msg)
 
 
 def _record(data: Mapping[str, Any]) -> LogRecord:

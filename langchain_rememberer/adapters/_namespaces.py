@@ -4,11 +4,15 @@ A template is checked when an adapter is built (`NamespaceTemplate.parse`): plai
 only, and literal text a namespace may hold. Per run it is filled from the run's sources in
 order, the first that has a key winning (the middleware: its runtime context, then
 `config["configurable"]`); the result must be a usable namespace as it is, never rewritten.
+Two fillings never give one namespace (two tenants, one memory): a value may not hold the text
+that follows its field in the template (in `"{org}-{user}"`, an org may not hold `-`), so the
+namespace reads back one way only; the last field may hold anything.
 `RunNamespaces` keeps the namespace each run was resolved to, so the run's feedback finds it.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import reprlib
 import string
@@ -36,15 +40,16 @@ _KEEP = 1024
 """Runs whose namespace an adapter remembers for `record_feedback` (the latest)."""
 
 
-def _fields(template: str) -> tuple[str, ...]:
-    """The `{key}` fields of `template`, each once, in order; InvalidInputError otherwise."""
+def _fields(template: str) -> list[tuple[str, str]]:
+    """`(key, the text after it)` of each `{key}` field in order; InvalidInputError otherwise."""
     try:
         parts = list(string.Formatter().parse(template))
     except ValueError as e:  # a single '{' or '}'
         msg = f"namespace template {template!r} cannot be read: {e}"
         raise InvalidInputError(msg) from None
-    fields: list[str] = []
-    for _, name, spec, conversion in parts:
+    fields: list[tuple[str, str]] = []
+    afters = [literal for literal, *_ in parts[1:]] + [""]  # the text after each part
+    for (_, name, spec, conversion), after in zip(parts, afters, strict=False):
         if name is None:
             continue
         if not name.isidentifier() or spec or conversion:
@@ -54,8 +59,26 @@ def _fields(template: str) -> tuple[str, ...]:
                 "a plain key; use {key} with a name, no attribute, index, !conversion or :spec"
             )
             raise InvalidInputError(msg)
-        fields.append(name)
-    return tuple(dict.fromkeys(fields))
+        fields.append((name, after))
+    return fields
+
+
+def _separators(template: str, fields: list[tuple[str, str]]) -> tuple[tuple[str, str], ...]:
+    """`(key, separator)` of every field but the last: the text its value may not hold.
+
+    With values that do not hold their separator (nor end with its start), the filled
+    namespace splits back into its values one way only, so no two fillings give one namespace.
+    Fields with no text between them could never be told apart: InvalidInputError.
+    """
+    for (key, separator), (following, _) in itertools.pairwise(fields):
+        if not separator:
+            msg = (
+                f"namespace template {template!r}: {{{key}}}{{{following}}} have no text "
+                f"between them, so different values would fill to one namespace; separate "
+                f"them, e.g. {{{key}}}.{{{following}}}"
+            )
+            raise InvalidInputError(msg)
+    return tuple(fields[:-1])
 
 
 def _lookup(source: Any, key: str) -> Any:
@@ -96,6 +119,8 @@ class NamespaceTemplate:
 
     template: str
     fields: tuple[str, ...]
+    separators: tuple[tuple[str, str], ...] = ()
+    """`(key, text)`: a value of `key` may not hold the `text` after it (see `fill`)."""
 
     @classmethod
     def parse(cls, template: object) -> NamespaceTemplate:
@@ -108,7 +133,9 @@ class NamespaceTemplate:
         if not isinstance(template, str):
             msg = f"namespace must be a string, got {type(template).__name__}"
             raise InvalidInputError(msg)
-        fields = _fields(template)
+        found = _fields(template)
+        fields = tuple(dict.fromkeys(key for key, _ in found))
+        separators = _separators(template, found)
         # "a" is allowed anywhere in a name: if it fails, every filling fails.
         try:
             check_name(
@@ -120,16 +147,20 @@ class NamespaceTemplate:
                 raise
             msg = f"namespace template {template!r} can never be a usable namespace: {e}"
             raise InvalidInputError(msg) from None
-        return cls(template, fields)
+        return cls(template, fields, separators)
 
     def fill(self, sources: Sequence[Source]) -> str:
         """The namespace for one run: each field from the first source that has it.
 
-        A key whose value is None counts as absent.
+        A key whose value is None counts as absent. A value may not hold the text that follows
+        its field in the template (in `"{org}-{user}"`, an org may not hold `-`; a user may):
+        else `org="acme-x", user="bob"` and `org="acme", user="x-bob"` would be one namespace,
+        two tenants sharing one memory. Such a value is refused, never rewritten.
 
         Raises:
             InvalidInputError: a key is in no source (named, with the template), a value is
-                not text, or the filled value is not a usable namespace.
+                not text, a value holds the text after its field, or the filled value is not a
+                usable namespace.
         """
         values: dict[str, str] = {}
         for key in self.fields:
@@ -141,6 +172,8 @@ class NamespaceTemplate:
                 msg = f"namespace template {self.template!r} needs the key {key!r}, {where}"
                 raise InvalidInputError(msg)
             values[key] = _text(self.template, key, value)
+        for key, separator in self.separators:
+            self._check_apart(key, values[key], separator)
         filled = self.template.format_map(values)
         try:
             return check_name(filled, what="namespace")
@@ -150,6 +183,19 @@ class NamespaceTemplate:
                 f"is not usable (it is not rewritten): {e}"
             )
             raise InvalidInputError(msg) from None
+
+    def _check_apart(self, key: str, value: str, separator: str) -> None:
+        """Refuse a value after which the namespace would not split back at `separator`."""
+        if (value + separator).find(separator) == len(value):
+            return
+        holds = "holds" if separator in value else "ends with the start of"
+        msg = (
+            f"namespace template {self.template!r}: {key}={reprlib.repr(value)} {holds} "
+            f"{separator!r}, the text after {{{key}}}, so another {key} could fill to the same "
+            f"namespace (two tenants, one memory); it is refused, not rewritten: separate the "
+            f"fields with text no {key} holds, or put {{{key}}} last"
+        )
+        raise InvalidInputError(msg)
 
 
 class RunNamespaces:

@@ -284,6 +284,17 @@ def test_import_of_a_bad_file_is_exit_2_and_creates_nothing(tmp_path) -> None:
     assert not new.exists()
 
 
+def test_export_to_a_directory_or_a_missing_folder_is_exit_2(db: Path, tmp_path) -> None:
+    into_dir = run("export", tmp_path, "--path", db, "-n", "docs", code=2).stderr
+    assert f"cannot write the export to {tmp_path}: it is a directory, not a file" in into_dir
+    assert "Traceback" not in into_dir
+    missing = tmp_path / "no-folder" / "dump.jsonl"
+    into_missing = run("export", missing, "--path", db, "-n", "docs", code=2).stderr
+    assert f"the folder {missing.parent} does not exist; nothing was exported" in into_missing
+    assert not missing.parent.exists()
+    assert "no file" in run("import", tmp_path, "--path", db, "-n", "docs", code=2).stderr
+
+
 def test_forget_a_run_refolds_its_states(db: Path) -> None:
     state_id = kitchen_id(db)
     assert (

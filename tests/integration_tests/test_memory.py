@@ -341,6 +341,13 @@ def test_action_history_tells_aliased_states_apart(make_memory) -> None:
     assert [a.action for a in at_start.actions] == ["go north"]
 
 
+@pytest.mark.parametrize("bad", ["2", 2.0, True, -1, None])
+def test_action_history_that_is_not_a_whole_number_is_refused(make_memory, bad) -> None:
+    with pytest.raises(InvalidInputError, match="action_history must be a whole number") as e:
+        make_memory(action_history=bad)
+    assert repr(bad) in str(e.value)
+
+
 class _TableWriteFails(ChromaStore):
     """Real Chroma underneath; the first table write after arming raises (fault injection)."""
 

@@ -227,8 +227,26 @@ def test_a_filled_value_that_is_not_a_namespace_is_an_error_not_a_rewrite(memory
         middleware.record_feedback(out["rememberer_run_id"], 1.0)
 
 
+def test_two_tenants_whose_values_join_alike_never_share_a_memory(memory, caplog) -> None:
+    # "acme" + "x-bob" and "acme-x" + "bob" both join to "acme-x-bob": the second is refused.
+    model = scripted(*wrong_run().responses, *wrong_run().responses)
+    middleware = RemembererMiddleware(memory, namespace="{org}-{user_id}")
+    agent = create_agent(model, TOOLS, system_prompt=SYSTEM, middleware=[middleware])
+    agent.invoke({"messages": [HumanMessage(TASK)]}, ask("x-bob", org="acme"))
+    assert set(records(memory)) == {"acme-x-bob"}  # the last field may hold the separator
+    with caplog.at_level(logging.WARNING, logger="langchain_rememberer"):
+        other = agent.invoke({"messages": [HumanMessage(TASK)]}, ask("bob", org="acme-x"))
+    assert other["messages"][-1].content == "-1"  # the run went on, with no memory
+    (warning,) = warnings_of(caplog)
+    assert "org='acme-x' holds '-', the text after {org}" in warning
+    assert [system_text(m) for m in model.received[2:]] == [SYSTEM, SYSTEM]  # not acme/x-bob's
+    assert memory.stats(namespace="acme-x-bob").updates == 2  # nothing of the other tenant's
+    with pytest.raises(FeedbackError, match="was not recorded"):
+        middleware.record_feedback(other["rememberer_run_id"], 1.0)
+
+
 BAD_TEMPLATES = ["team-{user.id}", "team-{0}", "team-{}", "team-{user_id!r}", "team-{user_id:x}"]
-BAD_TEMPLATES += ["team-{user[0]}", "team:{user_id}", "team-{user_id", "team/a"]
+BAD_TEMPLATES += ["team-{user[0]}", "team:{user_id}", "team-{user_id", "team/a", "{org}{user_id}"]
 
 
 @pytest.mark.parametrize("template", BAD_TEMPLATES)

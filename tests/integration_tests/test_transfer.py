@@ -49,6 +49,72 @@ def test_export_import_round_trip_loses_nothing(memory, tmp_path) -> None:
     assert second.read_text() == path.read_text()
 
 
+BREAKS = "\u2028 \u2029 \x85"
+"""Line breaks to `str.splitlines()` that `json.dumps(ensure_ascii=False)` leaves raw."""
+
+
+def test_text_with_unicode_line_breaks_round_trips(memory, tmp_path) -> None:
+    memory.learn(
+        Episode(
+            task=f"task {BREAKS}",
+            run_id="r",
+            steps=[
+                Step(observation=f"room {BREAKS}", action=f"go {BREAKS}", reward=1.0),
+                Step(observation="end", action="final_answer", answer=f"done {BREAKS}"),
+            ],
+        )
+    )
+    path = tmp_path / "breaks.jsonl"
+    assert memory.export_jsonl(path) == 2
+    assert len(path.read_bytes().split(b"\n")) == 4  # header, 2 records, the final newline
+    assert [r.action for r in read_export(path)] == [f"go {BREAKS}", "final_answer"]
+    assert memory.import_jsonl(path, namespace="copy") == 2
+    again = tmp_path / "again.jsonl"
+    memory.export_jsonl(again, namespace="copy")
+    assert again.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
+
+
+def test_an_export_holding_raw_unicode_line_breaks_is_read(memory, tmp_path) -> None:
+    """What earlier versions wrote: U+2028 and kin raw inside a JSON string."""
+    memory.learn(two_step_episode("r1"))
+    path = tmp_path / "raw.jsonl"
+    memory.export_jsonl(path)
+    header, *rows = (json.loads(line) for line in path.read_text(encoding="utf-8").split("\n")[:-1])
+    lines = [json.dumps(header)]
+    lines += [json.dumps({**r, "action": r["action"] + BREAKS}, ensure_ascii=False) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert "\u2028" in path.read_text(encoding="utf-8")
+    assert [r.action for r in read_export(path)] == [f"a{BREAKS}", f"b{BREAKS}"]
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        ("missing.jsonl", "no such file"),
+        (".", "it is a directory, not a file"),
+        ("no-folder/x.jsonl", "the folder .*no-folder does not exist"),
+    ],
+)
+def test_a_path_that_cannot_be_read_is_an_invalid_input(memory, tmp_path, where, reason) -> None:
+    path = tmp_path / where
+    with pytest.raises(InvalidInputError, match=rf"cannot read .*: {reason}; nothing was imported"):
+        memory.import_jsonl(path)
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [
+        (".", "it is a directory, not a file"),
+        ("no-folder/x.jsonl", "the folder .*no-folder does not exist"),
+    ],
+)
+def test_a_path_that_cannot_be_written_is_an_invalid_input(memory, tmp_path, where, reason) -> None:
+    memory.learn(two_step_episode("r1"))
+    with pytest.raises(InvalidInputError, match=rf"cannot write the export to .*: {reason}"):
+        memory.export_jsonl(tmp_path / where)
+    assert not (tmp_path / "no-folder").exists()
+
+
 def test_import_rejects_foreign_file(memory, tmp_path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_text('{"hello": 1}\n')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import uuid
 
@@ -135,6 +136,59 @@ def test_a_filled_value_that_is_not_a_namespace_is_an_error_not_a_rewrite(value:
     with pytest.raises(InvalidInputError, match="is not usable") as raised:
         NamespaceTemplate.parse("{user_id}").fill([(CONF, {"user_id": value})])
     assert "not rewritten" in str(raised.value)
+
+
+def test_a_value_holding_the_text_after_its_field_is_refused() -> None:
+    template = NamespaceTemplate.parse("{org}-{user_id}")
+    assert template.fill([(CONF, {"org": "acme", "user_id": "x-bob"})]) == "acme-x-bob"
+    with pytest.raises(InvalidInputError) as raised:
+        template.fill([(CONF, {"org": "acme-x", "user_id": "bob"})])  # also "acme-x-bob"
+    assert str(raised.value) == (
+        "namespace template '{org}-{user_id}': org='acme-x' holds '-', the text after {org}, "
+        "so another org could fill to the same namespace (two tenants, one memory); it is "
+        "refused, not rewritten: separate the fields with text no org holds, or put {org} last"
+    )
+    uuid_last = NamespaceTemplate.parse("{org}.{user_id}")
+    some = uuid.UUID(int=7)
+    assert uuid_last.fill([(CONF, {"org": "acme-x", "user_id": some})]) == f"acme-x.{some}"
+
+
+def test_a_value_ending_with_the_start_of_its_separator_is_refused() -> None:
+    template = NamespaceTemplate.parse("{a}-x-{b}")
+    with pytest.raises(InvalidInputError, match="a='q-x' ends with the start of '-x-'"):
+        template.fill([(CONF, {"a": "q-x", "b": "y"})])  # "q-x-x-y", also a="q", b="x-y"
+    assert template.fill([(CONF, {"a": "q", "b": "x-y"})]) == "q-x-x-y"
+
+
+def test_fields_with_no_text_between_them_are_refused() -> None:
+    with pytest.raises(InvalidInputError, match=r"\{org\}\{user_id\} have no text between"):
+        NamespaceTemplate.parse("team-{org}{user_id}")
+
+
+@pytest.mark.parametrize(
+    ("template", "alphabet", "longest"),
+    [
+        ("{a}-{b}", "a-x", 3),
+        ("{a}-x-{b}", "ax-", 3),
+        ("{a}.{b}-{a}", "ab-", 3),
+        ("t-{a}--{b}_{c}", "a-_", 2),
+    ],
+)
+def test_no_two_fillings_give_one_namespace(template: str, alphabet: str, longest: int) -> None:
+    parsed = NamespaceTemplate.parse(template)
+    values = [
+        "".join(chars)
+        for n in range(1, longest + 1)
+        for chars in itertools.product(alphabet, repeat=n)
+    ]
+    seen: dict[str, tuple[str, ...]] = {}
+    for filling in itertools.product(values, repeat=len(parsed.fields)):
+        try:
+            namespace = parsed.fill([(CONF, dict(zip(parsed.fields, filling, strict=True)))])
+        except InvalidInputError:
+            continue
+        assert seen.setdefault(namespace, filling) == filling, namespace
+    assert len(seen) > len(values)  # most fillings are kept
 
 
 # -- RunNamespaces -----------------------------------------------------------------------------
