@@ -58,6 +58,10 @@ __all__ = [
 ]
 
 
+_MAX_CANDIDATES = 128
+"""The most candidates a retrieval widens to when the task floor dropped the nearest ones."""
+
+
 def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
     memory: Memory,
     task: str,
@@ -81,14 +85,26 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
     key = memory.state_key(observation, recent_actions)
     pairs = [(normalize_whitespace(task), key)]
     vector = yield from memory.encoder.query_vectors(ns.task_weight, pairs, weight)
-    # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
+    floor = memory.retrieval.min_similarity
+    # λ' = 0 asks to ignore the task: its floor too (the query's task half is zero).
+    task_floor = memory.retrieval.min_task_similarity if weight > 0 else None
+    # One more candidate than needed: if it ties with the k-th, widen to break ties by visits;
+    # widen too while the task floor left fewer than k and the next could still pass the floor.
     n_results = k + 1
     while True:
         candidates = (yield from memory.store.query_states(ns, vector, n_results=n_results))[0]
-        if len(candidates) < n_results or not ties(candidates[k - 1], candidates[-1]):
-            break
-        n_results *= 2
-    return rank(candidates, k, memory.retrieval.min_similarity)
+        ranked = rank(candidates, k, floor, task_floor)
+        if len(candidates) < n_results:
+            return ranked
+        tied = ties(candidates[k - 1], candidates[-1])
+        starved = (
+            len(ranked) < k
+            and (candidates[-1].similarity or 0.0) >= floor
+            and n_results < _MAX_CANDIDATES
+        )
+        if not (tied or starved):
+            return ranked
+        n_results = 2 * n_results if tied else min(4 * n_results, _MAX_CANDIDATES)
 
 
 def learn(memory: Memory, episode: Episode, namespace: str | None) -> Steps[LearnReport]:

@@ -184,6 +184,8 @@ class StateRecord:
     similarity: float | None = None
     last_update: float = 0.0
     """When its latest update was made (`created_at`); 0 when unknown. Eviction reads it."""
+    task_similarity: float | None = None
+    """cos(g, g') of its task and a query's (`similarity.task_similarities`); None: not known."""
 
     def metadata(self) -> dict[str, str | int | float]:
         """The Chroma metadata: task, the JSON action table, total visits, latest update."""
@@ -318,12 +320,19 @@ def ties(a: StateRecord, b: StateRecord) -> bool:
     return round(a.similarity or 0.0, 6) == round(b.similarity or 0.0, 6)
 
 
-def rank(candidates: Sequence[StateRecord], k: int, min_similarity: float) -> list[RetrievedState]:
+def rank(
+    candidates: Sequence[StateRecord],
+    k: int,
+    min_similarity: float,
+    min_task_similarity: float | None = None,
+) -> list[RetrievedState]:
     """The `k` best candidates with a table and at least `min_similarity`, most similar first.
 
-    Ties are broken by total visits.
+    A known `task_similarity` below `min_task_similarity` drops one too; ties go by visits.
     """
+    task_floor = -2.0 if min_task_similarity is None else min_task_similarity
     kept = [c for c in candidates if c.table and (c.similarity or 0.0) >= min_similarity]
+    kept = [c for c in kept if c.task_similarity is None or c.task_similarity >= task_floor]
     kept.sort(key=lambda c: (-round(c.similarity or 0.0, 6), -c.visits))
     return [c.retrieved() for c in kept[:k]]
 

@@ -16,6 +16,7 @@ or `await store.arun` (native async on a server) performs, see `_chroma.py`. The
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,6 +34,7 @@ from langchain_rememberer._chroma import (
 )
 from langchain_rememberer._records import LogRecord, StateRecord, complete_runs, stable_id
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError
+from langchain_rememberer.similarity import task_similarities
 
 __all__ = [
     "ChromaStore",
@@ -220,25 +222,34 @@ class ChromaStore:
     def query_states(
         self, ns: _Namespace, vectors: Sequence[Sequence[float]], n_results: int
     ) -> Steps[list[list[StateRecord]]]:
-        """One ANN query per vector (in one round trip), nearest first, with similarities."""
+        """One ANN query per vector (in one round trip), nearest first, with similarities.
+
+        Each candidate's `task_similarity` is its task's cosine with the query's, read from the
+        stored vectors (`similarity.task_similarities`).
+        """
         got = yield Call(
             ns.states,
             "query",
             {
                 "query_embeddings": [list(map(float, v)) for v in vectors],
                 "n_results": n_results,
-                "include": ["metadatas", "documents", "distances"],
+                "include": ["metadatas", "documents", "distances", "embeddings"],
             },
             action="query states",
         )
+        rows = zip(
+            vectors,
+            *(got[key] for key in ("ids", "metadatas", "documents", "distances", "embeddings")),
+            strict=True,
+        )
         return [
             [
-                StateRecord.from_chroma(i, m, d, dist)
-                for i, m, d, dist in zip(ids, metas, docs, dists, strict=True)
+                dataclasses.replace(StateRecord.from_chroma(*record), task_similarity=task)
+                for *record, task in zip(
+                    ids, metas, docs, dists, task_similarities(vector, stored), strict=True
+                )
             ]
-            for ids, metas, docs, dists in zip(
-                got["ids"], got["metadatas"], got["documents"], got["distances"], strict=True
-            )
+            for vector, ids, metas, docs, dists, stored in rows
         ]
 
     def write_states(

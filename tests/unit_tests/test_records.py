@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -107,6 +108,20 @@ def test_rank_applies_the_floor_and_breaks_ties_by_visits() -> None:
     assert [s.id for s in rank(candidates, 5, -1.0)] == ["top", "many", "few", "low"]
     assert ties(candidates[1], candidates[2])
     assert not ties(candidates[2], candidates[3])
+
+
+def test_rank_drops_states_below_the_task_floor() -> None:
+    def state(name: str, similarity: float, task: float | None) -> StateRecord:
+        return dataclasses.replace(_state(name, similarity), task_similarity=task)
+
+    candidates = [
+        state("look-alike", 0.40, 0.19),  # same tool output, unrelated task
+        state("related", 0.38, 0.61),
+        state("unknown", 0.37, None),  # no task similarity known: only the composite floor
+    ]
+    assert [s.id for s in rank(candidates, 5, 0.35, 0.4)] == ["related", "unknown"]
+    assert [s.id for s in rank(candidates, 5, 0.35)] == ["look-alike", "related", "unknown"]
+    assert [s.id for s in rank(candidates, 1, 0.35, 0.4)] == ["related"]
 
 
 def test_episode_records_are_one_per_step_with_stable_ids() -> None:
