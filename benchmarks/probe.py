@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 from probe_cases import (
+    AGENT_SYSTEM,
     FORMATS,
     SYSTEM,
     Placement,
@@ -35,12 +36,13 @@ from probe_cases import (
     outcome,
     parse_answer,
     render_block,
+    restated,
     situations,
 )
 
 from langchain_rememberer.bench.statistics import wilson_ci
 
-PLACEMENTS: tuple[Placement, ...] = ("system", "after")
+PLACEMENTS: tuple[Placement, ...] = ("system", "after", "restated")
 
 
 def start_server(model: Path, *, port: int, threads: int, n_ctx: int) -> Any:
@@ -95,8 +97,10 @@ def ask(
     }
 
 
-def run_decisions(client: Client, pool: list[Situation], formats: list[str]) -> list[dict]:
-    """Every situation: no block, then each format x placement with its lesson and a control."""
+def run_decisions(
+    client: Client, pool: list[Situation], variants: list[tuple[str, Placement]]
+) -> list[dict]:
+    """Every situation: no block, then each (format, placement) with its lesson and a control."""
     rows = []
     for i, situation in enumerate(pool):
         other = control_lesson(situation, pool)
@@ -108,27 +112,26 @@ def run_decisions(client: Client, pool: list[Situation], formats: list[str]) -> 
                 **ask(client, situation, "", "system", None),
             }
         )
-        for name in formats:
+        for name, placement in variants:
             lesson = render_block([situation.lesson(0.95)], FORMATS[name])
             control = render_block([other.lesson(0.40)], FORMATS[name])
-            for placement in PLACEMENTS:
-                variant = f"{name}/{placement}"
-                rows.append(
-                    {
-                        "situation": i,
-                        "variant": variant,
-                        "kind": "lesson",
-                        **ask(client, situation, lesson, placement, None),
-                    }
-                )
-                rows.append(
-                    {
-                        "situation": i,
-                        "variant": variant,
-                        "kind": "control",
-                        **ask(client, situation, control, placement, other),
-                    }
-                )
+            variant = f"{name}/{placement}"
+            rows.append(
+                {
+                    "situation": i,
+                    "variant": variant,
+                    "kind": "lesson",
+                    **ask(client, situation, lesson, placement, None),
+                }
+            )
+            rows.append(
+                {
+                    "situation": i,
+                    "variant": variant,
+                    "kind": "control",
+                    **ask(client, situation, control, placement, other),
+                }
+            )
         print(f"  situation {i + 1}/{len(pool)} done", file=sys.stderr, flush=True)
     return rows
 
@@ -165,7 +168,9 @@ def flush(client: Client) -> None:
     client.chat([{"role": "system", "content": "Count."}, {"role": "user", "content": "1 2 3"}], 4)
 
 
-def run_episode(client: Client, placement: Placement, format_name: str) -> dict[str, Any]:
+def run_episode(
+    client: Client, placement: Placement, format_name: str, system: str = SYSTEM
+) -> dict[str, Any]:
     """A 10-step episode, the block (2 lessons, new each step) placed as given: token cache."""
     steps = episode(10)
     flush(client)
@@ -176,13 +181,14 @@ def run_episode(client: Client, placement: Placement, format_name: str) -> dict[
         block = render_block([situation.lesson(0.93), other.lesson(0.81)], FORMATS[format_name])
         turn = {"role": "user", "content": situation.user_text()}
         if placement == "system":
-            messages = [{"role": "system", "content": f"{SYSTEM}\n\n{block}"}, *history, turn]
+            messages = [{"role": "system", "content": f"{system}\n\n{block}"}, *history, turn]
         else:
+            last = restated(block, situation) if placement == "restated" else block
             messages = [
-                {"role": "system", "content": SYSTEM},
+                {"role": "system", "content": system},
                 *history,
                 turn,
-                {"role": "user", "content": block},
+                {"role": "user", "content": last},
             ]
         started = time.perf_counter()
         _, usage = client.chat(messages, max_tokens=8)
@@ -213,8 +219,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--per-family", type=int, default=24)
-    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=list(FORMATS))
-    parser.add_argument("--episode-format", default="guarded", choices=list(FORMATS))
+    parser.add_argument(
+        "--formats", nargs="+", default=["previous", "guarded", "reminder"], choices=list(FORMATS)
+    )
+    parser.add_argument("--placements", nargs="+", default=list(PLACEMENTS), choices=PLACEMENTS)
+    parser.add_argument("--variants", nargs="*", help="format/placement pairs (default: all)")
+    parser.add_argument(
+        "--episode-placements", nargs="+", default=list(PLACEMENTS), choices=PLACEMENTS
+    )
+    parser.add_argument("--episode-format", default="reminder", choices=list(FORMATS))
+    parser.add_argument(
+        "--episode-system",
+        choices=["short", "agent"],
+        nargs="+",
+        default=["short", "agent"],
+        help="the cache episode's system prompt: the decisions' one line, or ~300 tokens",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--port", type=int, default=18089)
     parser.add_argument("--seed", type=int, default=0)
@@ -229,13 +249,25 @@ def main(argv: list[str] | None = None) -> int:
         f"threads={args.threads} formats={','.join(args.formats)}"
     )
     started = time.perf_counter()
-    rows = [] if args.skip_decisions else run_decisions(client, pool, args.formats)
+    variants = [(f, p) for f in args.formats for p in args.placements]
+    if args.variants:
+        variants = [tuple(v.split("/", 1)) for v in args.variants]  # type: ignore[misc]
+        bad = [v for v in variants if v[0] not in FORMATS or v[-1] not in PLACEMENTS]
+        if bad:
+            parser.error(f"--variants: not format/placement: {bad}")
+    rows = [] if args.skip_decisions else run_decisions(client, pool, variants)
     for line in report(rows) if rows else []:
         print(line)
-    episodes = [run_episode(client, p, args.episode_format) for p in PLACEMENTS]
+    systems = {"short": SYSTEM, "agent": AGENT_SYSTEM}
+    episodes = [
+        {"system": name, **run_episode(client, p, args.episode_format, systems[name])}
+        for name in args.episode_system
+        for p in args.episode_placements
+    ]
     for e in episodes:
         print(
-            f"episode ({args.episode_format}/{e['placement']}): cached/prompt = "
+            f"episode ({args.episode_format}/{e['placement']}, {e['system']} system prompt): "
+            "cached/prompt = "
             f"{e['cached_tokens']}/{e['prompt_tokens']} = {e['ratio']:.2f}, "
             f"{e['seconds_per_step']:.2f} s per step, {e['last_step_seconds']:.2f} s at step 10"
         )

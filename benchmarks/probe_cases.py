@@ -19,13 +19,34 @@ from langchain_rememberer import ActionValue, RetrievalConfig, RetrievedState
 from langchain_rememberer.exemplars import fit_exemplars, select_exemplars
 from langchain_rememberer.prompts import EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
 
-Placement = Literal["system", "after"]
+Placement = Literal["system", "after", "restated"]
 Outcome = Literal["encouraged", "discouraged", "copied", "other", "invalid"]
 
 SYSTEM = (
     "You are an agent acting in an environment. Each turn shows the task, what you observe and "
     "the valid actions. Reply with exactly one valid action, on one line, as: Action: <action>"
 )
+
+AGENT_SYSTEM = f"""{SYSTEM}
+
+You play text adventure games and operate office apps for the user. Each turn you receive:
+- Task: what the user wants done. It stays the same for the whole episode.
+- Observation: the result of your previous action: the room you are in and what you see, or
+  what a tool returned (search results, tickets, free rooms, carriers).
+- Valid actions: the only commands the environment accepts right now, separated by "|".
+
+How to act:
+1. Read the task and the observation; remember what you already tried in this episode.
+2. Choose the single action most likely to make progress on the task. Prefer actions that
+   reveal new information (opening, searching, moving to an unexplored place) over repeating
+   one that changed nothing.
+3. Copy the action exactly as it is written in the valid actions, with its arguments.
+4. Answer with one line only, for example:
+   Action: move north
+   Action: read_doc(name="handbook-a.md")
+Never invent an action that is not listed, never answer with more than one action, and never
+add explanations: the environment reads only the line starting with "Action:"."""
+"""An agent's instructions, as long as real ones (~300 tokens): the cache episode's system."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +90,14 @@ class BlockFormat:
     template: str
 
 
+PREVIOUS_PROMPT = """<experience_memory>
+Situations from past runs that resemble the current one. The number after each action is its \
+learned value (expected total reward) in that situation. Prefer encouraged actions when they fit \
+the current situation; avoid discouraged ones.
+{exemplars}
+</experience_memory>"""
+"""The library's block header up to issue 21 (the `previous` format)."""
+
 GUARDED_PROMPT = """<experience_memory>
 Lessons from past runs, most similar last. An encouraged action worked there: take it only if \
 it is one of the valid actions here and the situation matches. Never repeat a discouraged action.
@@ -91,11 +120,13 @@ Now answer for the current situation, with one of its valid actions.
 </experience_memory>"""
 
 FORMATS = {
-    "library": BlockFormat("library", EXEMPLARS_PROMPT, EXEMPLAR_TEMPLATE),
+    "previous": BlockFormat("previous", PREVIOUS_PROMPT, EXEMPLAR_TEMPLATE),
     "guarded": BlockFormat("guarded", GUARDED_PROMPT, GUARDED_TEMPLATE),
     "reminder": BlockFormat("reminder", REMINDER_PROMPT, GUARDED_TEMPLATE),
+    "library": BlockFormat("library", EXEMPLARS_PROMPT, EXEMPLAR_TEMPLATE),
 }
-"""The block formats tried; `library` is whatever `prompts.py` holds when the probe runs."""
+"""The block formats tried. `library` is whatever `prompts.py` holds when the probe runs (since
+issue 21 the `reminder` wording); `previous` is the library's wording before it."""
 
 
 def render_block(states: list[RetrievedState], block_format: BlockFormat) -> str:
@@ -122,11 +153,20 @@ def messages_for(situation: Situation, block: str, placement: Placement) -> list
             {"role": "system", "content": f"{SYSTEM}\n\n{block}"},
             {"role": "user", "content": situation.user_text()},
         ]
-    return [
+    after = [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": situation.user_text()},
-        {"role": "user", "content": block},
     ]
+    if placement == "restated":
+        # The current turn repeated after the block: the last thing the model reads is its own
+        # situation, not an exemplar's.
+        return [*after, {"role": "user", "content": restated(block, situation)}]
+    return [*after, {"role": "user", "content": block}]
+
+
+def restated(block: str, situation: Situation) -> str:
+    """The block followed by the current situation again, for the `restated` placement."""
+    return f"{block}\n\nThe current situation, to act in:\n{situation.user_text()}"
 
 
 _ACTION_PREFIX = re.compile(r"^\W*action\W*:\s*(?P<rest>.*)$", re.IGNORECASE)
@@ -290,8 +330,7 @@ def control_lesson(situation: Situation, pool: list[Situation]) -> Situation:
         and s.discouraged not in situation.valid
     ]
     other_family = [s for s in others if s.family != situation.family]
-    chosen = (other_family or others)[pool.index(situation) % len(other_family or others)]
-    return chosen
+    return (other_family or others)[pool.index(situation) % len(other_family or others)]
 
 
 _SCENERY = (

@@ -171,3 +171,9 @@ def test_the_known_models_are_the_issue_s_sizes() -> None:
     assert probe_setup.MODELS["0.5b"].parts == 6
     assert probe_setup.MODELS["1.5b"].size == 1_117_320_768
     assert probe_setup.MODELS["1.5b"].parts == 22
+
+
+def test_the_library_s_block_is_the_wording_the_probe_chose() -> None:
+    assert FORMATS["library"].prompt == FORMATS["reminder"].prompt
+    assert FORMATS["library"].template == FORMATS["reminder"].template
+    assert FORMATS["previous"].prompt != FORMATS["library"].prompt
