@@ -80,6 +80,10 @@ __all__ = [
 ]
 
 
+_MAX_CANDIDATES = 128
+"""The most candidates a retrieval widens to when the task floor dropped the nearest ones."""
+
+
 def open_namespace(memory: RemembererMemory, namespace: str | None) -> Namespace:
     """Open a namespace (the memory's default when None)."""
     name = memory.namespace if namespace is None else namespace
@@ -109,20 +113,27 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
     ns = open_namespace(memory, namespace)
     pairs = [(normalize_whitespace(task), memory.state_key(observation, recent_actions))]
     (vector,) = memory.encoder.query_vectors(ns.task_weight, pairs, weight)
-    # One more candidate than needed: if it ties with the k-th, widen to break ties by visits.
+    floor = memory.retrieval.min_similarity
+    # λ' = 0 asks to ignore the task: its floor too (the query's task half is zero).
+    task_floor = memory.retrieval.min_task_similarity if weight > 0 else None
+    # One more candidate than needed: if it ties with the k-th, widen to break ties by visits;
+    # widen too while the task floor left fewer than k and the next could still pass the floor.
     n_results = k + 1
     while True:
         rows = memory.store.query_rows(ns, vector, n_results)
-        if len(rows) < n_results or not ties(rows[k - 1], rows[-1]):
-            break
-        n_results *= 2
-    tables = memory.ledger.view(ns, rows)
-    return rank(
-        list(zip(rows, tables, strict=True)),
-        k,
-        memory.retrieval.min_similarity,
-        getattr(memory.retrieval, "min_task_similarity", None),
-    )
+        tables = memory.ledger.view(ns, rows)
+        ranked = rank(list(zip(rows, tables, strict=True)), k, floor, task_floor)
+        if len(rows) < n_results:
+            return ranked
+        tied = ties(rows[k - 1], rows[-1])
+        starved = (
+            len(ranked) < k
+            and (rows[-1].similarity or 0.0) >= floor
+            and n_results < _MAX_CANDIDATES
+        )
+        if not (tied or starved):
+            return ranked
+        n_results = 2 * n_results if tied else min(4 * n_results, _MAX_CANDIDATES)
 
 
 def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> LearnReport:

@@ -62,6 +62,13 @@ class RetrievalConfig(_Model):
     """States less similar than this are never shown. 0.35 is calibrated for the default
     WordLlama embedding on labelled related / unrelated situations (related ≥ 0.52, unrelated
     ≤ 0.20); other embeddings need their own floor (see the tuning docs)."""
+    min_task_similarity: float | None = Field(default=0.4, ge=-1.0, le=1.0)
+    """States whose task is less similar than this to the current task (cos(g, g'), whatever
+    their observations) are never shown: tools of one app share their output's format, so an
+    unrelated question's observation can look like a stored one. 0.4 is calibrated for the
+    default WordLlama embedding on the same labelled pairs, those whose observations share one
+    tool's format included (related ≥ 0.52, unrelated ≤ 0.26); None: no task floor. A query
+    with `task_weight=0` ignores the task, this floor included."""
     discourage_threshold: float = 0.0
     """Q below it is discouraged (the action lost); above it, an encouraged candidate."""
     discourage_margin: float = Field(default=0.1, ge=0.0)

@@ -147,6 +147,14 @@ def action_line(action: ActionValue, limit: int) -> str:
     )
 
 
+def _shown_text(text: str, limit: int) -> str:
+    """Stored text as a block shows it: one line (whatever `observation_key` kept), cut, escaped.
+
+    A newline kept in stored text would let it start a line of its own in the prompt.
+    """
+    return escape_text(normalize_whitespace(text), limit)
+
+
 def _action_lines(actions: Sequence[ActionValue], limit: int) -> str:
     if not actions:
         return "(none)"
@@ -202,8 +210,8 @@ def fit_exemplars(
     rendered = [
         template.format(
             similarity=e.state.similarity,
-            task=escape_text(e.state.task, config.max_text_chars),
-            observation=escape_text(e.state.observation, config.max_text_chars),
+            task=_shown_text(e.state.task, config.max_text_chars),
+            observation=_shown_text(e.state.observation, config.max_text_chars),
             encouraged=_action_lines(e.encouraged, config.max_text_chars),
             discouraged=_action_lines(e.discouraged, config.max_text_chars),
         )

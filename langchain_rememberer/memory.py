@@ -61,6 +61,15 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
+def _whole_number(value: Any, name: str, least: int, alternative: str = "") -> int:
+    """`value` if it is a whole number of at least `least` (not a bool); else a clear error."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < least:
+        more = "or more" if least == 0 else f"of at least {least}"
+        msg = f"{name} must be a whole number {more}{alternative}, got {value!r}"
+        raise InvalidInputError(msg)
+    return value
+
+
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
     return normalize_whitespace(observation)[:max_chars]
@@ -192,25 +201,15 @@ class RemembererMemory:
         self.namespace = namespace
         self.compaction = compaction or CompactionConfig()
         """When states are compacted after a `learn` (see `compact`)."""
-        if max_states is not None and (
-            isinstance(max_states, bool) or not isinstance(max_states, int) or max_states < 1
-        ):
-            msg = f"max_states must be a whole number of at least 1, or None, got {max_states!r}"
-            raise InvalidInputError(msg)
+        if max_states is not None:
+            _whole_number(max_states, "max_states", 1, ", or None")
         self.capacity = Capacity(max_states)
         """`max_states`, and the states this memory's learns added since it last counted."""
         self.text_limits = text_limits or TextLimits()
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
         self.exemplar_template = exemplar_template
-        if (
-            isinstance(action_history, bool)
-            or not isinstance(action_history, int)
-            or action_history < 0
-        ):
-            msg = f"action_history must be a whole number of 0 or more, got {action_history!r}"
-            raise InvalidInputError(msg)
-        self.action_history = action_history
+        self.action_history = _whole_number(action_history, "action_history", 0)
         self._check_namespace(namespace)
         self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
 

@@ -4,6 +4,10 @@ A state (g, o) is stored as the unit vector v = [√λ · ê(g) ; √(1−λ) ·
 product of two such vectors is exactly s = λ·cos(g, g') + (1−λ)·cos(o, o'). Querying with
 [λ'/√λ · ê(g) ; (1−λ')/√(1−λ) · ê(o)] gives the same score for another weight λ' without
 re-embedding anything.
+
+The task half alone gives the task cosine: the first half of a stored vector over √λ is the unit
+task vector ê(g), so `task_similarities` reads cos(g, g') from the vectors the index already
+holds, for a floor on the task alone beside the composite floor (DESIGN §4).
 """
 
 from __future__ import annotations
@@ -13,7 +17,13 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["composite_vectors", "normalize", "query_vectors", "weighted_similarity"]
+__all__ = [
+    "composite_vectors",
+    "normalize",
+    "query_vectors",
+    "task_similarities",
+    "weighted_similarity",
+]
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -54,6 +64,41 @@ def query_vectors(
             (1.0 - query_weight) / np.sqrt(1.0 - stored_weight) * observations,
         ]
     )
+
+
+def task_similarities(
+    query_vector: Sequence[float] | FloatArray,
+    stored_vectors: Sequence[Sequence[float]] | FloatArray,
+) -> list[float]:
+    """cos(g, g') of a query and stored composite vectors, from their task halves.
+
+    Both are `[a·ê(g) ; b·ê(o)]` with a > 0 (a stored vector, or a query with λ' > 0): the task
+    halves, normalised, are the unit task vectors whatever the weights. A half that is all
+    zero (λ' = 0: the query ignores the task) gives 0; no stored vectors give [].
+
+    Example:
+        ```python
+        from langchain_rememberer.similarity import composite_vectors, task_similarities
+
+        stored = composite_vectors([[1.0, 0.0], [0.6, 0.8]], [[0.0, 1.0], [0.0, 1.0]], 0.5)
+        query = composite_vectors([[1.0, 0.0]], [[1.0, 0.0]], 0.3)[0]
+        assert [round(c, 6) for c in task_similarities(query, stored)] == [1.0, 0.6]
+        ```
+    """
+    stored = np.atleast_2d(np.asarray(stored_vectors, dtype=np.float64))
+    query = np.asarray(query_vector, dtype=np.float64).ravel()
+    if stored.size == 0:
+        return []
+    half = stored.shape[1] // 2
+    if stored.shape[1] != 2 * half or query.shape[0] != stored.shape[1]:
+        msg = (
+            f"composite vectors of one even size expected, got a query of {query.shape[0]} and "
+            f"stored vectors of {stored.shape[1]} floats"
+        )
+        raise ValueError(msg)
+    tasks = normalize(stored[:, :half])
+    cosines: list[float] = (tasks @ normalize(query[:half])[0]).tolist()
+    return cosines
 
 
 def weighted_similarity(

@@ -15,7 +15,7 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from langchain.agents.middleware import (
     AgentMiddleware,
@@ -47,7 +47,7 @@ from langchain_rememberer.adapters._learning import (
 )
 from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import check_count, middleware_name
-from langchain_rememberer.adapters.prompting import append_to_system_message
+from langchain_rememberer.adapters.prompting import append_to_system_message, exemplars_message
 from langchain_rememberer.adapters.trajectory import (
     after_summary,
     current_state,
@@ -165,10 +165,16 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         k: Exemplars per model call, a whole number from 1 to 10,000 (default: the memory's
             retrieval config).
         learn: False freezes the memory: exemplars are shown, nothing is learned (evaluation).
+        placement: Where the block goes in each model request. "system" (default): appended
+            to the system message, where small models follow it best; the prompt then changes
+            at its top every step, so a provider's prefix cache covers little of it. "after":
+            a human message after the conversation (never stored in the agent's state), so
+            every request starts with the previous one's messages byte for byte and the cache
+            covers the conversation; measured trade-off in docs/tuning.md.
 
     Raises:
-        InvalidInputError: a bad `k`, `learn` or `namespace` (a field other than a plain
-            `{key}`, or text no namespace may hold), at construction, not on every run.
+        InvalidInputError: a bad `k`, `learn`, `placement` or `namespace` (a field other than
+            a plain `{key}`, or text no namespace may hold), at construction, not every run.
         TypeError: `memory` is not a `RemembererMemory`, or `scorer` is not callable.
 
     Concurrent runs: each run's id is in its own output, `rememberer_run_id` (or choose it
@@ -185,12 +191,17 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         namespace: str | None = None,
         k: int | None = None,
         learn: bool = True,
+        placement: Literal["system", "after"] = "system",
     ) -> None:
         super().__init__()
         if not isinstance(learn, bool):
             msg = f"learn must be True or False, got {learn!r}"
             raise InvalidInputError(msg)
+        if placement not in ("system", "after"):
+            msg = f'placement must be "system" or "after", got {placement!r}'
+            raise InvalidInputError(msg)
         self.learn = learn
+        self.placement = placement
         self.memory = check_memory(memory, "RemembererMiddleware")
         self.scorer = check_scorer(scorer, "RemembererMiddleware")
         self._pending_warning = PendingWarning("RemembererMiddleware")
@@ -327,6 +338,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     ) -> ModelRequest[Any]:
         if not block:
             return request
+        if self.placement == "after":
+            return request.override(messages=[*request.messages, exemplars_message(block, shown)])
         return request.override(
             system_message=append_to_system_message(request.system_message, block, shown)
         )
@@ -352,7 +365,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         request: ModelRequest[Any],
         handler: Callable[[ModelRequest[Any]], ModelResponse[Any]],
     ) -> Any:
-        """Append exemplars to the system message, then call the model."""
+        """Add exemplars to the request (`placement`), then call the model."""
         block, shown, ids = self._showing(request)
         return self._respond(request, handler(self._with_exemplars(request, block, shown)), ids)
 

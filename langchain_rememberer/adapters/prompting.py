@@ -10,7 +10,7 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from langchain_core.messages import BaseMessage, SystemMessage, convert_to_messages
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from langchain_core.runnables import RunnableLambda
 
 from langchain_rememberer.adapters._learning import check_memory
@@ -18,7 +18,13 @@ from langchain_rememberer.adapters.trajectory import current_state
 from langchain_rememberer.exemplars import Exemplar
 from langchain_rememberer.memory import RemembererMemory
 
-__all__ = ["EXEMPLARS_KEY", "append_to_system_message", "exemplars_prompt", "exemplars_runnable"]
+__all__ = [
+    "EXEMPLARS_KEY",
+    "append_to_system_message",
+    "exemplars_message",
+    "exemplars_prompt",
+    "exemplars_runnable",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +52,26 @@ def append_to_system_message(
         data = [e.model_dump(mode="json") for e in exemplars]
         kwargs[EXEMPLARS_KEY] = [*kwargs.get(EXEMPLARS_KEY, []), *data]
     return message.model_copy(update={"content": content, "additional_kwargs": kwargs})
+
+
+def exemplars_message(block: str, exemplars: Sequence[Exemplar] = ()) -> HumanMessage:
+    """The block as a message of its own, to put after the conversation (`placement="after"`).
+
+    Everything before it stays byte-identical from one model call to the next, so a provider's
+    prefix cache covers the whole conversation; the exemplars are under `EXEMPLARS_KEY` as data,
+    as on the system message.
+
+    Example:
+        ```python
+        from langchain_rememberer.adapters.prompting import EXEMPLARS_KEY, exemplars_message
+
+        message = exemplars_message("<experience_memory>...</experience_memory>")
+        assert message.content.startswith("<experience_memory>")
+        assert message.additional_kwargs[EXEMPLARS_KEY] == []
+        ```
+    """
+    data = [e.model_dump(mode="json") for e in exemplars]
+    return HumanMessage(content=block, additional_kwargs={EXEMPLARS_KEY: data})
 
 
 def exemplars_runnable(
