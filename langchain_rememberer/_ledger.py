@@ -127,12 +127,13 @@ class Ledger:
         run: RunRecord,
         rows: Mapping[str, Row],
         vectors: Mapping[str, Sequence[float]],
-    ) -> tuple[bool, dict[str, Row]]:
+    ) -> tuple[bool, dict[str, Row], Status]:
         """Claim a slot per state for a prepared run, name them in its rows, then commit it.
 
         `rows` are the run's rows as read (missing: new states, written with `vectors`).
         Returns whether this call's done record is the one that counts (another writer's may
-        have committed the run first), and the run's rows as written.
+        have committed the run first), the run's rows as written, and the status of their
+        pending slots' runs after the commit (for `settle`).
         """
         wanted = {
             s: Slot(s, -1, run.run_id, run.slots(s), run.task_of(s), run.key_of(s), nonce=run.nonce)
@@ -145,8 +146,10 @@ class Ledger:
         done = Done(run.run_id, run.nonce, tuple((s, mine[s]) for s in wanted), uuid.uuid4().hex)
         meta, doc = done.chroma()
         self.store.add_log(ns, [(done_id(run.run_id), meta, doc)])
-        stored = self.status(ns, [run.run_id]).dones.get(run.run_id)
-        return stored is not None and stored.by == done.by, current
+        runs = {run.run_id} | {r for row in current.values() for r in row.pending_runs()}
+        status = self.status(ns, runs)
+        stored = status.dones.get(run.run_id)
+        return stored is not None and stored.by == done.by, current, status
 
     def claim(
         self, ns: Namespace, wanted: Mapping[str, Slot], rows: Mapping[str, Row]
@@ -205,17 +208,20 @@ class Ledger:
         rows: Mapping[str, Row],
         *,
         written: Mapping[str, Row] | None = None,
+        status: Status | None = None,
     ) -> dict[str, Row]:
         """Fold the decided pending slots of rows into their bases, until no slot is unknown.
 
         Writes a row when it changed (`written`: as stored now; default `rows`), then reads the
         position after each row's `known`: a slot there was claimed by a writer that may have
         written an older row after ours, so the loop goes on with it. The last writer of a row
-        finds nothing and leaves the fold of every slot.
+        finds nothing and leaves the fold of every slot. `status`: of the rows' pending runs,
+        read after they were written (`complete`), saves the first round's read.
         """
         rows, written = dict(rows), dict(written or rows)
         for _ in range(_MAX_ROUNDS):
-            status = self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
+            if status is None:
+                status = self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
             status = self._help(ns, rows, status)
             settled = {s: _settled(row, status, self.rlem) for s, row in rows.items()}
             changed = [row for s, row in settled.items() if row != written.get(s)]
@@ -225,6 +231,7 @@ class Ledger:
             if not found:
                 return settled
             rows = {s: self._knowing(ns, settled[s], found.get(s, [])) for s in settled}
+            status = None
         msg = "could not settle states: too many concurrent writers"
         raise StorageError(msg)
 
@@ -270,8 +277,8 @@ class Ledger:
                 strict=True,
             )
         )
-        _committed, written = self.complete(ns, run, rows, vectors)
-        self.settle(ns, written)
+        _committed, written, status = self.complete(ns, run, rows, vectors)
+        self.settle(ns, written, status=status)
 
     # -- forgetting --------------------------------------------------------------------------
 

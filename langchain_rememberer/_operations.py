@@ -167,8 +167,8 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         rows.update(memory.store.get_rows(ns, other))
     pairs = [(stored.task_of(s), stored.key_of(s)) for s in other]
     by_id.update(zip(other, memory.encoder.state_vectors(ns.task_weight, pairs), strict=True))
-    committed, written = ledger.complete(ns, stored, rows, by_id)
-    ledger.settle(ns, written)
+    committed, written, status = ledger.complete(ns, stored, rows, by_id)
+    ledger.settle(ns, written, status=status)
     added = len([s for s in stored.state_ids() if s not in rows])
     if not committed:  # another call learned this run first (a retry, a duplicate, a helper)
         return _report(stored, written=0, added=0)

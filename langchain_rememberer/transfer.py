@@ -266,6 +266,6 @@ def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[
     missing = [s for s in stored.state_ids() if s not in rows]
     pairs = [(stored.task_of(s), stored.key_of(s)) for s in missing]
     vectors = dict(zip(missing, memory.encoder.state_vectors(ns.task_weight, pairs), strict=True))
-    committed, written = ledger.complete(ns, stored, rows, vectors)
-    ledger.settle(ns, written)
+    committed, written, status = ledger.complete(ns, stored, rows, vectors)
+    ledger.settle(ns, written, status=status)
     return len(group) if committed else 0
