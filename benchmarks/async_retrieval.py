@@ -59,17 +59,24 @@ RAW_IN_FLIGHT = 8  # what the native async memory allowed in flight per loop (is
 MODES = ("async", "threads")
 
 
-def fill(memory: RemembererMemory, pairs: list[tuple[str, str]]) -> None:
-    """One state per (task, observation) pair, in episodes of 50 steps (one learn each)."""
+def fill(memory: RemembererMemory, pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """One state per observation, in episodes of 50 steps (one learn each, one task).
+
+    Returns the (task, observation) pairs as stored: each under its episode's task.
+    """
+    stored = []
     for start in range(0, len(pairs), 50):
         chunk = pairs[start : start + 50]
+        task = chunk[0][0]
         memory.learn(
             Episode(
-                task=chunk[0][0],
+                task=task,
                 run_id=f"fill-{start}",
                 steps=[Step(observation=o, action="look", reward=0.0) for _t, o in chunk],
             )
         )
+        stored += [(task, o) for _t, o in chunk]
+    return stored
 
 
 class Round:
@@ -109,8 +116,7 @@ class Bench:
         self.memory = RemembererMemory.from_server(
             host, port, collection_name="async-bench", embeddings=self.embeddings
         )
-        self.pairs = synthetic_pairs(args.states, seed=0)
-        fill(self.memory, self.pairs)
+        self.pairs = fill(self.memory, synthetic_pairs(args.states, seed=0))
         n = args.concurrent
         self.queries = [self.pairs[(i * 37) % len(self.pairs)] for i in range(n)]
         for task, observation in self.queries:  # cache the query embeddings
