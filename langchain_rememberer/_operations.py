@@ -236,12 +236,18 @@ def _bootstrap_values(
         for row, table in zip(stored, memory.ledger.view(ns, stored), strict=True)
         if table
     }
-    for i in (i for i in needed if i not in value):
-        query = memory.encoder.reweight(vectors[i], ns.task_weight, memory.retrieval.task_weight)
-        hits = memory.store.query_rows(ns, query, 1)
-        if hits and (hits[0].similarity or -1.0) >= memory.rlem.bootstrap_min_similarity:
-            (table,) = memory.ledger.view(ns, hits[:1])
-            value[i] = max((s.q for s in table.values()), default=0.0)
+    unseen = [i for i in needed if i not in value]
+    weight = memory.retrieval.task_weight
+    queries = [memory.encoder.reweight(vectors[i], ns.task_weight, weight) for i in unseen]
+    floor = memory.rlem.bootstrap_min_similarity
+    hits = [
+        (i, row)
+        for i, row in zip(unseen, memory.store.nearest_rows(ns, queries), strict=True)
+        if row is not None and (row.similarity or -1.0) >= floor
+    ]
+    tables = memory.ledger.view(ns, [row for _i, row in hits])
+    for (i, _row), table in zip(hits, tables, strict=True):
+        value[i] = max((s.q for s in table.values()), default=0.0)
     return [value.get(i, 0.0) if t >= n else 0.0 for t, i in enumerate(ids)]
 
 

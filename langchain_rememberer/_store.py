@@ -215,6 +215,23 @@ class ChromaStore:
             )
         ]
 
+    def nearest_rows(self, ns: Namespace, vectors: Sequence[Sequence[float]]) -> list[Row | None]:
+        """The nearest row to each vector (one query call), None where there is none."""
+        if not vectors:
+            return []
+        with storage_errors("query states"):
+            got = ns.states.query(
+                query_embeddings=[list(map(float, v)) for v in vectors],
+                n_results=1,
+                include=["metadatas", "documents", "distances"],
+            )
+        return [
+            Row.from_chroma(i[0], m[0], d[0], dist[0]) if i else None
+            for i, m, d, dist in zip(
+                got["ids"], got["metadatas"], got["documents"], got["distances"], strict=True
+            )
+        ]
+
     def write_rows(
         self,
         ns: Namespace,

@@ -307,7 +307,7 @@ class RemembererMemory:
         task_weight: float | None = None,
         recent_actions: Sequence[str] = (),
     ) -> list[RetrievedState]:
-        """`retrieve`, awaited: native async on a server memory, a worker thread otherwise."""
+        """`retrieve`, awaited: the same method in a worker thread (`asyncio.to_thread`)."""
         return await self._arun(
             lambda: ops.retrieve(self, task, observation, k, namespace, task_weight, recent_actions)
         )
@@ -391,7 +391,7 @@ class RemembererMemory:
     async def alearn(
         self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
     ) -> LearnReport:
-        """`learn`, awaited: native async on a server memory, a worker thread otherwise."""
+        """`learn`, awaited: the same method in a worker thread (`asyncio.to_thread`)."""
         episode = as_episode(episode)
         return await self._arun(lambda: ops.learn(self, episode, namespace))
 
