@@ -98,9 +98,15 @@ def ask(
 
 
 def run_decisions(
-    client: Client, pool: list[Situation], variants: list[tuple[str, Placement]]
+    client: Client,
+    pool: list[Situation],
+    variants: list[tuple[str, Placement]],
+    progress: Path | None = None,
 ) -> list[dict]:
-    """Every situation: no block, then each (format, placement) with its lesson and a control."""
+    """Every situation: no block, then each (format, placement) with its lesson and a control.
+
+    The rows so far are written to `progress` (JSON) after each situation.
+    """
     rows = []
     for i, situation in enumerate(pool):
         other = control_lesson(situation, pool)
@@ -133,6 +139,8 @@ def run_decisions(
                 }
             )
         print(f"  situation {i + 1}/{len(pool)} done", file=sys.stderr, flush=True)
+        if progress is not None:
+            progress.write_text(json.dumps(rows), encoding="utf-8")
     return rows
 
 
@@ -255,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         bad = [v for v in variants if v[0] not in FORMATS or v[-1] not in PLACEMENTS]
         if bad:
             parser.error(f"--variants: not format/placement: {bad}")
-    rows = [] if args.skip_decisions else run_decisions(client, pool, variants)
+    progress = args.out.with_suffix(".partial.json")
+    rows = [] if args.skip_decisions else run_decisions(client, pool, variants, progress)
     for line in report(rows) if rows else []:
         print(line)
     systems = {"short": SYSTEM, "agent": AGENT_SYSTEM}

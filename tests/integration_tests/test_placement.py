@@ -7,6 +7,7 @@ provider's prefix cache covers the whole conversation.
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -87,7 +88,7 @@ def test_after_the_conversation_every_request_extends_the_previous_prefix(learne
         assert "<experience_memory>" not in _wire(before)
         blocks.append(block.text)
     assert len(set(blocks)) == 3  # a new block at every step
-    for earlier, later in zip(requests, requests[1:], strict=False):
+    for earlier, later in itertools.pairwise(requests):
         prefix = _wire(earlier[:-1])
         assert _wire(later).startswith(prefix)
         assert len(_wire(later[:-1])) > len(prefix)  # the conversation grew

@@ -11,10 +11,10 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 
-import probe  # noqa: E402
-import probe_cases  # noqa: E402
-import probe_setup  # noqa: E402
-from probe_cases import (  # noqa: E402
+import probe
+import probe_cases
+import probe_setup
+from probe_cases import (
     FORMATS,
     Situation,
     control_lesson,
