@@ -71,6 +71,24 @@ class StateEncoder:
         ).tolist()
         return vectors
 
+    def query_and_task(
+        self, stored_weight: float, task: str, key: str, query_weight: float
+    ) -> tuple[list[float], list[float]]:
+        """The query vector for λ' and the task-only query (λ' = 1), from one embedding call.
+
+        The task-only query's first half is ê(g) scaled, whatever λ' is (even one so small that
+        the λ' query's task half underflows): `task_similarities` reads cos(g, g') from it.
+        """
+        embedded = self.embed([task, key])
+        tasks, observations = [embedded[task]], [embedded[key]]
+        query = query_vectors(
+            tasks, observations, stored_weight=stored_weight, query_weight=query_weight
+        )
+        only_task = query_vectors(
+            tasks, observations, stored_weight=stored_weight, query_weight=1.0
+        )
+        return query[0].tolist(), only_task[0].tolist()
+
     @staticmethod
     def reweight(
         stored_vector: Sequence[float], stored_weight: float, query_weight: float

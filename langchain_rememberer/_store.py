@@ -189,11 +189,18 @@ class ChromaStore:
                 rows[i] = Row.from_chroma(i, m, d)
         return rows
 
-    def query_rows(self, ns: Namespace, vector: Sequence[float], n_results: int) -> list[Row]:
+    def query_rows(
+        self,
+        ns: Namespace,
+        vector: Sequence[float],
+        n_results: int,
+        task_vector: Sequence[float] | None = None,
+    ) -> list[Row]:
         """The nearest rows to one vector, nearest first, with their similarity.
 
         Each row's `task_similarity` is its task's cosine with the query's, read from the
-        stored vectors (`similarity.task_similarities`).
+        stored vectors (`similarity.task_similarities`) and the task half of `task_vector`
+        (default: of `vector`).
         """
         with storage_errors("query states"):
             got = ns.states.query(
@@ -202,7 +209,8 @@ class ChromaStore:
                 include=["metadatas", "documents", "distances", "embeddings"],
             )
         stored = got["embeddings"][0]
-        tasks = task_similarities(vector, stored) if len(stored) else []
+        probe = vector if task_vector is None else task_vector
+        tasks = task_similarities(probe, stored) if len(stored) else []
         return [
             dataclasses.replace(Row.from_chroma(i, m, d, dist), task_similarity=task)
             for i, m, d, dist, task in zip(

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from langchain_rememberer import RemembererMemory, RetrievalConfig
+from langchain_rememberer import Episode, RemembererMemory, RetrievalConfig, Step
 from langchain_rememberer.similarity import task_similarities
 
 PAIRS = yaml.safe_load(
@@ -142,3 +142,11 @@ def test_retrieval_looks_past_look_alikes_the_task_floor_drops(embeddings) -> No
     memory = _look_alikes(embeddings, "lookalikes_floor", RetrievalConfig().min_task_similarity)
     assert [s.task for s in memory.retrieve(task, observation, k=20)] == [related]
     assert [s.task for s in memory.retrieve(task, observation, k=1)] == [related]
+
+
+def test_the_task_floor_reads_the_task_whatever_the_task_weight(make_memory) -> None:
+    """A λ' so small its query's task half underflows still reads cos(g, g') (found by fuzzing)."""
+    memory = make_memory()
+    memory.learn(Episode(task="t", run_id="r", steps=[Step(observation="o", action="a")]))
+    for weight in (1e-320, 1e-160, 0.5, 1.0):
+        assert [s.observation for s in memory.retrieve("t", "o", task_weight=weight)] == ["o"]
