@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 
+import numpy as np
+import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer.errors import StorageError
-from langchain_rememberer.similarity import composite_vectors, query_vectors
+from langchain_rememberer.similarity import composite_vectors, normalize, query_vectors
 
 __all__ = ["StateEncoder"]
+
+_KEPT_TASKS = 4096
 
 
 class StateEncoder:
@@ -29,6 +34,7 @@ class StateEncoder:
     def __init__(self, embeddings: Embeddings) -> None:
         self.embeddings = embeddings
         self._dim: int | None = None
+        self._tasks: OrderedDict[str, npt.NDArray[np.float64]] = OrderedDict()
 
     def dimension(self) -> int:
         """Size of one text embedding (a state vector has twice as many floats); probed once."""
@@ -71,23 +77,24 @@ class StateEncoder:
         ).tolist()
         return vectors
 
-    def query_and_task(
-        self, stored_weight: float, task: str, key: str, query_weight: float
-    ) -> tuple[list[float], list[float]]:
-        """The query vector for λ' and the task-only query (λ' = 1), from one embedding call.
+    def task_cosines(self, task: str, others: Sequence[str]) -> list[float]:
+        """cos(g, g') of a task and other tasks' texts (unit vectors kept, the latest 4096).
 
-        The task-only query's first half is ê(g) scaled, whatever λ' is (even one so small that
-        the λ' query's task half underflows): `task_similarities` reads cos(g, g') from it.
+        A stored state's task half is the unit embedding of its task text, so this is the cosine
+        `similarity.task_similarities` would read from the stored vectors, without fetching
+        them; with a task kept, no embedding call at all.
         """
-        embedded = self.embed([task, key])
-        tasks, observations = [embedded[task]], [embedded[key]]
-        query = query_vectors(
-            tasks, observations, stored_weight=stored_weight, query_weight=query_weight
-        )
-        only_task = query_vectors(
-            tasks, observations, stored_weight=stored_weight, query_weight=1.0
-        )
-        return query[0].tolist(), only_task[0].tolist()
+        missing = [t for t in dict.fromkeys([task, *others]) if t not in self._tasks]
+        if missing:
+            for text, vector in self.embed(missing).items():
+                self._tasks[text] = normalize([vector])[0]
+        for text in (task, *others):
+            self._tasks.move_to_end(text)
+        mine = self._tasks[task]
+        cosines = [float(mine @ self._tasks[t]) for t in others]
+        while len(self._tasks) > _KEPT_TASKS:
+            self._tasks.popitem(last=False)
+        return cosines
 
     @staticmethod
     def reweight(

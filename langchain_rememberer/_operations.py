@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_rememberer import rlem
@@ -111,10 +112,9 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
         msg = f"task_weight must be a number from 0 to 1, got {weight!r}"
         raise InvalidInputError(msg)
     ns = open_namespace(memory, namespace)
-    key = memory.state_key(observation, recent_actions)
-    vector, task_vector = memory.encoder.query_and_task(
-        ns.task_weight, normalize_whitespace(task), key, weight
-    )
+    task = normalize_whitespace(task)
+    pairs = [(task, memory.state_key(observation, recent_actions))]
+    (vector,) = memory.encoder.query_vectors(ns.task_weight, pairs, weight)
     floor = memory.retrieval.min_similarity
     # λ' = 0 asks to ignore the task: its floor too (the query's task half is zero).
     task_floor = memory.retrieval.min_task_similarity if weight > 0 else None
@@ -122,7 +122,9 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
     # widen too while the task floor left fewer than k and the next could still pass the floor.
     n_results = k + 1
     while True:
-        rows = memory.store.query_rows(ns, vector, n_results, task_vector)
+        rows = memory.store.query_rows(ns, vector, n_results)
+        cosines = memory.encoder.task_cosines(task, [row.task for row in rows])
+        rows = [replace(r, task_similarity=c) for r, c in zip(rows, cosines, strict=True)]
         tables = memory.ledger.view(ns, rows)
         ranked = rank(list(zip(rows, tables, strict=True)), k, floor, task_floor)
         if len(rows) < n_results:

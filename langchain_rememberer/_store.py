@@ -16,7 +16,6 @@ Every method is a plain synchronous Chroma call (or a few), inside `storage_erro
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from langchain_rememberer._chroma import (
 from langchain_rememberer._records import stable_id
 from langchain_rememberer._rows import Row
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError
-from langchain_rememberer.similarity import task_similarities
 
 __all__ = [
     "ChromaStore",
@@ -189,36 +187,21 @@ class ChromaStore:
                 rows[i] = Row.from_chroma(i, m, d)
         return rows
 
-    def query_rows(
-        self,
-        ns: Namespace,
-        vector: Sequence[float],
-        n_results: int,
-        task_vector: Sequence[float] | None = None,
-    ) -> list[Row]:
-        """The nearest rows to one vector, nearest first, with their similarity.
-
-        Each row's `task_similarity` is its task's cosine with the query's, read from the
-        stored vectors (`similarity.task_similarities`) and the task half of `task_vector`
-        (default: of `vector`).
-        """
+    def query_rows(self, ns: Namespace, vector: Sequence[float], n_results: int) -> list[Row]:
+        """The nearest rows to one vector, nearest first, with their similarity."""
         with storage_errors("query states"):
             got = ns.states.query(
                 query_embeddings=[list(map(float, vector))],
                 n_results=n_results,
-                include=["metadatas", "documents", "distances", "embeddings"],
+                include=["metadatas", "documents", "distances"],
             )
-        stored = got["embeddings"][0]
-        probe = vector if task_vector is None else task_vector
-        tasks = task_similarities(probe, stored) if len(stored) else []
         return [
-            dataclasses.replace(Row.from_chroma(i, m, d, dist), task_similarity=task)
-            for i, m, d, dist, task in zip(
+            Row.from_chroma(i, m, d, dist)
+            for i, m, d, dist in zip(
                 got["ids"][0],
                 got["metadatas"][0],
                 got["documents"][0],
                 got["distances"][0],
-                tasks,
                 strict=True,
             )
         ]
