@@ -88,6 +88,8 @@ class Ledger:
         self.store = store
         self.encoder = encoder
         self.rlem = rlem
+        self.helped = 0
+        """Prepared runs of other writers this ledger completed (helping; DESIGN §6)."""
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -144,12 +146,31 @@ class Ledger:
         new = {s: vectors[s] for s in wanted if s not in rows}
         self.store.write_rows(ns, list(current.values()), new)
         done = Done(run.run_id, run.nonce, tuple((s, mine[s]) for s in wanted), uuid.uuid4().hex)
-        meta, doc = done.chroma()
-        self.store.add_log(ns, [(done_id(run.run_id), meta, doc)])
         runs = {run.run_id} | {r for row in current.values() for r in row.pending_runs()}
-        status = self.status(ns, runs)
+        status = self._add_done(ns, done, runs)
         stored = status.dones.get(run.run_id)
-        return stored is not None and stored.by == done.by, current, status
+        mine_counts = stored is not None and stored.by == done.by
+        return mine_counts and status.learned(run.run_id), current, status
+
+    def _add_done(self, ns: Namespace, done: Done, runs: set[str]) -> Status:
+        """Add a done record; returns the status of `runs` after it.
+
+        A done record of another nonce than the run record's is stale: its run was forgotten
+        (run records are never rewritten, so that nonce's run record is gone for good) and a
+        later attempt prepared the run anew. It is deleted only if it still holds that nonce
+        (a conditional delete), then the add is tried again: a forget racing a learn of the
+        same run can never leave a run that no attempt can commit.
+        """
+        meta, doc = done.chroma()
+        for _ in range(_MAX_ROUNDS):
+            self.store.add_log(ns, [(done_id(done.run_id), meta, doc)])
+            status = self.status(ns, runs)
+            run, stored = status.runs.get(done.run_id), status.dones.get(done.run_id)
+            if run is None or stored is None or stored.nonce == run.nonce:
+                return status
+            self.store.delete_log_if(ns, done_id(done.run_id), nonce=stored.nonce)
+        msg = f"could not commit run {done.run_id!r}: too many concurrent forgets of it"
+        raise StorageError(msg)
 
     def claim(
         self, ns: Namespace, wanted: Mapping[str, Slot], rows: Mapping[str, Row]
@@ -174,33 +195,47 @@ class Ledger:
             tries = [dataclasses.replace(wanted[s], index=i) for s, i in todo.items()]
             self.store.add_log(ns, [(t.id, *t.chroma()) for t in tries])
             got = self.store.get_log(ns, [t.id for t in tries])
+            found: dict[str, list[Slot]] = {}
             for t in tries:
                 if t.id not in got:  # evicted meanwhile: claim the position again
                     continue
                 slot = _slot_of(t.id, *got[t.id])
-                rows[t.state_id] = self._knowing(ns, rows[t.state_id], [slot])
+                found[t.state_id] = [slot]
                 if slot.nonce == t.nonce and slot.run_id == t.run_id:
                     mine[t.state_id] = t.index
                     del todo[t.state_id]
                 else:
                     todo[t.state_id] = t.index + 1
+            rows.update(self._knowing(ns, rows, found))
+            if not todo:
+                return mine, rows
         msg = "could not claim a slot: too many concurrent writers on one state"
         raise StorageError(msg)
 
     # -- rows --------------------------------------------------------------------------------
 
-    def _knowing(self, ns: Namespace, row: Row, slots: Sequence[Slot]) -> Row:
-        """The row knowing `slots` too; refolded from all its slots when one is a marker."""
-        row = row.with_slots(slots)
-        if any(s.forget for s in slots):
-            return self.refold(ns, row)
-        return row
+    def _knowing(
+        self, ns: Namespace, rows: Mapping[str, Row], found: Mapping[str, Sequence[Slot]]
+    ) -> dict[str, Row]:
+        """Rows knowing the slots `found` too; those that met a marker refolded, in one batch."""
+        knowing = {s: row.with_slots(found.get(s, ())) for s, row in rows.items()}
+        marked = [knowing[s] for s, slots in found.items() if any(x.forget for x in slots)]
+        return knowing | self.refold(ns, marked)
 
-    def refold(self, ns: Namespace, row: Row) -> Row:
-        """A row rebuilt from every slot below its `known` (a run in its base was forgotten)."""
-        slots = self.slots(ns, row.id, range(row.known))
+    def refold(self, ns: Namespace, rows: Sequence[Row]) -> dict[str, Row]:
+        """Rows rebuilt from every slot below their `known` (a run in a base was forgotten).
+
+        Two reads for any number of rows: their slots, then the status of the slots' runs.
+        """
+        if not rows:
+            return {}
+        ids = [slot_id(row.id, i) for row in rows for i in range(row.known)]
+        slots = [_slot_of(i, m, d) for i, (m, d) in self.store.get_log(ns, ids).items()]
         status = self.status(ns, {s.run_id for s in slots if not s.forget})
-        return row.refolded(slots, status, self.rlem)
+        by_state: dict[str, list[Slot]] = {row.id: [] for row in rows}
+        for slot in slots:
+            by_state[slot.state_id].append(slot)
+        return {row.id: row.refolded(by_state[row.id], status, self.rlem) for row in rows}
 
     def settle(
         self,
@@ -218,7 +253,7 @@ class Ledger:
         finds nothing and leaves the fold of every slot. `status`: of the rows' pending runs,
         read after they were written (`complete`), saves the first round's read.
         """
-        rows, written = dict(rows), dict(written or rows)
+        rows, written = dict(rows), dict(rows if written is None else written)
         for _ in range(_MAX_ROUNDS):
             if status is None:
                 status = self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
@@ -230,7 +265,7 @@ class Ledger:
             found = self._probe(ns, settled)
             if not found:
                 return settled
-            rows = {s: self._knowing(ns, settled[s], found.get(s, [])) for s in settled}
+            rows = self._knowing(ns, settled, found)
             status = None
         msg = "could not settle states: too many concurrent writers"
         raise StorageError(msg)
@@ -260,25 +295,40 @@ class Ledger:
         if not stuck:
             return status
         for run_id in sorted(stuck):
-            self.finish(ns, status.runs[run_id])
+            self.commit(ns, status.runs[run_id], settle=False)
+            self.helped += 1
         return self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
 
-    def finish(self, ns: Namespace, run: RunRecord) -> None:
-        """Complete and settle a prepared run of any writer (its states embedded here)."""
+    def commit(
+        self,
+        ns: Namespace,
+        run: RunRecord,
+        rows: Mapping[str, Row] | None = None,
+        vectors: Mapping[str, Sequence[float]] | None = None,
+        *,
+        settle: bool = True,
+    ) -> tuple[bool, int]:
+        """Complete a prepared run (of this writer or any other), then settle its rows.
+
+        The one commit path of `learn`, `import` and repair (helping, `compact`, `rebuild`).
+        `rows`: the run's rows as already read; `vectors`: states already embedded (a state
+        with a vector and no row was read and is new); the rest are read and embedded here. `settle=False` (helping, from
+        inside another settle) leaves the rows for the caller to settle. Returns whether this
+        call's done record is the one that counts, and how many of the run's states are new.
+        """
         states = run.state_ids()
-        rows = self.store.get_rows(ns, states)
-        missing = [s for s in states if s not in rows]
-        vectors = dict(
-            zip(
-                missing,
-                self.encoder.state_vectors(
-                    ns.task_weight, [(run.task_of(s), run.key_of(s)) for s in missing]
-                ),
-                strict=True,
-            )
-        )
-        _committed, written, status = self.complete(ns, run, rows, vectors)
-        self.settle(ns, written, status=status)
+        got, embedded = dict(rows or {}), dict(vectors or {})
+        unread = [s for s in states if s not in got and s not in embedded]
+        if unread:
+            got.update(self.store.get_rows(ns, unread))
+        missing = [s for s in states if s not in got]
+        todo = [s for s in missing if s not in embedded]
+        pairs = [(run.task_of(s), run.key_of(s)) for s in todo]
+        embedded.update(zip(todo, self.encoder.state_vectors(ns.task_weight, pairs), strict=True))
+        committed, written, status = self.complete(ns, run, got, embedded)
+        if settle:
+            self.settle(ns, written, status=status)
+        return committed, len(missing)
 
     # -- forgetting --------------------------------------------------------------------------
 
@@ -298,10 +348,8 @@ class Ledger:
         if rows:
             nonce = uuid.uuid4().hex
             markers = {s: Slot(s, -1, run_id, forget=True, nonce=nonce) for s in rows}
-            _mine, current = self.claim(ns, markers, rows)
-            refolded = {s: self.refold(ns, row) for s, row in current.items()}
-            self.store.write_rows(ns, list(refolded.values()))
-            self.settle(ns, refolded)
+            _mine, refolded = self.claim(ns, markers, rows)  # each met its marker: refolded
+            self.settle(ns, refolded, written={})
         if done is not None:
             self.store.delete_log(ns, [done_id(run_id)])
         return learned

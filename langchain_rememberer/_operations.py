@@ -25,7 +25,7 @@ from langchain_rememberer._records import (
 from langchain_rememberer._rows import Row, rank, ties
 from langchain_rememberer._store import Namespace
 from langchain_rememberer._text import normalize_whitespace
-from langchain_rememberer.errors import FeedbackError, InvalidInputError
+from langchain_rememberer.errors import FeedbackError, InvalidInputError, StorageError
 from langchain_rememberer.types import (
     MAX_K,
     CompactReport,
@@ -80,6 +80,9 @@ __all__ = [
     "stats",
 ]
 
+
+_REBUILD_PAGE = 500
+"""Rows `rebuild` refolds per batch (a few reads and writes per batch, not per row)."""
 
 _MAX_CANDIDATES = 128
 """The most candidates a retrieval widens to when the task floor dropped the nearest ones."""
@@ -166,15 +169,16 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         ]
         stored = ledger.prepare(ns, new_run(episode.run_id, fingerprint, task, steps))
         _check_same(episode.run_id, fingerprint, stored)
-    other = [s for s in stored.state_ids() if s not in by_id]  # keyed by other settings
-    if other:
-        rows.update(memory.store.get_rows(ns, other))
-    pairs = [(stored.task_of(s), stored.key_of(s)) for s in other]
-    by_id.update(zip(other, memory.encoder.state_vectors(ns.task_weight, pairs), strict=True))
-    committed, written, status = ledger.complete(ns, stored, rows, by_id)
-    ledger.settle(ns, written, status=status)
-    added = len([s for s in stored.state_ids() if s not in rows])
+    # A stored run keyed by other settings has states of its own: `commit` reads and embeds them.
+    known = {s: rows[s] for s in stored.state_ids() if s in rows}
+    committed, added = ledger.commit(ns, stored, known, by_id)
     if not committed:  # another call learned this run first (a retry, a duplicate, a helper)
+        if not ledger.status(ns, [episode.run_id]).learned(episode.run_id):
+            msg = (
+                f"run {episode.run_id!r} was forgotten while it was being learned: nothing of "
+                "it counts; learn it again to keep it"
+            )
+            raise StorageError(msg)
         return _report(stored, written=0, added=0)
     memory.evict_if_due(ns, added)
     return _report(stored, written=len(stored.steps), added=added)
@@ -316,10 +320,9 @@ def rebuild(memory: RemembererMemory, namespace: str | None) -> int:
     ns = open_namespace(memory, namespace)
     settle_all(memory, ns)
     states = 0
-    for page in memory.store.row_pages(ns):
-        refolded = {row.id: memory.ledger.refold(ns, row) for row in page}
-        memory.store.write_rows(ns, list(refolded.values()))
-        settled = memory.ledger.settle(ns, refolded)
+    for page in memory.store.row_pages(ns, size=_REBUILD_PAGE):
+        refolded = memory.ledger.refold(ns, page)
+        settled = memory.ledger.settle(ns, refolded, written={})
         states += sum(1 for t in memory.ledger.view(ns, list(settled.values())) if t)
     return states
 
@@ -335,7 +338,7 @@ def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
         status = ledger.status(ns, {r for row in waiting.values() for r in row.pending_runs()})
         for run_id in sorted(status.runs):
             if not status.learned(run_id):
-                ledger.finish(ns, status.runs[run_id])
+                ledger.commit(ns, status.runs[run_id], settle=False)
         fresh = memory.store.get_rows(ns, list(waiting))
         settled = ledger.settle(ns, fresh)
         touched += len(settled)

@@ -318,8 +318,9 @@ class Status:
         """
         if slot.forget:
             return "marker"
-        if slot.run_id not in self.runs:
-            return "invalid"  # never prepared, or forgotten
+        run = self.runs.get(slot.run_id)
+        if run is None or (slot.nonce and slot.nonce != run.nonce):
+            return "invalid"  # never prepared, forgotten, or claimed for a forgotten record
         if not self.learned(slot.run_id):
             return "undecided"
         listed = (slot.state_id, slot.index) in set(self.dones[slot.run_id].slots)

@@ -256,18 +256,18 @@ class ChromaStore:
             with storage_errors("delete states"):
                 ns.states.delete(ids=list(ids[start : start + self.batch_size]))
 
-    def row_pages(self, ns: Namespace) -> Iterator[list[Row]]:
-        """Every row, a page at a time (maintenance and statistics, not learn or retrieve)."""
+    def row_pages(self, ns: Namespace, *, size: int = _PAGE) -> Iterator[list[Row]]:
+        """Every row, `size` at a time (maintenance and statistics, not learn or retrieve)."""
         offset = 0
         while True:
             with storage_errors("read states"):
-                got = ns.states.get(limit=_PAGE, offset=offset, include=["metadatas", "documents"])
+                got = ns.states.get(limit=size, offset=offset, include=["metadatas", "documents"])
             ids = got["ids"]
             yield [
                 Row.from_chroma(i, m, d)
                 for i, m, d in zip(ids, got["metadatas"], got["documents"], strict=True)
             ]
-            if len(ids) < _PAGE:
+            if len(ids) < size:
                 return
             offset += len(ids)
 
@@ -309,6 +309,11 @@ class ChromaStore:
         for start in range(0, len(ids), self.batch_size):
             with storage_errors("delete from the log"):
                 ns.log.delete(ids=list(ids[start : start + self.batch_size]))
+
+    def delete_log_if(self, ns: Namespace, record_id: str, *, nonce: str) -> None:
+        """Delete a log record only if it still holds `nonce` (one conditional delete)."""
+        with storage_errors("delete from the log"):
+            ns.log.delete(ids=[record_id], where={"nonce": nonce})
 
     def log_of_kind(self, ns: Namespace, kind: str) -> list[tuple[str, Any, str]]:
         """Every log record of one kind ("run", "done"), paged: export and statistics only."""

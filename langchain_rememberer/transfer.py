@@ -262,10 +262,7 @@ def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[
     ]
     fingerprint = group[0].fingerprint or stable_id("import", run_id, str(len(group)))
     stored = ledger.prepare(ns, new_run(run_id, fingerprint, task, steps))
-    rows = memory.store.get_rows(ns, stored.state_ids())
-    missing = [s for s in stored.state_ids() if s not in rows]
-    pairs = [(stored.task_of(s), stored.key_of(s)) for s in missing]
-    vectors = dict(zip(missing, memory.encoder.state_vectors(ns.task_weight, pairs), strict=True))
-    committed, written, status = ledger.complete(ns, stored, rows, vectors)
-    ledger.settle(ns, written, status=status)
+    committed, added = ledger.commit(ns, stored)
+    if committed:
+        memory.evict_if_due(ns, added)
     return len(group) if committed else 0

@@ -479,10 +479,10 @@ def test_rebuild_keeps_states_learned_while_listing(memory, embeddings, monkeypa
     listing = memory.store.row_pages
     raced = []
 
-    def learn_then_list(ns):
+    def learn_then_list(ns, **kwargs):
         if not raced:  # another process learns while rebuild starts listing
             raced.append(other.learn(_RACING))
-        return listing(ns)
+        return listing(ns, **kwargs)
 
     monkeypatch.setattr(memory.store, "row_pages", learn_then_list)
     memory.rebuild()
