@@ -219,7 +219,8 @@ def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
             got = memory.store.get_log(ns, [slot_id(s, i) for s, i in done.slots])
             for record_id, (meta, doc) in got.items():
                 slot = Slot.from_chroma(record_id, meta, doc)  # listed: it was written whole
-                records += slot.log_records(run.fingerprint, len(run.steps))
+                if slot.run_id == run_id and slot.nonce == run.nonce:  # not a re-claimed position
+                    records += slot.log_records(run.fingerprint, len(run.steps))
     return sorted(records, key=lambda r: r.order)
 
 

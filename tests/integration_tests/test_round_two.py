@@ -1,0 +1,104 @@
+"""Regression tests of issue 26 (storage core, round 2), on real Chroma: each failed on the
+code before the fix.
+
+A. `forget_run` racing `learn` of the same run id; B. export after eviction.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from langchain_rememberer import Episode, RemembererMemory, Step
+from langchain_rememberer.errors import StorageError
+from tests.helpers import TASK, q_table, twin
+
+
+def _run(run_id: str, action: str = "go east", reward: float = 1.0) -> Episode:
+    return Episode(
+        task=TASK,
+        run_id=run_id,
+        steps=[
+            Step(observation="the hall", action=action),
+            Step(observation="the vault", action="open it", reward=reward),
+        ],
+    )
+
+
+def _forget_during_first_row_write(memory: RemembererMemory, other: RemembererMemory, run_id: str):
+    """Make `memory`'s next row write first let `other` forget `run_id` (once)."""
+    store = memory.store
+    original = store.write_rows
+    done: list[int] = []
+
+    def racing(ns, rows, vectors=None):
+        if not done:
+            done.append(other.forget_run(run_id))
+        return original(ns, rows, vectors)
+
+    store.write_rows = racing  # type: ignore[method-assign]
+    return lambda: setattr(store, "write_rows", original)
+
+
+def test_a_forget_racing_learn_of_the_same_run_never_wedges_it(make_memory, embeddings) -> None:
+    memory = make_memory(max_states=None)
+    other = twin(memory, embeddings)
+    undo = _forget_during_first_row_write(memory, other, "r")
+    # The forget wins: it deleted the run record while the learn was claiming its slots.
+    with pytest.raises(StorageError, match="forgotten while it was being learned"):
+        memory.learn(_run("r"))
+    undo()
+    assert not memory.is_learned("r")
+    assert memory.stats().updates == 0  # every reader: nothing of r counts
+    # Learning it again commits it (before the fix: already_learned=True, is_learned False).
+    report = memory.learn(_run("r"))
+    assert report.updates_written == 2
+    assert not report.already_learned
+    assert memory.is_learned("r")
+    assert q_table(memory, TASK, "the hall") == {"go east": (1.0, 1)}
+    # More than HELP_AFTER later runs on the same states: no RecursionError, counted once each.
+    for n in range(10):
+        memory.learn(_run(f"later-{n}"))
+    memory.rebuild()
+    memory.compact()
+    assert q_table(memory, TASK, "the hall") == {"go east": (1.0, 11)}
+    assert memory.stats().updates == 22
+
+
+def test_a_forget_after_the_stale_attempt_then_relearn(make_memory, embeddings) -> None:
+    memory = make_memory()
+    other = twin(memory, embeddings)
+    undo = _forget_during_first_row_write(memory, other, "r")
+    with pytest.raises(StorageError):
+        memory.learn(_run("r"))
+    undo()
+    assert other.forget_run("r") == 0  # nothing learned; clears what the attempt left
+    assert memory.learn(_run("r")).updates_written == 2
+    assert memory.forget_run("r") == 2
+    assert memory.stats().updates == 0
+    assert memory.learn(_run("r")).updates_written == 2
+    assert memory.stats().updates == 2
+
+
+def test_b_export_after_eviction_imports_again(make_memory, tmp_path) -> None:
+    memory = make_memory()
+    memory.learn(_run("old"))  # the hall (slot 0) and the vault (slot 0)
+    ns = memory._open(None)
+    (hall,) = memory.retrieve(TASK, "the hall", k=1)
+    memory.ledger.delete_states(ns, [memory.store.get_rows(ns, [hall.id])[hall.id]])  # evicted
+    # The hall comes back: its numbering starts at 0 again while done:old still names (hall, 0).
+    memory.learn(_run("new", action="go west"))
+    out = tmp_path / "export.jsonl"
+    written = memory.export_jsonl(out)
+    lines = [json.loads(line) for line in out.read_text().splitlines()[1:]]
+    assert written == len(lines) == 3  # old: the vault only (its hall was evicted); new: both
+    assert len({line["id"] for line in lines}) == 3
+    assert sorted((line["run_id"], line["step"]) for line in lines) == [
+        ("new", 0),
+        ("new", 1),
+        ("old", 1),
+    ]
+    fresh = make_memory()
+    assert fresh.import_jsonl(out) == 3
+    assert q_table(fresh, TASK, "the hall") == {"go west": (1.0, 1)}
