@@ -24,7 +24,7 @@ from langchain_rememberer._records import (
     stable_id,
 )
 from langchain_rememberer.errors import InvalidInputError
-from langchain_rememberer.types import is_encodable, is_finite_number
+from langchain_rememberer.types import MAX_TEXT_CHARS, is_encodable, is_finite_number
 
 __all__ = [
     "EXPORT_FORMAT",
@@ -169,11 +169,11 @@ def _record(data: Mapping[str, Any]) -> LogRecord:
         target=_finite(data, "target"),
         reward=_finite(data, "reward"),
         run_id=_text(data, "run_id"),
-        step=int(data["step"]),
+        step=_whole(data, "step"),
         created_at=_finite(data, "created_at"),
         answer=_text(data, "answer", allow_empty=True, default=""),
         fingerprint=str(data.get("fingerprint") or ""),
-        steps=int(data.get("steps") or 0),
+        steps=_whole({"steps": 0, **data}, "steps"),
     )
 
 
@@ -189,7 +189,22 @@ def _text(
     if not is_encodable(text):
         msg = f"record {data.get('id')!r}: {key} holds a lone surrogate"
         raise ValueError(msg)
+    if len(text) > MAX_TEXT_CHARS:
+        msg = (
+            f"record {data.get('id')!r}: {key} has {len(text):,} characters, more than the "
+            f"{MAX_TEXT_CHARS:,} a memory accepts"
+        )
+        raise ValueError(msg)
     return text
+
+
+def _whole(data: Mapping[str, Any], key: str) -> int:
+    """A record's whole number of at least 0 (a step 1.7 is refused, not cut to 1)."""
+    value = data[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"record {data.get('id')!r}: {key} must be a whole number of at least 0, got {value!r}"
+        raise ValueError(msg)
+    return value
 
 
 def _finite(data: Mapping[str, Any], key: str) -> float:

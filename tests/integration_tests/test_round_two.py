@@ -11,7 +11,7 @@ import json
 import pytest
 
 from langchain_rememberer import Episode, RemembererMemory, Step
-from langchain_rememberer.errors import StorageError
+from langchain_rememberer.errors import InvalidInputError, StorageError
 from tests.helpers import TASK, q_table, twin
 
 
@@ -102,3 +102,51 @@ def test_b_export_after_eviction_imports_again(make_memory, tmp_path) -> None:
     fresh = make_memory()
     assert fresh.import_jsonl(out) == 3
     assert q_table(fresh, TASK, "the hall") == {"go west": (1.0, 1)}
+
+
+def _export_of(tmp_path, lines: list[dict]) -> object:
+    path = tmp_path / "in.jsonl"
+    header = {"format": "langchain-rememberer/log", "version": 1, "task_weight": 0.5}
+    path.write_text("\n".join(json.dumps(x) for x in [header, *lines]) + "\n")
+    return path
+
+
+def _line(n: int, **changes: object) -> dict:
+    line = {
+        "id": f"u{n}",
+        "state_id": f"s{n}",
+        "task": TASK,
+        "observation": f"room {n}",
+        "action": "look",
+        "target": 1.0,
+        "reward": 1.0,
+        "run_id": f"run-{n}",
+        "step": 0,
+        "created_at": 0.0,
+    }
+    return {**line, **changes}
+
+
+def test_c_import_keeps_the_capacity(make_memory, tmp_path) -> None:
+    memory = make_memory(max_states=100)
+    path = _export_of(tmp_path, [_line(n) for n in range(300)])
+    assert memory.import_jsonl(path) == 300
+    assert memory.stats().states <= 100
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"observation": "x" * 300_000}, "300,000 characters, more than the 100,000"),
+        ({"step": 1.7}, "step must be a whole number of at least 0, got 1.7"),
+        ({"step": -1}, "step must be a whole number"),
+        ({"step": True}, "step must be a whole number"),
+        ({"steps": "3"}, "steps must be a whole number"),
+    ],
+)
+def test_c_import_refuses_what_learn_refuses(make_memory, tmp_path, changes, words) -> None:
+    memory = make_memory()
+    path = _export_of(tmp_path, [_line(0), _line(1, **changes)])
+    with pytest.raises(InvalidInputError, match=rf"line 3: .*{words}.*nothing was imported"):
+        memory.import_jsonl(path)
+    assert memory.stats().updates == 0
