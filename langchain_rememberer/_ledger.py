@@ -312,9 +312,10 @@ class Ledger:
 
         The one commit path of `learn`, `import` and repair (helping, `compact`, `rebuild`).
         `rows`: the run's rows as already read; `vectors`: states already embedded (a state
-        with a vector and no row was read and is new); the rest are read and embedded here. `settle=False` (helping, from
-        inside another settle) leaves the rows for the caller to settle. Returns whether this
-        call's done record is the one that counts, and how many of the run's states are new.
+        with a vector and no row was read and is new); the rest are read and embedded here.
+        `settle=False` (helping, from inside another settle) leaves the rows for the caller to
+        settle. Returns whether this call's done record is the one that counts, and how many
+        of the run's states are new.
         """
         states = run.state_ids()
         got, embedded = dict(rows or {}), dict(vectors or {})

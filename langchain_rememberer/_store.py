@@ -16,7 +16,6 @@ Every method is a plain synchronous Chroma call (or a few), inside `storage_erro
 from __future__ import annotations
 
 import contextlib
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +29,7 @@ from langchain_rememberer._chroma import (
 from langchain_rememberer._records import stable_id
 from langchain_rememberer._rows import Row
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError
+from langchain_rememberer.types import check_name
 
 __all__ = [
     "ChromaStore",
@@ -40,24 +40,12 @@ __all__ = [
 ]
 
 SCHEMA_VERSION = 2
-_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 _CONSTANT_VECTOR = [1.0]
 _PAGE = 2000
 KINDS = ("states", "log", "pending")
 
 Record = tuple[str, Mapping[str, Any], str]
 """A log record as written: (id, metadata, document)."""
-
-
-def check_name(value: str, *, what: str) -> str:
-    """Reject names Chroma could not use inside a collection name."""
-    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
-        msg = (
-            f"{what} {value!r} is not usable: use 1-128 characters of letters, digits, '.', '_' "
-            "or '-', starting and ending with a letter or digit, without two '.' in a row"
-        )
-        raise InvalidInputError(msg)
-    return value
 
 
 @dataclass(frozen=True)
@@ -96,7 +84,7 @@ class ChromaStore:
             msg = f"batch_size must be a whole number of at least 1, got {batch_size!r}"
             raise InvalidInputError(msg)
         self.client = client
-        self.collection_name = check_name(collection_name, what="collection_name")
+        self.collection_name = check_name(collection_name, what="collection_name", dots=False)
         self.batch_size = batch_size
         self._namespaces: dict[str, Namespace] = {}
 
@@ -155,6 +143,12 @@ class ChromaStore:
     def forget_open(self) -> None:
         """Drop every cached namespace handle; the next `open` looks them up again."""
         self._namespaces.clear()
+
+    def collection_names(self) -> list[str]:
+        """The names of every collection of the database (all prefixes), sorted."""
+        with storage_errors("list collections"):
+            found = self.client.list_collections()
+        return sorted(c if isinstance(c, str) else str(c.name) for c in found)
 
     def exists(self, namespace: str) -> bool:
         """Whether the namespace has any collection in the database."""

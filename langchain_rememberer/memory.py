@@ -10,6 +10,7 @@ from typing import Any, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
+from langchain_rememberer import _arguments as args
 from langchain_rememberer import _operations as ops
 from langchain_rememberer import transfer
 from langchain_rememberer._capacity import Capacity, evict
@@ -20,7 +21,6 @@ from langchain_rememberer._store import (
     ChromaStore,
     Namespace,
     NamespaceGoneError,
-    check_name,
     http_client,
     local_client,
 )
@@ -48,6 +48,7 @@ from langchain_rememberer.types import (
     MemoryStats,
     RetrievedState,
     as_episode,
+    check_name,
     finite_reward,
     is_finite_number,
     run_id_arg,
@@ -151,8 +152,8 @@ class RemembererMemory:
         embeddings: Any LangChain `Embeddings`; default `WordLlamaEmbeddings` (offline).
         namespace: Default namespace; each namespace is separate storage.
         collection_name: Prefix of the Chroma collection names.
-        rlem: Learning settings.
-        retrieval: Retrieval and exemplar settings.
+        rlem: Learning settings (an `RLEMConfig`, or a dict of its fields).
+        retrieval: Retrieval and exemplar settings (a `RetrievalConfig`, or a dict).
         observation_key: Maps an observation to the text stored and compared; default collapses
             whitespace and cuts to 2000 characters. Pass a canonicaliser to merge equivalent
             observations (the paper's page-type matchers).
@@ -179,25 +180,34 @@ class RemembererMemory:
         embeddings: Embeddings | None = None,
         namespace: str = "default",
         collection_name: str = "rememberer",
-        rlem: RLEMConfig | None = None,
-        retrieval: RetrievalConfig | None = None,
+        rlem: RLEMConfig | Mapping[str, Any] | None = None,
+        retrieval: RetrievalConfig | Mapping[str, Any] | None = None,
         observation_key: Callable[[str], str] | None = None,
         prompt: str = EXEMPLARS_PROMPT,
         exemplar_template: str = EXEMPLAR_TEMPLATE,
         action_history: int = 0,
-        text_limits: TextLimits | None = None,
-        spool: SpoolConfig | None = None,
+        text_limits: TextLimits | Mapping[str, Any] | None = None,
+        spool: SpoolConfig | Mapping[str, Any] | None = None,
         compaction: CompactionConfig | None = None,
         max_states: int | None = None,
     ) -> None:
+        if embeddings is not None:
+            args.check_embeddings(embeddings)
+        if client is not None:
+            args.check_client(client)
+        if observation_key is not None and not callable(observation_key):
+            msg = f"observation_key must be a function of the observation, got {observation_key!r}"
+            raise InvalidInputError(msg)
+        retrieval = args.config_arg(retrieval, RetrievalConfig, "retrieval")
+        args.check_templates(prompt, exemplar_template, retrieval)
         self.embeddings = embeddings or WordLlamaEmbeddings()
         self.ledger = Ledger(
             ChromaStore(client if client is not None else local_client(path), collection_name),
             StateEncoder(self.embeddings),
-            rlem or RLEMConfig(),
+            args.config_arg(rlem, RLEMConfig, "rlem"),
         )
         """The log protocol: every write of `learn`, `forget_run` and maintenance."""
-        self._retrieval = retrieval or RetrievalConfig()
+        self._retrieval = retrieval
         self.namespace = namespace
         self.compaction = compaction or CompactionConfig()
         """When states are compacted after a `learn` (see `compact`)."""
@@ -205,12 +215,13 @@ class RemembererMemory:
             _whole_number(max_states, "max_states", 1, ", or None")
         self.capacity = Capacity(max_states)
         """`max_states`, and the states this memory's learns added since it last counted."""
-        self.text_limits = text_limits or TextLimits()
+        self.text_limits = args.config_arg(text_limits, TextLimits, "text_limits")
         self.observation_key = observation_key or default_observation_key
         self.prompt = prompt
         self.exemplar_template = exemplar_template
         self.action_history = _whole_number(action_history, "action_history", 0)
         self._check_namespace(namespace)
+        spool = args.config_arg(spool, SpoolConfig, "spool")
         self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
 
     # The store, encoder and learning settings live in the ledger; setting one sets it there.
@@ -317,7 +328,8 @@ class RemembererMemory:
 
         That is the observation key, preceded by the last `action_history` actions when set.
         """
-        key = self.observation_key(observation)
+        recent_actions = args.recent_actions_arg(recent_actions)
+        key = args.observation_key_of(self.observation_key, observation)
         if self.action_history and recent_actions:
             recent = " | ".join(
                 normalize_whitespace(a) for a in recent_actions[-self.action_history :]
@@ -530,6 +542,7 @@ class RemembererMemory:
 
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""
+        path = args.check_path(path, "path")
 
         def export() -> int:
             ns = self._open(namespace)
@@ -545,7 +558,7 @@ class RemembererMemory:
         Idempotent: records already in the log (same id) are kept as they are and not counted,
         so importing a file twice returns 0 the second time.
         """
-        records = transfer.read_export(path)
+        records = transfer.read_export(args.check_path(path, "path"))
         return self._run(lambda: transfer.import_records(self, self._open(namespace), records))
 
     def import_reference_pool(self, path: str | Path, *, namespace: str | None = None) -> int:

@@ -202,7 +202,9 @@ def _whole(data: Mapping[str, Any], key: str) -> int:
     """A record's whole number of at least 0 (a step 1.7 is refused, not cut to 1)."""
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        msg = f"record {data.get('id')!r}: {key} must be a whole number of at least 0, got {value!r}"
+        msg = (
+            f"record {data.get('id')!r}: {key} must be a whole number of at least 0, got {value!r}"
+        )
         raise ValueError(msg)
     return value
 

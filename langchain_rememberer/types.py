@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 import reprlib
 import uuid
 from collections.abc import Mapping
@@ -26,7 +27,10 @@ __all__ = [
     "MemoryStats",
     "RetrievedState",
     "Step",
+    "check_name",
 ]
+
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,126}[A-Za-z0-9])?$")
 
 MAX_TEXT_CHARS = 100_000
 """Longest task, observation or action accepted, in characters. Adapters cut longer text."""
@@ -47,7 +51,7 @@ def describe_validation_error(model: str, error: ValidationError) -> str:
 class _Model(BaseModel):
     """Frozen model whose validation errors are `InvalidInputError`s."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     def __init__(self, **data: Any) -> None:
         try:
@@ -67,6 +71,30 @@ def is_finite_number(value: object) -> bool:
         return math.isfinite(value)
     except OverflowError:
         return False
+
+
+def check_name(value: str, *, what: str, dots: bool = True) -> str:
+    """Reject names Chroma could not use inside a collection name.
+
+    A collection name is `<collection_name>.<namespace>.<kind>`, so `collection_name` holds no
+    '.' (`dots=False`): otherwise "rememberer.acme" + "bob" and "rememberer" + "acme.bob" would
+    name the same collections, and two tenants would share one memory.
+    """
+    if not isinstance(value, str) or not _NAME.fullmatch(value) or ".." in value:
+        msg = (
+            f"{what} {reprlib.repr(value)} is not usable: use 1-128 characters of letters, "
+            "digits, '.', '_' or '-', starting and ending with a letter or digit, without two "
+            "'.' in a row"
+        )
+        raise InvalidInputError(msg)
+    if not dots and "." in value:
+        msg = (
+            f"{what} {value!r} may not contain '.': collections are named "
+            "<collection_name>.<namespace>.<kind>, so a '.' in it would let two names reach one "
+            "memory; use '-' or '_' instead"
+        )
+        raise InvalidInputError(msg)
+    return value
 
 
 def is_encodable(text: str) -> bool:
@@ -312,7 +340,10 @@ MAX_K = 10_000
 
 
 def run_id_arg(run_id: object) -> str:
-    """A run id argument as text, rejected clearly when it cannot be one."""
+    """A run id argument as text (a str or a `uuid.UUID`), rejected clearly otherwise."""
+    if not isinstance(run_id, str | uuid.UUID):
+        msg = f"run_id must be a str (or a uuid.UUID), got {type(run_id).__name__} {run_id!r}"
+        raise InvalidInputError(msg)
     text = str(run_id)
     check_text_arg(text, "run_id")
     return text

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from langchain_rememberer._store import check_name
 from langchain_rememberer.errors import FeedbackError, InvalidInputError, RemembererError
+from langchain_rememberer.types import check_name
 
 __all__ = ["NamespaceTemplate", "RunNamespaces", "Source"]
 

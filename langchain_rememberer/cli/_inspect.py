@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from langchain_rememberer._chroma import storage_errors
 from langchain_rememberer._rows import retrieved
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.types import RetrievedState
@@ -40,9 +39,7 @@ def collection_names(memory: RemembererMemory) -> list[str]:
     Raises:
         StorageError: the database or server could not be read.
     """
-    with storage_errors("list collections"):
-        found = memory.store.client.list_collections()
-    return sorted(c if isinstance(c, str) else str(c.name) for c in found)
+    return memory.store.collection_names()
 
 
 def namespace_exists(memory: RemembererMemory, namespace: str) -> bool:

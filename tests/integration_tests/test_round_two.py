@@ -150,3 +150,85 @@ def test_c_import_refuses_what_learn_refuses(make_memory, tmp_path, changes, wor
     with pytest.raises(InvalidInputError, match=rf"line 3: .*{words}.*nothing was imported"):
         memory.import_jsonl(path)
     assert memory.stats().updates == 0
+
+
+def test_d_names_do_not_alias(make_memory) -> None:
+    with pytest.raises(InvalidInputError, match=r"collection_name 'rememberer\.acme' may not"):
+        make_memory(collection_name="rememberer.acme", namespace="bob")
+    acme = make_memory(collection_name="tenants", namespace="acme.bob")
+    bob = make_memory(collection_name="tenants", namespace="bob")
+    acme.learn(_run("r"))
+    assert bob.stats().updates == 0
+    assert acme.stats().updates == 2
+
+
+class _Broken:
+    pass
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"embeddings": "x"}, "embeddings must be a LangChain Embeddings"),
+        ({"client": object()}, "client must be a Chroma client"),
+        ({"rlem": {"gama": 0.5}}, "gama"),
+        ({"rlem": 0.5}, "rlem must be a RLEMConfig"),
+        ({"retrieval": {"discourage_threshold": float("nan")}}, "discourage_threshold"),
+        ({"prompt": "Lessons: {lessons}"}, r"prompt must have an \{exemplars\} field"),
+        ({"prompt": "{exemplars} {oops}"}, "cannot be rendered"),
+        ({"exemplar_template": "{task} {nope}"}, "cannot be rendered"),
+        ({"exemplar_template": "{task"}, "cannot be rendered"),
+        ({"observation_key": "first line"}, "observation_key must be a function"),
+    ],
+)
+def test_e_bad_construction_is_a_clear_error(make_memory, kwargs, words) -> None:
+    with pytest.raises(InvalidInputError, match=words):
+        make_memory(**kwargs)
+
+
+def test_e_a_settings_dict_is_accepted(make_memory) -> None:
+    memory = make_memory(rlem={"gamma": 0.9}, retrieval={"k": 3})
+    assert memory.rlem.gamma == 0.9
+    assert memory.retrieval.k == 3
+
+
+@pytest.mark.parametrize(
+    ("recent", "words"),
+    [
+        ([None], "recent_actions must hold strings only, got NoneType"),
+        ("go east", "got the string 'go east'"),
+        (3, "recent_actions must be a list of strings"),
+    ],
+)
+def test_e_bad_recent_actions(make_memory, recent, words) -> None:
+    memory = make_memory(action_history=2)
+    with pytest.raises(InvalidInputError, match=words):
+        memory.retrieve(TASK, "the hall", recent_actions=recent)
+
+
+@pytest.mark.parametrize(
+    ("key", "words"),
+    [
+        (lambda o: 3, "observation_key must return a str, returned int 3"),
+        (lambda o: 1 / 0, "observation_key raised ZeroDivisionError"),
+    ],
+)
+def test_e_bad_observation_key(make_memory, key, words) -> None:
+    memory = make_memory(observation_key=key)
+    with pytest.raises(InvalidInputError, match=words):
+        memory.retrieve(TASK, "the hall")
+    with pytest.raises(InvalidInputError, match=words):
+        memory.learn(_run("r"))
+    assert memory.stats().updates == 0
+
+
+def test_e_bad_run_ids_and_paths(make_memory) -> None:
+    memory = make_memory()
+    memory.learn(_run("None"))
+    with pytest.raises(InvalidInputError, match="run_id must be a str"):
+        memory.forget_run(None)
+    assert memory.is_learned("None")  # not forgotten by a None
+    with pytest.raises(InvalidInputError, match="path must be a file path"):
+        memory.export_jsonl(None)
+    with pytest.raises(InvalidInputError, match="path must be a file path"):
+        memory.import_jsonl(3)

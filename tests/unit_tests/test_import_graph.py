@@ -65,6 +65,21 @@ def test_adapters_do_not_import_bench_or_cli() -> None:
     assert bad == set()
 
 
+STORAGE = {f"{NAME}.{m}" for m in ("_store", "_chroma", "_ledger", "_capacity")}
+
+
+def test_adapters_and_cli_do_not_import_storage_internals() -> None:
+    """They reach storage through the memory's methods (and `memory.store`), never its modules."""
+    bad = {
+        (m, i)
+        for m in GRAPH
+        if _in(m, "adapters") or _in(m, "cli")
+        for i in GRAPH[m]
+        if i in STORAGE
+    }
+    assert bad == set()
+
+
 def test_memory_commands_do_not_import_bench() -> None:
     assert not any(_in(i, "bench") for i in GRAPH[f"{NAME}.cli"])
     # cli.memory loads the TextWorld key only for a benchmark memory (a stated lazy import).
