@@ -23,6 +23,7 @@ from langchain_rememberer.types import ActionValue, RetrievedState, is_encodable
 __all__ = [
     "check_client",
     "check_embeddings",
+    "check_parts",
     "check_path",
     "check_templates",
     "config_arg",
@@ -45,6 +46,17 @@ def config_arg(value: M | Mapping[str, Any] | None, model: type[M], name: str) -
         return model(**dict(value))  # our models raise InvalidInputError naming the field
     msg = f"{name} must be a {model.__name__} (or a dict of its fields), got {_kind(value)}"
     raise InvalidInputError(msg)
+
+
+def check_parts(embeddings: object, client: object, observation_key: object) -> None:
+    """The memory's parts, when given: embeddings, a Chroma client, an observation key."""
+    if embeddings is not None:
+        check_embeddings(embeddings)
+    if client is not None:
+        check_client(client)
+    if observation_key is not None and not callable(observation_key):
+        msg = f"observation_key must be a function of the observation, got {_kind(observation_key)}"
+        raise InvalidInputError(msg)
 
 
 def check_embeddings(value: object) -> None:

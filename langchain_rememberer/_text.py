@@ -24,3 +24,60 @@ def escape_text(text: str, limit: int | None = None) -> str:
     if limit is not None:
         text = cut(text, limit)
     return html.escape(text, quote=False)
+
+
+_INVISIBLE = frozenset(
+    [
+        *range(0x00, 0x20),
+        *range(0x7F, 0xA0),
+        0x061C,
+        *range(0x200B, 0x2010),
+        *range(0x2028, 0x202F),
+        *range(0x2060, 0x2070),
+        0xFEFF,
+    ]
+)
+"""Code points a terminal acts on or hides rather than shows: C0 and C1 controls (ESC starts
+terminal escape sequences, U+009B is a one-byte CSI), DEL, line and paragraph separators,
+bidirectional overrides and isolates, zero-width characters."""
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    r"""`text` safe to print on a terminal: every control or invisible code point as an escape.
+
+    ESC becomes the four characters `\x1b`, a right-to-left override `\u202e`: stored text
+    cannot move the cursor, clear the screen, set a title (OSC), reorder what is shown beside
+    it or hide part of itself.
+
+    Example:
+        ```python
+        from langchain_rememberer._text import printable
+
+        assert printable("ok\x1b]0;x\x07") == r"ok\x1b]0;x\x07"
+        ```
+    """
+    if not any(ord(c) in _INVISIBLE for c in text):
+        return text
+    return "".join(
+        c if ord(c) not in _INVISIBLE or (keep_newlines and c == "\n") else _escape(c) for c in text
+    )
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def json_printable(encoded: str) -> str:
+    r"""JSON text with the code points `printable` escapes written as JSON `\uXXXX` escapes.
+
+    `json.dumps(..., ensure_ascii=False)` escapes C0 controls only; DEL, C1 controls and
+    bidirectional overrides would reach the terminal raw. The result decodes to the same data.
+    """
+    # C0 controls left in JSON text are its own line breaks and indents (inside strings
+    # `json.dumps` escaped them already).
+    if not any(ord(c) in _INVISIBLE and ord(c) >= 0x20 for c in encoded):
+        return encoded
+    return "".join(
+        f"\\u{ord(c):04x}" if ord(c) in _INVISIBLE and ord(c) >= 0x20 else c for c in encoded
+    )

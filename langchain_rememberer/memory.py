@@ -191,13 +191,7 @@ class RemembererMemory:
         compaction: CompactionConfig | None = None,
         max_states: int | None = None,
     ) -> None:
-        if embeddings is not None:
-            args.check_embeddings(embeddings)
-        if client is not None:
-            args.check_client(client)
-        if observation_key is not None and not callable(observation_key):
-            msg = f"observation_key must be a function of the observation, got {observation_key!r}"
-            raise InvalidInputError(msg)
+        args.check_parts(embeddings, client, observation_key)
         retrieval = args.config_arg(retrieval, RetrievalConfig, "retrieval")
         args.check_templates(prompt, exemplar_template, retrieval)
         self.embeddings = embeddings or WordLlamaEmbeddings()

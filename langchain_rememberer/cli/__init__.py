@@ -14,8 +14,10 @@ from typing import Any
 
 import typer
 
+from langchain_rememberer._text import printable
 from langchain_rememberer.cli import memory, repair
-from langchain_rememberer.cli._console import EXIT_CODES
+from langchain_rememberer.cli._console import EXIT_CODES, EXIT_USAGE, fail
+from langchain_rememberer.types import is_encodable
 
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
@@ -52,9 +54,18 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(msg)
 
 
+def _undecodable(argument: str) -> int:
+    """Say which argument holds undecodable bytes; the usage exit code."""
+    fail(f"the argument {printable(ascii(argument))} is not valid text (undecodable bytes)")
+    return EXIT_USAGE
+
+
 def main() -> None:
     """Entry point of the `rememberer` script."""
     command = sys.argv[1] if len(sys.argv) > 1 else ""
+    undecodable = [a for a in sys.argv[1:] if not is_encodable(a)]
+    if undecodable:
+        raise SystemExit(_undecodable(undecodable[0]))
     try:
         build_app(with_bench=command not in MEMORY_COMMANDS)()
     except KeyboardInterrupt:  # pragma: no cover

@@ -209,6 +209,9 @@ def reported_errors(
         raise fail(str(e), EXIT_USAGE) from e
     except RemembererError as e:
         raise fail(str(e), EXIT_STORAGE) from e
+    except UnicodeError as e:  # an argument with undecodable bytes (lone surrogates)
+        msg = f"an argument is not valid text: it holds undecodable bytes ({e})"
+        raise fail(msg, EXIT_USAGE) from e
     except OSError as e:
         if on_os_error is None:
             raise

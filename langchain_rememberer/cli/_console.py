@@ -15,6 +15,8 @@ except ImportError as e:  # pragma: no cover - exercised without the extra
     )
     raise ImportError(msg) from e
 
+from langchain_rememberer._text import printable
+
 __all__ = [
     "EXIT_CODES",
     "EXIT_DECLINED",
@@ -56,5 +58,5 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     The message is printed as plain text: paths, names and stored text are never read as
     rich markup.
     """
-    err_console.print(Text.assemble(("error:", "red"), " ", message), soft_wrap=True)
+    err_console.print(Text.assemble(("error:", "red"), " ", printable(message)), soft_wrap=True)
     return typer.Exit(code)

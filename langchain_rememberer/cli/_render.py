@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from langchain_rememberer._text import json_printable, printable
 from langchain_rememberer.cli._console import console
 
 if TYPE_CHECKING:
@@ -29,12 +30,12 @@ __all__ = [
 
 def print_json(data: Any) -> None:
     """Print `data` as indented JSON, unwrapped and uncoloured (for scripts)."""
-    typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    typer.echo(json_printable(json.dumps(data, indent=2, ensure_ascii=False)))
 
 
 def short(text: str, limit: int) -> str:
-    """`text` on one line, cut to `limit` characters with an ellipsis."""
-    line = " ".join(text.split())
+    """`text` on one line, printable (`_text.printable`), cut to `limit` characters."""
+    line = printable(" ".join(text.split()))
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
@@ -72,10 +73,12 @@ def action_rows(actions: Sequence[ActionValue]) -> Table:
     if answers:
         table.add_column("best answer (its return)")
     for a in actions:
-        row: list[Text | str] = [Text(a.action), f"{a.q:.3f}", str(a.visits), f"{a.last_reward:g}"]
+        row: list[Text | str] = [
+            Text(printable(a.action)), f"{a.q:.3f}", str(a.visits), f"{a.last_reward:g}"
+        ]  # fmt: skip
         if answers:
             value = "" if a.answer_value is None else f" ({a.answer_value:.3f})"
-            row.append(Text(f"{a.answer}{value}" if a.answer else ""))
+            row.append(Text(printable(f"{a.answer}{value}") if a.answer else ""))
         table.add_row(*row)
     return table
 
@@ -87,7 +90,8 @@ def _updates_table(updates: Sequence[LogRecord]) -> Table:
         table.add_column(column, justify="left" if column == "action" else "right")
     for r in updates:
         table.add_row(
-            Text(r.run_id), str(r.step), Text(r.action), f"{r.target:.3f}", f"{r.reward:g}",
+            Text(printable(r.run_id)), str(r.step), Text(printable(r.action)), f"{r.target:.3f}",
+            f"{r.reward:g}",
             _when(r.created_at),
         )  # fmt: skip
     return table
@@ -100,9 +104,9 @@ def print_state(
     updates: Sequence[LogRecord] | None = None,
 ) -> None:
     """Print a state whole: its id, task, observation, action table (and its updates)."""
-    console.print(Text.assemble((heading or "state", "bold"), " ", (state.id, "cyan")))
-    console.print(Text.assemble(("task: ", "bold"), state.task))
-    console.print(Text.assemble(("observation: ", "bold"), state.observation))
+    console.print(Text.assemble((heading or "state", "bold"), " ", (printable(state.id), "cyan")))
+    console.print(Text.assemble(("task: ", "bold"), printable(state.task)))
+    console.print(Text.assemble(("observation: ", "bold"), printable(state.observation)))
     console.print(action_rows(state.actions))
     if updates is not None:
         console.print(_updates_table(updates))

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from langchain_rememberer._text import printable
 from langchain_rememberer.cli._connect import (
     CollectionOpt,
     NamespaceOpt,
@@ -265,7 +266,7 @@ def search(  # noqa: PLR0917
     if as_json:
         print_json(_retrieved_data(name, task, seen, states) | {"block": block})
     elif block:
-        typer.echo(block)
+        typer.echo(printable(block, keep_newlines=True))
     else:
         err_console.print(Text(f"nothing would be shown: no state of {name} is similar enough"))
 
@@ -316,7 +317,7 @@ def show(  # noqa: PLR0917
         print_json({"namespace": name, **state_data(state), **extra})
         return
     print_state(state, heading=f"namespace {name}, state", updates=updates)
-    console.print(Text(f"{len(runs)} run(s): {', '.join(runs)}"))
+    console.print(Text(printable(f"{len(runs)} run(s): {', '.join(runs)}")))
 
 
 def inspect_memory(  # noqa: PLR0917
