@@ -372,6 +372,9 @@ def _settled(row: Row, status: Status, rlem: RLEMConfig) -> Row:
     return dataclasses.replace(settled, last_update=time.time())
 
 
-def new_run(run_id: str, fingerprint: str, task: str, steps: Sequence[Any]) -> RunRecord:
-    """A run record with a fresh nonce."""
-    return RunRecord(run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps))
+def new_run(
+    run_id: str, fingerprint: str, task: str, steps: Sequence[Any], created_at: float | None = None
+) -> RunRecord:
+    """A run record with a fresh nonce, made now (or at `created_at`, an import's time)."""
+    when = time.time() if created_at is None else created_at
+    return RunRecord(run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps), when)

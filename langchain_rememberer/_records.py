@@ -151,8 +151,10 @@ class Slot:
         """Its record id."""
         return slot_id(self.state_id, self.index)
 
-    def log_records(self, fingerprint: str = "", steps: int = 0) -> list[LogRecord]:
-        """Its updates as learned updates (an export's lines)."""
+    def log_records(self, run: RunRecord | None = None) -> list[LogRecord]:
+        """Its updates as learned updates (an export's lines); `run`: its run record."""
+        fingerprint, steps = (run.fingerprint, len(run.steps)) if run else ("", 0)
+        created_at = run.created_at if run else 0.0
         return [
             LogRecord(
                 id=stable_id("update", self.run_id, str(update.step)),
@@ -167,6 +169,7 @@ class Slot:
                 answer=update.answer,
                 fingerprint=fingerprint,
                 steps=steps,
+                created_at=created_at,
             )
             for update in self.updates
         ]
@@ -224,6 +227,8 @@ class RunRecord:
     fingerprint: str
     task: str
     steps: tuple[PlannedStep, ...]
+    created_at: float = 0.0
+    """When it was prepared (seconds since the epoch): shown to people, never used to order."""
 
     def slots(self, state_id: str) -> tuple[Update, ...]:
         """This run's updates to one state, in step order."""
@@ -249,6 +254,7 @@ class RunRecord:
             "nonce": self.nonce,
             "fingerprint": self.fingerprint,
             "steps": len(self.steps),
+            "created_at": self.created_at,
         }
         body = {
             "task": self.task,
@@ -271,6 +277,7 @@ class RunRecord:
                 str(metadata["fingerprint"]),
                 str(body["task"]),
                 steps,
+                float(metadata.get("created_at") or 0.0),
             )
 
 

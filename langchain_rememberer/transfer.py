@@ -237,7 +237,7 @@ def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
             for record_id, (meta, doc) in got.items():
                 slot = Slot.from_chroma(record_id, meta, doc)  # listed: it was written whole
                 if slot.run_id == run_id and slot.nonce == run.nonce:  # not a re-claimed position
-                    records += slot.log_records(run.fingerprint, len(run.steps))
+                    records += slot.log_records(run)
     return sorted(records, key=lambda r: r.order)
 
 
@@ -279,7 +279,8 @@ def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[
         for r in group
     ]
     fingerprint = group[0].fingerprint or stable_id("import", run_id, str(len(group)))
-    stored = ledger.prepare(ns, new_run(run_id, fingerprint, task, steps))
+    when = min(r.created_at for r in group) or None  # the exported run's time, if it had one
+    stored = ledger.prepare(ns, new_run(run_id, fingerprint, task, steps, when))
     committed, added = ledger.commit(ns, stored)
     if committed:
         memory.evict_if_due(ns, added)

@@ -103,5 +103,8 @@ def state_updates(memory: RemembererMemory, namespace: str, state_id: str) -> li
     slots = sorted(ledger.slots(ns, state_id, range(rows[state_id].known)), key=lambda s: s.index)
     status = ledger.status(ns, {s.run_id for s in slots if not s.forget})
     return [
-        record for slot in slots if status.verdict(slot) == "valid" for record in slot.log_records()
+        record
+        for slot in slots
+        if status.verdict(slot) == "valid"
+        for record in slot.log_records(status.runs[slot.run_id])
     ]

@@ -40,6 +40,8 @@ def short(text: str, limit: int) -> str:
 
 
 def _when(timestamp: float) -> str:
+    if timestamp <= 0:  # learned before runs recorded their time
+        return "unknown"
     return dt.datetime.fromtimestamp(timestamp, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
 
 

@@ -232,3 +232,22 @@ def test_e_bad_run_ids_and_paths(make_memory) -> None:
         memory.export_jsonl(None)
     with pytest.raises(InvalidInputError, match="path must be a file path"):
         memory.import_jsonl(3)
+
+
+def test_g_updates_carry_the_time_their_run_was_learned(make_memory, tmp_path) -> None:
+    import time
+
+    memory = make_memory()
+    before = time.time()
+    memory.learn(_run("r"))
+    after = time.time()
+    out = tmp_path / "export.jsonl"
+    memory.export_jsonl(out)
+    times = [json.loads(line)["created_at"] for line in out.read_text().splitlines()[1:]]
+    assert len(times) == 2
+    assert all(before <= t <= after for t in times)
+    fresh = make_memory()
+    fresh.import_jsonl(out)
+    again = tmp_path / "again.jsonl"
+    fresh.export_jsonl(again)
+    assert [json.loads(line)["created_at"] for line in again.read_text().splitlines()[1:]] == times
