@@ -18,7 +18,6 @@ from langchain_rememberer.adapters.scoring import (
 )
 from langchain_rememberer.adapters.trajectory import episode_from_messages
 from langchain_rememberer.config import (
-    CompactionConfig,
     RetrievalConfig,
     RLEMConfig,
     SpoolConfig,
@@ -50,7 +49,6 @@ __all__ = [
     "ActionValue",
     "AsyncRLEMCallbackHandler",
     "CompactReport",
-    "CompactionConfig",
     "EmbeddingDimensionError",
     "Episode",
     "FeedbackError",

@@ -345,4 +345,4 @@ def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
         folded += sum(
             len(waiting[s].pending) - len(row.pending) for s, row in settled.items() if s in waiting
         )
-    return CompactReport(states=touched, updates_archived=max(folded, 0), snapshots=0)
+    return CompactReport(states=touched, updates_archived=max(folded, 0))

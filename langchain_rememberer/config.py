@@ -12,7 +12,7 @@ from pydantic import Field, field_validator, model_validator
 
 from langchain_rememberer.types import _Model
 
-__all__ = ["CompactionConfig", "RLEMConfig", "RetrievalConfig", "SpoolConfig", "TextLimits"]
+__all__ = ["RLEMConfig", "RetrievalConfig", "SpoolConfig", "TextLimits"]
 
 
 class RLEMConfig(_Model):
@@ -90,28 +90,6 @@ class RetrievalConfig(_Model):
             msg = "max_encouraged and max_discouraged are both 0: no exemplar could show anything"
             raise ValueError(msg)
         return self
-
-
-class CompactionConfig(_Model):
-    """Accepted for compatibility: a busy state no longer needs compaction (DESIGN §6).
-
-    Every state's row keeps its folded table, so `learn` reads as much for a state with
-    thousands of updates as for a fresh one. These fields are validated and kept, and change
-    nothing.
-
-    Example:
-        ```python
-        from langchain_rememberer import CompactionConfig, RemembererMemory
-
-        memory = RemembererMemory(path=None, compaction=CompactionConfig(after_updates=200))
-        assert memory.compaction.older_than == 600.0
-        ```
-    """
-
-    after_updates: int | None = Field(default=1000, ge=2)
-    """No longer used."""
-    older_than: float = Field(default=600.0, ge=0.0)
-    """No longer used."""
 
 
 class TextLimits(_Model):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
@@ -26,7 +27,6 @@ from langchain_rememberer._store import (
 )
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.config import (
-    CompactionConfig,
     RetrievalConfig,
     RLEMConfig,
     SpoolConfig,
@@ -50,7 +50,6 @@ from langchain_rememberer.types import (
     as_episode,
     check_name,
     finite_reward,
-    is_finite_number,
     run_id_arg,
 )
 
@@ -60,6 +59,8 @@ logger = logging.getLogger(__name__)
 
 
 T = TypeVar("T")
+M = TypeVar("M")
+P = ParamSpec("P")
 
 
 def _whole_number(value: Any, name: str, least: int, alternative: str = "") -> int:
@@ -74,6 +75,28 @@ def _whole_number(value: Any, name: str, least: int, alternative: str = "") -> i
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
     return normalize_whitespace(observation)[:max_chars]
+
+
+def in_thread(
+    method: Callable[Concatenate[M, P], T],
+) -> Callable[Concatenate[M, P], Coroutine[Any, Any, T]]:
+    """The async twin of a method: the same call, awaited in a worker thread.
+
+    `asyncio.to_thread` keeps the event loop free while the method does its blocking I/O; on a
+    `chroma run` server, Chroma's native async client was measured no faster
+    (`benchmarks/async_retrieval.py`), so each operation has one synchronous implementation.
+    """
+
+    @functools.wraps(method)
+    async def twin(self: M, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.to_thread(method, self, *args, **kwargs)
+
+    twin.__name__ = twin.__qualname__ = f"a{method.__name__}"
+    twin.__doc__ = (
+        f"`{method.__name__}`, awaited: the same method in a worker thread "
+        "(`asyncio.to_thread`), off the event loop."
+    )
+    return twin
 
 
 class RemembererMemory:
@@ -128,6 +151,7 @@ class RemembererMemory:
 
         ```python
         import asyncio
+    import functools
 
 
         async def main():
@@ -165,8 +189,6 @@ class RemembererMemory:
         text_limits: How much of a run's text the adapters record (`TextLimits`).
         spool: Where the adapters keep runs while the storage is unreachable (`SpoolConfig`;
             default: beside `path`, or in the user cache for a server); `memory.spool`.
-        compaction: Accepted for compatibility (`CompactionConfig`); a busy state no longer
-            needs compaction.
         max_states: The most states a namespace keeps (None: no limit). Beyond it, the least
             visited states are evicted, the least recently updated first among equals, with
             every log record of theirs (see `evict`).
@@ -188,7 +210,6 @@ class RemembererMemory:
         action_history: int = 0,
         text_limits: TextLimits | Mapping[str, Any] | None = None,
         spool: SpoolConfig | Mapping[str, Any] | None = None,
-        compaction: CompactionConfig | None = None,
         max_states: int | None = None,
     ) -> None:
         args.check_parts(embeddings, client, observation_key)
@@ -203,8 +224,6 @@ class RemembererMemory:
         """The log protocol: every write of `learn`, `forget_run` and maintenance."""
         self._retrieval = retrieval
         self.namespace = namespace
-        self.compaction = compaction or CompactionConfig()
-        """When states are compacted after a `learn` (see `compact`)."""
         if max_states is not None:
             _whole_number(max_states, "max_states", 1, ", or None")
         self.capacity = Capacity(max_states)
@@ -275,10 +294,6 @@ class RemembererMemory:
             self.store.forget_open()
             return operation()
 
-    async def _arun(self, operation: Callable[[], T]) -> T:
-        """`_run` in a worker thread (`asyncio.to_thread`), off the event loop."""
-        return await asyncio.to_thread(self._run, operation)
-
     # -- retrieval ---------------------------------------------------------------------------
 
     def retrieve(
@@ -299,21 +314,6 @@ class RemembererMemory:
         actions so far, oldest first; only read when the memory has `action_history`.
         """
         return self._run(
-            lambda: ops.retrieve(self, task, observation, k, namespace, task_weight, recent_actions)
-        )
-
-    async def aretrieve(
-        self,
-        task: str,
-        observation: str,
-        *,
-        k: int | None = None,
-        namespace: str | None = None,
-        task_weight: float | None = None,
-        recent_actions: Sequence[str] = (),
-    ) -> list[RetrievedState]:
-        """`retrieve`, awaited: the same method in a worker thread (`asyncio.to_thread`)."""
-        return await self._arun(
             lambda: ops.retrieve(self, task, observation, k, namespace, task_weight, recent_actions)
         )
 
@@ -342,21 +342,6 @@ class RemembererMemory:
     ) -> str:
         """Retrieve and render exemplars as one prompt block ("" when there is nothing)."""
         states = self.retrieve(
-            task, observation, k=k, namespace=namespace, recent_actions=recent_actions
-        )
-        return self.render(states)
-
-    async def aformat_exemplars(
-        self,
-        task: str,
-        observation: str,
-        *,
-        k: int | None = None,
-        namespace: str | None = None,
-        recent_actions: Sequence[str] = (),
-    ) -> str:
-        """`format_exemplars`, awaited (see `aretrieve`)."""
-        states = await self.aretrieve(
             task, observation, k=k, namespace=namespace, recent_actions=recent_actions
         )
         return self.render(states)
@@ -394,13 +379,6 @@ class RemembererMemory:
         episode = as_episode(episode)
         return self._run(lambda: ops.learn(self, episode, namespace))
 
-    async def alearn(
-        self, episode: Episode | Mapping[str, Any], *, namespace: str | None = None
-    ) -> LearnReport:
-        """`learn`, awaited: the same method in a worker thread (`asyncio.to_thread`)."""
-        episode = as_episode(episode)
-        return await self._arun(lambda: ops.learn(self, episode, namespace))
-
     def forget_run(self, run_id: str, *, namespace: str | None = None) -> int:
         """Delete a run's updates and re-fold the states it touched; returns updates removed.
 
@@ -409,11 +387,6 @@ class RemembererMemory:
         """
         run_id = run_id_arg(run_id)
         return self._run(lambda: ops.forget_run(self, run_id, namespace))
-
-    async def aforget_run(self, run_id: str, *, namespace: str | None = None) -> int:
-        """`forget_run`, awaited (see `alearn`)."""
-        run_id = run_id_arg(run_id)
-        return await self._arun(lambda: ops.forget_run(self, run_id, namespace))
 
     def rebuild(self, *, namespace: str | None = None) -> int:
         """Re-fold every state's table from its slots (repair, or after changing the rule).
@@ -451,35 +424,13 @@ class RemembererMemory:
         """After a learn that added `added` states: count, and evict when the cap is near."""
         return self.capacity.evict_if_due(self, ns, added)
 
-    def compact(
-        self,
-        *,
-        namespace: str | None = None,
-        older_than: float | None = None,
-        min_updates: int = 1,
-    ) -> CompactReport:
+    def compact(self, *, namespace: str | None = None) -> CompactReport:
         """Finish runs a killed process left half-written, and fold what they left pending.
 
         Every state's row keeps its folded table, so a busy state is always as fast to learn
         as a fresh one (DESIGN §6): there is nothing to compact on a healthy memory, and Q and
         N of learned runs never change here. Safe beside concurrent writers.
-
-        Args:
-            namespace: The namespace (default: this memory's).
-            older_than: Accepted for compatibility; no longer matters (checked: at least 0).
-            min_updates: Accepted for compatibility; no longer matters (checked: at least 1).
-
-        Raises:
-            InvalidInputError: `older_than` below 0 or `min_updates` below 1.
         """
-        age = self.compaction.older_than if older_than is None else older_than
-        if isinstance(age, bool) or not is_finite_number(age) or age < 0:
-            msg = f"older_than must be a number of seconds of at least 0, got {age!r}"
-            raise InvalidInputError(msg)
-        if isinstance(min_updates, bool) or not isinstance(min_updates, int) or min_updates < 1:
-            msg = f"min_updates must be a whole number of at least 1, got {min_updates!r}"
-            raise InvalidInputError(msg)
-
         return self._run(lambda: ops.settle_all(self, self._open(namespace)))
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
@@ -488,11 +439,6 @@ class RemembererMemory:
         """Persist an episode until `learn_pending` gives it its reward."""
         episode = as_episode(episode)
         self._run(lambda: ops.save_pending(self, episode, namespace))
-
-    async def asave_pending(self, episode: Episode, *, namespace: str | None = None) -> None:
-        """`save_pending`, awaited (see `alearn`)."""
-        episode = as_episode(episode)
-        await self._arun(lambda: ops.save_pending(self, episode, namespace))
 
     def pending_runs(self, *, namespace: str | None = None) -> list[str]:
         """Run ids waiting for feedback, oldest first."""
@@ -514,13 +460,6 @@ class RemembererMemory:
         """
         run_id, reward = run_id_arg(run_id), finite_reward(reward)
         return self._run(lambda: ops.learn_pending(self, run_id, reward, namespace))
-
-    async def alearn_pending(
-        self, run_id: str, reward: float, *, namespace: str | None = None
-    ) -> LearnReport:
-        """`learn_pending`, awaited (see `alearn`)."""
-        run_id, reward = run_id_arg(run_id), finite_reward(reward)
-        return await self._arun(lambda: ops.learn_pending(self, run_id, reward, namespace))
 
     # -- maintenance ---------------------------------------------------------------------------
 
@@ -567,6 +506,15 @@ class RemembererMemory:
         )
         self._run(lambda: transfer.import_records(self, self._open(namespace), records))
         return len({r.state_id for r in records})
+
+    # -- async twins: each method awaited in a worker thread, written once ------------------
+
+    aretrieve = in_thread(retrieve)
+    aformat_exemplars = in_thread(format_exemplars)
+    alearn = in_thread(learn)
+    aforget_run = in_thread(forget_run)
+    asave_pending = in_thread(save_pending)
+    alearn_pending = in_thread(learn_pending)
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -312,15 +312,12 @@ class CompactReport(_Model):
     """States whose rows had pending slots, now settled."""
     updates_archived: int
     """Pending slots folded into (or dropped from) their rows."""
-    snapshots: int
-    """Always 0 (kept for compatibility: there are no snapshots any more)."""
 
     def plus(self, other: CompactReport) -> CompactReport:
         """The sum of two reports."""
         return CompactReport(
             states=self.states + other.states,
             updates_archived=self.updates_archived + other.updates_archived,
-            snapshots=self.snapshots + other.snapshots,
         )
 
 

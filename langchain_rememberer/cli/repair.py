@@ -150,21 +150,13 @@ def compact(
     url: UrlOpt = None,
     collection_name: CollectionOpt = "rememberer",
     namespace: NamespaceOpt = None,
-    older_than: Annotated[
-        float,
-        typer.Option(
-            "--older-than",
-            min=0.0,
-            help="Accepted for compatibility; no longer matters.",
-        ),
-    ] = 600.0,
 ) -> None:
     """Finish runs a killed process left half-written; fold what they left pending."""
     store = Store.chosen(path, url, collection_name)
     memory = store.open()
     name = resolve_namespace(memory, store, namespace)
     with reported_errors():
-        done = memory.compact(namespace=name, older_than=older_than)
+        done = memory.compact(namespace=name)
     _say(
         f"compacted namespace {name}: {done.states} states settled, "
         f"{done.updates_archived} pending slots folded"

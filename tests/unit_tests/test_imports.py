@@ -2,7 +2,6 @@ import langchain_rememberer
 
 EXPECTED_ALL = [
     "CompactReport",
-    "CompactionConfig",
     "AsyncRLEMCallbackHandler",
     "ActionValue",
     "EmbeddingDimensionError",
