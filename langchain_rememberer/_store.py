@@ -16,10 +16,12 @@ Every method is a plain synchronous Chroma call (or a few), inside `storage_erro
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from langchain_rememberer._batching import Combiner
 from langchain_rememberer._chroma import (
     NamespaceGoneError,
     http_client,
@@ -57,6 +59,8 @@ class Namespace:
     log: Any
     pending: Any
     task_weight: float
+    combiners: dict[str, Combiner[Any, Any]] = field(default_factory=dict, compare=False)
+    """Group commit (`_batching`): one combiner per kind of call, made on first use."""
 
 
 class ChromaStore:
@@ -87,6 +91,15 @@ class ChromaStore:
         self.collection_name = check_name(collection_name, what="collection_name", dots=False)
         self.batch_size = batch_size
         self._namespaces: dict[str, Namespace] = {}
+        self._lock = threading.Lock()
+
+    def _combined(self, ns: Namespace, kind: str, run: Any, payload: Any) -> Any:
+        """`payload` run in the namespace's next batch of `kind` calls (group commit)."""
+        combiner = ns.combiners.get(kind)
+        if combiner is None:
+            with self._lock:
+                combiner = ns.combiners.setdefault(kind, Combiner(lambda batch: run(ns, batch)))
+        return combiner.submit(payload)
 
     def names(self, namespace: str) -> dict[str, str]:
         """The collection names of a namespace, by kind."""
@@ -168,7 +181,16 @@ class ChromaStore:
     # -- rows --------------------------------------------------------------------------------
 
     def get_rows(self, ns: Namespace, ids: Sequence[str]) -> dict[str, Row]:
-        """Rows by id; missing ids are absent from the result."""
+        """Rows by id; missing ids are absent from the result (concurrent reads share a call)."""
+        if not ids:
+            return {}
+        return dict(self._combined(ns, "get_rows", self._get_rows_batch, list(ids)))
+
+    def _get_rows_batch(self, ns: Namespace, batch: Sequence[list[str]]) -> list[dict[str, Row]]:
+        found = self._get_rows_now(ns, [i for ids in batch for i in ids])
+        return [{i: found[i] for i in ids if i in found} for ids in batch]
+
+    def _get_rows_now(self, ns: Namespace, ids: Sequence[str]) -> dict[str, Row]:
         rows: dict[str, Row] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), self.batch_size):
@@ -223,8 +245,35 @@ class ChromaStore:
         rows: Sequence[Row],
         vectors: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
-        """Write rows: upserted with their vector when given, else updated in place."""
+        """Write rows: upserted with their vector when given, else updated in place.
+
+        Concurrent writes share a call; of two writes of one row in a batch, the later stays.
+        """
         vectors = vectors or {}
+        with_vector = [(r, vectors[r.id]) for r in rows if r.id in vectors]
+        in_place = [r for r in rows if r.id not in vectors]
+        if with_vector:
+            self._combined(ns, "upsert_rows", self._upsert_batch, with_vector)
+        if in_place:
+            self._combined(ns, "update_rows", self._update_batch, in_place)
+
+    def _upsert_batch(
+        self, ns: Namespace, batch: Sequence[list[tuple[Row, Sequence[float]]]]
+    ) -> list[None]:
+        last = {row.id: (row, vector) for pairs in batch for row, vector in pairs}
+        self._write_rows_now(
+            ns, [r for r, _v in last.values()], {i: v for i, (_r, v) in last.items()}
+        )
+        return [None] * len(batch)
+
+    def _update_batch(self, ns: Namespace, batch: Sequence[list[Row]]) -> list[None]:
+        last = {row.id: row for rows in batch for row in rows}
+        self._write_rows_now(ns, list(last.values()), {})
+        return [None] * len(batch)
+
+    def _write_rows_now(
+        self, ns: Namespace, rows: Sequence[Row], vectors: Mapping[str, Sequence[float]]
+    ) -> None:
         with_vector = [r for r in rows if r.id in vectors]
         in_place = [r for r in rows if r.id not in vectors]
         for start in range(0, len(with_vector), self.batch_size):
@@ -273,7 +322,22 @@ class ChromaStore:
     # -- log ---------------------------------------------------------------------------------
 
     def add_log(self, ns: Namespace, records: Sequence[Record]) -> None:
-        """Add log records; an id already there keeps its first record."""
+        """Add log records; an id already there keeps its first record.
+
+        Concurrent adds share a call; of two adds of one id in a batch, the first stays.
+        """
+        if records:
+            self._combined(ns, "add_log", self._add_batch, list(records))
+
+    def _add_batch(self, ns: Namespace, batch: Sequence[list[Record]]) -> list[None]:
+        first: dict[str, Record] = {}
+        for records in batch:
+            for record in records:
+                first.setdefault(record[0], record)
+        self._add_log_now(ns, list(first.values()))
+        return [None] * len(batch)
+
+    def _add_log_now(self, ns: Namespace, records: Sequence[Record]) -> None:
         for start in range(0, len(records), self.batch_size):
             chunk = records[start : start + self.batch_size]
             with storage_errors("append to the log"):
@@ -285,7 +349,21 @@ class ChromaStore:
                 )
 
     def get_log(self, ns: Namespace, ids: Sequence[str]) -> dict[str, tuple[Any, str]]:
-        """Log records by id: {id: (metadata, document)}; missing ids are absent."""
+        """Log records by id: {id: (metadata, document)}; missing ids are absent.
+
+        Concurrent reads share a call.
+        """
+        if not ids:
+            return {}
+        return dict(self._combined(ns, "get_log", self._get_log_batch, list(ids)))
+
+    def _get_log_batch(
+        self, ns: Namespace, batch: Sequence[list[str]]
+    ) -> list[dict[str, tuple[Any, str]]]:
+        found = self._get_log_now(ns, [i for ids in batch for i in ids])
+        return [{i: found[i] for i in ids if i in found} for ids in batch]
+
+    def _get_log_now(self, ns: Namespace, ids: Sequence[str]) -> dict[str, tuple[Any, str]]:
         found: dict[str, tuple[Any, str]] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), self.batch_size):

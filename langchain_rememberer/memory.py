@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import functools
 import logging
+import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
@@ -77,6 +79,24 @@ def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     return normalize_whitespace(observation)[:max_chars]
 
 
+IO_THREADS = 64
+"""Threads the async twins run in: their own pool, so many concurrent calls share Chroma calls
+(group commit, `_batching`) instead of queueing behind the event loop's default executor (a
+few threads, shared with the app)."""
+
+_pool: list[concurrent.futures.ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+def _io_threads() -> concurrent.futures.ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pool:
+            _pool.append(
+                concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="rememberer")
+            )
+        return _pool[0]
+
+
 def in_thread(
     method: Callable[Concatenate[M, P], T],
 ) -> Callable[Concatenate[M, P], Coroutine[Any, Any, T]]:
@@ -89,7 +109,8 @@ def in_thread(
 
     @functools.wraps(method)
     async def twin(self: M, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(method, self, *args, **kwargs)
+        call = functools.partial(method, self, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_io_threads(), call)
 
     twin.__name__ = twin.__qualname__ = f"a{method.__name__}"
     twin.__doc__ = (

@@ -1,0 +1,101 @@
+"""Group commit: concurrent calls of one kind on one collection share one Chroma call.
+
+Every embedded write is a SQLite commit (tens of milliseconds), and a server serialises writes
+too, so concurrent learns queue behind each other one call at a time. A `Combiner` lets them
+share: a caller that finds no batch running runs every request waiting, in one call (flat
+combining); callers arriving meanwhile wait for that batch, then one of them runs theirs. No
+timer: nobody waits for company, only for the batch that was already running.
+
+Merging keeps each call's meaning (`_store.ChromaStore` gives the merge of each kind): an `add`
+of ids already added in the same batch keeps the first (Chroma's add-if-absent, as if the
+requests ran one after the other); reads by id read the union and hand each caller its own;
+blind row writes keep the last write of an id (any order of concurrent requests is one they
+could have run in). A failed batch fails every request in it: none of them was written.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+__all__ = ["Combiner"]
+
+Q = TypeVar("Q")
+R = TypeVar("R")
+
+
+@dataclass
+class _Request(Generic[Q, R]):
+    payload: Q
+    done: bool = False
+    result: R | None = None
+    error: BaseException | None = field(default=None, repr=False)
+
+
+class Combiner(Generic[Q, R]):
+    """Runs concurrent requests of one kind in batches (see the module docstring).
+
+    Args:
+        run: Runs a batch of request payloads, oldest first; returns one result per payload.
+
+    Example:
+        ```python
+        from langchain_rememberer._batching import Combiner
+
+        calls = []
+
+
+        def run(batch):
+            calls.append(list(batch))
+            return [x * 2 for x in batch]
+
+
+        combiner = Combiner(run)
+        assert combiner.submit(21) == 42
+        assert calls == [[21]]  # alone, a request is its own batch
+        ```
+    """
+
+    def __init__(self, run: Callable[[Sequence[Q]], Sequence[R]]) -> None:
+        self._run = run
+        self._cond = threading.Condition()
+        self._queue: list[_Request[Q, R]] = []
+        self._busy = False
+        self.batches = 0
+        """Batches run so far (a request alone is a batch of one)."""
+
+    def submit(self, payload: Q) -> R:
+        """Run `payload` in the next batch; its result, or the batch's error raised."""
+        request: _Request[Q, R] = _Request(payload)
+        with self._cond:
+            self._queue.append(request)
+            self._cond.notify_all()  # (tests wait for a queue to fill; waiters re-check)
+            while self._busy and not request.done:
+                self._cond.wait()
+            if not request.done:
+                self._busy = True
+                batch, self._queue = self._queue, []
+        if not request.done:
+            self._lead(batch)
+        if request.error is not None:
+            raise request.error
+        return request.result  # type: ignore[return-value]
+
+    def _lead(self, batch: list[_Request[Q, R]]) -> None:
+        """Run one batch for every request in it, then let the next leader go."""
+        try:
+            results = self._run([r.payload for r in batch])
+            for r, result in zip(batch, results, strict=True):
+                r.result = result
+        except BaseException as e:  # every request of the batch fails with it
+            for r in batch:
+                r.error = e
+        finally:
+            with self._cond:
+                for r in batch:
+                    r.done = True
+                self._busy = False
+                self.batches += 1
+                self._cond.notify_all()
