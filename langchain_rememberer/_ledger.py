@@ -113,44 +113,40 @@ class Ledger:
 
     # -- a run -------------------------------------------------------------------------------
 
-    def prepare(self, ns: Namespace, run: RunRecord) -> RunRecord:
-        """Write the run record; returns the one stored (an earlier attempt's, if any)."""
-        meta, doc = run.chroma()
-        self.store.add_log(ns, [(run_key(run.run_id), meta, doc)])
-        stored = self.status(ns, [run.run_id]).runs.get(run.run_id)
-        if stored is None:
-            msg = f"run {run.run_id!r} was deleted while it was being learned"
-            raise StorageError(msg)
-        return stored
-
     def complete(
         self,
         ns: Namespace,
         run: RunRecord,
         rows: Mapping[str, Row],
         vectors: Mapping[str, Sequence[float]],
-    ) -> tuple[bool, dict[str, Row], Status]:
-        """Claim a slot per state for a prepared run, name them in its rows, then commit it.
+        *,
+        prepared: bool = True,
+    ) -> tuple[bool, dict[str, Row], Status, RunRecord]:
+        """Claim a slot per state for a run, name them in its rows, then commit it.
 
         `rows` are the run's rows as read (missing: new states, written with `vectors`).
+        `prepared=False`: the run record is not stored yet; it is added with the first claims,
+        in one call. If another attempt's record is stored first, that run is committed (its
+        targets; the slots claimed for ours are invalid at once, their nonce being another).
         Returns whether this call's done record is the one that counts (another writer's may
-        have committed the run first), the run's rows as written, and the status of their
-        pending slots' runs after the commit (for `settle`).
+        have committed the run first), the run's rows as written, the status of their pending
+        slots' runs after the commit (for `settle`), and the run as stored.
         """
-        wanted = {
-            s: Slot(s, -1, run.run_id, run.slots(s), run.task_of(s), run.key_of(s), nonce=run.nonce)
-            for s in run.state_ids()
-        }
-        current = {s: rows.get(s) or Row(s, run.task_of(s), run.key_of(s)) for s in wanted}
-        mine, current = self.claim(ns, wanted, current)
+        current = {s: rows.get(s) or Row(s, run.task_of(s), run.key_of(s)) for s in run.state_ids()}
+        mine, current, stored = self.claim(ns, _wanted(run), current, run=None if prepared else run)
+        if stored is not None and stored.nonce != run.nonce:  # another attempt prepared it
+            stored.check_same(run.fingerprint)
+            run = stored
+            mine, current, _ = self.claim(ns, _wanted(run), current)
+        wanted = _wanted(run)
         new = {s: vectors[s] for s in wanted if s not in rows}
         self.store.write_rows(ns, list(current.values()), new)
         done = Done(run.run_id, run.nonce, tuple((s, mine[s]) for s in wanted), uuid.uuid4().hex)
         runs = {run.run_id} | {r for row in current.values() for r in row.pending_runs()}
         status = self._add_done(ns, done, runs)
-        stored = status.dones.get(run.run_id)
-        mine_counts = stored is not None and stored.by == done.by
-        return mine_counts and status.learned(run.run_id), current, status
+        committed = status.dones.get(run.run_id)
+        mine_counts = committed is not None and committed.by == done.by
+        return mine_counts and status.learned(run.run_id), current, status, run
 
     def _add_done(self, ns: Namespace, done: Done, runs: set[str]) -> Status:
         """Add a done record; returns the status of `runs` after it.
@@ -173,13 +169,21 @@ class Ledger:
         raise StorageError(msg)
 
     def claim(
-        self, ns: Namespace, wanted: Mapping[str, Slot], rows: Mapping[str, Row]
-    ) -> tuple[dict[str, int], dict[str, Row]]:
+        self,
+        ns: Namespace,
+        wanted: Mapping[str, Slot],
+        rows: Mapping[str, Row],
+        *,
+        run: RunRecord | None = None,
+    ) -> tuple[dict[str, int], dict[str, Row], RunRecord | None]:
         """Claim one slot per state (`wanted[s]`, its index ignored) at the end of its sequence.
 
         A slot of the same nonce already pending in the row is reused. Every slot walked past
         joins the row's pending slots, so the row keeps knowing every slot below `known`.
-        Returns the claimed index per state and the rows knowing them.
+        `run`: a run record to add with the first claims (one call) and read back with them.
+        Returns the claimed index per state, the rows knowing them, and the run record stored
+        (None unless `run` was given). When another record was stored first, the claims stop
+        there: they were made with a nonce that does not count.
         """
         rows = dict(rows)
         mine = {
@@ -189,12 +193,20 @@ class Ledger:
             if s in wanted and slot.nonce == wanted[s].nonce
         }
         todo = {s: rows[s].known for s in wanted if s not in mine}
+        extra = [] if run is None else [(run_key(run.run_id), *run.chroma())]
+        stored: RunRecord | None = None
         for _ in range(_MAX_ROUNDS):
-            if not todo:
-                return mine, rows
+            if not todo and not extra:
+                return mine, rows, stored
             tries = [dataclasses.replace(wanted[s], index=i) for s, i in todo.items()]
-            self.store.add_log(ns, [(t.id, *t.chroma()) for t in tries])
-            got = self.store.get_log(ns, [t.id for t in tries])
+            self.store.add_log(ns, [*extra, *((t.id, *t.chroma()) for t in tries)])
+            got = self.store.get_log(ns, [r[0] for r in extra] + [t.id for t in tries])
+            if extra:
+                stored = _runs_and_dones(got).runs.get(extra[0][1]["run_id"])
+                if stored is None:
+                    msg = f"run {extra[0][1]['run_id']!r} was deleted while it was being learned"
+                    raise StorageError(msg)
+                extra = []
             found: dict[str, list[Slot]] = {}
             for t in tries:
                 if t.id not in got:  # evicted meanwhile: claim the position again
@@ -207,8 +219,8 @@ class Ledger:
                 else:
                     todo[t.state_id] = t.index + 1
             rows.update(self._knowing(ns, rows, found))
-            if not todo:
-                return mine, rows
+            if not todo or (stored is not None and run is not None and stored.nonce != run.nonce):
+                return mine, rows, stored
         msg = "could not claim a slot: too many concurrent writers on one state"
         raise StorageError(msg)
 
@@ -307,15 +319,17 @@ class Ledger:
         vectors: Mapping[str, Sequence[float]] | None = None,
         *,
         settle: bool = True,
-    ) -> tuple[bool, int]:
-        """Complete a prepared run (of this writer or any other), then settle its rows.
+        prepared: bool = True,
+    ) -> tuple[bool, int, RunRecord]:
+        """Complete a run (of this writer or any other), then settle its rows.
 
         The one commit path of `learn`, `import` and repair (helping, `compact`, `rebuild`).
         `rows`: the run's rows as already read; `vectors`: states already embedded (a state
         with a vector and no row was read and is new); the rest are read and embedded here.
         `settle=False` (helping, from inside another settle) leaves the rows for the caller to
-        settle. Returns whether this call's done record is the one that counts, and how many
-        of the run's states are new.
+        settle. `prepared=False`: a new run, its record added with its first claims. Returns
+        whether this call's done record is the one that counts, how many of the run's states
+        are new, and the run as stored (another attempt's, if it prepared it first).
         """
         states = run.state_ids()
         got, embedded = dict(rows or {}), dict(vectors or {})
@@ -326,10 +340,10 @@ class Ledger:
         todo = [s for s in missing if s not in embedded]
         pairs = [(run.task_of(s), run.key_of(s)) for s in todo]
         embedded.update(zip(todo, self.encoder.state_vectors(ns.task_weight, pairs), strict=True))
-        committed, written, status = self.complete(ns, run, got, embedded)
+        committed, written, status, run = self.complete(ns, run, got, embedded, prepared=prepared)
         if settle:
             self.settle(ns, written, status=status)
-        return committed, len(missing)
+        return committed, len(missing), run
 
     # -- forgetting --------------------------------------------------------------------------
 
@@ -349,7 +363,7 @@ class Ledger:
         if rows:
             nonce = uuid.uuid4().hex
             markers = {s: Slot(s, -1, run_id, forget=True, nonce=nonce) for s in rows}
-            _mine, refolded = self.claim(ns, markers, rows)  # each met its marker: refolded
+            _mine, refolded, _ = self.claim(ns, markers, rows)  # each met its marker: refolded
             self.settle(ns, refolded, written={})
         if done is not None:
             self.store.delete_log(ns, [done_id(run_id)])
@@ -362,6 +376,14 @@ class Ledger:
             ends = self._probe(ns, {row.id: row}).get(row.id, [])
             last = max([row.known, *(s.index + 1 for s in ends)])
             self.store.delete_log(ns, [slot_id(row.id, i) for i in range(last)])
+
+
+def _wanted(run: RunRecord) -> dict[str, Slot]:
+    """The slot a run claims in each of its states (its index still to be found)."""
+    return {
+        s: Slot(s, -1, run.run_id, run.slots(s), run.task_of(s), run.key_of(s), nonce=run.nonce)
+        for s in run.state_ids()
+    }
 
 
 def _settled(row: Row, status: Status, rlem: RLEMConfig) -> Row:

@@ -156,22 +156,22 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
     earlier = ledger.status(ns, [episode.run_id])
     stored = earlier.runs.get(episode.run_id)
     if stored is not None:
-        _check_same(episode.run_id, fingerprint, stored)
+        stored.check_same(fingerprint)
         if earlier.learned(episode.run_id):
             return _report(stored, written=0, added=0)
     vectors = memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
     by_id = dict(zip(ids, vectors, strict=True))
+    prepared = stored is not None
     if stored is None:
         targets = _targets(memory, ns, episode, ids, rows, by_id)
         steps = [
             PlannedStep(i, key, Update(t, s.action, g, s.reward, s.answer or ""))
             for t, (i, key, s, g) in enumerate(zip(ids, keys, episode.steps, targets, strict=True))
         ]
-        stored = ledger.prepare(ns, new_run(episode.run_id, fingerprint, task, steps))
-        _check_same(episode.run_id, fingerprint, stored)
+        stored = new_run(episode.run_id, fingerprint, task, steps)
     # A stored run keyed by other settings has states of its own: `commit` reads and embeds them.
     known = {s: rows[s] for s in stored.state_ids() if s in rows}
-    committed, added = ledger.commit(ns, stored, known, by_id)
+    committed, added, stored = ledger.commit(ns, stored, known, by_id, prepared=prepared)
     if not committed:  # another call learned this run first (a retry, a duplicate, a helper)
         if not ledger.status(ns, [episode.run_id]).learned(episode.run_id):
             msg = (
@@ -182,16 +182,6 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         return _report(stored, written=0, added=0)
     memory.evict_if_due(ns, added)
     return _report(stored, written=len(stored.steps), added=added)
-
-
-def _check_same(run_id: str, fingerprint: str, stored: RunRecord) -> None:
-    if stored.fingerprint != fingerprint:
-        msg = (
-            f"run {run_id!r} was already learned with a different episode; a run id "
-            "names one episode: give each run its own id (or forget_run() the old one first). "
-            "Nothing was written"
-        )
-        raise InvalidInputError(msg)
 
 
 def _report(run: RunRecord, *, written: int, added: int) -> LearnReport:

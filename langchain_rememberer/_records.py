@@ -246,6 +246,16 @@ class RunRecord:
         """The task of one of its states."""
         return next(s.task or self.task for s in self.steps if s.state_id == state_id)
 
+    def check_same(self, fingerprint: str) -> None:
+        """Refuse another episode under this run's id (a run id names one episode)."""
+        if fingerprint != self.fingerprint:
+            msg = (
+                f"run {self.run_id!r} was already learned with a different episode; a run id "
+                "names one episode: give each run its own id (or forget_run() the old one "
+                "first). Nothing was written"
+            )
+            raise InvalidInputError(msg)
+
     def chroma(self) -> tuple[dict[str, Any], str]:
         """Its Chroma metadata and document."""
         meta = {

@@ -266,7 +266,8 @@ def import_records(memory: MemoryLike, ns: Namespace, records: Sequence[LogRecor
 
 def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[LogRecord]) -> int:
     ledger = memory.ledger
-    if ledger.status(ns, [run_id]).learned(run_id):
+    status = ledger.status(ns, [run_id])
+    if status.learned(run_id):
         return 0
     task = group[0].task
     steps = [
@@ -280,8 +281,9 @@ def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[
     ]
     fingerprint = group[0].fingerprint or stable_id("import", run_id, str(len(group)))
     when = min(r.created_at for r in group) or None  # the exported run's time, if it had one
-    stored = ledger.prepare(ns, new_run(run_id, fingerprint, task, steps, when))
-    committed, added = ledger.commit(ns, stored)
+    stored = status.runs.get(run_id)  # a killed import's, if any
+    run = stored or new_run(run_id, fingerprint, task, steps, when)
+    committed, added, _run = ledger.commit(ns, run, prepared=stored is not None)
     if committed:
         memory.evict_if_due(ns, added)
     return len(group) if committed else 0
