@@ -35,7 +35,7 @@ def test_bad_spool_settings_are_a_clear_error(settings, message) -> None:
 
 
 def test_a_spool_that_is_not_a_config_or_a_directory_is_rejected(make_memory, tmp_path) -> None:
-    with pytest.raises(InvalidInputError, match="spool must be a SpoolConfig or None, got str"):
+    with pytest.raises(InvalidInputError, match="spool must be a SpoolConfig \(or a dict of its fields\), got str"):
         make_memory(spool=str(tmp_path))
     a_file = tmp_path / "file"
     a_file.write_text("x")
