@@ -37,6 +37,25 @@ class Row:
     similarity: float | None = None
     task_similarity: float | None = None
 
+    def __post_init__(self) -> None:
+        """The row invariants (DESIGN §6), checked on every row made or read.
+
+        The base folds the slots below `through`; `pending` holds slots from `through` to
+        `known`, in increasing order, each once. A stored row breaking them is corrupt.
+        """
+        indices = [s.index for s in self.pending]
+        if not 0 <= self.through <= self.known:
+            msg = f"row {self.id}: through {self.through} is not within 0..known {self.known}"
+            raise ValueError(msg)
+        if indices != sorted(set(indices)) or any(
+            not self.through <= i < self.known for i in indices
+        ):
+            msg = (
+                f"row {self.id}: pending slots {indices} are not increasing within "
+                f"{self.through}..{self.known}"
+            )
+            raise ValueError(msg)
+
     def pending_runs(self) -> set[str]:
         """Run ids of its pending slots (what `view` and `settle` need the status of)."""
         return {s.run_id for s in self.pending if not s.forget}

@@ -56,7 +56,7 @@ def test_records_round_trip_through_chroma_metadata_and_documents() -> None:
     done = Done("r", "x", (("s", 3),))
     assert Done.from_chroma("done:1", *done.chroma()) == done
     kept = Slot("s", 3, "r", slot.updates, nonce="x")  # a row keeps no task and key per slot
-    row = Row("s", "t", "k", {"go": ActionStats(0.5, 2, 0.0, "", 0.0)}, 1, 3, (kept,), 7.0)
+    row = Row("s", "t", "k", {"go": ActionStats(0.5, 2, 0.0, "", 0.0)}, 1, 4, (kept,), 7.0)
     back = Row.from_chroma("s", *row.chroma(), distance=0.25)
     assert back == Row(**{**row.__dict__, "similarity": 0.75})
 
@@ -149,3 +149,23 @@ def test_rank_applies_the_floors_and_breaks_ties_by_visits() -> None:
     assert [s.id for s in rank(candidates, 2, 0.35, 0.5)] == ["top", "many"]
     assert ties(candidates[1][0], candidates[2][0])
     assert not ties(candidates[2][0], candidates[3][0])
+
+
+def test_a_row_breaking_its_invariants_cannot_be_made_or_read() -> None:
+    import json
+
+    from langchain_rememberer._records import Slot
+    from langchain_rememberer._rows import Row
+    from langchain_rememberer.errors import StorageError
+
+    slot = Slot("s", 3, "r", nonce="n")
+    with pytest.raises(ValueError, match="through 5 is not within 0..known 4"):
+        Row("s", "t", "k", through=5, known=4)
+    with pytest.raises(ValueError, match="pending slots"):
+        Row("s", "t", "k", through=0, known=3, pending=(slot,))  # 3 is not below known
+    with pytest.raises(ValueError, match="pending slots"):
+        Row("s", "t", "k", through=0, known=5, pending=(slot, slot))
+    assert Row("s", "t", "k", through=3, known=4, pending=(slot,)).pending == (slot,)
+    meta = {"task": "t", "table": "{}", "through": 2, "known": 1, "pending": json.dumps([])}
+    with pytest.raises(StorageError, match="corrupt row"):
+        Row.from_chroma("s", meta, "k")
