@@ -361,6 +361,52 @@ def test_killed_during_the_swap_a_rerun_finishes_it(memory, monkeypatch, renames
     assert memory.migrate().status == "nothing to migrate"
 
 
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "schema1" / "namespace.json"
+
+
+def test_a_namespace_written_by_0_1_itself_keeps_every_value(memory) -> None:
+    """Raw records 0.1's own code wrote (`generated_by` in the fixture), compaction included."""
+    data = json.loads(FIXTURE.read_text(encoding="utf-8"))
+    client, base = memory.store.client, f"{memory.store.collection_name}.default"
+    meta = dict(data["states_metadata"])
+    assert meta["rememberer_schema"] == 1
+    states = client.create_collection(f"{base}.states", embedding_function=None, metadata=meta)
+    pairs = [(m["task"], d) for _i, m, d in data["states"]]
+    states.add(
+        ids=[i for i, _m, _d in data["states"]],
+        embeddings=memory.encoder.state_vectors(meta["rememberer_task_weight"], pairs),
+        metadatas=[m for _i, m, _d in data["states"]],
+        documents=[d for _i, _m, d in data["states"]],
+    )
+    for kind in ("log", "pending"):
+        rows = data[kind]
+        client.create_collection(f"{base}.{kind}", embedding_function=None).add(
+            ids=[i for i, _m, _d in rows],
+            embeddings=[[1.0]] * len(rows),
+            metadatas=[m for _i, m, _d in rows],
+            documents=[d for _i, _m, d in rows],
+        )
+    report = memory.migrate()
+    assert (report.status, report.runs, report.pending) == ("migrated", 40, 1)
+    assert report.snapshots > 0  # the fixture's states were compacted
+    assert report.updates == memory.stats().updates
+    found = {}
+    for task in {task for task, _key in pairs}:
+        for state in memory.retrieve(task, "kitchen", k=50):
+            if state.task == task:
+                found[f"{task}|{state.observation}"] = sorted(
+                    [a.action, round(a.q, 12), a.visits, a.last_reward, a.answer]
+                    for a in state.actions
+                )
+    want = {
+        state: [[a, round(q, 12), n, r, answer] for a, q, n, r, answer in table]
+        for state, table in data["tables_in_0.1"].items()
+    }
+    assert found == want
+    assert all(memory.is_learned(f"mc-{i}") for i in range(40))
+    assert memory.pending_runs() == ["mc-pending"]
+
+
 # -- the command -------------------------------------------------------------------------------
 
 app = build_app(with_bench=False)
