@@ -20,6 +20,7 @@ from langchain_rememberer import (
     Episode,
     InvalidInputError,
     RemembererMemory,
+    RetrievalConfig,
     Step,
     StorageError,
 )
@@ -204,8 +205,6 @@ def folded(old: Schema1) -> dict:
 @pytest.fixture
 def memory(make_memory) -> RemembererMemory:
     # The default task floor would hide a state of another task; these tests read every state.
-    from langchain_rememberer import RetrievalConfig  # noqa: PLC0415
-
     return make_memory(retrieval=RetrievalConfig(min_similarity=-1.0, min_task_similarity=-1.0))
 
 
@@ -463,3 +462,22 @@ def test_the_command_s_bad_input_is_exit_2(tmp_path, embeddings) -> None:
     both = run("migrate", "--path", db, "-n", "docs", "--all", code=2)
     assert "give --namespace or --all, not both" in both.stderr
     assert "Exit codes: 0 done" in " ".join(run("migrate", "--help").stdout.split())
+
+
+def test_the_command_migrates_a_namespace_on_a_server(chroma_server, make_memory) -> None:
+    memory = make_memory(
+        client=chroma_server.client(),
+        retrieval=RetrievalConfig(min_similarity=-1.0, min_task_similarity=-1.0),
+    )
+    old = build(memory)
+    url = f"http://{chroma_server.host}:{chroma_server.port}"
+    where = ["--url", url, "--collection-name", memory.store.collection_name]
+    dry = json.loads(run("migrate", *where, "--dry-run", "--json").stdout)["namespaces"]
+    assert [(r["namespace"], r["status"], r["updates"]) for r in dry] == [
+        ("default", "would migrate", 7)
+    ]
+    assert "migrated 4 runs, 7 updates" in run("migrate", *where, "--drop-old").stdout
+    assert not any(name.endswith((".schema1", ".migrating")) for name in collections(memory))
+    assert tables(memory) == folded(old)
+    assert memory.is_learned("run-4")
+    assert "nothing to migrate" in run("migrate", *where).stdout
