@@ -9,6 +9,10 @@ episodes. No old code is imported. Expected tables are an independent fold of th
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -481,3 +485,32 @@ def test_the_command_migrates_a_namespace_on_a_server(chroma_server, make_memory
     assert tables(memory) == folded(old)
     assert memory.is_learned("run-4")
     assert "nothing to migrate" in run("migrate", *where).stdout
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _worker(path: Path, kill_at: int) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "tests.integration_tests._migrate_worker", str(path), str(kill_at)],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "ANONYMIZED_TELEMETRY": "False"},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("kill_at", [0, 3, 5])
+def test_a_process_killed_with_sigkill_part_way_then_a_rerun(tmp_path, embeddings, kill_at) -> None:
+    """SIGKILL after the new layout is written (0), mid-swap (3), between the states' renames."""
+    db = tmp_path / "db"
+    old = build(on_disk(db, embeddings, "default"))
+    killed = _worker(db, kill_at)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    rerun = _worker(db, -1)
+    assert rerun.returncode == 0, rerun.stderr
+    got = json.loads(rerun.stdout.splitlines()[-1])
+    assert got["status"] == ("migrated" if kill_at == 0 else "finished")
+    want = {
+        f"{t}|{k}": {a: list(v) for a, v in table.items()} for (t, k), table in folded(old).items()
+    }
+    assert got["tables"] == want
+    assert got["learned"] == ["run-1", "run-2", "run-3", "run-4"]
