@@ -25,31 +25,31 @@ neither is listed as a namespace.
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata as package_metadata
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from langchain_rememberer import transfer
 from langchain_rememberer._chroma import storage_errors
-from langchain_rememberer._records import LogRecord
-from langchain_rememberer._store import KINDS, SCHEMA_VERSION, Namespace
+from langchain_rememberer._ledger import Ledger
+from langchain_rememberer._records import LogRecord, stable_id
+from langchain_rememberer._schema1 import OLD_SCHEMA, StoredVectors, old_updates, pages
+from langchain_rememberer._store import KINDS, SCHEMA_VERSION, ChromaStore, Namespace
 from langchain_rememberer.errors import EmbeddingDimensionError, InvalidInputError, StorageError
 
 if TYPE_CHECKING:
+    from langchain_rememberer._encoding import StateEncoder
     from langchain_rememberer._operations import RemembererMemory  # the protocol: no cycle
 
 __all__ = ["OLD_SCHEMA", "MigrationReport", "migrate"]
 
-OLD_SCHEMA = 1
 WRITING = "migrating"
 """Suffix of the new layout's collections while they are written."""
 KEPT = "schema1"
 """Suffix of the old collections after the swap (deleted with `drop_old`)."""
 SWAP_ORDER = ("log", "pending", "states")
 """The states collection, which the schema is read from, is swapped last."""
-_PAGE = 2000
 
 Status = Literal["nothing to migrate", "would migrate", "migrated", "would finish", "finished"]
 
@@ -195,7 +195,7 @@ def _migrate_old(
     if report.dry_run:
         return report
     ns = _writing_namespace(memory, report.namespace, layout, old, report.version)
-    learned = transfer.import_records(memory, ns, old.updates)
+    learned = transfer.import_records(_learner(memory, layout), ns, old.updates)
     for run_id, payload, created_at in old.pending:
         memory.store.put_pending(ns, run_id, payload, created_at)
     states_after = memory.store.row_count(ns)
@@ -238,86 +238,66 @@ def _schema(memory: RemembererMemory, layout: _Layout) -> int | None:
     return int(meta.get("rememberer_schema", SCHEMA_VERSION))
 
 
-def _pages(collection: Any, include: Sequence[str]) -> list[tuple[str, Any, Any]]:
-    """Every record of a collection, a page at a time."""
-    rows: list[tuple[str, Any, Any]] = []
-    while True:
-        with storage_errors(f"read collection {collection.name!r}"):
-            got = collection.get(limit=_PAGE, offset=len(rows), include=list(include))
-        ids = got["ids"]
-        metas = got.get("metadatas") or [None] * len(ids)
-        docs = got.get("documents") or [None] * len(ids)
-        rows += zip(ids, metas, docs, strict=True)
-        if len(ids) < _PAGE:
-            return rows
-
-
 def _read_old(memory: RemembererMemory, layout: _Layout) -> _Old:
-    """The old namespace's updates, pending episodes, state count, dimension and task weight."""
+    """The old namespace's updates, pending episodes, state count, dimension and task weight.
+
+    Raises:
+        EmbeddingDimensionError: a state of the log has no stored vector (it would be embedded)
+            and the memory's embeddings are not the namespace's size.
+    """
     states = _collection(memory, layout.main["states"])
     meta = states.metadata or {}
     dim = int(meta["rememberer_dim"]) if "rememberer_dim" in meta else None
-    wanted = 2 * memory.encoder.dimension()
-    if dim is not None and dim != wanted:
+    stored = {i for i, _m, _d in pages(states, [])}
+    log_rows = pages(_collection(memory, layout.main["log"]), ["metadatas", "documents"])
+    updates, partial, snapshots = old_updates(log_rows)
+    unstored = {stable_id(u.task, u.observation) for u in updates} - stored
+    wanted = 2 * memory.encoder.dimension() if unstored and dim is not None else dim
+    if dim is not None and wanted is not None and dim != wanted:
         msg = (
             f"namespace {layout.main['states']!r} was written with {dim // 2}-d embeddings, but "
-            f"the current embeddings give {wanted // 2}-d; migrate it with the embeddings it "
-            "was written with"
+            f"the current embeddings give {wanted // 2}-d, and {len(unstored)} of its states have "
+            "no stored vector; migrate it with the embeddings it was written with"
         )
         raise EmbeddingDimensionError(msg)
-    log_rows = _pages(_collection(memory, layout.main["log"]), ["metadatas", "documents"])
-    updates, partial, snapshots = old_updates(log_rows)
     pending = []
     if layout.main["pending"] in layout.present:
-        rows = _pages(_collection(memory, layout.main["pending"]), ["metadatas", "documents"])
+        rows = pages(_collection(memory, layout.main["pending"]), ["metadatas", "documents"])
         for _i, m, doc in rows:
             pending.append((str(m["run_id"]), str(doc or ""), float(m["created_at"])))
     weight = meta.get("rememberer_task_weight")
-    with storage_errors("count states"):
-        count = int(states.count())
     return _Old(
         updates=updates,
         runs=len({u.run_id for u in updates}),
         partial_runs=partial,
         snapshots=snapshots,
         pending=pending,
-        states=count,
+        states=len(stored),
         dim=dim,
         task_weight=None if weight is None else float(weight),
     )
 
 
-def old_updates(rows: Iterable[tuple[str, Any, Any]]) -> tuple[list[LogRecord], int, int]:
-    """Schema 1's log records → (updates of complete runs in fold order, partial runs, snapshots).
+@dataclass(frozen=True)
+class _Learner:
+    """What `transfer.import_records` reads of a memory, learning with the stored vectors."""
 
-    Raises:
-        StorageError: a record is malformed (or is not a schema-1 record).
-    """
-    updates: list[LogRecord] = []
-    lengths: dict[str, int] = {}
-    snapshots = 0
-    for record_id, meta, document in rows:
-        if isinstance(meta, Mapping) and int(meta.get("visits") or 0) > 0:
-            snapshots += 1
-            continue
-        try:
-            line = {**meta, "id": record_id, "observation": document or ""}
-            record = transfer._record(line)  # an old log record is an export line
-        except (KeyError, TypeError, ValueError, OverflowError) as e:
-            msg = (
-                f"log record {record_id} is not a storage schema {OLD_SCHEMA} update "
-                f"({type(e).__name__}: {e}); nothing was migrated"
-            )
-            raise StorageError(msg) from e
-        state_id = record.state_id.removeprefix("archived:")
-        updates.append(dataclasses.replace(record, state_id=state_id))
-        if meta.get("sealed"):
-            lengths[record.run_id] = int(meta.get("steps") or 0)
-    present = Counter(u.run_id for u in updates)
-    partial = {run for run, n in lengths.items() if present[run] < n}
-    kept = [u for u in updates if u.run_id not in partial]
-    kept.sort(key=lambda u: (u.created_at, u.run_id, u.step, u.id))
-    return kept, len(partial), snapshots
+    memory: Any
+    ledger: Ledger
+    encoder: StoredVectors
+
+    @property
+    def store(self) -> ChromaStore:
+        return self.ledger.store
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.memory, name)
+
+
+def _learner(memory: RemembererMemory, layout: _Layout) -> RemembererMemory:
+    encoder = StoredVectors(_collection(memory, layout.main["states"]), memory.encoder)
+    ledger = Ledger(memory.store, cast("StateEncoder", encoder), memory.rlem)
+    return cast("RemembererMemory", _Learner(memory, ledger, encoder))
 
 
 def _writing_namespace(

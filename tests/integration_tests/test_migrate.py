@@ -300,19 +300,45 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(memory, make_memory) -> N
     assert collections(memory) == before
 
 
-def test_other_embeddings_are_refused_before_anything_is_written(memory, make_memory) -> None:
+def test_the_stored_vectors_are_kept_so_any_embeddings_can_migrate(memory, make_memory) -> None:
     from langchain_core.embeddings import DeterministicFakeEmbedding  # noqa: PLC0415
 
-    build(memory)
+    old = build(memory)
+    other = make_memory(  # e.g. the CLI's WordLlama on a namespace of OpenAI embeddings
+        client=memory.store.client,
+        collection_name=memory.store.collection_name,
+        embeddings=DeterministicFakeEmbedding(size=8),
+    )
+    assert other.migrate().status == "migrated"
+    base = f"{memory.store.collection_name}.default"
+    client = memory.store.client
+    before = client.get_collection(f"{base}.states.schema1").get(include=["embeddings"])
+    after = client.get_collection(f"{base}.states").get(ids=before["ids"], include=["embeddings"])
+    assert sorted(before["ids"]) == sorted(after["ids"])
+    vectors = dict(zip(after["ids"], after["embeddings"], strict=True))
+    for i, vector in zip(before["ids"], before["embeddings"], strict=True):
+        assert list(vectors[i]) == pytest.approx(list(vector))
+    assert tables(memory) == folded(old)  # read with the namespace's own embeddings
+    with pytest.raises(EmbeddingDimensionError):
+        other.stats()
+
+
+def test_a_state_without_a_vector_needs_the_namespace_s_embeddings(memory, make_memory) -> None:
+    from langchain_core.embeddings import DeterministicFakeEmbedding  # noqa: PLC0415
+
+    old = build(memory)
+    old.states.delete(ids=[stable_id(TASK, "pantry")])
     before = collections(memory)
     other = make_memory(
         client=memory.store.client,
         collection_name=memory.store.collection_name,
         embeddings=DeterministicFakeEmbedding(size=8),
     )
-    with pytest.raises(EmbeddingDimensionError, match="migrate it with the embeddings"):
+    with pytest.raises(EmbeddingDimensionError, match="1 of its states have no stored vector"):
         other.migrate()
     assert collections(memory) == before
+    assert memory.migrate().status == "migrated"  # its own embeddings embed that state
+    assert tables(memory) == folded(old)
 
 
 def test_killed_before_the_swap_leaves_the_old_namespace_and_a_rerun_completes(
