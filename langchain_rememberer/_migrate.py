@@ -154,8 +154,9 @@ def migrate(
     """Upgrade one namespace in place; see the module docstring for the steps.
 
     Raises:
-        InvalidInputError: no such namespace.
-        EmbeddingDimensionError: the memory's embeddings are not the namespace's.
+        InvalidInputError: no such namespace, or one of a newer schema than this version's.
+        EmbeddingDimensionError: a state without a stored vector, and the memory's embeddings
+            are not the namespace's size.
         StorageError: the store failed, or the old log holds a malformed record.
     """
     layout = _layout(memory, namespace)
@@ -169,8 +170,15 @@ def migrate(
     if not layout.any_of(layout.main):
         msg = f"no namespace {namespace!r} under collection_name {memory.store.collection_name!r}"
         raise InvalidInputError(msg)
-    if _schema(memory, layout) == OLD_SCHEMA:
+    schema = _schema(memory, layout)
+    if schema == OLD_SCHEMA:
         return _migrate_old(memory, layout, report, drop_old=drop_old)
+    if schema is not None and schema > SCHEMA_VERSION:
+        msg = (
+            f"namespace {namespace!r} has storage schema {schema}, newer than this version's "
+            f"{SCHEMA_VERSION}: use a newer langchain-rememberer"
+        )
+        raise InvalidInputError(msg)
     if drop_old and not dry_run:
         _delete(memory, layout.existing(layout.kept))
         layout = _layout(memory, namespace)

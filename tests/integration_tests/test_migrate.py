@@ -284,6 +284,11 @@ def test_a_current_namespace_has_nothing_to_migrate(memory) -> None:
             report.summary() == "namespace default: nothing to migrate (storage schema 2 already)"
         )
     assert collections(memory) == before
+    states = memory.store.client.get_collection(f"{memory.store.collection_name}.default.states")
+    kept = {k: v for k, v in states.metadata.items() if not k.startswith("hnsw:")}
+    states.modify(metadata={**kept, "rememberer_schema": 3})  # a later version's namespace
+    with pytest.raises(InvalidInputError, match="storage schema 3, newer than this version's 2"):
+        memory.migrate()
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(memory, make_memory) -> None:
