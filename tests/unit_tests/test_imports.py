@@ -15,6 +15,7 @@ EXPECTED_ALL = [
     "LangSmithFeedbackScorer",
     "LearnReport",
     "MemoryStats",
+    "MigrationReport",
     "RLEMCallbackHandler",
     "RLEMConfig",
     "ReferencePoolError",
