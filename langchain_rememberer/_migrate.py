@@ -165,6 +165,9 @@ def migrate(
         if not dry_run:
             _swap(memory, layout)
             layout = _layout(memory, namespace)
+            if drop_old:
+                _delete(memory, layout.existing(layout.kept))
+                layout = _layout(memory, namespace)
         status: Status = "would finish" if dry_run else "finished"
         return dataclasses.replace(report, status=status, kept=layout.existing(layout.kept))
     if not layout.any_of(layout.main):
