@@ -4,6 +4,7 @@ The package splits into *functional transformations* (pure: `rlem`, `similarity`
 and *stateful operations* (`RemembererMemory` on Chroma, and the LangChain adapters).
 """
 
+from langchain_rememberer._migrate import MigrationReport
 from langchain_rememberer.adapters.async_callbacks import AsyncRLEMCallbackHandler
 from langchain_rememberer.adapters.callbacks import RLEMCallbackHandler
 from langchain_rememberer.adapters.feedback import LangSmithFeedbackScorer
@@ -59,6 +60,7 @@ __all__ = [
     "LangSmithFeedbackScorer",
     "LearnReport",
     "MemoryStats",
+    "MigrationReport",
     "RLEMCallbackHandler",
     "RLEMConfig",
     "ReferencePoolError",

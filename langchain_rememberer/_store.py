@@ -145,7 +145,8 @@ class ChromaStore:
         if schema != SCHEMA_VERSION:
             msg = (
                 f"namespace {namespace!r} was written by an older version of langchain-rememberer "
-                f"(storage schema {schema}); export it with that version and import it here"
+                f"(storage schema {schema}); upgrade it once with this version: `rememberer "
+                f"migrate --namespace {namespace}` (or `memory.migrate({namespace!r})`)"
             )
             raise InvalidInputError(msg)
         weight = float(meta.get("rememberer_task_weight", task_weight))

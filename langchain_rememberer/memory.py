@@ -19,6 +19,8 @@ from langchain_rememberer import transfer
 from langchain_rememberer._capacity import Capacity, evict
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._ledger import Ledger
+from langchain_rememberer._migrate import MigrationReport
+from langchain_rememberer._migrate import migrate as migrate_namespace
 from langchain_rememberer._spool import Spool
 from langchain_rememberer._store import (
     ChromaStore,
@@ -527,6 +529,19 @@ class RemembererMemory:
         )
         self._run(lambda: transfer.import_records(self, self._open(namespace), records))
         return len({r.state_id for r in records})
+
+    def migrate(
+        self, namespace: str | None = None, *, dry_run: bool = False, drop_old: bool = False
+    ) -> MigrationReport:
+        """Upgrade a namespace written by 0.1 (storage schema 1) in place (docs/migrating.md).
+
+        Every complete run is learned once with its stored targets, pending episodes carried
+        over; the old collections are kept as `<name>.schema1` unless `drop_old`. Safe to run
+        again (a killed migration is completed); a current namespace is "nothing to migrate".
+        `dry_run` reports what would be done and writes nothing.
+        """
+        name = self._check_namespace(self.namespace if namespace is None else namespace)
+        return migrate_namespace(self, name, dry_run=dry_run, drop_old=drop_old)
 
     # -- async twins: each method awaited in a worker thread, written once ------------------
 

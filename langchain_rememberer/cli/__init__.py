@@ -23,7 +23,7 @@ __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
     "namespaces", "stats", "top", "search", "show", "inspect",
-    "export", "import", "forget", "rebuild", "compact", "clear",
+    "export", "import", "forget", "rebuild", "compact", "clear", "migrate",
 )  # fmt: skip
 """Commands that need only the memory."""
 

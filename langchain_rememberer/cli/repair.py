@@ -1,12 +1,13 @@
-"""The memory commands that write: `export`, `import`, `forget`, `rebuild`, `compact`, `clear`.
+"""The memory commands that write: `export`, `import`, `forget`, `rebuild`, `compact`, `migrate`.
 
 Each works through the memory's public methods. `export` writes a file and leaves the memory as
-it is; `forget`, `rebuild` and `clear` need an existing store and namespace; `import` may
-create both (it is how a backup is restored into a new store).
+it is; `forget`, `rebuild`, `clear` and `migrate` need an existing store and namespace; `import`
+may create both (it is how a backup is restored into a new store).
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -19,13 +20,24 @@ from langchain_rememberer.cli._connect import (
     PathOpt,
     Store,
     UrlOpt,
+    namespaces_of,
     reported_errors,
     resolve_namespace,
 )
 from langchain_rememberer.cli._console import EXIT_CODES, EXIT_DECLINED, console, err_console, fail
-from langchain_rememberer.cli.memory import KeyOpt, key_function
+from langchain_rememberer.cli._render import print_json
+from langchain_rememberer.cli.memory import JsonOpt, KeyOpt, key_function
 
-__all__ = ["clear", "compact", "export", "forget", "import_file", "rebuild", "register"]
+__all__ = [
+    "clear",
+    "compact",
+    "export",
+    "forget",
+    "import_file",
+    "migrate",
+    "rebuild",
+    "register",
+]
 
 
 def _say(message: str) -> None:
@@ -197,10 +209,54 @@ def clear(
     _say(f"deleted namespace {name} at {store.where}")
 
 
+def migrate(  # noqa: PLR0917
+    path: PathOpt = None,
+    url: UrlOpt = None,
+    collection_name: CollectionOpt = "rememberer",
+    namespace: NamespaceOpt = None,
+    every: Annotated[bool, typer.Option("--all", help="Every namespace of the store.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be done; write nothing.")
+    ] = False,
+    drop_old: Annotated[
+        bool,
+        typer.Option(
+            "--drop-old", help="Delete the old collections (else kept as <name>.schema1)."
+        ),
+    ] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Upgrade namespaces written by 0.1 (storage schema 1) in place; try --dry-run first.
+
+    Each complete run is learned once with its stored targets and pending episodes are carried
+    over. Running it again is safe: a killed migration is completed, a current namespace has
+    nothing to migrate (docs/migrating.md).
+    """
+    if every and namespace is not None:
+        raise fail("give --namespace or --all, not both")
+    store = Store.chosen(path, url, collection_name)
+    memory = store.open()
+    if every:
+        with reported_errors():
+            names = namespaces_of(memory)
+        if not names:
+            raise fail(f"no namespace at {store.where} (collection_name {collection_name!r})")
+    else:
+        names = [resolve_namespace(memory, store, namespace)]
+    reports = []
+    with reported_errors():
+        for name in names:
+            reports.append(memory.migrate(name, dry_run=dry_run, drop_old=drop_old))
+            if not as_json:
+                _say(reports[-1].summary())
+    if as_json:
+        print_json({"dry_run": dry_run, "namespaces": [asdict(r) for r in reports]})
+
+
 def register(app: typer.Typer) -> None:
     """Add the memory commands that write to `app`, with the exit code table in their help."""
     for command, name in (
         (export, "export"), (import_file, "import"), (forget, "forget"), (rebuild, "rebuild"),
-        (compact, "compact"), (clear, "clear"),
+        (compact, "compact"), (clear, "clear"), (migrate, "migrate"),
     ):  # fmt: skip
         app.command(name=name, epilog=EXIT_CODES)(command)

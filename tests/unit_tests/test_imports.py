@@ -14,6 +14,7 @@ EXPECTED_ALL = [
     "LangSmithFeedbackScorer",
     "LearnReport",
     "MemoryStats",
+    "MigrationReport",
     "RLEMCallbackHandler",
     "RLEMConfig",
     "ReferencePoolError",
