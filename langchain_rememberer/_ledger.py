@@ -41,11 +41,7 @@ _MAX_ROUNDS = 1000
 
 
 def _slot_of(record_id: str, metadata: Any, document: str | None) -> Slot:
-    """A slot as stored; one that cannot be read counts nothing (a warning says so).
-
-    It takes its position for good (written once), so it is read as a marker: decided,
-    counting nothing, and its state is refolded without it.
-    """
+    """A slot as stored; one that cannot be read is read as a marker (counts nothing; warned)."""
     try:
         return Slot.from_chroma(record_id, metadata, document)
     except StorageError as e:

@@ -6,6 +6,7 @@ log protocol they use is `_ledger.Ledger` (DESIGN §6).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -18,8 +19,6 @@ from langchain_rememberer._records import (
     RunRecord,
     Update,
     cap_episode,
-    check_targets,
-    episode_fingerprint,
     stable_id,
 )
 from langchain_rememberer._rows import Row, rank, ties
@@ -35,6 +34,7 @@ from langchain_rememberer.types import (
     RetrievedState,
     check_text_arg,
     finite_reward,
+    is_finite_number,
 )
 
 if TYPE_CHECKING:
@@ -336,3 +336,28 @@ def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
             len(waiting[s].pending) - len(row.pending) for s, row in settled.items() if s in waiting
         )
     return CompactReport(states=touched, updates_archived=max(folded, 0))
+
+
+def episode_fingerprint(episode: Episode) -> str:
+    """A hash of what the episode says, independent of the memory's settings.
+
+    It covers the task and each step's observation, action, reward and answer: the same run id
+    must name the same episode.
+    """
+    content = [
+        episode.task,
+        [(s.observation, s.action, float(s.reward), s.answer or "") for s in episode.steps],
+    ]
+    return stable_id(json.dumps(content, ensure_ascii=False))
+
+
+def check_targets(episode: Episode, targets: Sequence[float]) -> None:
+    """Reject an episode whose targets overflow: Chroma would silently drop them."""
+    bad = [t for t, g in enumerate(targets) if not is_finite_number(g)]
+    if bad:
+        msg = (
+            f"run {episode.run_id!r}: the target of step {bad[0]} is {targets[bad[0]]!r} (each "
+            "reward is finite, but their discounted sum overflows); scale the rewards down. "
+            "Nothing was written"
+        )
+        raise InvalidInputError(msg)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from langchain_rememberer.errors import InvalidInputError, StorageError
 from langchain_rememberer.rlem import cap_rewards
-from langchain_rememberer.types import Episode, is_finite_number
+from langchain_rememberer.types import Episode
 
 __all__ = [
     "Done",
@@ -36,9 +36,7 @@ __all__ = [
     "Status",
     "Update",
     "cap_episode",
-    "check_targets",
     "done_id",
-    "episode_fingerprint",
     "run_key",
     "slot_id",
     "stable_id",
@@ -357,19 +355,6 @@ def _malformed(record_id: str) -> Iterator[None]:
         raise StorageError(msg) from e
 
 
-def episode_fingerprint(episode: Episode) -> str:
-    """A hash of what the episode says, independent of the memory's settings.
-
-    It covers the task and each step's observation, action, reward and answer: the same run id
-    must name the same episode.
-    """
-    content = [
-        episode.task,
-        [(s.observation, s.action, float(s.reward), s.answer or "") for s in episode.steps],
-    ]
-    return stable_id(json.dumps(content, ensure_ascii=False))
-
-
 def cap_episode(episode: Episode, cap: float | None) -> Episode:
     """The episode with its rewards scaled down to a total |reward| of `cap` (`rlem.cap_rewards`).
 
@@ -389,15 +374,3 @@ def cap_episode(episode: Episode, cap: float | None) -> Episode:
     return episode.model_copy(
         update={"steps": [s.model_copy(update={"reward": r}) for s, r in pairs]}
     )
-
-
-def check_targets(episode: Episode, targets: Sequence[float]) -> None:
-    """Reject an episode whose targets overflow: Chroma would silently drop them."""
-    bad = [t for t, g in enumerate(targets) if not is_finite_number(g)]
-    if bad:
-        msg = (
-            f"run {episode.run_id!r}: the target of step {bad[0]} is {targets[bad[0]]!r} (each "
-            "reward is finite, but their discounted sum overflows); scale the rewards down. "
-            "Nothing was written"
-        )
-        raise InvalidInputError(msg)
