@@ -251,3 +251,42 @@ def test_g_updates_carry_the_time_their_run_was_learned(make_memory, tmp_path) -
     again = tmp_path / "again.jsonl"
     fresh.export_jsonl(again)
     assert [json.loads(line)["created_at"] for line in again.read_text().splitlines()[1:]] == times
+
+
+def _counting(memory: RemembererMemory) -> list[str]:
+    """Record every call on the namespace's collections."""
+    ns = memory._open(None)
+    calls: list[str] = []
+    for kind in ("states", "log", "pending"):
+        collection = getattr(ns, kind)
+        for method in ("get", "add", "upsert", "update", "query", "delete"):
+            original = getattr(collection, method)
+
+            def counted(*args, _o=original, _n=f"{kind}.{method}", **kwargs):
+                calls.append(_n)
+                return _o(*args, **kwargs)
+
+            setattr(collection, method, counted)
+    return calls
+
+
+def _long(run_id: str, states: int) -> Episode:
+    return Episode(
+        task=TASK,
+        run_id=run_id,
+        steps=[Step(observation=f"room {t}", action="go on", reward=1.0) for t in range(states)],
+    )
+
+
+def test_forget_and_rebuild_refold_in_batches(make_memory) -> None:
+    memory = make_memory()
+    for n in range(3):
+        memory.learn(_long(f"r{n}", 15))
+    calls = _counting(memory)
+    assert memory.forget_run("r1") == 15
+    assert len(calls) <= 12, calls  # was ~70: two reads per refolded row
+    memory.learn(_long("big", 120))
+    calls.clear()
+    assert memory.rebuild() == 120
+    assert len(calls) <= 8, calls  # one batch for up to 500 rows, not 2 calls a row
+    assert q_table(memory, TASK, "room 3") == {"go on": (pytest.approx((12 + 12 + 117) / 3), 3)}
