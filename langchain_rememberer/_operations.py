@@ -66,6 +66,8 @@ class RemembererMemory(Protocol):
 
     def evict_if_due(self, ns: Namespace, added: int) -> int: ...
 
+    def build_settings(self) -> dict[str, str | int | float]: ...
+
 
 __all__ = [
     "forget_run",
@@ -144,6 +146,7 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
     fingerprint = episode_fingerprint(episode)  # of what was given, before any cap
     episode = cap_episode(episode, memory.rlem.max_run_reward)
     ns = open_namespace(memory, namespace)
+    memory.store.record_settings(ns, memory.build_settings())  # for the CLI (a no-op mostly)
     task = normalize_whitespace(episode.task)
     actions = [step.action for step in episode.steps]
     keys = [memory.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]

@@ -15,12 +15,12 @@ from typing import Any
 import typer
 
 from langchain_rememberer.cli import memory, repair
-from langchain_rememberer.cli._console import EXIT_CODES
+from langchain_rememberer.cli._console import EXIT_CODES, Group
 
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
-    "namespaces", "stats", "top", "search", "show", "inspect",
+    "namespaces", "stats", "top", "search", "show", "inspect",  # inspect: hidden, deprecated
     "export", "import", "forget", "rebuild", "compact", "clear",
 )  # fmt: skip
 """Commands that need only the memory."""
@@ -33,6 +33,7 @@ def build_app(*, with_bench: bool = True) -> typer.Typer:
         epilog=EXIT_CODES,
         no_args_is_help=True,
         rich_markup_mode="markdown",
+        cls=Group,
     )
     memory.register(app)
     repair.register(app)

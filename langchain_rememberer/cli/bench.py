@@ -10,10 +10,13 @@ import ast
 import inspect
 import itertools
 import json
+import os
+import platform
 import shlex
 import textwrap
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -21,15 +24,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from langchain_rememberer import __version__
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.bench.agent import ModelFailedError
 from langchain_rememberer.bench.config import METHODS, BenchConfig
 from langchain_rememberer.bench.protocol import run_bench
 from langchain_rememberer.bench.textworld import EnvUnavailableError
-from langchain_rememberer.cli._console import console
+from langchain_rememberer.cli._console import Command, console
 from langchain_rememberer.cli._console import fail as _fail
 
-__all__ = ["bench", "demo", "register"]
+__all__ = ["bench", "demo", "register", "summary_markdown"]
 
 
 def field_help(cls: type) -> dict[str, str]:
@@ -179,27 +183,80 @@ DEMO_GAME = (
 """The demo's game: fetch a coin from a nearby room and put it in the box (30 steps)."""
 
 
-def _print_inspect_hint(config: BenchConfig, path: Path, task: str | None) -> None:
-    """The commands that look inside the demo's memory, with the settings its agent used."""
+def _print_inspect_hint(path: Path, task: str | None) -> None:
+    """The commands that look inside the demo's memory (it recorded the settings it used)."""
     where = shlex.quote(str(path / "chroma"))
     console.print(
-        "Inspect what was learned (docs/inspect-and-repair.md):\n"
+        "Look at what was learned (docs/inspect-and-repair.md):\n"
         f"  rememberer stats --path {where}\n"
         f"  rememberer top --path {where}\n"
-        f"  rememberer search --path {where} --observation-key {config.observation_key} "
-        f"--action-history {config.action_history} -k {config.k} --min-similarity "
-        f"{config.min_similarity} {shlex.quote(task or 'Your task is ...')} 'Valid actions: "
-        "inventory | look around | move east | read map | take coin | task'",
+        f"  rememberer search --path {where} {shlex.quote(task or 'Your task is ...')} 'Valid "
+        "actions: inventory | look around | move east | read map | take coin | task'",
         markup=False,
         highlight=False,
         soft_wrap=True,
     )
 
 
+def _interrupted(memory_path: Path | None, out: Path) -> typer.Exit:
+    """Say what a run stopped by Ctrl-C left behind; the exit (code 130) to raise."""
+    console.print(f"[yellow]interrupted:[/yellow] no results written to {out} (the run was cut)")
+    if memory_path is not None and (memory_path / "chroma.sqlite3").is_file():
+        from langchain_rememberer.cli._connect import Store, namespaces_of  # noqa: PLC0415
+
+        memory = Store(memory_path).open()
+        for name in namespaces_of(memory):
+            counted = memory.stats(namespace=name)
+            where = shlex.quote(str(memory_path))
+            console.print(
+                f"  kept: the memory {memory_path}, namespace {name}: {counted.states} states, "
+                f"{counted.updates} updates (rememberer stats --path {where})",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
+    return typer.Exit(130)
+
+
+def summary_markdown(
+    result: dict[str, Any], *, command: str, seconds: float, when: datetime, policy: str
+) -> str:
+    """The run's summary as Markdown: its command, when, how long, and the success table.
+
+    The demo writes it to `summary.md` beside `results.json`; docs/demo-and-benchmark.md
+    shows one as it was written.
+    """
+    epochs = result["config"]["epochs"]
+    header = ["method", *(f"held-out, epoch {e}" for e in range(1, epochs + 1)), "recurring"]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for name, data in result["methods"].items():
+        cells = [_rate(e["eval"]) for e in data["epochs"]]
+        lines.append("| " + " | ".join([name, *cells, _rate(data["recurring"])]) + " |")
+    return "\n".join([
+        f"Command: `{command}`",
+        f"Run: {when:%Y-%m-%d %H:%M} UTC, {seconds:.0f} s on {os.cpu_count()} CPU(s), "
+        f"langchain-rememberer {__version__}, Python {platform.python_version()}",
+        f"Policy: {policy}",
+        "",
+        "Success rate [95% interval] over the games played:",
+        "",
+        *lines,
+        "",
+    ])  # fmt: skip
+
+
+def _rate(summary: dict[str, Any]) -> str:
+    low, high = summary["success_ci"]
+    return f"{summary['success']:.2f} [{low:.2f}, {high:.2f}]"
+
+
 def demo(  # noqa: PLR0917
-    path: Annotated[Path, typer.Option(help="Where results and the memory are kept.")] = Path(
-        "rememberer-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="The output folder: results, summary, plot and the memory.")
+    ] = Path("rememberer-demo"),
     epochs: Annotated[int, typer.Option(help=HELP["epochs"])] = 3,
     train_seeds: Annotated[int, typer.Option(help=HELP["train_seeds"])] = 10,
     test_seeds: Annotated[int, typer.Option(help=HELP["test_seeds"])] = 50,
@@ -207,8 +264,18 @@ def demo(  # noqa: PLR0917
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    legacy_path: Annotated[
+        Path | None, typer.Option("--path", hidden=True, help="Deprecated: use --out.")
+    ] = None,
 ) -> None:
-    """Watch an agent learn a text game, with and without REMEMBERER (offline)."""
+    """Watch an agent learn a text game, with and without REMEMBERER (offline).
+
+    Writes results.json, summary.md and learning_curve.png to --out, and keeps the memory in
+    its chroma folder. Ctrl-C stops the run; what was saved is printed (exit code 130).
+    """
+    if legacy_path is not None:
+        console.print("[yellow]note:[/yellow] `demo --path` is deprecated; use --out")
+        out = legacy_path
     config = _config(
         **asdict(D)
         | {
@@ -219,25 +286,40 @@ def demo(  # noqa: PLR0917
             "test_seeds": test_seeds,
             "seed": seed,
             "methods": ("no_memory", "rememberer"),
-            "memory_path": str(path / "chroma"),
+            "memory_path": str(out / "chroma"),
         }
     )
     chat_model = _model(model, base_url, api_key)
-    _writable_dir(path, "--path")
+    _writable_dir(out, "--out")
+    policy = model or base_url or "offline stand-in, not an LLM"
     console.print(
         f"An agent (create_agent + RemembererMiddleware) learns {train_seeds} TextWorldExpress "
         f"mapreader games for {epochs} epochs; after each epoch it plays {test_seeds} games it "
-        f"has never seen, memory frozen. Policy: "
-        f"{model or base_url or 'offline stand-in, not an LLM'}."
+        f"has never seen, memory frozen. Policy: {policy}."
     )
+    when = datetime.now(timezone.utc)
     start = time.perf_counter()
-    result = _run(config, chat_model)
+    try:
+        result = _run(config, chat_model)
+    except KeyboardInterrupt:
+        raise _interrupted(out / "chroma", out) from None
+    seconds = time.perf_counter() - start
     console.print(_table(result, "Success rate [95% CI]"))
-    json_path, png = _save(result, path)
-    console.print(f"Done in {time.perf_counter() - start:.0f} s. Results: {json_path}")
+    json_path, png = _save(result, out)
+    command = " ".join([
+        "rememberer demo", "--out", shlex.quote(str(out)), "--epochs", str(epochs),
+        "--train-seeds", str(train_seeds), "--test-seeds", str(test_seeds), "--seed", str(seed),
+        *(["--model", shlex.quote(model)] if model else []),
+        *(["--base-url", shlex.quote(base_url)] if base_url else []),
+    ])  # fmt: skip
+    summary = out / "summary.md"
+    summary.write_text(
+        summary_markdown(result, command=command, seconds=seconds, when=when, policy=policy)
+    )
+    console.print(f"Done in {seconds:.0f} s. Results: {json_path}; summary: {summary}")
     if png:
         console.print(f"Learning curve: {png}")
-    _print_inspect_hint(config, path, result["methods"]["rememberer"].get("example_task"))
+    _print_inspect_hint(out, result["methods"]["rememberer"].get("example_task"))
 
 
 def _chosen_methods(
@@ -324,11 +406,14 @@ def bench(  # noqa: PLR0917
     )  # fmt: skip
     chat_model = _model(model, base_url, api_key)
     _writable_dir(out, "--out")
-    result = _run(config, chat_model)
+    try:
+        result = _run(config, chat_model)
+    except KeyboardInterrupt:
+        raise _interrupted(None, out) from None
     _report(result, f"{env} {game_params}: success rate, 95% CI", out)
 
 
 def register(app: typer.Typer) -> None:
     """Add `demo` and `bench` to `app`."""
-    app.command()(demo)
-    app.command()(bench)
+    app.command(cls=Command)(demo)
+    app.command(cls=Command)(bench)

@@ -1,4 +1,4 @@
-"""The read-only memory commands: `namespaces`, `stats`, `top`, `search`, `show`, `inspect`.
+"""The read-only memory commands: `namespaces`, `stats`, `top`, `search`, `show`.
 
 None of them creates anything (see `_connect`), and none imports benchmark code but the
 TextWorld observation key, lazily, for a benchmark memory (`--observation-key` other than
@@ -24,7 +24,7 @@ from langchain_rememberer.cli._connect import (
     reported_errors,
     resolve_namespace,
 )
-from langchain_rememberer.cli._console import EXIT_CODES, console, err_console, fail
+from langchain_rememberer.cli._console import EXIT_CODES, Command, console, err_console, fail
 from langchain_rememberer.cli._inspect import find_state, iter_states, state_updates
 from langchain_rememberer.cli._render import (
     print_json,
@@ -45,8 +45,9 @@ __all__ = ["inspect_memory", "namespaces", "register", "search", "show", "stats"
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) for scripts.")]
 LegacyPath = Annotated[
     Path | None,
-    typer.Argument(metavar="PATH", help="Same as --path (the older form).", show_default=False),
+    typer.Argument(metavar="PATH", help="Deprecated: use --path.", hidden=True),
 ]
+"""The positional PATH of the first releases' `stats` and `inspect`: hidden, still read."""
 KeyOpt = Annotated[
     str,
     typer.Option(
@@ -105,9 +106,13 @@ def stats(  # noqa: PLR0917
     """Count a namespace's states, actions, updates, pending episodes; the size on disk.
 
     JSON keys: namespace, states, actions, updates, pending, task_weight, size_on_disk_bytes
-    (the whole database directory; null for a server), path, url. `rememberer stats PATH`
-    (the older form) prints the JSON.
+    (the whole database directory; null for a server), path, url.
     """
+    if legacy_path is not None:
+        err_console.print(
+            Text("note: `rememberer stats PATH` is deprecated; use `rememberer stats --path "
+                 "PATH --json`")
+        )  # fmt: skip
     store = Store.chosen(path, url, collection_name, legacy=legacy_path)
     memory = store.open()
     name = resolve_namespace(memory, store, namespace)
@@ -186,25 +191,75 @@ def top(  # noqa: PLR0917
         console.print(table)
 
 
-def _retrieval_memory(
-    store: Store, key: str, action_history: int = 0, min_similarity: float | None = None
-) -> RemembererMemory:
-    """The memory with the settings an agent's retrieval used (the library's defaults else)."""
+RecordedKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--observation-key",
+        help="The observation key: full (the library's default) or a benchmark key, actions or "
+        "room+actions (needs the bench extra). Default: the one the memory recorded.",
+    ),
+]
+
+
+def _retrieval_settings(
+    memory: RemembererMemory,
+    name: str,
+    *,
+    key: str | None = None,
+    action_history: int | None = None,
+    k: int | None = None,
+    min_similarity: float | None = None,
+    min_task_similarity: float | None = None,
+) -> dict[str, Any]:
+    """Give `memory` the settings the agent's retrieval used; return them by name.
+
+    Each is the flag's value when given, else what the namespace recorded when it was
+    learned into (`RemembererMemory.recorded_settings`), else the library's default.
+
+    Raises:
+        typer.Exit: (code 2) an unknown observation key, or a benchmark key without the
+            bench extra.
+    """
     from langchain_rememberer.config import RetrievalConfig  # noqa: PLC0415
 
-    settings: dict[str, Any] = {
-        "observation_key": key_function(key),
-        "action_history": action_history,
+    with reported_errors():
+        recorded = memory.recorded_settings(namespace=name)
+    if key is None:
+        key = str(recorded.get("observation_key", "full"))
+        if key not in KEYS:
+            note = f"note: {name} was built with the observation key {key!r}, which the CLI cannot"
+            err_console.print(Text(f"{note} rebuild; searching with full (see --observation-key)"))
+            key = "full"
+    memory.observation_key = key_function(key) or memory.observation_key
+    memory.action_history = int(
+        recorded.get("action_history", 0) if action_history is None else action_history
+    )
+    floors: dict[str, Any] = {
+        "min_similarity": (
+            min_similarity if min_similarity is not None else recorded.get("min_similarity")
+        ),
+        "min_task_similarity": (
+            min_task_similarity
+            if min_task_similarity is not None
+            else recorded.get("min_task_similarity", memory.retrieval.min_task_similarity)
+        ),
     }
-    if min_similarity is not None:
-        settings["retrieval"] = RetrievalConfig(min_similarity=min_similarity)
-    return store.open(**settings)
+    if floors["min_similarity"] is None:
+        del floors["min_similarity"]
+    memory.retrieval = RetrievalConfig(**floors)
+    return {
+        "observation_key": key,
+        "action_history": memory.action_history,
+        "k": k if k is not None else recorded.get("k", memory.retrieval.k),
+        "min_similarity": memory.retrieval.min_similarity,
+        "min_task_similarity": memory.retrieval.min_task_similarity,
+    }
 
 
 def _retrieved_data(
     name: str, task: str, observation: str, states: list[RetrievedState]
 ) -> dict[str, Any]:
-    """What `search --json` and `inspect --json` print."""
+    """What `search --json` prints (with the block, or without it with `--states`)."""
     return {
         "namespace": name,
         "task": task,
@@ -229,41 +284,78 @@ def search(  # noqa: PLR0917
     collection_name: CollectionOpt = "rememberer",
     namespace: NamespaceOpt = None,
     k: Annotated[
-        int | None, typer.Option("-k", "--k", help="States to retrieve (default 2).")
+        int | None,
+        typer.Option("-k", "--k", help="States to retrieve. Default: as recorded, else 2."),
     ] = None,
-    observation_key: KeyOpt = "full",
+    observation_key: RecordedKeyOpt = None,
     action_history: Annotated[
-        int, typer.Option(min=0, help="The memory's action_history (0: none).")
-    ] = 0,
+        int | None,
+        typer.Option(
+            min=0, help="The memory's action_history (0: none). Default: as recorded, else 0."
+        ),
+    ] = None,
     after: Annotated[
         list[str] | None,
         typer.Option(
-            help="An action the run took so far, oldest first (repeat; needs --action-history)."
+            help="An action the run took so far, oldest first (repeat; read when the "
+            "action_history is not 0)."
         ),
     ] = None,
     min_similarity: Annotated[
         float | None,
-        typer.Option(min=-1.0, max=1.0, help="The memory's floor (default 0.35, the library's)."),
+        typer.Option(
+            min=-1.0, max=1.0, help="The memory's floor. Default: as recorded, else 0.35."
+        ),
     ] = None,
+    min_task_similarity: Annotated[
+        float | None,
+        typer.Option(
+            min=-1.0, max=1.0, help="The memory's task floor. Default: as recorded, else 0.4."
+        ),
+    ] = None,
+    whole: Annotated[
+        bool,
+        typer.Option(
+            "--states", help="Show each retrieved state whole (id, task, observation, actions)."
+        ),
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Print exactly the exemplar block an agent would be shown for (task, observation).
 
-    The block goes to standard output unchanged (nothing when no state is similar enough: a
-    note on standard error). JSON keys: namespace, task, observation, states (what
-    `memory.retrieve` returns: id, task, observation, similarity, actions, visits), block.
+    The memory's settings (observation key, action history, k, floors) are those the
+    namespace recorded when it was learned into, unless a flag gives another. The block goes
+    to standard output unchanged (nothing when no state is similar enough: a note on standard
+    error); `--states` prints each retrieved state whole instead. JSON keys: namespace, task,
+    observation, states (what `memory.retrieve` returns: id, task, observation, similarity,
+    actions, visits), settings (those used), block (not with `--states`).
     """
-    if after and not action_history:
-        raise fail("--after is read only with --action-history N (the memory's action_history)")
     store = Store.chosen(path, url, collection_name)
-    memory = _retrieval_memory(store, observation_key, action_history, min_similarity)
+    memory = store.open()
     name = resolve_namespace(memory, store, namespace)
+    settings = _retrieval_settings(
+        memory, name, key=observation_key, action_history=action_history, k=k,
+        min_similarity=min_similarity, min_task_similarity=min_task_similarity,
+    )  # fmt: skip
+    if after and not memory.action_history:
+        raise fail(
+            f"--after is read only when the action_history is not 0 ({name} recorded 0; "
+            "give --action-history N)"
+        )
     seen = task if observation is None else observation
     with reported_errors():
-        states = memory.retrieve(task, seen, k=k, namespace=name, recent_actions=after or ())
+        states = memory.retrieve(
+            task, seen, k=settings["k"], namespace=name, recent_actions=after or ()
+        )
         block = memory.render(states)
+    data = _retrieved_data(name, task, seen, states) | {"settings": settings}
     if as_json:
-        print_json(_retrieved_data(name, task, seen, states) | {"block": block})
+        print_json(data if whole else data | {"block": block})
+    elif whole:
+        if not states:
+            err_console.print(Text(f"no state of {name} is similar enough"))
+        for state in states:
+            print_state(state, heading=f"similarity {state.similarity:.3f}, state")
     elif block:
         typer.echo(block)
     else:
@@ -328,17 +420,18 @@ def inspect_memory(  # noqa: PLR0917
     collection_name: CollectionOpt = "rememberer",
     namespace: NamespaceOpt = None,
     k: Annotated[int, typer.Option("-k", help="How many states to show.")] = 3,
-    observation_key: KeyOpt = "full",
+    observation_key: RecordedKeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the stored states most similar to (task, observation), each whole.
-
-    Each with its id, task, whole observation and action table (`search` shows the block an
-    agent gets instead). JSON: as `search --json`, without the block.
-    """
+    """Deprecated: `rememberer search TASK [OBSERVATION] --states` does the same."""
+    err_console.print(
+        Text("note: `rememberer inspect` is deprecated; use `rememberer search TASK "
+             "[OBSERVATION] --states` (--path, not a positional PATH)")
+    )  # fmt: skip
     store = Store.chosen(path, url, collection_name, legacy=legacy_path)
-    memory = _retrieval_memory(store, observation_key)
+    memory = store.open()
     name = resolve_namespace(memory, store, namespace)
+    _retrieval_settings(memory, name, key=observation_key)
     seen = observation or task
     with reported_errors():
         states = memory.retrieve(task, seen, k=k, namespace=name)
@@ -355,6 +448,8 @@ def register(app: typer.Typer) -> None:
     """Add the read-only memory commands to `app`, with the exit code table in their help."""
     for command, name in (
         (namespaces, "namespaces"), (stats, "stats"), (top, "top"), (search, "search"),
-        (show, "show"), (inspect_memory, "inspect"),
+        (show, "show"),
     ):  # fmt: skip
-        app.command(name=name, epilog=EXIT_CODES)(command)
+        app.command(name=name, epilog=EXIT_CODES, cls=Command)(command)
+    # The older name of `search --states`: kept working, out of the help.
+    app.command(name="inspect", epilog=EXIT_CODES, cls=Command, hidden=True)(inspect_memory)
