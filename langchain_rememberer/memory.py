@@ -269,6 +269,13 @@ class RemembererMemory:
 
         Start the server with `chroma run --path ./db --host 127.0.0.1 --port 8000`; keyword
         arguments are those of `RemembererMemory`. Telemetry is off.
+
+        The server must be up: the client connects here, once, with no retry.
+
+        Raises:
+            StorageError: no Chroma server answers at `host:port`; the message names the
+                address and the `chroma run` command that starts one. Start the server first,
+                or retry the construction yourself (a worker's process manager does).
         """
         return cls(client=http_client(host, port), **kwargs)
 

@@ -33,7 +33,7 @@ from langchain_rememberer.bench.textworld import EnvUnavailableError
 from langchain_rememberer.cli._console import Command, console
 from langchain_rememberer.cli._console import fail as _fail
 
-__all__ = ["bench", "demo", "register", "summary_markdown"]
+__all__ = ["bench", "demo", "demo_command", "register", "summary_markdown"]
 
 
 def field_help(cls: type) -> dict[str, str]:
@@ -218,6 +218,27 @@ def _interrupted(memory_path: Path | None, out: Path) -> typer.Exit:
     return typer.Exit(130)
 
 
+def demo_command(  # noqa: PLR0917
+    out: Path = Path("rememberer-demo"),
+    epochs: int = 3,
+    train_seeds: int = 10,
+    test_seeds: int = 50,
+    seed: int = 0,
+    model: str | None = None,
+    base_url: str | None = None,
+) -> str:
+    """The `rememberer demo` command line of these settings, every one spelled out.
+
+    Without arguments: the demo's defaults, as `summary.md` of a default run shows them.
+    """
+    return " ".join([
+        "rememberer demo", "--out", shlex.quote(str(out)), "--epochs", str(epochs),
+        "--train-seeds", str(train_seeds), "--test-seeds", str(test_seeds), "--seed", str(seed),
+        *(["--model", shlex.quote(model)] if model else []),
+        *(["--base-url", shlex.quote(base_url)] if base_url else []),
+    ])  # fmt: skip
+
+
 def summary_markdown(
     result: dict[str, Any], *, command: str, seconds: float, when: datetime, policy: str
 ) -> str:
@@ -306,12 +327,7 @@ def demo(  # noqa: PLR0917
     seconds = time.perf_counter() - start
     console.print(_table(result, "Success rate [95% CI]"))
     json_path, png = _save(result, out)
-    command = " ".join([
-        "rememberer demo", "--out", shlex.quote(str(out)), "--epochs", str(epochs),
-        "--train-seeds", str(train_seeds), "--test-seeds", str(test_seeds), "--seed", str(seed),
-        *(["--model", shlex.quote(model)] if model else []),
-        *(["--base-url", shlex.quote(base_url)] if base_url else []),
-    ])  # fmt: skip
+    command = demo_command(out, epochs, train_seeds, test_seeds, seed, model, base_url)
     summary = out / "summary.md"
     summary.write_text(
         summary_markdown(result, command=command, seconds=seconds, when=when, policy=policy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -18,6 +19,19 @@ from langchain_rememberer.cli import bench as bench_cli
 # env raises EnvUnavailableError saying how to install it, and these tests fail rather than skip.
 
 runner = CliRunner()
+DEMO_PAGE = Path(__file__).resolve().parents[2] / "docs" / "demo-and-benchmark.md"
+
+
+def _summary_in_the_docs() -> str:
+    """The `summary.md` pasted in docs/demo-and-benchmark.md (the ```text block after the mark)."""
+    text = DEMO_PAGE.read_text(encoding="utf-8")
+    after = text.split("<!-- summary.md of `rememberer demo`", 1)[1]
+    return after.split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def _shape(summary: str) -> list[str]:
+    """A summary's lines with its numbers and dates blanked: what the writer decides."""
+    return [re.sub(r"\d+", "N", line) for line in summary.splitlines()]
 
 
 def test_demo_writes_results_summary_plot_and_memory(tmp_path: Path) -> None:
@@ -36,6 +50,20 @@ def test_demo_writes_results_summary_plot_and_memory(tmp_path: Path) -> None:
     assert "| method | held-out, epoch 1 | recurring |" in summary
     success = data["methods"]["rememberer"]["epochs"][0]["eval"]["success"]
     assert f"| rememberer | {success:.2f} [" in summary
+    # The docs show a default run's summary.md as written: its command is the default one, and
+    # every line has the shape this writer gives it (header: one column per epoch, 3 there).
+    docs = _summary_in_the_docs()
+    assert docs.splitlines()[0] == f"Command: `{bench_cli.demo_command()}`"
+    one_epoch = [line for line in _shape(summary) if not line.startswith(("Command", "|"))]
+    assert [line for line in _shape(docs) if not line.startswith(("Command", "|"))] == one_epoch
+    rows = [
+        line for line in _shape(docs) if line.startswith("| no_memory") or "| rememberer" in line
+    ]
+    assert rows == ["| no_memory" + " | N.N [N.N, N.N]" * 4 + " |",
+                    "| rememberer" + " | N.N [N.N, N.N]" * 4 + " |"]  # fmt: skip
+    assert (
+        "| method | held-out, epoch 1 | held-out, epoch 2 | held-out, epoch 3 | recurring |" in docs
+    )
     # The demo writes one namespace, "rememberer": the memory commands take it by default.
     only = runner.invoke(app, ["stats", "--path", str(path / "chroma"), "--json"])
     assert only.exit_code == 0, only.output
