@@ -53,7 +53,7 @@ from langchain_rememberer.types import (
     run_id_arg,
 )
 
-__all__ = ["RemembererMemory", "default_observation_key", "observation_key_name"]
+__all__ = ["RemembererMemory", "default_observation_key"]
 
 logger = logging.getLogger(__name__)
 
@@ -73,21 +73,6 @@ def _whole_number(value: Any, name: str, least: int, alternative: str = "") -> i
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
     return normalize_whitespace(observation)[:max_chars]
-
-
-def observation_key_name(key: Callable[[str], str]) -> str:
-    """The name a memory records for its `observation_key` (see `recorded_settings`).
-
-    `full` for the default; the callable's `rememberer_name` attribute when it has one (the
-    benchmark's TextWorld keys: `actions`, `room+actions`, `full`); else `custom:` and the
-    callable's qualified name, which the CLI cannot rebuild.
-    """
-    if key is default_observation_key:
-        return "full"
-    name = getattr(key, "rememberer_name", None)
-    if isinstance(name, str) and name:
-        return name
-    return f"custom:{getattr(key, '__qualname__', type(key).__name__)}"
 
 
 class RemembererMemory:
@@ -270,12 +255,10 @@ class RemembererMemory:
         Start the server with `chroma run --path ./db --host 127.0.0.1 --port 8000`; keyword
         arguments are those of `RemembererMemory`. Telemetry is off.
 
-        The server must be up: the client connects here, once, with no retry.
-
         Raises:
-            StorageError: no Chroma server answers at `host:port`; the message names the
-                address and the `chroma run` command that starts one. Start the server first,
-                or retry the construction yourself (a worker's process manager does).
+            StorageError: no Chroma server answers at `host:port` (it is asked once, here, with
+                no retry); the message names the address and the `chroma run` command that
+                starts one. Start the server first, or retry (a process manager does).
         """
         return cls(client=http_client(host, port), **kwargs)
 
@@ -584,30 +567,17 @@ class RemembererMemory:
         return len({r.state_id for r in records})
 
     def build_settings(self) -> dict[str, str | int | float]:
-        """This memory's retrieval settings, as `learn` records them in a namespace.
-
-        Keys: `rememberer_observation_key` (its name, see `observation_key_name`),
-        `rememberer_action_history`, `rememberer_k`, `rememberer_min_similarity`,
-        `rememberer_min_task_similarity` ("none" for None). `recorded_settings` reads them back.
-        """
-        floor = self.retrieval.min_task_similarity
-        return {
-            "rememberer_observation_key": observation_key_name(self.observation_key),
-            "rememberer_action_history": self.action_history,
-            "rememberer_k": self.retrieval.k,
-            "rememberer_min_similarity": self.retrieval.min_similarity,
-            "rememberer_min_task_similarity": "none" if floor is None else floor,
-        }
+        """This memory's retrieval settings as `learn` records them (see `recorded_settings`)."""
+        return ops.build_settings(self, default_observation_key)
 
     def recorded_settings(self, *, namespace: str | None = None) -> dict[str, Any]:
-        """The settings the namespace was last written with, as `learn` recorded them.
+        """The settings the namespace was last learned into with (the last writer's).
 
-        Every `learn` records the memory's `observation_key` (by name), `action_history`,
-        `k`, `min_similarity` and `min_task_similarity` in the namespace, when they differ from
-        what is recorded: the last writer's settings are kept. The `rememberer` CLI reads them,
-        so `rememberer search` retrieves as the agent did without repeating them. Returns those
-        keys, without the `rememberer_` prefix, and `task_weight`; a key never recorded (a
-        namespace not learned into since 0.2.0) is absent.
+        Every `learn` records the memory's `observation_key` (its name: `full` for the default,
+        the callable's `rememberer_name` attribute, else `custom:` and its qualified name),
+        `action_history`, `k`, `min_similarity` and `min_task_similarity` in the namespace when
+        they differ from what is there. `rememberer search` retrieves with them. Returns those
+        keys and `task_weight`; one never recorded (not learned into since 0.2.0) is absent.
 
         Example:
             ```python
@@ -618,13 +588,7 @@ class RemembererMemory:
             assert memory.recorded_settings()["action_history"] == 1
             ```
         """
-        meta = self._run(lambda: dict(self._open(namespace).states.metadata or {}))
-        found: dict[str, Any] = {}
-        for key in (*self.build_settings(), "rememberer_task_weight"):
-            if key in meta:
-                value = meta[key]
-                found[key.removeprefix("rememberer_")] = None if value == "none" else value
-        return found
+        return self._run(lambda: ops.recorded_settings(self, self._open(namespace)))
 
     # -- internals ---------------------------------------------------------------------------
 

@@ -10,8 +10,6 @@ import ast
 import inspect
 import itertools
 import json
-import os
-import platform
 import shlex
 import textwrap
 import time
@@ -24,7 +22,6 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from langchain_rememberer import __version__
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.bench.agent import ModelFailedError
 from langchain_rememberer.bench.config import METHODS, BenchConfig
@@ -32,8 +29,9 @@ from langchain_rememberer.bench.protocol import run_bench
 from langchain_rememberer.bench.textworld import EnvUnavailableError
 from langchain_rememberer.cli._console import Command, console
 from langchain_rememberer.cli._console import fail as _fail
+from langchain_rememberer.cli._runs import demo_command, interrupted, summary_markdown
 
-__all__ = ["bench", "demo", "demo_command", "register", "summary_markdown"]
+__all__ = ["bench", "demo", "register"]
 
 
 def field_help(cls: type) -> dict[str, str]:
@@ -73,7 +71,16 @@ def _total_episodes(config: BenchConfig) -> int:
     return per_method * len(config.methods)
 
 
-def _run(config: BenchConfig, model: Any = None) -> dict[str, Any]:
+def _run(config: BenchConfig, model: Any, out: Path) -> dict[str, Any]:
+    """Run the benchmark with a progress bar; Ctrl-C says what was kept (exit code 130)."""
+    try:
+        return _run_with_progress(config, model)
+    except KeyboardInterrupt:
+        memory = None if config.memory_path is None else Path(config.memory_path)
+        raise interrupted(memory, out) from None
+
+
+def _run_with_progress(config: BenchConfig, model: Any = None) -> dict[str, Any]:
     wins: dict[str, list[int]] = {}
     with _progress() as progress:
         bar = progress.add_task("episodes", total=_total_episodes(config), status="")
@@ -198,82 +205,6 @@ def _print_inspect_hint(path: Path, task: str | None) -> None:
     )
 
 
-def _interrupted(memory_path: Path | None, out: Path) -> typer.Exit:
-    """Say what a run stopped by Ctrl-C left behind; the exit (code 130) to raise."""
-    console.print(f"[yellow]interrupted:[/yellow] no results written to {out} (the run was cut)")
-    if memory_path is not None and (memory_path / "chroma.sqlite3").is_file():
-        from langchain_rememberer.cli._connect import Store, namespaces_of  # noqa: PLC0415
-
-        memory = Store(memory_path).open()
-        for name in namespaces_of(memory):
-            counted = memory.stats(namespace=name)
-            where = shlex.quote(str(memory_path))
-            console.print(
-                f"  kept: the memory {memory_path}, namespace {name}: {counted.states} states, "
-                f"{counted.updates} updates (rememberer stats --path {where})",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
-    return typer.Exit(130)
-
-
-def demo_command(  # noqa: PLR0917
-    out: Path = Path("rememberer-demo"),
-    epochs: int = 3,
-    train_seeds: int = 10,
-    test_seeds: int = 50,
-    seed: int = 0,
-    model: str | None = None,
-    base_url: str | None = None,
-) -> str:
-    """The `rememberer demo` command line of these settings, every one spelled out.
-
-    Without arguments: the demo's defaults, as `summary.md` of a default run shows them.
-    """
-    return " ".join([
-        "rememberer demo", "--out", shlex.quote(str(out)), "--epochs", str(epochs),
-        "--train-seeds", str(train_seeds), "--test-seeds", str(test_seeds), "--seed", str(seed),
-        *(["--model", shlex.quote(model)] if model else []),
-        *(["--base-url", shlex.quote(base_url)] if base_url else []),
-    ])  # fmt: skip
-
-
-def summary_markdown(
-    result: dict[str, Any], *, command: str, seconds: float, when: datetime, policy: str
-) -> str:
-    """The run's summary as Markdown: its command, when, how long, and the success table.
-
-    The demo writes it to `summary.md` beside `results.json`; docs/demo-and-benchmark.md
-    shows one as it was written.
-    """
-    epochs = result["config"]["epochs"]
-    header = ["method", *(f"held-out, epoch {e}" for e in range(1, epochs + 1)), "recurring"]
-    lines = [
-        "| " + " | ".join(header) + " |",
-        "|" + "---|" * len(header),
-    ]
-    for name, data in result["methods"].items():
-        cells = [_rate(e["eval"]) for e in data["epochs"]]
-        lines.append("| " + " | ".join([name, *cells, _rate(data["recurring"])]) + " |")
-    return "\n".join([
-        f"Command: `{command}`",
-        f"Run: {when:%Y-%m-%d %H:%M} UTC, {seconds:.0f} s on {os.cpu_count()} CPU(s), "
-        f"langchain-rememberer {__version__}, Python {platform.python_version()}",
-        f"Policy: {policy}",
-        "",
-        "Success rate [95% interval] over the games played:",
-        "",
-        *lines,
-        "",
-    ])  # fmt: skip
-
-
-def _rate(summary: dict[str, Any]) -> str:
-    low, high = summary["success_ci"]
-    return f"{summary['success']:.2f} [{low:.2f}, {high:.2f}]"
-
-
 def demo(  # noqa: PLR0917
     out: Annotated[
         Path, typer.Option(help="The output folder: results, summary, plot and the memory.")
@@ -297,19 +228,11 @@ def demo(  # noqa: PLR0917
     if legacy_path is not None:
         console.print("[yellow]note:[/yellow] `demo --path` is deprecated; use --out")
         out = legacy_path
-    config = _config(
-        **asdict(D)
-        | {
-            "env": DEMO_GAME[0],
-            "game_params": DEMO_GAME[1],
-            "epochs": epochs,
-            "train_seeds": train_seeds,
-            "test_seeds": test_seeds,
-            "seed": seed,
-            "methods": ("no_memory", "rememberer"),
-            "memory_path": str(out / "chroma"),
-        }
-    )
+    config = _config(**asdict(D) | {
+        "env": DEMO_GAME[0], "game_params": DEMO_GAME[1], "epochs": epochs,
+        "train_seeds": train_seeds, "test_seeds": test_seeds, "seed": seed,
+        "methods": ("no_memory", "rememberer"), "memory_path": str(out / "chroma"),
+    })  # fmt: skip
     chat_model = _model(model, base_url, api_key)
     _writable_dir(out, "--out")
     policy = model or base_url or "offline stand-in, not an LLM"
@@ -320,18 +243,14 @@ def demo(  # noqa: PLR0917
     )
     when = datetime.now(timezone.utc)
     start = time.perf_counter()
-    try:
-        result = _run(config, chat_model)
-    except KeyboardInterrupt:
-        raise _interrupted(out / "chroma", out) from None
+    result = _run(config, chat_model, out)
     seconds = time.perf_counter() - start
     console.print(_table(result, "Success rate [95% CI]"))
     json_path, png = _save(result, out)
     command = demo_command(out, epochs, train_seeds, test_seeds, seed, model, base_url)
     summary = out / "summary.md"
-    summary.write_text(
-        summary_markdown(result, command=command, seconds=seconds, when=when, policy=policy)
-    )
+    summary.write_text(summary_markdown(result, command=command, seconds=seconds, when=when,
+                                        policy=policy))  # fmt: skip
     console.print(f"Done in {seconds:.0f} s. Results: {json_path}; summary: {summary}")
     if png:
         console.print(f"Learning curve: {png}")
@@ -422,10 +341,7 @@ def bench(  # noqa: PLR0917
     )  # fmt: skip
     chat_model = _model(model, base_url, api_key)
     _writable_dir(out, "--out")
-    try:
-        result = _run(config, chat_model)
-    except KeyboardInterrupt:
-        raise _interrupted(None, out) from None
+    result = _run(config, chat_model, out)
     _report(result, f"{env} {game_params}: success rate, 95% CI", out)
 
 

@@ -30,7 +30,7 @@ from langchain_rememberer.cli._console import (
     err_console,
     fail,
 )
-from langchain_rememberer.cli.memory import KeyOpt, key_function
+from langchain_rememberer.cli.search import KeyOpt, key_function
 
 __all__ = ["clear", "compact", "export", "forget", "import_file", "rebuild", "register"]
 

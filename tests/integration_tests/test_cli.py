@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 from langchain_rememberer import Episode, RemembererMemory, Step
 from langchain_rememberer.cli import app
 from langchain_rememberer.cli import bench as bench_cli
+from langchain_rememberer.cli._runs import demo_command
 
 # `demo` and `bench` need the `bench` extra (part of `test`) and a Java runtime; without one the
 # env raises EnvUnavailableError saying how to install it, and these tests fail rather than skip.
@@ -53,7 +54,7 @@ def test_demo_writes_results_summary_plot_and_memory(tmp_path: Path) -> None:
     # The docs show a default run's summary.md as written: its command is the default one, and
     # every line has the shape this writer gives it (header: one column per epoch, 3 there).
     docs = _summary_in_the_docs()
-    assert docs.splitlines()[0] == f"Command: `{bench_cli.demo_command()}`"
+    assert docs.splitlines()[0] == f"Command: `{demo_command()}`"
     one_epoch = [line for line in _shape(summary) if not line.startswith(("Command", "|"))]
     assert [line for line in _shape(docs) if not line.startswith(("Command", "|"))] == one_epoch
     rows = [
