@@ -509,3 +509,16 @@ def test_every_command_documents_the_exit_codes() -> None:
         help_text = " ".join(run(command, "--help").stdout.split())
         assert "Exit codes: 0 done; 1 storage error" in help_text, command
         assert "3 not confirmed" in help_text, command
+
+
+def test_help_shows_no_typer_placeholders() -> None:
+    full = build_app()  # with demo and bench
+    for command in ("", "namespaces", "stats", "top", "search", "show", "export", "import",
+                    "forget", "rebuild", "compact", "clear", "demo", "bench"):  # fmt: skip
+        shown = runner.invoke(full, [*command.split(), "--help"], terminal_width=100)
+        assert shown.exit_code == 0, (command, shown.output)
+        assert "<bool>" not in shown.output, command
+        usage = next(line for line in shown.output.splitlines() if "Usage:" in line)
+        assert "{" not in usage, (command, usage)
+    search_usage = runner.invoke(full, ["search", "--help"], terminal_width=100).output
+    assert "search [OPTIONS] TASK [OBSERVATION]" in search_usage
