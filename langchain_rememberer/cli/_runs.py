@@ -17,6 +17,7 @@ import typer
 from langchain_rememberer import __version__
 from langchain_rememberer.cli._connect import Store, namespaces_of
 from langchain_rememberer.cli._console import console
+from langchain_rememberer.errors import RemembererError
 
 __all__ = ["demo_command", "interrupted", "summary_markdown"]
 
@@ -24,18 +25,24 @@ __all__ = ["demo_command", "interrupted", "summary_markdown"]
 def interrupted(memory_path: Path | None, out: Path) -> typer.Exit:
     """Say what a run stopped by Ctrl-C left behind; the exit (code 130) to raise."""
     console.print(f"[yellow]interrupted:[/yellow] no results written to {out} (the run was cut)")
-    if memory_path is not None and (memory_path / "chroma.sqlite3").is_file():
+    if memory_path is None or not (memory_path / "chroma.sqlite3").is_file():
+        return typer.Exit(130)  # the benchmark keeps its memories in memory: nothing was kept
+    where = shlex.quote(str(memory_path))
+    try:
         memory = Store(memory_path).open()
-        for name in namespaces_of(memory):
-            counted = memory.stats(namespace=name)
-            where = shlex.quote(str(memory_path))
-            console.print(
-                f"  kept: the memory {memory_path}, namespace {name}: {counted.states} states, "
-                f"{counted.updates} updates (rememberer stats --path {where})",
-                markup=False,
-                highlight=False,
-                soft_wrap=True,
-            )
+        counts = {name: memory.stats(namespace=name) for name in namespaces_of(memory)}
+    except (typer.Exit, RemembererError):  # the error is printed; the exit stays 130
+        unread = f"  the memory {memory_path} could not be read (`rememberer stats --path {where}`)"
+        console.print(unread, markup=False, highlight=False, soft_wrap=True)
+        return typer.Exit(130)
+    for name, counted in counts.items():
+        console.print(
+            f"  kept: the memory {memory_path}, namespace {name}: {counted.states} states, "
+            f"{counted.updates} updates (rememberer stats --path {where})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
     return typer.Exit(130)
 
 
