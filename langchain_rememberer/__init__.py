@@ -46,6 +46,9 @@ from langchain_rememberer.types import (
     Step,
 )
 
+__version__ = "0.2.0"
+"""The release: the one place it is written (the wheel's version is read from here)."""
+
 __all__ = [
     "ActionValue",
     "AsyncRLEMCallbackHandler",

@@ -99,5 +99,7 @@ def http_client(host: str = "127.0.0.1", port: int = 8000) -> ClientAPI:
             )
         except ValueError as e:  # the client's own "Could not connect to a Chroma server"
             raise StorageError(
-                f"could not connect to the Chroma server at {host}:{port}: {e}"
+                f"could not connect to the Chroma server at {host}:{port}: {e} Start one with "
+                f"`chroma run --path ./db --host {host} --port {port}`, or check the host and "
+                "port; nothing was retried"
             ) from e

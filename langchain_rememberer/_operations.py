@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -66,14 +66,21 @@ class RemembererMemory(Protocol):
 
     def evict_if_due(self, ns: Namespace, added: int) -> int: ...
 
+    observation_key: Callable[[str], str]
+    action_history: int
+
+    def build_settings(self) -> dict[str, str | int | float]: ...
+
 
 __all__ = [
+    "build_settings",
     "forget_run",
     "is_learned",
     "learn",
     "learn_pending",
     "open_namespace",
     "rebuild",
+    "recorded_settings",
     "retrieve",
     "save_pending",
     "settle_all",
@@ -93,6 +100,40 @@ def open_namespace(memory: RemembererMemory, namespace: str | None) -> Namespace
     name = memory.namespace if namespace is None else namespace
     dim = memory.encoder.dimension()
     return memory.store.open(name, dim=2 * dim, task_weight=memory.retrieval.task_weight)
+
+
+def build_settings(
+    memory: RemembererMemory, default_key: Callable[[str], str]
+) -> dict[str, str | int | float]:
+    """The memory's retrieval settings as a namespace records them (`rememberer_*` keys).
+
+    The observation key by name: `full` for `default_key`, the callable's `rememberer_name`
+    attribute (the benchmark's TextWorld keys), else `custom:` and its qualified name.
+    """
+    key = memory.observation_key
+    name = getattr(key, "rememberer_name", None)
+    if key is default_key:
+        name = "full"
+    elif not (isinstance(name, str) and name):
+        name = f"custom:{getattr(key, '__qualname__', type(key).__name__)}"
+    floor = memory.retrieval.min_task_similarity
+    return {
+        "rememberer_observation_key": name,
+        "rememberer_action_history": memory.action_history,
+        "rememberer_k": memory.retrieval.k,
+        "rememberer_min_similarity": memory.retrieval.min_similarity,
+        "rememberer_min_task_similarity": "none" if floor is None else floor,
+    }
+
+
+def recorded_settings(memory: RemembererMemory, ns: Namespace) -> dict[str, Any]:
+    """What `build_settings` recorded in the namespace, and its task weight; no prefix."""
+    meta = ns.states.metadata or {}
+    found: dict[str, Any] = {}
+    for key in (*memory.build_settings(), "rememberer_task_weight"):
+        if key in meta:
+            found[key.removeprefix("rememberer_")] = None if meta[key] == "none" else meta[key]
+    return found
 
 
 def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
@@ -147,6 +188,7 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
     fingerprint = episode_fingerprint(episode)  # of what was given, before any cap
     episode = cap_episode(episode, memory.rlem.max_run_reward)
     ns = open_namespace(memory, namespace)
+    memory.store.record_settings(ns, memory.build_settings())  # for the CLI (a no-op mostly)
     task = normalize_whitespace(episode.task)
     actions = [step.action for step in episode.steps]
     keys = [memory.state_key(s.observation, actions[:t]) for t, s in enumerate(episode.steps)]

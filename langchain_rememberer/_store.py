@@ -154,6 +154,20 @@ class ChromaStore:
         self._namespaces[namespace] = opened
         return opened
 
+    def record_settings(self, ns: Namespace, settings: Mapping[str, str | int | float]) -> None:
+        """Keep `settings` (`rememberer_*` keys) in the states collection's metadata.
+
+        Written only when they differ from what is recorded (so once per namespace and memory).
+        The other metadata is kept; the distance space stays, as it is the collection's
+        configuration, which `modify` leaves alone (Chroma refuses `hnsw:` keys there).
+        """
+        meta = dict(ns.states.metadata or {})
+        if all(meta.get(key) == value for key, value in settings.items()):
+            return
+        kept = {k: v for k, v in meta.items() if not k.startswith("hnsw:")}
+        with storage_errors(f"record the settings of namespace {ns.name!r}"):
+            ns.states.modify(metadata=kept | dict(settings))
+
     def forget_open(self) -> None:
         """Drop every cached namespace handle; the next `open` looks them up again."""
         self._namespaces.clear()

@@ -301,6 +301,11 @@ class RemembererMemory:
 
         Start the server with `chroma run --path ./db --host 127.0.0.1 --port 8000`; keyword
         arguments are those of `RemembererMemory`. Telemetry is off.
+
+        Raises:
+            StorageError: no Chroma server answers at `host:port` (it is asked once, here, with
+                no retry); the message names the address and the `chroma run` command that
+                starts one. Start the server first, or retry (a process manager does).
         """
         return cls(client=http_client(host, port), **kwargs)
 
@@ -542,6 +547,30 @@ class RemembererMemory:
         """
         name = self._check_namespace(self.namespace if namespace is None else namespace)
         return migrate_namespace(self, name, dry_run=dry_run, drop_old=drop_old)
+
+    def build_settings(self) -> dict[str, str | int | float]:
+        """This memory's retrieval settings as `learn` records them (see `recorded_settings`)."""
+        return ops.build_settings(self, default_observation_key)
+
+    def recorded_settings(self, *, namespace: str | None = None) -> dict[str, Any]:
+        """The settings the namespace was last learned into with (the last writer's).
+
+        Every `learn` records the memory's `observation_key` (its name: `full` for the default,
+        the callable's `rememberer_name` attribute, else `custom:` and its qualified name),
+        `action_history`, `k`, `min_similarity` and `min_task_similarity` in the namespace when
+        they differ from what is there. `rememberer search` retrieves with them. Returns those
+        keys and `task_weight`; one never recorded (not learned into since 0.2.0) is absent.
+
+        Example:
+            ```python
+            from langchain_rememberer import Episode, RemembererMemory, Step
+
+            memory = RemembererMemory(path=None, action_history=1)
+            memory.learn(Episode(task="t", steps=[Step(observation="o", action="a")]))
+            assert memory.recorded_settings()["action_history"] == 1
+            ```
+        """
+        return self._run(lambda: ops.recorded_settings(self, self._open(namespace)))
 
     # -- async twins: each method awaited in a worker thread, written once ------------------
 

@@ -347,6 +347,7 @@ def observation_key(mode: ObservationKey = "room+actions") -> Callable[[str], st
         where = f"In the {room[-1]}. " if room else ""
         return f"{where}Valid actions: {valid[1].strip()}"
 
+    key.rememberer_name = mode  # type: ignore[attr-defined]  # recorded by the memory
     return key
 
 

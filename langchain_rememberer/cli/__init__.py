@@ -16,13 +16,13 @@ import typer
 
 from langchain_rememberer._text import printable
 from langchain_rememberer.cli import memory, repair
-from langchain_rememberer.cli._console import EXIT_CODES, EXIT_USAGE, fail
+from langchain_rememberer.cli._console import EXIT_CODES, EXIT_USAGE, Group, fail
 from langchain_rememberer.types import is_encodable
 
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
-    "namespaces", "stats", "top", "search", "show", "inspect",
+    "namespaces", "stats", "top", "search", "show", "inspect",  # inspect: hidden, deprecated
     "export", "import", "forget", "rebuild", "compact", "clear", "migrate",
 )  # fmt: skip
 """Commands that need only the memory."""
@@ -35,6 +35,7 @@ def build_app(*, with_bench: bool = True) -> typer.Typer:
         epilog=EXIT_CODES,
         no_args_is_help=True,
         rich_markup_mode="markdown",
+        cls=Group,
     )
     memory.register(app)
     repair.register(app)

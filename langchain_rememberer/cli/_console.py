@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 try:
     import typer
     from rich.console import Console
     from rich.text import Text
+    from typer.core import TyperCommand, TyperGroup
 except ImportError as e:  # pragma: no cover - exercised without the extra
     msg = (
         "the rememberer CLI needs its extra: from a clone of the repository, "
@@ -23,6 +25,8 @@ __all__ = [
     "EXIT_OK",
     "EXIT_STORAGE",
     "EXIT_USAGE",
+    "Command",
+    "Group",
     "console",
     "err_console",
     "fail",
@@ -60,3 +64,39 @@ def fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     """
     err_console.print(Text.assemble(("error:", "red"), " ", printable(message)), soft_wrap=True)
     return typer.Exit(code)
+
+
+def _no_flag_types(params: list[Any]) -> list[Any]:
+    """`params`, each flag showing no type in the help (typer shows `<bool>`)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""  # shown instead of the type: nothing
+    return params
+
+
+class Command(TyperCommand):
+    """A command whose help shows no typer placeholders: `TASK`, not `{TASK}`; no `<bool>`.
+
+    typer writes a required argument as `{NAME}` in the usage line and a flag's type as
+    `<bool>`; plain `NAME` and nothing read better, as click has them.
+    """
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The parameters, `--help` included; flags without a type."""
+        return _no_flag_types(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        """The usage line's pieces: a required argument as `NAME` (not `{NAME}`), none hidden."""
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if not getattr(param, "hidden", False):
+                pieces.extend(param.get_usage_pieces(ctx))
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+class Group(TyperGroup):
+    """The `rememberer` group: its own options' flags without `<bool>`, as `Command`."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        """The parameters, `--help` included; flags without a type."""
+        return _no_flag_types(super().get_params(ctx))

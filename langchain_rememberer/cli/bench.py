@@ -14,6 +14,7 @@ import shlex
 import textwrap
 import time
 from dataclasses import asdict
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,8 +27,9 @@ from langchain_rememberer.bench.agent import ModelFailedError
 from langchain_rememberer.bench.config import METHODS, BenchConfig
 from langchain_rememberer.bench.protocol import run_bench
 from langchain_rememberer.bench.textworld import EnvUnavailableError
-from langchain_rememberer.cli._console import console
+from langchain_rememberer.cli._console import Command, console
 from langchain_rememberer.cli._console import fail as _fail
+from langchain_rememberer.cli._runs import demo_command, interrupted, summary_markdown
 
 __all__ = ["bench", "demo", "register"]
 
@@ -69,7 +71,16 @@ def _total_episodes(config: BenchConfig) -> int:
     return per_method * len(config.methods)
 
 
-def _run(config: BenchConfig, model: Any = None) -> dict[str, Any]:
+def _run(config: BenchConfig, model: Any, out: Path) -> dict[str, Any]:
+    """Run the benchmark with a progress bar; Ctrl-C says what was kept (exit code 130)."""
+    try:
+        return _run_with_progress(config, model)
+    except KeyboardInterrupt:
+        memory = None if config.memory_path is None else Path(config.memory_path)
+        raise interrupted(memory, out) from None
+
+
+def _run_with_progress(config: BenchConfig, model: Any = None) -> dict[str, Any]:
     wins: dict[str, list[int]] = {}
     with _progress() as progress:
         bar = progress.add_task("episodes", total=_total_episodes(config), status="")
@@ -179,17 +190,15 @@ DEMO_GAME = (
 """The demo's game: fetch a coin from a nearby room and put it in the box (30 steps)."""
 
 
-def _print_inspect_hint(config: BenchConfig, path: Path, task: str | None) -> None:
-    """The commands that look inside the demo's memory, with the settings its agent used."""
+def _print_inspect_hint(path: Path, task: str | None) -> None:
+    """The commands that look inside the demo's memory (it recorded the settings it used)."""
     where = shlex.quote(str(path / "chroma"))
     console.print(
-        "Inspect what was learned (docs/inspect-and-repair.md):\n"
+        "Look at what was learned (docs/inspect-and-repair.md):\n"
         f"  rememberer stats --path {where}\n"
         f"  rememberer top --path {where}\n"
-        f"  rememberer search --path {where} --observation-key {config.observation_key} "
-        f"--action-history {config.action_history} -k {config.k} --min-similarity "
-        f"{config.min_similarity} {shlex.quote(task or 'Your task is ...')} 'Valid actions: "
-        "inventory | look around | move east | read map | take coin | task'",
+        f"  rememberer search --path {where} {shlex.quote(task or 'Your task is ...')} 'Valid "
+        "actions: inventory | look around | move east | read map | take coin | task'",
         markup=False,
         highlight=False,
         soft_wrap=True,
@@ -197,9 +206,9 @@ def _print_inspect_hint(config: BenchConfig, path: Path, task: str | None) -> No
 
 
 def demo(  # noqa: PLR0917
-    path: Annotated[Path, typer.Option(help="Where results and the memory are kept.")] = Path(
-        "rememberer-demo"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="The output folder: results, summary, plot and the memory.")
+    ] = Path("rememberer-demo"),
     epochs: Annotated[int, typer.Option(help=HELP["epochs"])] = 3,
     train_seeds: Annotated[int, typer.Option(help=HELP["train_seeds"])] = 10,
     test_seeds: Annotated[int, typer.Option(help=HELP["test_seeds"])] = 50,
@@ -207,37 +216,45 @@ def demo(  # noqa: PLR0917
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    legacy_path: Annotated[
+        Path | None, typer.Option("--path", hidden=True, help="Deprecated: use --out.")
+    ] = None,
 ) -> None:
-    """Watch an agent learn a text game, with and without REMEMBERER (offline)."""
-    config = _config(
-        **asdict(D)
-        | {
-            "env": DEMO_GAME[0],
-            "game_params": DEMO_GAME[1],
-            "epochs": epochs,
-            "train_seeds": train_seeds,
-            "test_seeds": test_seeds,
-            "seed": seed,
-            "methods": ("no_memory", "rememberer"),
-            "memory_path": str(path / "chroma"),
-        }
-    )
+    """Watch an agent learn a text game, with and without REMEMBERER (offline).
+
+    Writes results.json, summary.md and learning_curve.png to --out, and keeps the memory in
+    its chroma folder. Ctrl-C stops the run; what was saved is printed (exit code 130).
+    """
+    if legacy_path is not None:
+        console.print("[yellow]note:[/yellow] `demo --path` is deprecated; use --out")
+        out = legacy_path
+    config = _config(**asdict(D) | {
+        "env": DEMO_GAME[0], "game_params": DEMO_GAME[1], "epochs": epochs,
+        "train_seeds": train_seeds, "test_seeds": test_seeds, "seed": seed,
+        "methods": ("no_memory", "rememberer"), "memory_path": str(out / "chroma"),
+    })  # fmt: skip
     chat_model = _model(model, base_url, api_key)
-    _writable_dir(path, "--path")
+    _writable_dir(out, "--out")
+    policy = model or base_url or "offline stand-in, not an LLM"
     console.print(
         f"An agent (create_agent + RemembererMiddleware) learns {train_seeds} TextWorldExpress "
         f"mapreader games for {epochs} epochs; after each epoch it plays {test_seeds} games it "
-        f"has never seen, memory frozen. Policy: "
-        f"{model or base_url or 'offline stand-in, not an LLM'}."
+        f"has never seen, memory frozen. Policy: {policy}."
     )
+    when = datetime.now(timezone.utc)
     start = time.perf_counter()
-    result = _run(config, chat_model)
+    result = _run(config, chat_model, out)
+    seconds = time.perf_counter() - start
     console.print(_table(result, "Success rate [95% CI]"))
-    json_path, png = _save(result, path)
-    console.print(f"Done in {time.perf_counter() - start:.0f} s. Results: {json_path}")
+    json_path, png = _save(result, out)
+    command = demo_command(out, epochs, train_seeds, test_seeds, seed, model, base_url)
+    summary = out / "summary.md"
+    summary.write_text(summary_markdown(result, command=command, seconds=seconds, when=when,
+                                        policy=policy))  # fmt: skip
+    console.print(f"Done in {seconds:.0f} s. Results: {json_path}; summary: {summary}")
     if png:
         console.print(f"Learning curve: {png}")
-    _print_inspect_hint(config, path, result["methods"]["rememberer"].get("example_task"))
+    _print_inspect_hint(out, result["methods"]["rememberer"].get("example_task"))
 
 
 def _chosen_methods(
@@ -324,11 +341,11 @@ def bench(  # noqa: PLR0917
     )  # fmt: skip
     chat_model = _model(model, base_url, api_key)
     _writable_dir(out, "--out")
-    result = _run(config, chat_model)
+    result = _run(config, chat_model, out)
     _report(result, f"{env} {game_params}: success rate, 95% CI", out)
 
 
 def register(app: typer.Typer) -> None:
     """Add `demo` and `bench` to `app`."""
-    app.command()(demo)
-    app.command()(bench)
+    app.command(cls=Command)(demo)
+    app.command(cls=Command)(bench)

@@ -1,4 +1,4 @@
-"""The read-only memory commands: `namespaces`, `stats`, `top`, `search`, `show`, `inspect`.
+"""The read-only memory commands: `namespaces`, `stats`, `top`, `search`, `show`.
 
 None of them creates anything (see `_connect`), and none imports benchmark code but the
 TextWorld observation key, lazily, for a benchmark memory (`--observation-key` other than
@@ -7,7 +7,6 @@ TextWorld observation key, lazily, for a benchmark memory (`--observation-key` o
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -25,7 +24,7 @@ from langchain_rememberer.cli._connect import (
     reported_errors,
     resolve_namespace,
 )
-from langchain_rememberer.cli._console import EXIT_CODES, console, err_console, fail
+from langchain_rememberer.cli._console import EXIT_CODES, Command, console, err_console, fail
 from langchain_rememberer.cli._inspect import find_state, iter_states, state_updates
 from langchain_rememberer.cli._render import (
     print_json,
@@ -34,45 +33,18 @@ from langchain_rememberer.cli._render import (
     state_data,
     update_data,
 )
+from langchain_rememberer.cli.search import (
+    JsonOpt,
+    LegacyPath,
+    inspect_memory,
+    search,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from langchain_rememberer.memory import RemembererMemory
     from langchain_rememberer.types import RetrievedState
 
-__all__ = ["inspect_memory", "namespaces", "register", "search", "show", "stats", "top"]
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) for scripts.")]
-LegacyPath = Annotated[
-    Path | None,
-    typer.Argument(metavar="PATH", help="Same as --path (the older form).", show_default=False),
-]
-KeyOpt = Annotated[
-    str,
-    typer.Option(
-        help="The observation key the memory was built with: full (the library's default) or a "
-        "benchmark key, actions or room+actions (needs the bench extra)."
-    ),
-]
-KEYS = ("full", "actions", "room+actions")
-
-
-def key_function(name: str) -> Callable[[str], str] | None:
-    """The memory's observation key by name (None: the library's default).
-
-    Raises:
-        typer.Exit: (code 2) an unknown name, or a benchmark key without the bench extra.
-    """
-    if name not in KEYS:
-        raise fail(f"--observation-key {name!r}: choose from {', '.join(KEYS)}")
-    if name == "full":
-        return None
-    try:  # a benchmark memory keyed by a TextWorld canonicaliser: only then is the bench loaded
-        from langchain_rememberer.bench.textworld import observation_key as twx  # noqa: PLC0415
-    except ImportError as e:
-        raise fail(f"--observation-key {name}: needs the bench extra ({e})") from e
-    return twx(name)  # type: ignore[arg-type]
+__all__ = ["namespaces", "register", "show", "stats", "top"]
 
 
 def namespaces(
@@ -106,9 +78,13 @@ def stats(  # noqa: PLR0917
     """Count a namespace's states, actions, updates, pending episodes; the size on disk.
 
     JSON keys: namespace, states, actions, updates, pending, task_weight, size_on_disk_bytes
-    (the whole database directory; null for a server), path, url. `rememberer stats PATH`
-    (the older form) prints the JSON.
+    (the whole database directory; null for a server), path, url.
     """
+    if legacy_path is not None:
+        err_console.print(
+            Text("note: `rememberer stats PATH` is deprecated; use `rememberer stats --path "
+                 "PATH --json`")
+        )  # fmt: skip
     store = Store.chosen(path, url, collection_name, legacy=legacy_path)
     memory = store.open()
     name = resolve_namespace(memory, store, namespace)
@@ -187,90 +163,6 @@ def top(  # noqa: PLR0917
         console.print(table)
 
 
-def _retrieval_memory(
-    store: Store, key: str, action_history: int = 0, min_similarity: float | None = None
-) -> RemembererMemory:
-    """The memory with the settings an agent's retrieval used (the library's defaults else)."""
-    from langchain_rememberer.config import RetrievalConfig  # noqa: PLC0415
-
-    settings: dict[str, Any] = {
-        "observation_key": key_function(key),
-        "action_history": action_history,
-    }
-    if min_similarity is not None:
-        settings["retrieval"] = RetrievalConfig(min_similarity=min_similarity)
-    return store.open(**settings)
-
-
-def _retrieved_data(
-    name: str, task: str, observation: str, states: list[RetrievedState]
-) -> dict[str, Any]:
-    """What `search --json` and `inspect --json` print."""
-    return {
-        "namespace": name,
-        "task": task,
-        "observation": observation,
-        "states": [state_data(s, similarity=True) for s in states],
-    }
-
-
-def search(  # noqa: PLR0917
-    task: Annotated[
-        str, typer.Argument(metavar="TASK", help="The task, as the agent's run has it.")
-    ],
-    observation: Annotated[
-        str | None,
-        typer.Argument(
-            metavar="OBSERVATION",
-            help="The observation now (default: the task, as at a run's first step).",
-        ),
-    ] = None,
-    path: PathOpt = None,
-    url: UrlOpt = None,
-    collection_name: CollectionOpt = "rememberer",
-    namespace: NamespaceOpt = None,
-    k: Annotated[
-        int | None, typer.Option("-k", "--k", help="States to retrieve (default 2).")
-    ] = None,
-    observation_key: KeyOpt = "full",
-    action_history: Annotated[
-        int, typer.Option(min=0, help="The memory's action_history (0: none).")
-    ] = 0,
-    after: Annotated[
-        list[str] | None,
-        typer.Option(
-            help="An action the run took so far, oldest first (repeat; needs --action-history)."
-        ),
-    ] = None,
-    min_similarity: Annotated[
-        float | None,
-        typer.Option(min=-1.0, max=1.0, help="The memory's floor (default 0.35, the library's)."),
-    ] = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Print exactly the exemplar block an agent would be shown for (task, observation).
-
-    The block goes to standard output unchanged (nothing when no state is similar enough: a
-    note on standard error). JSON keys: namespace, task, observation, states (what
-    `memory.retrieve` returns: id, task, observation, similarity, actions, visits), block.
-    """
-    if after and not action_history:
-        raise fail("--after is read only with --action-history N (the memory's action_history)")
-    store = Store.chosen(path, url, collection_name)
-    memory = _retrieval_memory(store, observation_key, action_history, min_similarity)
-    name = resolve_namespace(memory, store, namespace)
-    seen = task if observation is None else observation
-    with reported_errors():
-        states = memory.retrieve(task, seen, k=k, namespace=name, recent_actions=after or ())
-        block = memory.render(states)
-    if as_json:
-        print_json(_retrieved_data(name, task, seen, states) | {"block": block})
-    elif block:
-        typer.echo(printable(block, keep_newlines=True))
-    else:
-        err_console.print(Text(f"nothing would be shown: no state of {name} is similar enough"))
-
-
 def _one_state(memory: RemembererMemory, name: str, state_id: str) -> RetrievedState:
     """The state of that id, or of the one id starting with it.
 
@@ -320,42 +212,12 @@ def show(  # noqa: PLR0917
     console.print(Text(printable(f"{len(runs)} run(s): {', '.join(runs)}")))
 
 
-def inspect_memory(  # noqa: PLR0917
-    task: Annotated[str, typer.Option(help="The task to look up.")],
-    legacy_path: LegacyPath = None,
-    observation: Annotated[str, typer.Option(help="The observation (default: the task).")] = "",
-    path: PathOpt = None,
-    url: UrlOpt = None,
-    collection_name: CollectionOpt = "rememberer",
-    namespace: NamespaceOpt = None,
-    k: Annotated[int, typer.Option("-k", help="How many states to show.")] = 3,
-    observation_key: KeyOpt = "full",
-    as_json: JsonOpt = False,
-) -> None:
-    """Show the stored states most similar to (task, observation), each whole.
-
-    Each with its id, task, whole observation and action table (`search` shows the block an
-    agent gets instead). JSON: as `search --json`, without the block.
-    """
-    store = Store.chosen(path, url, collection_name, legacy=legacy_path)
-    memory = _retrieval_memory(store, observation_key)
-    name = resolve_namespace(memory, store, namespace)
-    seen = observation or task
-    with reported_errors():
-        states = memory.retrieve(task, seen, k=k, namespace=name)
-    if as_json:
-        print_json(_retrieved_data(name, task, seen, states))
-        return
-    if not states:
-        err_console.print(Text(f"no state of {name} is similar enough"))
-    for state in states:
-        print_state(state, heading=f"similarity {state.similarity:.3f}, state")
-
-
 def register(app: typer.Typer) -> None:
     """Add the read-only memory commands to `app`, with the exit code table in their help."""
     for command, name in (
         (namespaces, "namespaces"), (stats, "stats"), (top, "top"), (search, "search"),
-        (show, "show"), (inspect_memory, "inspect"),
+        (show, "show"),
     ):  # fmt: skip
-        app.command(name=name, epilog=EXIT_CODES)(command)
+        app.command(name=name, epilog=EXIT_CODES, cls=Command)(command)
+    # The older name of `search --states`: kept working, out of the help.
+    app.command(name="inspect", epilog=EXIT_CODES, cls=Command, hidden=True)(inspect_memory)

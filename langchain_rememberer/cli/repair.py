@@ -24,9 +24,16 @@ from langchain_rememberer.cli._connect import (
     reported_errors,
     resolve_namespace,
 )
-from langchain_rememberer.cli._console import EXIT_CODES, EXIT_DECLINED, console, err_console, fail
+from langchain_rememberer.cli._console import (
+    EXIT_CODES,
+    EXIT_DECLINED,
+    Command,
+    console,
+    err_console,
+    fail,
+)
 from langchain_rememberer.cli._render import print_json
-from langchain_rememberer.cli.memory import JsonOpt, KeyOpt, key_function
+from langchain_rememberer.cli.search import JsonOpt, KeyOpt, key_function
 
 __all__ = [
     "clear",
@@ -45,7 +52,9 @@ def _say(message: str) -> None:
 
 
 def export(
-    file: Annotated[Path, typer.Argument(help="The JSON-lines file to write (replaced).")],
+    file: Annotated[
+        Path, typer.Argument(metavar="FILE", help="The JSON-lines file to write (replaced).")
+    ],
     path: PathOpt = None,
     url: UrlOpt = None,
     collection_name: CollectionOpt = "rememberer",
@@ -81,7 +90,10 @@ def _check_file(file: Path, kind: str) -> None:
 
 def import_file(  # noqa: PLR0917
     file: Annotated[
-        Path, typer.Argument(help="An `export` file (JSON lines) or a reference YAML pool.")
+        Path,
+        typer.Argument(
+            metavar="FILE", help="An `export` file (JSON lines) or a reference YAML pool."
+        ),
     ],
     path: PathOpt = None,
     url: UrlOpt = None,
@@ -259,4 +271,4 @@ def register(app: typer.Typer) -> None:
         (export, "export"), (import_file, "import"), (forget, "forget"), (rebuild, "rebuild"),
         (compact, "compact"), (clear, "clear"), (migrate, "migrate"),
     ):  # fmt: skip
-        app.command(name=name, epilog=EXIT_CODES)(command)
+        app.command(name=name, epilog=EXIT_CODES, cls=Command)(command)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -10,35 +11,94 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from langchain_rememberer import Episode, RemembererMemory, Step
 from langchain_rememberer.cli import app
+from langchain_rememberer.cli import bench as bench_cli
+from langchain_rememberer.cli._runs import demo_command
 
 # `demo` and `bench` need the `bench` extra (part of `test`) and a Java runtime; without one the
 # env raises EnvUnavailableError saying how to install it, and these tests fail rather than skip.
 
 runner = CliRunner()
+DEMO_PAGE = Path(__file__).resolve().parents[2] / "docs" / "demo-and-benchmark.md"
 
 
-def test_demo_writes_results_plot_and_memory(tmp_path: Path) -> None:
+def _summary_in_the_docs() -> str:
+    """The `summary.md` pasted in docs/demo-and-benchmark.md (the ```text block after the mark)."""
+    text = DEMO_PAGE.read_text(encoding="utf-8")
+    after = text.split("<!-- summary.md of `rememberer demo`", 1)[1]
+    return after.split("```text\n", 1)[1].split("```", 1)[0]
+
+
+def _shape(summary: str) -> list[str]:
+    """A summary's lines with its numbers and dates blanked: what the writer decides."""
+    return [re.sub(r"\d+", "N", line) for line in summary.splitlines()]
+
+
+def test_demo_writes_results_summary_plot_and_memory(tmp_path: Path) -> None:
     path = tmp_path / "demo"
-    args = ["demo", "--path", str(path), "--epochs", "1", "--train-seeds", "2", "--test-seeds", "2"]
+    args = ["demo", "--out", str(path), "--epochs", "1", "--train-seeds", "2", "--test-seeds", "2"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
-    assert f"rememberer search --path {path / 'chroma'} --observation-key actions" in result.output
+    assert f"rememberer search --path {path / 'chroma'} " in result.output
     data = json.loads((path / "results.json").read_text())
     assert set(data["methods"]) == {"no_memory", "rememberer"}
     assert data["config"]["harness"] == "agent"
     assert (path / "learning_curve.png").stat().st_size > 1000
-    stats = runner.invoke(app, ["stats", str(path / "chroma"), "--namespace", "rememberer"])
-    assert stats.exit_code == 0, stats.output
-    assert json.loads(stats.output)["updates"] > 0  # the middleware learned the train episodes
+    summary = (path / "summary.md").read_text()
+    command = f"rememberer demo --out {path} --epochs 1 --train-seeds 2 --test-seeds 2 --seed 0"
+    assert f"Command: `{command}`" in summary
+    assert "| method | held-out, epoch 1 | recurring |" in summary
+    success = data["methods"]["rememberer"]["epochs"][0]["eval"]["success"]
+    assert f"| rememberer | {success:.2f} [" in summary
+    # The docs show a default run's summary.md as written: its command is the default one, and
+    # every line has the shape this writer gives it (header: one column per epoch, 3 there).
+    docs = _summary_in_the_docs()
+    assert docs.splitlines()[0] == f"Command: `{demo_command()}`"
+    one_epoch = [line for line in _shape(summary) if not line.startswith(("Command", "|"))]
+    assert [line for line in _shape(docs) if not line.startswith(("Command", "|"))] == one_epoch
+    rows = [
+        line for line in _shape(docs) if line.startswith("| no_memory") or "| rememberer" in line
+    ]
+    assert rows == ["| no_memory" + " | N.N [N.N, N.N]" * 4 + " |",
+                    "| rememberer" + " | N.N [N.N, N.N]" * 4 + " |"]  # fmt: skip
+    assert (
+        "| method | held-out, epoch 1 | held-out, epoch 2 | held-out, epoch 3 | recurring |" in docs
+    )
     # The demo writes one namespace, "rememberer": the memory commands take it by default.
     only = runner.invoke(app, ["stats", "--path", str(path / "chroma"), "--json"])
     assert only.exit_code == 0, only.output
     assert json.loads(only.stdout)["namespace"] == "rememberer"
     assert json.loads(only.stdout)["states"] > 0
+    assert json.loads(only.stdout)["updates"] > 0  # the middleware learned the train episodes
     hint = next(line for line in result.output.splitlines() if "rememberer search" in line)
-    search = runner.invoke(app, shlex.split(hint)[1:])  # the command the demo printed
+    search = runner.invoke(app, [*shlex.split(hint)[1:], "--json"])  # the command printed
     assert search.exit_code == 0, search.output
+    # The memory recorded the settings the demo's agent retrieved with: search uses them.
+    used = json.loads(search.stdout)["settings"]
+    config = data["config"]
+    assert used == {
+        "observation_key": config["observation_key"],
+        "action_history": config["action_history"],
+        "k": config["k"],
+        "min_similarity": config["min_similarity"],
+        "min_task_similarity": 0.4,
+    }
+
+
+def test_demo_stopped_by_ctrl_c_says_what_was_kept(tmp_path: Path, monkeypatch) -> None:
+    def learn_one_then_stop(config, report, model=None):
+        memory = RemembererMemory(path=config.memory_path, namespace="rememberer")
+        memory.learn(Episode(task="t", steps=[Step(observation="o", action="a", reward=1.0)]))
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bench_cli, "run_bench", learn_one_then_stop)
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo")])
+    assert result.exit_code == 130, result.output
+    text = " ".join(result.output.split())
+    assert f"interrupted: no results written to {tmp_path / 'demo'}" in text
+    assert "namespace rememberer: 1 states, 1 updates" in text
+    assert not (tmp_path / "demo" / "results.json").exists()
 
 
 def test_bench_compares_every_method_reproducibly(tmp_path: Path) -> None:
@@ -107,7 +167,7 @@ def test_bench_names_every_bad_choice(tmp_path: Path) -> None:
 
 def test_stats_of_a_missing_memory_is_an_error_and_creates_nothing(tmp_path: Path) -> None:
     missing = tmp_path / "typo"
-    result = runner.invoke(app, ["stats", str(missing)])
+    result = runner.invoke(app, ["stats", "--path", str(missing)])
     assert result.exit_code == 2
     assert "no memory at" in result.output
     assert not missing.exists()
@@ -121,9 +181,9 @@ def test_a_bad_output_path_fails_before_the_run(tmp_path: Path) -> None:
     assert "--out" in bench.output
     assert "cannot write there" in bench.output
     assert "episodes" not in bench.output  # nothing ran
-    demo = runner.invoke(app, ["demo", "--path", str(taken / "below")])
+    demo = runner.invoke(app, ["demo", "--out", str(taken / "below")])
     assert demo.exit_code == 2
-    assert "--path" in demo.output
+    assert "--out" in demo.output
 
 
 def test_bench_rejects_out_of_range_settings(tmp_path: Path) -> None:
@@ -142,16 +202,13 @@ def test_an_unknown_model_provider_is_a_clear_error(tmp_path: Path) -> None:
     assert "cannot create the chat model 'nosuch:model'" in result.output
 
 
-def test_inspect_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
+def test_search_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "demo"
+    # --path: the older name of --out, still read
     args = ["demo", "--path", str(path), "--epochs", "1", "--train-seeds", "1", "--test-seeds", "1"]
-    assert runner.invoke(app, args).exit_code == 0
-    result = runner.invoke(
-        app,
-        ["inspect", str(path / "chroma"), "--namespace", "rememberer", "--task", "t", "-k", "0"],
-    )
-    assert result.exit_code == 2
-    assert "k must be a whole number from 1" in result.output
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    assert "`demo --path` is deprecated; use --out" in first.output
     search = runner.invoke(app, ["search", "t", "--path", str(path / "chroma"), "-k", "0"])
     assert search.exit_code == 2
     assert "k must be a whole number from 1" in search.stderr

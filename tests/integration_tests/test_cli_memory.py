@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from langchain_rememberer import Episode, RemembererMemory, Step
 from langchain_rememberer.cli import build_app
-from langchain_rememberer.config import SpoolConfig
+from langchain_rememberer.config import RetrievalConfig, SpoolConfig
 
 app = build_app(with_bench=False)
 runner = CliRunner()
@@ -132,9 +132,12 @@ def test_stats_needs_a_namespace_when_there_are_several(db: Path, tmp_path, embe
     assert data("stats", "--path", tmp_path / "one")["states"] == 3
 
 
-def test_the_older_stats_form_still_prints_json(db: Path) -> None:
-    stats = json.loads(run("stats", db, "--namespace", "other").stdout)
+def test_the_older_stats_form_still_prints_json_with_a_note(db: Path) -> None:
+    older = run("stats", db, "--namespace", "other")
+    stats = json.loads(older.stdout)
     assert (stats["namespace"], stats["states"], stats["updates"]) == ("other", 1, 1)
+    assert "`rememberer stats PATH` is deprecated; use `rememberer stats --path" in older.stderr
+    assert "PATH" not in run("stats", "--help").stdout.split("Options")[0]  # out of the help
 
 
 def test_top_shows_the_best_and_worst_actions_with_visits(db: Path) -> None:
@@ -215,15 +218,55 @@ def test_show_an_unknown_or_ambiguous_state_is_exit_2(tmp_path, embeddings) -> N
     assert "no state 'notanid' in namespace 'docs'" in unknown
 
 
-def test_inspect_shows_each_similar_state_whole(db: Path) -> None:
-    shown = run("inspect", db, "--namespace", "docs", "--task", TASK, "--observation", KITCHEN)
-    text = shown.stdout
+def test_search_states_shows_each_similar_state_whole(db: Path) -> None:
+    text = run("search", TASK, KITCHEN, "--path", db, "-n", "docs", "--states").stdout
     assert "similarity 1.000" in text
     assert f"task: {TASK}" in text
     assert f"observation: {KITCHEN}" in text
     assert "go west" in text
-    found = data("inspect", "--path", db, "-n", "docs", "--task", TASK, "-k", "1")
+    found = data("search", TASK, "--path", db, "-n", "docs", "-k", "1", "--states")
     assert len(found["states"]) == 1
+    assert "block" not in found
+
+
+def test_inspect_is_the_older_hidden_name_of_search_states(db: Path) -> None:
+    shown = run("inspect", db, "--namespace", "docs", "--task", TASK, "--observation", KITCHEN)
+    assert "similarity 1.000" in shown.stdout
+    assert "`rememberer inspect` is deprecated; use `rememberer search TASK" in shown.stderr
+    found = data("inspect", "--path", db, "-n", "docs", "--task", TASK, "-k", "1")
+    whole = data("search", TASK, "--path", db, "-n", "docs", "-k", "1", "--states")
+    assert found["states"] == whole["states"]
+    assert "inspect" not in run("--help").stdout
+
+
+def test_search_uses_the_settings_the_memory_was_built_with(tmp_path, embeddings) -> None:
+    floors = RetrievalConfig(k=3, min_similarity=0.9, min_task_similarity=None)
+    memory = make(tmp_path / "db", embeddings, action_history=1, retrieval=floors)
+    learn_docs(memory)
+    assert memory.recorded_settings() == {
+        "observation_key": "full", "action_history": 1, "k": 3, "min_similarity": 0.9,
+        "min_task_similarity": None, "task_weight": 0.5,
+    }  # fmt: skip
+    args = ("search", TASK, "Pantry. You see a coin.", "--path", tmp_path / "db")
+    found = data(*args, "--after", "go east")
+    assert found["settings"] == {
+        "observation_key": "full", "action_history": 1, "k": 3, "min_similarity": 0.9,
+        "min_task_similarity": None,
+    }  # fmt: skip
+    expected = memory.format_exemplars(TASK, "Pantry. You see a coin.", recent_actions=["go east"])
+    assert "take coin -> 1.00" in expected
+    assert found["block"] == expected
+    assert found["states"][0]["similarity"] > 0.999  # the state, keyed "[after: go east] ..."
+    # Without the history the agent had, that state is matched less well.
+    assert data(*args, "--action-history", "0")["states"][0]["similarity"] < 0.99
+    # A flag overrides what was recorded.
+    assert data(*args, "--after", "go east", "-k", "1")["settings"]["k"] == 1
+    # A custom key cannot be rebuilt: said on stderr, the full text is used.
+    custom = make(tmp_path / "c", embeddings, observation_key=str.upper)
+    learn_docs(custom)
+    assert custom.recorded_settings()["observation_key"] == "custom:str.upper"
+    noted = run("search", TASK, "--path", tmp_path / "c").stderr
+    assert "built with the observation key 'custom:str.upper'" in " ".join(noted.split())
 
 
 def test_read_only_commands_create_nothing(db: Path, tmp_path) -> None:
@@ -466,3 +509,16 @@ def test_every_command_documents_the_exit_codes() -> None:
         help_text = " ".join(run(command, "--help").stdout.split())
         assert "Exit codes: 0 done; 1 storage error" in help_text, command
         assert "3 not confirmed" in help_text, command
+
+
+def test_help_shows_no_typer_placeholders() -> None:
+    full = build_app()  # with demo and bench
+    for command in ("", "namespaces", "stats", "top", "search", "show", "export", "import",
+                    "forget", "rebuild", "compact", "clear", "demo", "bench"):  # fmt: skip
+        shown = runner.invoke(full, [*command.split(), "--help"], terminal_width=100)
+        assert shown.exit_code == 0, (command, shown.output)
+        assert "<bool>" not in shown.output, command
+        usage = next(line for line in shown.output.splitlines() if "Usage:" in line)
+        assert "{" not in usage, (command, usage)
+    search_usage = runner.invoke(full, ["search", "--help"], terminal_width=100).output
+    assert "search [OPTIONS] TASK [OBSERVATION]" in search_usage

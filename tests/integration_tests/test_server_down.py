@@ -70,8 +70,10 @@ def test_maintenance_on_a_dead_server_raises_instead_of_pretending(tmp_path, emb
 
 
 def test_no_server_at_all_is_a_storage_error_naming_it(embeddings) -> None:
-    with pytest.raises(StorageError, match=r"Chroma server at 127\.0\.0\.1:9"):
+    with pytest.raises(StorageError, match=r"Chroma server at 127\.0\.0\.1:9") as raised:
         RemembererMemory.from_server("127.0.0.1", 9, embeddings=embeddings)
+    # ... and how to start one there.
+    assert "`chroma run --path ./db --host 127.0.0.1 --port 9`" in str(raised.value)
 
 
 @pytest.mark.parametrize("path", [123, b"bytes", "  ", ["a"]])

@@ -67,6 +67,29 @@ def test_the_api_reference_renders_the_docstrings(site: Path) -> None:
     assert missing == [], f"add `::: langchain_rememberer.NAME` to docs/reference.md: {missing}"
 
 
+def test_the_api_reference_leads_with_what_users_call(site: Path) -> None:
+    raw = (site / "reference" / "index.html").read_text(encoding="utf-8")
+    ids = re.findall(r'id="langchain_rememberer\.([\w.]+)"', raw)
+    members = [i.split(".", 1)[1] for i in ids if i.startswith("RemembererMemory.")]
+    internals = ["store", "encoder", "ledger", "capacity", "compaction", "evict_if_due"]
+    assert members[:3] == ["from_server", "retrieve", "aretrieve"]
+    assert members[-len(internals) :] == internals  # last, under Internals
+    assert raw.index('id="internals"') < raw.index(
+        'id="langchain_rememberer.RemembererMemory.ledger"'
+    )
+    # The page lists the members by hand: every public one of the class must be on it.
+    public = {n for n in dir(RemembererMemory) if not n.startswith("_")}
+    assert public - set(members) == set(), "add it to RemembererMemory's members in reference.md"
+
+
+def test_code_stays_inside_the_text_column(site: Path) -> None:
+    home = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="stylesheets/extra.css"' in home
+    css = (site / "stylesheets" / "extra.css").read_text(encoding="utf-8")
+    assert ".md-typeset pre > code {\n  overflow-x: auto;" in css
+    assert "overflow-wrap: anywhere" in css
+
+
 def test_every_page_of_the_nav_is_built(site: Path) -> None:
     config = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     pages = re.findall(r":\s*([\w-]+)\.md\s*$", config, flags=re.MULTILINE)

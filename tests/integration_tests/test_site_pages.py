@@ -62,8 +62,13 @@ def test_many_workers_page_runs_on_a_real_server(chroma_server, tmp_path, monkey
     assert len(blocks) >= 6
     assert sum(block.count(SERVER_LINE) for block in blocks) == 1
     server_line = f'HOST, PORT = "{chroma_server.host}", {chroma_server.port}'
-    namespace = _run("many-workers.md", [b.replace(SERVER_LINE, server_line) for b in blocks])
+    page = [b.replace(SERVER_LINE, server_line) for b in blocks]
+    namespace = _run("many-workers.md", page)
     # The page's writes went to the fixture's server, not to a memory of the test's own.
     collections = {c.name for c in chroma_server.client().list_collections()}
-    assert any("helpdesk" in name for name in collections), collections
+    assert any(namespace["NAMESPACE"] in name for name in collections), collections
     assert namespace["worker_b"].stats().updates == 1 + 12 + 1
+    # A reader runs the page again on the same server: it works again, in a namespace of its own.
+    again = _run("many-workers.md", page)
+    assert again["NAMESPACE"] != namespace["NAMESPACE"]
+    assert again["worker_b"].stats().updates == 1 + 12 + 1

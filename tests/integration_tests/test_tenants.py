@@ -94,12 +94,12 @@ def test_pending_runs_belong_to_their_namespace(tenants) -> None:
 def test_cli_reads_only_the_namespace_asked(tenants, tmp_path) -> None:
     runner = CliRunner()
     db = str(tmp_path / "db")
-    stats = runner.invoke(app, ["stats", db, "--namespace", "team-a"])
+    stats = runner.invoke(app, ["stats", "--path", db, "--namespace", "team-a", "--json"])
     assert stats.exit_code == 0, stats.output
     assert "team-a" in stats.output
     assert "team-b" not in stats.output
     shown = runner.invoke(
-        app, ["inspect", db, "--namespace", "team-a", "--task", B_TASK, "--observation", "Elm"]
+        app, ["search", B_TASK, "Elm", "--path", db, "--namespace", "team-a", "--states"]
     )
     assert shown.exit_code == 0, shown.output
     assert "Oak" in shown.output
