@@ -442,3 +442,115 @@ def test_every_schedule_with_racing_forgets_and_evictions(data) -> None:
     """The same, any forget beside any learn, and evictions: finds bugs A and B today."""
     memory, _sched = simulate(**_draw_simulation(data, st.one_of(OPERATION, EVICT)))
     _count_helps(memory)
+
+
+def test_the_schedules_exercised_helping() -> None:
+    """Some schedule of the property test above completed a run by helping (run after it)."""
+    if not HELPS["schedules"]:
+        pytest.skip("the property test did not run in this session")
+    assert HELPS["helped"] > 0, HELPS
+
+
+# -- written-out schedules -------------------------------------------------------------------
+
+
+def test_a_learn_killed_after_its_claim_is_completed_by_the_eighth_learn_after_it() -> None:
+    """Helping: run-0 dies after claiming its slots; the 8th later slot's writer completes it."""
+    memory, _sched = simulate(stuck=(0, 7), fillers=HELP_AFTER, actors=[], relearn=False)
+    assert memory.store.helped == ["run-0"]  # type: ignore[attr-defined]
+    assert memory.is_learned("run-0")
+    assert_agree(memory, "after the help", evicted=False)
+
+
+def test_a_help_inside_a_schedule_completes_the_run_once() -> None:
+    """Two learns interleaved call by call; whichever settles past the 8th slot helps."""
+    store = SimStore()
+    memory = make_memory(store)
+    run_actors(memory, [(("learn", 0), 6)], first_waiting)  # claimed, row not written
+    for k in range(HELP_AFTER - 1):
+        memory.learn(filler(k))
+    assert not store.helped
+    sched = run_actors(memory, [(("learn", 1), None), (("learn", 2), None)], replay([0, 1] * 40))
+    assert store.helped == ["run-0"], sched.trace
+    assert all(memory.is_learned(f"run-{n}") for n in range(3))
+    assert_agree(memory, "after the schedule", evicted=False)
+    assert memory.learn(episode(0)).already_learned  # the helped run counts once
+
+
+def test_two_learns_of_one_run_id_interleaved_count_it_once() -> None:
+    """A duplicate (or a retry while the first attempt still runs), call by call."""
+    for schedule in ([0, 1] * 30, [1, 0] * 30, [0] * 6 + [1] * 30, [1] * 7 + [0] * 30):
+        memory = make_memory(SimStore())
+        sched = run_actors(memory, [(("learn", 0), None), (("learn", 0), None)], replay(schedule))
+        written = sorted(a.result.updates_written for a in sched.actors)
+        assert written == [0, 2], (schedule, written)
+        assert_agree(memory, f"schedule {schedule}", evicted=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 26 A: forget_run racing learn of the same run id leaves a done record "
+    "without its run; learning the run again then reports already_learned, is_learned False",
+)
+def test_forget_between_a_learns_row_write_and_its_commit_leaves_the_run_unlearnable() -> None:
+    """Minimal schedule: learn(run-3) runs 7 store calls (up to writing its rows), forget
+    (run-3) reads the run's status (run record, no done record), learn commits, forget
+    finishes (deletes run:3 but not done:3, which it never saw); learn(run-3) again."""
+    memory = make_memory(SimStore())
+    schedule = [0] * 8 + [1, 1]  # "start" + 7 calls of learn, "start" + 1 call of forget
+    run_actors(memory, [(("learn", 3), None), (("forget", 3), None)], replay(schedule))
+    assert_agree(memory, "after the race", evicted=False)  # holds: all say not learned
+    report = memory.learn(episode(3))
+    assert memory.is_learned("run-3"), report  # fails: already_learned=True, not learned
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=RecursionError,
+    reason="issue 26 A: the re-learned run's slot stays undecided forever; 8 slots later "
+    "every settle helps it, and finish -> settle -> help -> finish recurses",
+)
+def test_after_the_forget_race_eight_more_learns_on_the_state_do_not_recurse() -> None:
+    memory = make_memory(SimStore())
+    schedule = [0] * 8 + [1, 1]
+    run_actors(memory, [(("learn", 3), None), (("forget", 3), None)], replay(schedule))
+    memory.learn(episode(3))  # prepares a new run:3; its done record is refused
+    for k in range(HELP_AFTER + 1):
+        memory.learn(filler(k))  # the hall's slot of run-3 is never decided
+    memory.compact()
+    assert_agree(memory, "after eight more learns", evicted=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 26 B: after eviction a re-learned state restarts its slots at 0 while old "
+    "done records still name those positions; the export holds duplicates",
+)
+def test_a_state_evicted_and_learned_again_is_exported_once() -> None:
+    """Minimal: learn run-0, evict every state, learn run-3 on the same states; export."""
+    memory = make_memory(SimStore())
+    memory.learn(episode(0))
+    assert evict(memory, memory._open(None), 0) == 2
+    memory.learn(episode(3))  # claims slot 0 of the hall and the kitchen again
+    records = transfer.export_records(memory, memory._open(None))
+    assert sorted((r.run_id, r.step) for r in records) == [("run-3", 0), ("run-3", 1)]
+    other = make_memory(SimStore())
+    transfer.import_records(other, other._open(None), records)  # refused: step 0 twice
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 26 C (found here): a learn killed after claiming its slots, before writing "
+    "its rows, stays prepared through compact() and rebuild() (DESIGN §6: they complete "
+    "every such run); its slot holds back every later slot of the state until 8 pile up",
+)
+def test_compact_and_rebuild_complete_a_run_killed_before_its_rows() -> None:
+    """Minimal: learn run-1; learn run-0 dies at its 6th store call (after adding its
+    slots); compact(); rebuild(). No row names run-0's slots, so nothing finishes it."""
+    memory = make_memory(SimStore())
+    memory.learn(episode(1))
+    run_actors(memory, [(("learn", 0), 5)], first_waiting)
+    memory.compact()
+    memory.rebuild()
+    status, slots = log_truth(memory)
+    assert all(status.verdict(s) != "undecided" for s in slots), "run-0 is still prepared"
