@@ -583,3 +583,38 @@ def test_one_killed_writer_leaves_no_row_lagging() -> None:
     assert [a.killed for a in sched.actors] == [True, False]
     memory.compact()
     assert_agree(memory, "one writer killed, after compact()", evicted=False)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 26 E (found here): evict killed between deleting the rows and deleting their "
+    "slots leaves valid slots without a row: the export shows updates that retrieve and stats "
+    "never will, and compact, rebuild and evict (all row-driven) cannot see them",
+)
+def test_a_killed_evict_leaves_no_update_only_the_export_sees() -> None:
+    """Minimal: learn run-0 (hall, kitchen); evict every state, dying at its 4th store call
+    (rows deleted, the first state's slots not yet); compact(); rebuild()."""
+    memory = make_memory(SimStore())
+    memory.learn(episode(0))
+    run_actors(memory, [(("evict", 0), 3)], first_waiting)
+    memory.compact()
+    memory.rebuild()
+    assert_agree(memory, "after a killed evict, compact() and rebuild()", evicted=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 26 B, racing (no kill): evict deletes a state's slots while a learn claims "
+    "there; the learn takes a deleted position an old done record names",
+)
+def test_an_evict_racing_a_learn_of_the_state_leaves_readers_agreeing() -> None:
+    """Minimal: learn run-3, run-2 (hall slots 0, 1); evict every state while fill-8 learns
+    the hall: it walks past slot 0 (run-3's, deleted right after) into slot 1 (run-2's,
+    deleted): done:run-2 names fill-8's slot (the export doubles fill-8), and the hall's row
+    shows run-3's evicted update from its pending copy."""
+    memory = make_memory(SimStore())
+    for n in [3, 2]:
+        memory.learn(episode(n))
+    schedule = [0, 0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    run_actors(memory, [(("evict", 0), None), (("fill", 8), None)], replay(schedule))
+    assert_agree(memory, "evict racing a learn", evicted=True)
