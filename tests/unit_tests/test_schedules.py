@@ -177,10 +177,16 @@ def replay(schedule: Sequence[int]) -> Any:
 
 
 def log_truth(memory: RemembererMemory) -> tuple[Status, list[Slot]]:
-    """Every run and done record, and every slot, from the store's log dict."""
-    log = memory.store.space("default").log  # type: ignore[attr-defined]
+    """Every run and done record, and every slot, from the store's log dict (on Chroma: by kind)."""
+    if isinstance(memory.store, SimStore):
+        records = [(i, m, d) for i, (m, d) in memory.store.space("default").log.items()]
+    else:
+        ns = memory._open(None)
+        records = [
+            r for kind in ("run", "done", "slot") for r in memory.store.log_of_kind(ns, kind)
+        ]
     runs, dones, slots = {}, {}, []
-    for record_id, (meta, doc) in log.items():
+    for record_id, meta, doc in records:
         if record_id.startswith("run:"):
             runs[meta["run_id"]] = RunRecord.from_chroma(record_id, meta, doc)
         elif record_id.startswith("done:"):
