@@ -67,6 +67,8 @@ class Actor:
     killed: bool = False
     result: Any = None
     error: BaseException | None = None
+    op: Any = None
+    """What it runs, for the test's own bookkeeping."""
     thread: threading.Thread | None = None
 
 
@@ -87,6 +89,8 @@ class Scheduler:
         self.actors: list[Actor] = []
         self.trace: list[tuple[str, str]] = []
         self.overrun = False
+        self.helped: list[str] = []
+        """Set by the test: runs a help completed while these actors ran."""
         self._cond = threading.Condition()
         self._running: Actor | None = None
         self._by_thread: dict[int, Actor] = {}
@@ -133,11 +137,16 @@ class Scheduler:
                 self._cond.notify_all()
 
     def run(self) -> None:
-        """Run every actor to its end (or death), one store call at a time."""
+        """Run every actor to its end (or death), one store call at a time.
+
+        If `choose` raises (hypothesis ends an example), every actor is killed first, so no
+        thread is left waiting.
+        """
         for actor in self.actors:
             actor.thread = threading.Thread(target=self._main, args=(actor,), daemon=True)
             actor.thread.start()
         granted = 0
+        aborted: BaseException | None = None
         while True:
             with self._cond:
                 while self._running is not None or any(
@@ -147,7 +156,13 @@ class Scheduler:
                 waiting = [a for a in self.actors if not a.finished and a.waiting is not None]
                 if not waiting:
                     break
-            actor = self.choose(waiting) if not self.overrun else waiting[0]
+            actor = waiting[0]
+            if not self.overrun:
+                try:
+                    actor = self.choose(waiting)
+                except BaseException as e:  # re-raised once every actor ended
+                    aborted = e
+                    self.overrun = True  # every actor dies at its next store call
             granted += 1
             if granted > self.budget:
                 self.overrun = True
@@ -159,6 +174,8 @@ class Scheduler:
         for actor in self.actors:
             assert actor.thread is not None
             actor.thread.join(timeout=30)
+        if aborted is not None:
+            raise aborted
         if self.overrun:
             msg = f"the schedule passed its budget of {self.budget} store calls (a livelock?)"
             raise BudgetExceededError(msg)
