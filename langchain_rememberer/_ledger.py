@@ -214,7 +214,7 @@ class Ledger:
                     del todo[t.state_id]
                 else:
                     todo[t.state_id] = t.index + 1
-            rows.update(self._knowing(ns, rows, found))
+            rows.update(self.knowing(ns, rows, found))
             if not todo or (stored is not None and run is not None and stored.nonce != run.nonce):
                 return mine, rows, stored
         msg = "could not claim a slot: too many concurrent writers on one state"
@@ -222,7 +222,7 @@ class Ledger:
 
     # -- rows --------------------------------------------------------------------------------
 
-    def _knowing(
+    def knowing(
         self, ns: Namespace, rows: Mapping[str, Row], found: Mapping[str, Sequence[Slot]]
     ) -> dict[str, Row]:
         """Rows knowing the slots `found` too; those that met a marker refolded, in one batch."""
@@ -270,15 +270,15 @@ class Ledger:
             changed = [row for s, row in settled.items() if row != written.get(s)]
             self.store.write_rows(ns, changed)
             written.update({row.id: row for row in changed})
-            found = self._probe(ns, settled)
+            found = self.probe(ns, settled)
             if not found:
                 return settled
-            rows = self._knowing(ns, settled, found)
+            rows = self.knowing(ns, settled, found)
             status = None
         msg = "could not settle states: too many concurrent writers"
         raise StorageError(msg)
 
-    def _probe(self, ns: Namespace, rows: Mapping[str, Row]) -> dict[str, list[Slot]]:
+    def probe(self, ns: Namespace, rows: Mapping[str, Row]) -> dict[str, list[Slot]]:
         """Slots at and after each row's `known` (none, unless another writer claimed one)."""
         found: dict[str, list[Slot]] = {}
         ends = {s: row.known for s, row in rows.items()}
@@ -369,7 +369,7 @@ class Ledger:
         """Delete states: their rows, then every slot of theirs."""
         self.store.delete_rows(ns, [row.id for row in rows])
         for row in rows:
-            ends = self._probe(ns, {row.id: row}).get(row.id, [])
+            ends = self.probe(ns, {row.id: row}).get(row.id, [])
             last = max([row.known, *(s.index + 1 for s in ends)])
             self.store.delete_log(ns, [slot_id(row.id, i) for i in range(last)])
 

@@ -27,10 +27,8 @@ from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.errors import FeedbackError, InvalidInputError, StorageError
 from langchain_rememberer.types import (
     MAX_K,
-    CompactReport,
     Episode,
     LearnReport,
-    MemoryStats,
     RetrievedState,
     check_text_arg,
     finite_reward,
@@ -79,17 +77,11 @@ __all__ = [
     "learn",
     "learn_pending",
     "open_namespace",
-    "rebuild",
     "recorded_settings",
     "retrieve",
     "save_pending",
-    "settle_all",
-    "stats",
 ]
 
-
-_REBUILD_PAGE = 500
-"""Rows `rebuild` refolds per batch (a few reads and writes per batch, not per row)."""
 
 _MAX_CANDIDATES = 128
 """The most candidates a retrieval widens to when the task floor dropped the nearest ones."""
@@ -322,62 +314,6 @@ def learn_pending(
     report = learn(memory, episode, namespace)
     memory.store.delete_pending(ns, run_id)
     return report
-
-
-def _views(memory: RemembererMemory, ns: Namespace) -> list[tuple[Row, dict[str, Any]]]:
-    """Every row with the table readers see (a scan: statistics and maintenance only)."""
-    out: list[tuple[Row, dict[str, Any]]] = []
-    for page in memory.store.row_pages(ns):
-        out += zip(page, memory.ledger.view(ns, page), strict=True)
-    return out
-
-
-def stats(memory: RemembererMemory, name: str) -> MemoryStats:
-    if not memory.store.exists(name):
-        return MemoryStats(namespace=name, states=0, updates=0, pending=0, task_weight=None)
-    ns = open_namespace(memory, name)
-    views = [table for _row, table in _views(memory, ns) if table]
-    _rows, _log, pending = memory.store.counts(ns)
-    return MemoryStats(
-        namespace=name,
-        states=len(views),
-        updates=sum(s.visits for table in views for s in table.values()),
-        pending=pending,
-        task_weight=ns.task_weight,
-    )
-
-
-def rebuild(memory: RemembererMemory, namespace: str | None) -> int:
-    """Refold every row from its slots; complete every prepared run first."""
-    ns = open_namespace(memory, namespace)
-    settle_all(memory, ns)
-    states = 0
-    for page in memory.store.row_pages(ns, size=_REBUILD_PAGE):
-        refolded = memory.ledger.refold(ns, page)
-        settled = memory.ledger.settle(ns, refolded, written={})
-        states += sum(1 for t in memory.ledger.view(ns, list(settled.values())) if t)
-    return states
-
-
-def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
-    """Complete every prepared run with a pending slot, and settle every row that has one."""
-    ledger = memory.ledger
-    touched = folded = 0
-    for page in memory.store.row_pages(ns):
-        waiting = {row.id: row for row in page if row.pending}
-        if not waiting:
-            continue
-        status = ledger.status(ns, {r for row in waiting.values() for r in row.pending_runs()})
-        for run_id in sorted(status.runs):
-            if not status.learned(run_id):
-                ledger.commit(ns, status.runs[run_id], settle=False)
-        fresh = memory.store.get_rows(ns, list(waiting))
-        settled = ledger.settle(ns, fresh)
-        touched += len(settled)
-        folded += sum(
-            len(waiting[s].pending) - len(row.pending) for s, row in settled.items() if s in waiting
-        )
-    return CompactReport(states=touched, updates_archived=max(folded, 0))
 
 
 def episode_fingerprint(episode: Episode) -> str:

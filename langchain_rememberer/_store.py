@@ -59,7 +59,9 @@ class Namespace:
     log: Any
     pending: Any
     task_weight: float
-    combiners: dict[str, Combiner[Any, Any]] = field(default_factory=dict, compare=False)
+    combiners: dict[str, Combiner[Any, Any]] = field(
+        default_factory=dict, compare=False, init=False, repr=False
+    )
     """Group commit (`_batching`): one combiner per kind of call, made on first use."""
 
 

@@ -14,6 +14,7 @@ from typing import Any, Concatenate, ParamSpec, TypeVar
 from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer import _arguments as args
+from langchain_rememberer import _maintenance as maintenance
 from langchain_rememberer import _operations as ops
 from langchain_rememberer import transfer
 from langchain_rememberer._capacity import Capacity, evict
@@ -168,13 +169,13 @@ class RemembererMemory:
 
     Async:
         `aretrieve`, `aformat_exemplars`, `alearn`, `alearn_pending`, `asave_pending` and
-        `aforget_run` run the same operation in a worker thread (`asyncio.to_thread`), off the
-        event loop. On a `chroma run` server, Chroma's native async client was measured no
+        `aforget_run` run the same operation in a worker thread of the memory's own pool
+        (`in_thread`), off the event loop, so concurrent calls share Chroma calls (group
+        commit). On a `chroma run` server, Chroma's native async client was measured no
         faster (`benchmarks/async_retrieval.py`), so there is one synchronous implementation.
 
         ```python
         import asyncio
-    import functools
 
 
         async def main():
@@ -422,7 +423,7 @@ class RemembererMemory:
         Runs a killed process left half-written are finished first. Safe beside concurrent
         writers. Returns the number of states with updates.
         """
-        return self._run(lambda: ops.rebuild(self, namespace))
+        return self._run(lambda: maintenance.rebuild(self, namespace))
 
     @property
     def max_states(self) -> int | None:
@@ -459,7 +460,7 @@ class RemembererMemory:
         as a fresh one (DESIGN §6): there is nothing to compact on a healthy memory, and Q and
         N of learned runs never change here. Safe beside concurrent writers.
         """
-        return self._run(lambda: ops.settle_all(self, self._open(namespace)))
+        return self._run(lambda: maintenance.settle_all(self, self._open(namespace)))
 
     # -- pending episodes (delayed feedback) --------------------------------------------------
 
@@ -499,7 +500,7 @@ class RemembererMemory:
     def stats(self, *, namespace: str | None = None) -> MemoryStats:
         """Counts of states, updates and pending episodes of a namespace."""
         name = self._check_namespace(self.namespace if namespace is None else namespace)
-        return self._run(lambda: ops.stats(self, name))
+        return self._run(lambda: maintenance.stats(self, name))
 
     def export_jsonl(self, path: str | Path, *, namespace: str | None = None) -> int:
         """Write the namespace's update log (the truth) as JSON lines; returns records written."""

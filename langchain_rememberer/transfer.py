@@ -222,7 +222,11 @@ def _finite(data: Mapping[str, Any], key: str) -> float:
 
 
 def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
-    """Every learned update still stored (evicted states' are gone), by run and step."""
+    """Every learned update still stored, by run and step.
+
+    An evicted state's are gone: its row is deleted first, so a slot without a row is skipped
+    (an eviction killed before deleting the slots leaves readers agreeing).
+    """
     ledger = memory.ledger
     records: list[LogRecord] = []
     dones = memory.store.log_of_kind(ns, "done")
@@ -234,9 +238,11 @@ def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
                 continue
             run = status.runs[run_id]
             got = memory.store.get_log(ns, [slot_id(s, i) for s, i in done.slots])
+            rows = memory.store.get_rows(ns, [s for s, _i in done.slots])  # evicted: no row
             for record_id, (meta, doc) in got.items():
                 slot = Slot.from_chroma(record_id, meta, doc)  # listed: it was written whole
-                if slot.run_id == run_id and slot.nonce == run.nonce:  # not a re-claimed position
+                mine = slot.run_id == run_id and slot.nonce == run.nonce  # not re-claimed
+                if mine and slot.state_id in rows:
                     records += slot.log_records(run)
     return sorted(records, key=lambda r: r.order)
 

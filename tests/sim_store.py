@@ -197,6 +197,7 @@ class Space:
     log: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     pending: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)
     task_weight: float | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 _HELPING = threading.local()
@@ -212,6 +213,15 @@ class CountingLedger(Ledger):
             return super()._help(ns, rows, status)
         finally:
             _HELPING.depth = depth
+
+
+class NoClient:
+    """Stands where a Chroma client goes; the memory's store is a `SimStore`, so never used."""
+
+    def _unused(self, *args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the simulation's memory reached a Chroma client")
+
+    get_or_create_collection = list_collections = delete_collection = _unused
 
 
 class SimStore:
@@ -312,10 +322,13 @@ class SimStore:
         for i in ids:
             self.space(ns).rows.pop(i, None)
 
-    def row_pages(self, ns: Namespace) -> Iterator[list[Row]]:
+    def row_pages(self, ns: Namespace, *, size: int = 2000) -> Iterator[list[Row]]:
         self._step("row_pages")
         rows = self.space(ns).rows
         yield [Row.from_chroma(i, dict(m), d) for i, (m, d, _v) in list(rows.items())]
+
+    def record_settings(self, ns: Namespace, settings: Mapping[str, Any]) -> None:
+        self.space(ns).settings.update(settings)
 
     def row_count(self, ns: Namespace) -> int:
         self._step("row_count")
@@ -346,6 +359,13 @@ class SimStore:
         self._step("delete_log:" + ",".join(sorted({i.split(":")[0] for i in ids})))
         for i in ids:
             self.space(ns).log.pop(i, None)
+
+    def delete_log_if(self, ns: Namespace, record_id: str, *, nonce: str) -> None:
+        """Delete a record only if it still holds `nonce` (Chroma: ids with a `where`)."""
+        self._step("delete_log_if")
+        log = self.space(ns).log
+        if record_id in log and log[record_id][0].get("nonce") == nonce:
+            del log[record_id]
 
     def log_of_kind(self, ns: Namespace, kind: str) -> list[tuple[str, Any, str]]:
         self._step("log_of_kind")

