@@ -35,6 +35,7 @@ from langchain_rememberer.types import (
     RetrievedState,
     check_text_arg,
     finite_reward,
+    is_finite_number,
 )
 
 if TYPE_CHECKING:
@@ -142,6 +143,7 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
 
 def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> LearnReport:
     fingerprint = episode_fingerprint(episode)  # of what was given, before any cap
+    outcome = outcome_of(episode)
     episode = cap_episode(episode, memory.rlem.max_run_reward)
     ns = open_namespace(memory, namespace)
     task = normalize_whitespace(episode.task)
@@ -164,7 +166,8 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
             PlannedStep(i, key, Update(t, s.action, g, s.reward, s.answer or ""))
             for t, (i, key, s, g) in enumerate(zip(ids, keys, episode.steps, targets, strict=True))
         ]
-        stored = ledger.prepare(ns, new_run(episode.run_id, fingerprint, task, steps))
+        run = replace(new_run(episode.run_id, fingerprint, task, steps), outcome=outcome)
+        stored = ledger.prepare(ns, run)
         _check_same(episode.run_id, fingerprint, stored)
     other = [s for s in stored.state_ids() if s not in by_id]  # keyed by other settings
     if other:
@@ -178,6 +181,16 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         return _report(stored, written=0, added=0)
     memory.evict_if_due(ns, added)
     return _report(stored, written=len(stored.steps), added=added)
+
+
+def outcome_of(episode: Episode) -> dict[str, str | float]:
+    """What `lift()` reads of a run, kept in its run record (before any reward cap)."""
+    outcome: dict[str, str | float] = {"created_at": time.time()}
+    if is_finite_number(episode.total_reward):  # a sum of finite rewards can overflow
+        outcome["reward"] = episode.total_reward
+    if episode.arm is not None and episode.holdout is not None:
+        outcome |= {"arm": episode.arm, "holdout": episode.holdout}
+    return outcome
 
 
 def _check_same(run_id: str, fingerprint: str, stored: RunRecord) -> None:

@@ -48,6 +48,9 @@ logger = logging.getLogger(__name__)
 
 Verdict = Literal["valid", "invalid", "undecided", "marker"]
 
+OUTCOME_KEYS = ("reward", "created_at", "arm", "holdout")
+"""The run record's metadata keys `lift()` reads (`RunRecord.outcome`)."""
+
 
 def stable_id(*parts: str) -> str:
     """A 32-hex-digit id hashing `parts` unambiguously."""
@@ -224,6 +227,10 @@ class RunRecord:
     fingerprint: str
     task: str
     steps: tuple[PlannedStep, ...]
+    outcome: Mapping[str, Any] = field(default_factory=dict)
+    """What `lift()` reads, kept in the metadata (an older record has none): "reward" (the
+    episode's total reward as given), "created_at" (wall time, for display), and for a run of
+    the holdout experiment "arm" and "holdout" (DESIGN §6)."""
 
     def slots(self, state_id: str) -> tuple[Update, ...]:
         """This run's updates to one state, in step order."""
@@ -249,6 +256,7 @@ class RunRecord:
             "nonce": self.nonce,
             "fingerprint": self.fingerprint,
             "steps": len(self.steps),
+            **self.outcome,
         }
         body = {
             "task": self.task,
@@ -271,6 +279,7 @@ class RunRecord:
                 str(metadata["fingerprint"]),
                 str(body["task"]),
                 steps,
+                {k: metadata[k] for k in OUTCOME_KEYS if k in metadata},
             )
 
 

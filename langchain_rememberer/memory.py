@@ -15,6 +15,7 @@ from langchain_rememberer import transfer
 from langchain_rememberer._capacity import Capacity, evict
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._ledger import Ledger
+from langchain_rememberer._outcomes import measure_lift
 from langchain_rememberer._spool import Spool
 from langchain_rememberer._store import (
     ChromaStore,
@@ -41,6 +42,8 @@ from langchain_rememberer.exemplars import (
     fit_exemplars,
     select_exemplars,
 )
+from langchain_rememberer.holdout import Arm, assign_arm, check_holdout
+from langchain_rememberer.lift import LiftReport
 from langchain_rememberer.types import (
     CompactReport,
     Episode,
@@ -169,6 +172,8 @@ class RemembererMemory:
         max_states: The most states a namespace keeps (None: no limit). Beyond it, the least
             visited states are evicted, the least recently updated first among equals, with
             every log record of theirs (see `evict`).
+        holdout: The share of runs, in [0, 1), the adapters show no lessons (the control arm)
+            while still learning them, so `lift()` can measure the memory (docs/lift.md).
     """
 
     def __init__(
@@ -189,6 +194,7 @@ class RemembererMemory:
         spool: SpoolConfig | None = None,
         compaction: CompactionConfig | None = None,
         max_states: int | None = None,
+        holdout: float = 0.0,
     ) -> None:
         self.embeddings = embeddings or WordLlamaEmbeddings()
         self.ledger = Ledger(
@@ -210,6 +216,7 @@ class RemembererMemory:
         self.prompt = prompt
         self.exemplar_template = exemplar_template
         self.action_history = _whole_number(action_history, "action_history", 0)
+        self.holdout = check_holdout(holdout)
         self._check_namespace(namespace)
         self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
 
@@ -560,6 +567,28 @@ class RemembererMemory:
         )
         self._run(lambda: transfer.import_records(self, self._open(namespace), records))
         return len({r.state_id for r in records})
+
+    # -- the holdout experiment (docs/lift.md) -------------------------------------------------
+
+    def arm_for(self, unit_key: str) -> Arm | None:
+        """A run's arm by its unit key (`holdout.assign_arm`); None when `holdout` is 0."""
+        arm = assign_arm(unit_key, self.holdout)  # checks the key even then
+        return arm if self.holdout else None
+
+    def lift(self, *, namespace: str | None = None, **options: Any) -> LiftReport:
+        """Does the memory help? Its arms' learned runs compared (`lift.estimate_lift`).
+
+        `options` go to `estimate_lift`: `min_effect`, `confidence`, `windows`, ...
+
+        Raises:
+            InvalidInputError: no runs recorded yet, none with an arm, or a bad option.
+        """
+        name = self._check_namespace(self.namespace if namespace is None else namespace)
+        return self._run(lambda: measure_lift(self, name, options))
+
+    async def alift(self, *, namespace: str | None = None, **options: Any) -> LiftReport:
+        """`lift`, awaited (see `alearn`)."""
+        return await asyncio.to_thread(lambda: self.lift(namespace=namespace, **options))
 
     # -- internals ---------------------------------------------------------------------------
 
