@@ -34,9 +34,11 @@ from typing_extensions import NotRequired
 from langchain_rememberer.adapters._context import (
     annotate_agent_run,
     current_trace_run,
+    run_arm,
     run_config,
     shared_run_id,
     task_override,
+    with_arm,
 )
 from langchain_rememberer.adapters._learning import (
     PendingWarning,
@@ -106,6 +108,8 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
 
     rememberer_run_id: NotRequired[Annotated[str, OmitFromInput]]
     """The run id episodes are learned (and feedback is given) under; in the output."""
+    rememberer_arm: NotRequired[Annotated[str, OmitFromInput]]
+    """The run's arm with a holdout: "control" (shown no lessons) or "memory"; else ""."""
     rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr, _shown_ids]]
     """Ids of the stored states shown to the model during this run."""
     rememberer_start_id: NotRequired[Annotated[str, PrivateStateAttr]]
@@ -235,6 +239,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         return {
             "rememberer_run_id": run_id,
+            "rememberer_arm": run_arm(self.memory, config, run_id) or "",
             "rememberer_exemplar_ids": [],
             "rememberer_start_id": (human.id if human is not None else None) or "",
             "rememberer_said": last_human_text(messages) or "",
@@ -269,6 +274,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             fallback = "" if self._namespaces.fields else self._namespaces.template.template
             return {
                 "rememberer_run_id": str(uuid.uuid4()),
+                "rememberer_arm": "",
                 "rememberer_exemplar_ids": [],
                 "rememberer_start_id": "",
                 "rememberer_said": "",
@@ -307,8 +313,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         state = request.state
         run_id = state.get("rememberer_run_id", "?")
         namespace = self._namespace_of(state)
-        if namespace is None:
-            return "", [], []  # warned when the run started
+        if namespace is None or state.get("rememberer_arm") == "control":
+            return "", [], []  # no namespace: warned when the run started
         try:
             messages, first = self._run_view(state)
             where = current_state(
@@ -418,8 +424,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 "rememberer: run %s not learned, no episode could be built: %s", run_id, e
             )
             return None
-        annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []))
-        return episode, namespace
+        arm = state.get("rememberer_arm") or ""
+        annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []), arm)
+        return with_arm(episode, arm, self.memory.holdout), namespace
 
     def _learn(
         self, state: Any, config: dict[str, Any], *, succeeded: bool = True
