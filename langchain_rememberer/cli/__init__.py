@@ -14,13 +14,13 @@ from typing import Any
 
 import typer
 
-from langchain_rememberer.cli import memory, repair
+from langchain_rememberer.cli import lift, memory, repair
 from langchain_rememberer.cli._console import EXIT_CODES
 
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
-    "namespaces", "stats", "top", "search", "show", "inspect",
+    "namespaces", "stats", "top", "search", "show", "inspect", "lift",
     "export", "import", "forget", "rebuild", "compact", "clear",
 )  # fmt: skip
 """Commands that need only the memory."""
@@ -36,6 +36,7 @@ def build_app(*, with_bench: bool = True) -> typer.Typer:
     )
     memory.register(app)
     repair.register(app)
+    lift.register(app)
     if with_bench:
         # Loaded here, not at import: the benchmark is an optional extra with heavy imports.
         from langchain_rememberer.cli import bench  # noqa: PLC0415

@@ -276,7 +276,7 @@ def test_lift_on_nothing_is_a_clear_error_and_creates_nothing(make_memory) -> No
 def test_a_namespace_from_before_the_holdout_says_its_runs_carry_no_arm(make_memory) -> None:
     memory = make_memory()  # no holdout: runs learned as before this feature
     teach(memory)
-    with pytest.raises(InvalidInputError, match="1 learned runs .* carry no arm"):
+    with pytest.raises(InvalidInputError, match=r"1 learned runs .* carry no arm"):
         memory.lift()
 
 

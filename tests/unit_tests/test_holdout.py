@@ -44,7 +44,8 @@ def test_the_same_key_gets_the_same_arm_in_another_process() -> None:
     )
     here = "".join("c" if assign_arm(k, 0.3) == "control" else "m" for k in keys)
     assert other.stdout.strip() == here
-    assert "c" in here and "m" in here
+    assert "c" in here
+    assert "m" in here
 
 
 def test_the_hash_is_pinned() -> None:

@@ -66,7 +66,7 @@ def test_the_report_shows_the_headline_interval_simulated_below(binary: bool) ->
 
 
 def calibration(binary: bool) -> tuple[float, float]:
-    """(share of seeds whose interval covers the effect, share calling a zero effect significant)."""
+    """(share of seeds covering the effect, share calling a zero effect significant)."""
     covered = false_alarms = 0
     for seed in range(SEEDS):
         low, high = headline(*arms(seed, EFFECT, binary=binary), seed=seed, binary=binary)
