@@ -14,6 +14,7 @@ EXPECTED_ALL = [
     "LLMJudgeScorer",
     "LangSmithFeedbackScorer",
     "LearnReport",
+    "LiftReport",
     "MemoryStats",
     "RLEMCallbackHandler",
     "RLEMConfig",
