@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.bench.agent import ModelFailedError
@@ -207,8 +208,13 @@ def demo(  # noqa: PLR0917
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    holdout: Annotated[float, typer.Option(help=HELP["holdout"])] = 0.0,
 ) -> None:
-    """Watch an agent learn a text game, with and without REMEMBERER (offline)."""
+    """Watch an agent learn a text game, with and without REMEMBERER (offline).
+
+    With `--holdout`, that share of the memory agent's training runs is shown no lessons,
+    and the demo ends with the memory's own lift line (`rememberer lift`, docs/lift.md).
+    """
     config = _config(
         **asdict(D)
         | {
@@ -220,6 +226,7 @@ def demo(  # noqa: PLR0917
             "seed": seed,
             "methods": ("no_memory", "rememberer"),
             "memory_path": str(path / "chroma"),
+            "holdout": holdout,
         }
     )
     chat_model = _model(model, base_url, api_key)
@@ -238,6 +245,21 @@ def demo(  # noqa: PLR0917
     if png:
         console.print(f"Learning curve: {png}")
     _print_inspect_hint(config, path, result["methods"]["rememberer"].get("example_task"))
+    if holdout:
+        _print_lift(path / "chroma")
+
+
+def _print_lift(chroma: Path) -> None:
+    """The memory agent's lift over its training runs, measured by its own holdout."""
+    from langchain_rememberer import InvalidInputError, RemembererMemory  # noqa: PLC0415
+
+    try:
+        report = RemembererMemory(path=chroma, namespace="rememberer").lift()
+    except InvalidInputError as e:
+        console.print(Text(f"Lift: {e}"))
+        return
+    console.print(Text(f"Lift over the training runs: {report.summary()}"))
+    console.print(f"  rememberer lift --path {chroma} --namespace rememberer  (the whole report)")
 
 
 def _chosen_methods(
