@@ -218,7 +218,7 @@ def _by_task(
     for o in runs:
         groups[o.task].append(o)
     ordered = sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0]))
-    out = [_compare(task[:80] or "(no task)", g, binary, confidence) for task, g in ordered[:most]]
+    out = [_compare(task or "(no task)", g, binary, confidence) for task, g in ordered[:most]]
     rest = [o for _task, g in ordered[most:] for o in g]
     if rest:
         out.append(_compare(f"({len(ordered) - most} other tasks)", rest, binary, confidence))

@@ -32,6 +32,15 @@ if TYPE_CHECKING:
 __all__ = ["lift", "register"]
 
 
+def _label(text: str, limit: int = 50) -> str:
+    """One line, its middle cut when long: tasks often differ only at their end."""
+    line = short(text, 10_000)
+    if len(line) <= limit:
+        return line
+    half = (limit - 1) // 2
+    return line[:half] + "…" + line[-(limit - 1 - half) :]
+
+
 def _mean(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
@@ -41,7 +50,7 @@ def _table(title: str, rows: list[Comparison], *, times: bool = False) -> Table:
     for column in ("", "runs with", "runs without", "mean with", "mean without", "lift", "95%"):
         table.add_column(column, justify="left" if not column else "right")
     for row in rows:
-        label = short(row.label, 50)
+        label = _label(row.label)
         if times and row.start:
             start = datetime.fromtimestamp(row.start, tz=timezone.utc)
             label += f" (from {start:%Y-%m-%d %H:%M} UTC)"
