@@ -56,6 +56,8 @@ def test_lift_prints_the_line_the_tables_and_json(tmp_path, embeddings) -> None:
         "runs 61-80",
     ]
     assert "lift" in MEMORY_COMMANDS  # needs no benchmark code
+    help_text = " ".join(runner.invoke(app, ["lift", "--help"]).stdout.split())
+    assert "Exit codes: 0 done; 1 storage error" in help_text
 
 
 def test_lift_without_runs_is_a_usage_error(tmp_path, embeddings) -> None:
