@@ -22,6 +22,9 @@ if TYPE_CHECKING:
 
 __all__ = ["experiment_outcomes", "measure_lift"]
 
+_OPTIONS = {"confidence", "min_effect", "resamples", "seed", "windows", "max_tasks"}
+"""`estimate_lift`'s knobs a caller of `lift()` may set."""
+
 
 def _no_runs(name: str) -> InvalidInputError:
     msg = (
@@ -37,6 +40,10 @@ def measure_lift(memory: RemembererMemory, name: str, options: dict[str, Any]) -
     Raises:
         InvalidInputError: see `experiment_outcomes`; a bad option.
     """
+    unknown = sorted(set(options) - _OPTIONS)
+    if unknown:
+        msg = f"lift: unknown option {unknown[0]!r}; the options are {', '.join(sorted(_OPTIONS))}"
+        raise InvalidInputError(msg)
     if not memory.store.exists(name):
         raise _no_runs(name)
     ns = open_namespace(memory, name)

@@ -181,6 +181,8 @@ class LiftReport(_Frozen):
         if self.verdict == "no difference detected":
             return f"no difference of {self.min_effect:+.2f} or more detected: {measured}"
         more = f" (need about {self.runs_needed} more)" if self.runs_needed else ""
+        if self.runs_needed is None:
+            more = " (the difference is too small to plan for: pass min_effect)"
         return f"not enough runs to tell yet{more}: {measured}"
 
     def to_json(self) -> str:

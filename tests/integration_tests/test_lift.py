@@ -304,3 +304,40 @@ def test_a_server_memory_measures_what_another_client_learned(chroma_server, emb
     report = reader.lift()
     assert (report.memory.runs, report.control.runs, report.unassigned) == (1, 2, 1)
     writer.clear()
+
+
+def test_a_langsmith_user_can_group_runs_by_arm(make_memory, monkeypatch) -> None:
+    """Offline: a langsmith Client that captures the runs' metadata and tags."""
+    from langchain_core.tracers.langchain import LangChainTracer  # noqa: PLC0415
+
+    from tests.integration_tests.test_middleware import SilentClient  # noqa: PLC0415
+
+    monkeypatch.delenv("LANGSMITH_TRACING", raising=False)
+
+    class CaptureClient(SilentClient):
+        def __init__(self) -> None:
+            super().__init__()
+            self.updated: list[tuple[str, dict, list]] = []
+
+        def update_run(self, run_id, **kwargs) -> None:
+            extra = kwargs.get("extra") or {}
+            self.updated.append((str(run_id), extra.get("metadata", {}), kwargs.get("tags")))
+
+    memory = make_memory(holdout=SHARE)
+    for arm in ("control", "memory"):
+        client = CaptureClient()
+        tracer = LangChainTracer(client=client)
+        run_id = str(run_id_in(arm))
+        agent = create_agent(right_model(), TOOLS, middleware=[RemembererMiddleware(memory)])
+        agent.invoke({"messages": [HumanMessage(TASK)]}, {"callbacks": [tracer], "run_id": run_id})
+        tracer.wait_for_futures()
+        meta, tags = next((m, t) for rid, m, t in reversed(client.updated) if rid == run_id)
+        assert meta["rememberer_arm"] == arm
+        assert f"rememberer:{arm}" in tags
+
+
+def test_an_unknown_lift_option_is_a_clear_error(make_memory) -> None:
+    memory = make_memory(holdout=0.2)
+    memory.learn(episode(1, "memory", 1.0))
+    with pytest.raises(InvalidInputError, match=r"unknown option 'min_efect'.*min_effect"):
+        memory.lift(min_efect=0.1)

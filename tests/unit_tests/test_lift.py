@@ -226,3 +226,16 @@ def test_the_json_export_holds_everything_and_the_summary() -> None:
 def test_bad_options_are_clear_errors(option: str, value: object) -> None:
     with pytest.raises(InvalidInputError, match=option):
         estimate_lift(simulated(0, 0.1, n=50), **{option: value})
+
+
+def test_a_difference_of_exactly_zero_asks_for_a_minimum_effect() -> None:
+    runs = [
+        Outcome(run_id=f"{arm}-{i}", arm=arm, reward=float(i % 2), holdout=0.5)
+        for arm in ("memory", "control")
+        for i in range(20)
+    ]
+    report = estimate_lift(runs)
+    assert report.difference == 0.0
+    assert report.runs_needed is None
+    assert "pass min_effect" in report.summary()
+    assert estimate_lift(runs, min_effect=0.3).runs_needed is not None
