@@ -190,6 +190,7 @@ def outcome_of(episode: Episode) -> dict[str, str | float]:
         outcome["reward"] = episode.total_reward
     if episode.arm is not None and episode.holdout is not None:
         outcome |= {"arm": episode.arm, "holdout": episode.holdout}
+        outcome |= {"unit": episode.unit} if episode.unit else {}
     return outcome
 
 

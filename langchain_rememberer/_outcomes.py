@@ -69,6 +69,7 @@ def _outcome(meta: Any, document: str | None) -> Outcome | None:
         task=task,
         created_at=float(meta.get("created_at") or 0.0),
         holdout=float(meta["holdout"]),
+        unit=str(meta.get("unit") or ""),
     )
 
 

@@ -48,7 +48,7 @@ logger = logging.getLogger(__name__)
 
 Verdict = Literal["valid", "invalid", "undecided", "marker"]
 
-OUTCOME_KEYS = ("reward", "created_at", "arm", "holdout")
+OUTCOME_KEYS = ("reward", "created_at", "arm", "holdout", "unit")
 """The run record's metadata keys `lift()` reads (`RunRecord.outcome`)."""
 
 

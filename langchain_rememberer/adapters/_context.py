@@ -16,6 +16,7 @@ from langchain_core.tracers.langchain import LangChainTracer
 from langgraph.config import get_config
 from langsmith.run_helpers import get_current_run_tree
 
+from langchain_rememberer._records import stable_id
 from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import Kind, Node, RunRegistry
 from langchain_rememberer.errors import InvalidInputError
@@ -33,6 +34,7 @@ __all__ = [
     "see_configurable",
     "shared_run_id",
     "task_override",
+    "unit_hash",
     "with_arm",
 ]
 
@@ -144,11 +146,18 @@ def run_arm(memory: RemembererMemory, config: Mapping[str, Any], run_id: str) ->
         return None
 
 
-def with_arm(episode: Episode, arm: object, holdout: float) -> Episode:
+def unit_hash(config: Mapping[str, Any]) -> str:
+    """A hash of the run's own unit key (`rememberer_unit`); "" when none (or not a string)."""
+    unit = (config.get("metadata") or {}).get(UNIT_KEY)
+    return stable_id("unit", unit)[:16] if isinstance(unit, str) and unit.strip() else ""
+
+
+def with_arm(episode: Episode, arm: object, holdout: float, unit: str = "") -> Episode:
     """The episode with its arm recorded (as it is when `arm` is none, or there is no holdout)."""
     if arm not in ARMS or not holdout:
         return episode
-    return Episode(**{**episode.model_dump(), "arm": arm, "holdout": holdout})
+    found = {"arm": arm, "holdout": holdout, "unit": unit or None}
+    return Episode(**{**episode.model_dump(), **found})
 
 
 def in_control_arm(memory: RemembererMemory) -> bool:

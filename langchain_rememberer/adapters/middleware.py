@@ -38,6 +38,7 @@ from langchain_rememberer.adapters._context import (
     run_config,
     shared_run_id,
     task_override,
+    unit_hash,
     with_arm,
 )
 from langchain_rememberer.adapters._learning import (
@@ -426,7 +427,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             return None
         arm = state.get("rememberer_arm") or ""
         annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []), arm)
-        return with_arm(episode, arm, self.memory.holdout), namespace
+        return with_arm(episode, arm, self.memory.holdout, unit_hash(config)), namespace
 
     def _learn(
         self, state: Any, config: dict[str, Any], *, succeeded: bool = True

@@ -29,6 +29,7 @@ from langchain_rememberer import (
     Step,
     exemplars_prompt,
 )
+from langchain_rememberer._outcomes import experiment_outcomes
 from langchain_rememberer.holdout import assign_arm
 from tests.integration_tests.test_callbacks import State
 from tests.integration_tests.test_middleware import TOOLS, call, scripted
@@ -130,6 +131,9 @@ def test_the_unit_key_puts_every_run_of_a_user_in_one_arm(make_memory) -> None:
         )
     report = memory.lift()
     assert (report.memory.runs, report.control.runs) == (0, 3)
+    outcomes, _ = experiment_outcomes(memory.store, memory._open(None))
+    assert len({o.unit for o in outcomes}) == 1  # one unit: lift() resamples it whole
+    assert outcomes[0].unit not in {"", user}  # a hash: the key itself is not stored
     assert report.summary().startswith("not enough runs to tell yet (need about")
 
 

@@ -239,3 +239,44 @@ def test_a_difference_of_exactly_zero_asks_for_a_minimum_effect() -> None:
     assert report.runs_needed is None
     assert "pass min_effect" in report.summary()
     assert estimate_lift(runs, min_effect=0.3).runs_needed is not None
+
+
+def clustered(seed: int, effect: float, units: int = 120) -> list[Outcome]:
+    """Units (users) with 1-8 runs each; a unit's runs share its own level (correlated)."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for u in range(units):
+        control = rng.random() < 0.5
+        level = rng.normal(0.0, 0.3) + (0.0 if control else effect)
+        for r in range(int(rng.integers(1, 9))):
+            runs.append(
+                Outcome.model_construct(
+                    run_id=f"{u}-{r}",
+                    arm="control" if control else "memory",
+                    reward=float(0.5 + level + rng.normal(0.0, 0.2)),
+                    task="",
+                    created_at=float(len(runs)),
+                    holdout=0.5,
+                    unit=f"user-{u}",
+                )
+            )
+    return runs
+
+
+def test_runs_sharing_a_unit_get_an_interval_over_units() -> None:
+    """One user's runs are alike: an interval over runs is too narrow, over units it covers."""
+    covered = naive = 0
+    seeds = 200
+    for seed in range(seeds):
+        runs = clustered(seed, EFFECT)
+        report = estimate_lift(runs, resamples=500, seed=seed, windows=1)
+        assert report.units == 120
+        assert report.sequential is None
+        covered += report.interval.low <= EFFECT <= report.interval.high
+        alone = [o.model_copy(update={"unit": ""}) for o in runs]  # as if each run were a unit
+        m = np.array([o.reward for o in alone if o.arm == "memory"])
+        c = np.array([o.reward for o in alone if o.arm == "control"])
+        low, high = st.welch_difference(m, c, confidence=0.95)
+        naive += low <= EFFECT <= high
+    assert covered / seeds >= 0.92, covered / seeds
+    assert naive / seeds < 0.85, naive / seeds  # why: runs are not independent
