@@ -151,6 +151,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     run is learned as a failed episode (`succeeded=False`, the scorer is told) before it is
     re-raised; list retrying middleware after this one so only the final failure counts.
 
+    Holdout: with `RemembererMemory(holdout=...)`, a control run is shown nothing (no
+    retrieval) but still learned; its arm is in the output as `rememberer_arm` (docs/lift.md).
+
     Inspect: the ids of the memories shown are kept in the private state key
     `rememberer_exemplar_ids` and, when LangSmith tracing is on, added to the run's metadata.
 
