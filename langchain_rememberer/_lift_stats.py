@@ -51,9 +51,9 @@ def _boot_means(x: Floats, resamples: int, rng: np.random.Generator) -> Floats:
 def _acceleration(a: Floats, b: Floats) -> float:
     """BCa's acceleration from the jackknife of mean(a) − mean(b), over both samples."""
     num = den = 0.0
-    for x in (a, b):
+    for sign, x in ((1.0, a), (-1.0, b)):  # θ falls as mean(b) rises: b's terms change sign
         leave_one_out = (x.sum() - x) / (len(x) - 1)
-        u = leave_one_out.mean() - leave_one_out
+        u = sign * (leave_one_out.mean() - leave_one_out)
         num += float(np.sum(u**3))
         den += float(np.sum(u**2))
     return num / (6.0 * den**1.5) if den > 0 else 0.0
@@ -97,9 +97,9 @@ def cluster_bca_difference(
     below = (np.sum(boot < estimate) + 0.5 * np.sum(boot == estimate)) / resamples
     z0 = _NORMAL.inv_cdf(min(max(float(below), 0.5 / resamples), 1 - 0.5 / resamples))
     num = den = 0.0
-    for sums, counts in (a, b):
+    for sign, (sums, counts) in ((1.0, a), (-1.0, b)):
         leave_one_out = (sums.sum() - sums) / (counts.sum() - counts)
-        u = leave_one_out.mean() - leave_one_out
+        u = sign * (leave_one_out.mean() - leave_one_out)
         num, den = num + float(np.sum(u**3)), den + float(np.sum(u**2))
     accel = num / (6.0 * den**1.5) if den > 0 else 0.0
     return _bca_levels(boot, z0, accel, confidence)
