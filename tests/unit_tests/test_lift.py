@@ -266,7 +266,7 @@ def clustered(seed: int, effect: float, units: int = 120) -> list[Outcome]:
 def test_runs_sharing_a_unit_get_an_interval_over_units() -> None:
     """One user's runs are alike: an interval over runs is too narrow, over units it covers."""
     covered = naive = 0
-    seeds = 200
+    seeds = SEEDS
     for seed in range(seeds):
         runs = clustered(seed, EFFECT)
         report = estimate_lift(runs, resamples=500, seed=seed, windows=1)
