@@ -82,3 +82,17 @@ def test_an_episode_carries_its_arm_with_the_share_it_was_drawn_with() -> None:
     with pytest.raises(InvalidInputError, match="holdout"):
         Episode(task="t", steps=steps, arm="memory", holdout=1.0)
     assert Episode.model_validate_json(episode.model_dump_json()) == episode  # spooled as is
+
+
+def test_the_run_record_keeps_the_outcome_and_an_older_one_still_parses() -> None:
+    from langchain_rememberer._records import PlannedStep, RunRecord, Update  # noqa: PLC0415
+
+    steps = (PlannedStep("s", "key", Update(0, "a", 1.0, 1.0)),)
+    outcome = {"reward": 1.0, "created_at": 5.0, "arm": "control", "holdout": 0.1, "unit": "u"}
+    record = RunRecord("r", "n", "f", "t", steps, outcome)
+    meta, document = record.chroma()
+    assert RunRecord.from_chroma("run:x", meta, document) == record
+    older = {k: v for k, v in meta.items() if k not in outcome}  # written before this feature
+    parsed = RunRecord.from_chroma("run:x", older, document)
+    assert parsed.outcome == {}
+    assert parsed.steps == steps
