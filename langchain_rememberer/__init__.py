@@ -35,6 +35,7 @@ from langchain_rememberer.errors import (
     StorageError,
 )
 from langchain_rememberer.exemplars import parse_action_values
+from langchain_rememberer.lift import LiftReport
 from langchain_rememberer.memory import RemembererMemory
 from langchain_rememberer.types import (
     ActionValue,
@@ -62,6 +63,7 @@ __all__ = [
     "LLMJudgeScorer",
     "LangSmithFeedbackScorer",
     "LearnReport",
+    "LiftReport",
     "MemoryStats",
     "MigrationReport",
     "RLEMCallbackHandler",

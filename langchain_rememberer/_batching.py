@@ -15,15 +15,21 @@ could have run in). A failed batch fails every request in it: none of them was w
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
+import functools
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
-__all__ = ["Combiner"]
+__all__ = ["IO_THREADS", "Combiner", "in_thread"]
 
 Q = TypeVar("Q")
 R = TypeVar("R")
+T = TypeVar("T")
+M = TypeVar("M")
+P = ParamSpec("P")
 
 
 @dataclass
@@ -99,3 +105,44 @@ class Combiner(Generic[Q, R]):
                 self._busy = False
                 self.batches += 1
                 self._cond.notify_all()
+
+
+IO_THREADS = 64
+"""Threads the async twins run in: their own pool, so many concurrent calls share Chroma calls
+(group commit, `_batching`) instead of queueing behind the event loop's default executor (a
+few threads, shared with the app)."""
+
+_pool: list[concurrent.futures.ThreadPoolExecutor] = []
+_pool_lock = threading.Lock()
+
+
+def _io_threads() -> concurrent.futures.ThreadPoolExecutor:
+    with _pool_lock:
+        if not _pool:
+            _pool.append(
+                concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="rememberer")
+            )
+        return _pool[0]
+
+
+def in_thread(
+    method: Callable[Concatenate[M, P], T],
+) -> Callable[Concatenate[M, P], Coroutine[Any, Any, T]]:
+    """The async twin of a method: the same call, awaited in a worker thread.
+
+    `asyncio.to_thread` keeps the event loop free while the method does its blocking I/O; on a
+    `chroma run` server, Chroma's native async client was measured no faster
+    (`benchmarks/async_retrieval.py`), so each operation has one synchronous implementation.
+    """
+
+    @functools.wraps(method)
+    async def twin(self: M, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        call = functools.partial(method, self, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(_io_threads(), call)
+
+    twin.__name__ = twin.__qualname__ = f"a{method.__name__}"
+    twin.__doc__ = (
+        f"`{method.__name__}`, awaited: the same method in a worker thread "
+        "(`asyncio.to_thread`), off the event loop."
+    )
+    return twin

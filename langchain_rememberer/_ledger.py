@@ -395,4 +395,6 @@ def new_run(
 ) -> RunRecord:
     """A run record with a fresh nonce, made now (or at `created_at`, an import's time)."""
     when = time.time() if created_at is None else created_at
-    return RunRecord(run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps), when)
+    return RunRecord(
+        run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps), {"created_at": when}
+    )

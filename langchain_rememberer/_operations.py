@@ -178,6 +178,8 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
 
 def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> LearnReport:
     fingerprint = episode_fingerprint(episode)  # of what was given, before any cap
+    outcome = outcome_of(episode)  # the total reward as given, too
+    outcome = outcome_of(episode)
     episode = cap_episode(episode, memory.rlem.max_run_reward)
     ns = open_namespace(memory, namespace)
     memory.store.record_settings(ns, memory.build_settings())  # for the CLI (a no-op mostly)
@@ -202,7 +204,7 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
             PlannedStep(i, key, Update(t, s.action, g, s.reward, s.answer or ""))
             for t, (i, key, s, g) in enumerate(zip(ids, keys, episode.steps, targets, strict=True))
         ]
-        stored = new_run(episode.run_id, fingerprint, task, steps)
+        stored = replace(new_run(episode.run_id, fingerprint, task, steps), outcome=outcome)
     # A stored run keyed by other settings has states of its own: `commit` reads and embeds them.
     known = {s: rows[s] for s in stored.state_ids() if s in rows}
     committed, added, stored = ledger.commit(ns, stored, known, by_id, prepared=prepared)
@@ -216,6 +218,17 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         return _report(stored, written=0, added=0)
     memory.evict_if_due(ns, added)
     return _report(stored, written=len(stored.steps), added=added)
+
+
+def outcome_of(episode: Episode) -> dict[str, str | float]:
+    """What `lift()` reads of a run, kept in its run record (before any reward cap)."""
+    outcome: dict[str, str | float] = {"created_at": time.time()}
+    if is_finite_number(episode.total_reward):  # a sum of finite rewards can overflow
+        outcome["reward"] = episode.total_reward
+    if episode.arm is not None and episode.holdout is not None:
+        outcome |= {"arm": episode.arm, "holdout": episode.holdout}
+        outcome |= {"unit": episode.unit} if episode.unit else {}
+    return outcome
 
 
 def _report(run: RunRecord, *, written: int, added: int) -> LearnReport:

@@ -46,6 +46,9 @@ logger = logging.getLogger(__name__)
 
 Verdict = Literal["valid", "invalid", "undecided", "marker"]
 
+OUTCOME_KEYS = ("reward", "created_at", "arm", "holdout", "unit")
+"""The run record's metadata keys `lift()` reads (`RunRecord.outcome`)."""
+
 
 def stable_id(*parts: str) -> str:
     """A 32-hex-digit id hashing `parts` unambiguously."""
@@ -225,8 +228,15 @@ class RunRecord:
     fingerprint: str
     task: str
     steps: tuple[PlannedStep, ...]
-    created_at: float = 0.0
-    """When it was prepared (seconds since the epoch): shown to people, never used to order."""
+    outcome: Mapping[str, Any] = field(default_factory=dict)
+    """What `lift()` reads, kept in the metadata (an older record has none): "reward" (the
+    episode's total reward as given), "created_at" (wall time, for display), and for a run of
+    the holdout experiment "arm" and "holdout" (DESIGN §6)."""
+
+    @property
+    def created_at(self) -> float:
+        """When it was prepared (seconds since the epoch): shown to people, never to order."""
+        return float(self.outcome.get("created_at") or 0.0)
 
     def slots(self, state_id: str) -> tuple[Update, ...]:
         """This run's updates to one state, in step order."""
@@ -262,7 +272,7 @@ class RunRecord:
             "nonce": self.nonce,
             "fingerprint": self.fingerprint,
             "steps": len(self.steps),
-            "created_at": self.created_at,
+            **self.outcome,
         }
         body = {
             "task": self.task,
@@ -285,7 +295,7 @@ class RunRecord:
                 str(metadata["fingerprint"]),
                 str(body["task"]),
                 steps,
-                float(metadata.get("created_at") or 0.0),
+                {k: metadata[k] for k in OUTCOME_KEYS if k in metadata},
             )
 
 

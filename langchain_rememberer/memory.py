@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-import functools
 import logging
-import threading
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from langchain_core.embeddings import Embeddings
 
@@ -17,11 +13,13 @@ from langchain_rememberer import _arguments as args
 from langchain_rememberer import _maintenance as maintenance
 from langchain_rememberer import _operations as ops
 from langchain_rememberer import transfer
+from langchain_rememberer._batching import in_thread
 from langchain_rememberer._capacity import Capacity, evict
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._ledger import Ledger
 from langchain_rememberer._migrate import MigrationReport
 from langchain_rememberer._migrate import migrate as migrate_namespace
+from langchain_rememberer._outcomes import measure_lift
 from langchain_rememberer._spool import Spool
 from langchain_rememberer._store import (
     ChromaStore,
@@ -46,6 +44,8 @@ from langchain_rememberer.exemplars import (
     fit_exemplars,
     select_exemplars,
 )
+from langchain_rememberer.holdout import Arm, assign_arm, check_holdout
+from langchain_rememberer.lift import LiftReport
 from langchain_rememberer.types import (
     CompactReport,
     Episode,
@@ -80,47 +80,6 @@ def _whole_number(value: Any, name: str, least: int, alternative: str = "") -> i
 def default_observation_key(observation: str, max_chars: int = 2000) -> str:
     """Collapse whitespace and cut to `max_chars`: the default `observation_key`."""
     return normalize_whitespace(observation)[:max_chars]
-
-
-IO_THREADS = 64
-"""Threads the async twins run in: their own pool, so many concurrent calls share Chroma calls
-(group commit, `_batching`) instead of queueing behind the event loop's default executor (a
-few threads, shared with the app)."""
-
-_pool: list[concurrent.futures.ThreadPoolExecutor] = []
-_pool_lock = threading.Lock()
-
-
-def _io_threads() -> concurrent.futures.ThreadPoolExecutor:
-    with _pool_lock:
-        if not _pool:
-            _pool.append(
-                concurrent.futures.ThreadPoolExecutor(IO_THREADS, thread_name_prefix="rememberer")
-            )
-        return _pool[0]
-
-
-def in_thread(
-    method: Callable[Concatenate[M, P], T],
-) -> Callable[Concatenate[M, P], Coroutine[Any, Any, T]]:
-    """The async twin of a method: the same call, awaited in a worker thread.
-
-    `asyncio.to_thread` keeps the event loop free while the method does its blocking I/O; on a
-    `chroma run` server, Chroma's native async client was measured no faster
-    (`benchmarks/async_retrieval.py`), so each operation has one synchronous implementation.
-    """
-
-    @functools.wraps(method)
-    async def twin(self: M, /, *args: P.args, **kwargs: P.kwargs) -> T:
-        call = functools.partial(method, self, *args, **kwargs)
-        return await asyncio.get_running_loop().run_in_executor(_io_threads(), call)
-
-    twin.__name__ = twin.__qualname__ = f"a{method.__name__}"
-    twin.__doc__ = (
-        f"`{method.__name__}`, awaited: the same method in a worker thread "
-        "(`asyncio.to_thread`), off the event loop."
-    )
-    return twin
 
 
 class RemembererMemory:
@@ -170,7 +129,7 @@ class RemembererMemory:
     Async:
         `aretrieve`, `aformat_exemplars`, `alearn`, `alearn_pending`, `asave_pending` and
         `aforget_run` run the same operation in a worker thread of the memory's own pool
-        (`in_thread`), off the event loop, so concurrent calls share Chroma calls (group
+        (`_batching.in_thread`), off the event loop, so concurrent calls share Chroma calls (group
         commit). On a `chroma run` server, Chroma's native async client was measured no
         faster (`benchmarks/async_retrieval.py`), so there is one synchronous implementation.
 
@@ -216,6 +175,8 @@ class RemembererMemory:
         max_states: The most states a namespace keeps (None: no limit). Beyond it, the least
             visited states are evicted, the least recently updated first among equals, with
             every log record of theirs (see `evict`).
+        holdout: The share of runs, in [0, 1), the adapters show no lessons (the control arm)
+            while still learning them, so `lift()` can measure the memory (docs/lift.md).
     """
 
     def __init__(
@@ -235,6 +196,7 @@ class RemembererMemory:
         text_limits: TextLimits | Mapping[str, Any] | None = None,
         spool: SpoolConfig | Mapping[str, Any] | None = None,
         max_states: int | None = None,
+        holdout: float = 0.0,
     ) -> None:
         args.check_parts(embeddings, client, observation_key)
         retrieval = args.config_arg(retrieval, RetrievalConfig, "retrieval")
@@ -257,6 +219,7 @@ class RemembererMemory:
         self.prompt = prompt
         self.exemplar_template = exemplar_template
         self.action_history = _whole_number(action_history, "action_history", 0)
+        self.holdout = check_holdout(holdout)
         self._check_namespace(namespace)
         spool = args.config_arg(spool, SpoolConfig, "spool")
         self.spool = Spool.for_memory(self, spool, self.store.client, self.store.collection_name)
@@ -536,6 +499,24 @@ class RemembererMemory:
         self._run(lambda: transfer.import_records(self, self._open(namespace), records))
         return len({r.state_id for r in records})
 
+    # -- the holdout experiment (docs/lift.md) -------------------------------------------------
+
+    def arm_for(self, unit_key: str) -> Arm | None:
+        """A run's arm by its unit key (`holdout.assign_arm`); None when `holdout` is 0."""
+        arm = assign_arm(unit_key, self.holdout)  # checks the key even then
+        return arm if self.holdout else None
+
+    def lift(self, /, *, namespace: str | None = None, **options: Any) -> LiftReport:
+        """Does the memory help? Its arms' learned runs compared (`lift.estimate_lift`).
+
+        `options` go to `estimate_lift`: `min_effect`, `confidence`, `windows`, ...
+
+        Raises:
+            InvalidInputError: no runs recorded yet, none with an arm, or a bad option.
+        """
+        name = self._check_namespace(self.namespace if namespace is None else namespace)
+        return self._run(lambda: measure_lift(self, name, options))
+
     def migrate(
         self, namespace: str | None = None, *, dry_run: bool = False, drop_old: bool = False
     ) -> MigrationReport:
@@ -581,6 +562,7 @@ class RemembererMemory:
     aforget_run = in_thread(forget_run)
     asave_pending = in_thread(save_pending)
     alearn_pending = in_thread(learn_pending)
+    alift = in_thread(lift)
 
     # -- internals ---------------------------------------------------------------------------
 

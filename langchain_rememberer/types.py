@@ -12,9 +12,16 @@ import re
 import reprlib
 import uuid
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from langchain_rememberer.errors import InvalidInputError
 
@@ -213,6 +220,24 @@ class Episode(_Model):
     """Identifier of the run; the idempotency key of learning."""
     succeeded: bool | None = None
     """Whether the run ended without error, when known."""
+    arm: Literal["memory", "control"] | None = None
+    """The run's arm of the memory's holdout experiment (`holdout.assign_arm`): "control" runs
+    were shown no lessons; None: the run is in no experiment (not counted by `lift()`)."""
+    holdout: float | None = Field(default=None, gt=0.0, lt=1.0)
+    """The control share the arm was drawn with (given exactly when `arm` is)."""
+    unit: str | None = Field(default=None, min_length=1, max_length=64)
+    """A hash of the run's unit key when one was given (`rememberer_unit`): `lift()` then
+    resamples whole units. None: the run is its own unit."""
+
+    @model_validator(mode="after")
+    def _arm_and_holdout(self) -> Episode:
+        if (self.arm is None) != (self.holdout is None):
+            msg = "arm and holdout go together: give both (a run of the experiment) or neither"
+            raise ValueError(msg)
+        if self.unit is not None and self.arm is None:
+            msg = "a unit is given only with an arm (a run of the holdout experiment)"
+            raise ValueError(msg)
+        return self
 
     @field_validator("task")
     @classmethod

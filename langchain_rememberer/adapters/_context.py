@@ -16,17 +16,26 @@ from langchain_core.tracers.langchain import LangChainTracer
 from langgraph.config import get_config
 from langsmith.run_helpers import get_current_run_tree
 
+from langchain_rememberer._records import stable_id
 from langchain_rememberer.adapters._namespaces import RunNamespaces
 from langchain_rememberer.adapters._runs import Kind, Node, RunRegistry
+from langchain_rememberer.errors import InvalidInputError
+from langchain_rememberer.holdout import ARMS, UNIT_KEY, Arm
+from langchain_rememberer.memory import RemembererMemory
+from langchain_rememberer.types import Episode
 
 __all__ = [
     "annotate_agent_run",
     "child_configurable",
     "current_trace_run",
+    "in_control_arm",
+    "run_arm",
     "run_config",
     "see_configurable",
     "shared_run_id",
     "task_override",
+    "unit_hash",
+    "with_arm",
 ]
 
 logger = logging.getLogger(__name__)
@@ -97,8 +106,8 @@ def current_trace_run() -> Any:
         return None
 
 
-def annotate_agent_run(config: dict[str, Any], run_id: str, ids: list[str]) -> None:
-    """Put the run id and the exemplar ids on the agent's run in a LangSmith trace."""
+def annotate_agent_run(config: dict[str, Any], run_id: str, ids: list[str], arm: str = "") -> None:
+    """Put the run id, exemplar ids and arm on the agent's run in a LangSmith trace."""
     try:
         callbacks = config.get("callbacks")
         node = str(getattr(callbacks, "parent_run_id", None))
@@ -107,8 +116,71 @@ def annotate_agent_run(config: dict[str, Any], run_id: str, ids: list[str]) -> N
                 # This hook runs as a node of the agent graph: the node's parent is the agent.
                 parent = handler.run_map[node].parent_run_id
                 agent = handler.run_map.get(str(parent)) or handler.run_map[node]
-                agent.add_metadata({"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids})
-                agent.add_tags(["rememberer"])
+                agent.add_metadata(
+                    {"rememberer_run_id": run_id, "rememberer_exemplar_ids": ids}
+                    | ({"rememberer_arm": arm} if arm else {})
+                )
+                agent.add_tags(["rememberer", *([f"rememberer:{arm}"] if arm else [])])
                 return
     except Exception:
         logger.debug("rememberer: could not annotate the agent run", exc_info=True)
+
+
+# -- the holdout experiment (docs/lift.md) ---------------------------------------------------
+
+
+def run_arm(memory: RemembererMemory, config: Mapping[str, Any], run_id: str) -> Arm | None:
+    """The run's arm: by `config["metadata"]["rememberer_unit"]`, else by the run id.
+
+    None when the memory has no holdout, or (warned) when the unit key is not a non-empty
+    string: that run is left out of the experiment (it is shown lessons and not counted), so
+    a bad key never breaks the run nor mixes a unit's runs across arms.
+    """
+    if not memory.holdout:
+        return None
+    unit = (config.get("metadata") or {}).get(UNIT_KEY, run_id)
+    try:
+        return memory.arm_for(unit)
+    except InvalidInputError as e:
+        logger.warning("rememberer: run %s is left out of the holdout experiment: %s", run_id, e)
+        return None
+
+
+def unit_hash(config: Mapping[str, Any]) -> str:
+    """A hash of the run's own unit key (`rememberer_unit`); "" when none (or not a string)."""
+    unit = (config.get("metadata") or {}).get(UNIT_KEY)
+    return stable_id("unit", unit)[:16] if isinstance(unit, str) and unit.strip() else ""
+
+
+def with_arm(episode: Episode, arm: object, holdout: float, unit: str = "") -> Episode:
+    """The episode with its arm recorded (as it is when `arm` is none, or there is no holdout)."""
+    if arm not in ARMS or not holdout:
+        return episode
+    found = {"arm": arm, "holdout": holdout, "unit": unit or None}
+    return Episode(**{**episode.model_dump(), **found})
+
+
+def in_control_arm(memory: RemembererMemory) -> bool:
+    """Whether the run a prompt helper runs in is a control run (shown no lessons).
+
+    Its unit key is the run config's `rememberer_unit`, else the root run id an
+    `RLEMCallbackHandler` of the run knows (the id it learns the run under); without either,
+    the helper cannot tell and shows lessons.
+    """
+    if not memory.holdout:
+        return False
+    config = var_child_runnable_config.get() or {}
+    unit = (config.get("metadata") or {}).get(UNIT_KEY)
+    if unit is None:
+        callbacks = config.get("callbacks")
+        parent = getattr(callbacks, "parent_run_id", None)
+        for handler in getattr(callbacks, "handlers", None) or []:
+            runs = getattr(handler, "runs", None)
+            node = runs.node(parent) if isinstance(runs, RunRegistry) and parent else None
+            if node is not None:
+                unit = str(node.root)
+                break
+    try:
+        return unit is not None and memory.arm_for(unit) == "control"
+    except InvalidInputError:
+        return False  # shown lessons, left out of the experiment (the handler warns)

@@ -20,7 +20,12 @@ from langchain_core.outputs import ChatGeneration, LLMResult
 from langgraph.errors import GraphInterrupt
 from langgraph.types import Command
 
-from langchain_rememberer.adapters._context import see_configurable
+from langchain_rememberer.adapters._context import (
+    run_arm,
+    see_configurable,
+    unit_hash,
+    with_arm,
+)
 from langchain_rememberer.adapters._learning import (
     PendingWarning,
     afinish_episode,
@@ -211,6 +216,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             task = said = None
         paused = isinstance(inputs, Command) and inputs.resume is not None
         recorder = TrajectoryRecorder(task=task, said=said)
+        recorder.arm = run_arm(self.memory, {"metadata": metadata}, str(run_id))
+        recorder.unit = unit_hash({"metadata": metadata})
         for dropped in self.runs.open(run_id, recorder, paused=paused):
             logger.warning(
                 "rememberer: run %s never ended; dropped unlearned (%d runs open)",
@@ -398,6 +405,8 @@ class RLEMCallbackHandler(BaseCallbackHandler):
             return None
         rid = str(run_id)
         episode = closed_episode(run, rid, succeeded, self.memory.text_limits)
+        if episode is not None:
+            episode = with_arm(episode, run.recorder.arm, self.memory.holdout, run.recorder.unit)
         where = self._namespaces.resolve_seen(rid, seen) if episode is not None else None
         return rid, episode, where
 

@@ -34,9 +34,12 @@ from typing_extensions import NotRequired
 from langchain_rememberer.adapters._context import (
     annotate_agent_run,
     current_trace_run,
+    run_arm,
     run_config,
     shared_run_id,
     task_override,
+    unit_hash,
+    with_arm,
 )
 from langchain_rememberer.adapters._learning import (
     PendingWarning,
@@ -106,6 +109,8 @@ class RemembererState(AgentState):  # type: ignore[type-arg]
 
     rememberer_run_id: NotRequired[Annotated[str, OmitFromInput]]
     """The run id episodes are learned (and feedback is given) under; in the output."""
+    rememberer_arm: NotRequired[Annotated[str, OmitFromInput]]
+    """The run's arm with a holdout: "control" (shown no lessons) or "memory"; else ""."""
     rememberer_exemplar_ids: NotRequired[Annotated[list[str], PrivateStateAttr, _shown_ids]]
     """Ids of the stored states shown to the model during this run."""
     rememberer_start_id: NotRequired[Annotated[str, PrivateStateAttr]]
@@ -145,6 +150,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
     `config={"run_id": uuid}` to choose the run id yourself. A tool exception that ends the
     run is learned as a failed episode (`succeeded=False`, the scorer is told) before it is
     re-raised; list retrying middleware after this one so only the final failure counts.
+
+    Holdout: with `RemembererMemory(holdout=...)`, a control run is shown nothing (no
+    retrieval) but still learned; its arm is in the output as `rememberer_arm` (docs/lift.md).
 
     Inspect: the ids of the memories shown are kept in the private state key
     `rememberer_exemplar_ids` and, when LangSmith tracing is on, added to the run's metadata.
@@ -235,6 +243,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         human = next((m for m in reversed(messages) if isinstance(m, HumanMessage)), None)
         return {
             "rememberer_run_id": run_id,
+            "rememberer_arm": run_arm(self.memory, config, run_id) or "",
             "rememberer_exemplar_ids": [],
             "rememberer_start_id": (human.id if human is not None else None) or "",
             "rememberer_said": last_human_text(messages) or "",
@@ -269,6 +278,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             fallback = "" if self._namespaces.fields else self._namespaces.template.template
             return {
                 "rememberer_run_id": str(uuid.uuid4()),
+                "rememberer_arm": "",
                 "rememberer_exemplar_ids": [],
                 "rememberer_start_id": "",
                 "rememberer_said": "",
@@ -307,8 +317,8 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         state = request.state
         run_id = state.get("rememberer_run_id", "?")
         namespace = self._namespace_of(state)
-        if namespace is None:
-            return "", [], []  # warned when the run started
+        if namespace is None or state.get("rememberer_arm") == "control":
+            return "", [], []  # no namespace: warned when the run started
         try:
             messages, first = self._run_view(state)
             where = current_state(
@@ -418,8 +428,9 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
                 "rememberer: run %s not learned, no episode could be built: %s", run_id, e
             )
             return None
-        annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []))
-        return episode, namespace
+        arm = state.get("rememberer_arm") or ""
+        annotate_agent_run(config, run_id, state.get("rememberer_exemplar_ids", []), arm)
+        return with_arm(episode, arm, self.memory.holdout, unit_hash(config)), namespace
 
     def _learn(
         self, state: Any, config: dict[str, Any], *, succeeded: bool = True

@@ -13,6 +13,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage, convert_to_messages
 from langchain_core.runnables import RunnableLambda
 
+from langchain_rememberer.adapters._context import in_control_arm
 from langchain_rememberer.adapters._learning import check_memory
 from langchain_rememberer.adapters.trajectory import current_state
 from langchain_rememberer.exemplars import Exemplar
@@ -85,7 +86,9 @@ def exemplars_runnable(
     r"""A runnable mapping a dict input to the exemplar block ("" when nothing is stored).
 
     The task is `input[task_key]`; the observation is `input[observation_key]`, or the task.
-    Use it to fill a prompt variable in an LCEL chain.
+    Use it to fill a prompt variable in an LCEL chain. With a holdout, a control run gets ""
+    (its unit key: the config's `rememberer_unit`, else the root run id of the chain's
+    `RLEMCallbackHandler`).
 
     Example:
         ```python
@@ -115,6 +118,8 @@ def exemplars_runnable(
             return ""
         observation = inputs.get(observation_key, task) if observation_key else task
         try:
+            if in_control_arm(memory):
+                return ""  # a control run of the holdout experiment (docs/lift.md)
             return memory.format_exemplars(task, str(observation), k=k, namespace=namespace)
         except Exception as e:
             logger.warning("rememberer: no exemplars, the memory failed: %s", e)
@@ -153,7 +158,7 @@ def exemplars_prompt(
         block = ""
         try:
             where = current_state(messages, limits=memory.text_limits)
-            if where is not None:
+            if where is not None and not in_control_arm(memory):
                 recent = where.actions if memory.action_history else ()
                 block = memory.format_exemplars(
                     where.task, where.observation, k=k, namespace=namespace, recent_actions=recent

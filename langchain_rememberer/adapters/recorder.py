@@ -48,6 +48,10 @@ class TrajectoryRecorder:
         self.task = task
         self.said = said
         """What the run was asked (its human input): the first observation, as with messages."""
+        self.arm: str | None = None
+        """The run's arm of the holdout experiment (`holdout.py`), when it is in one."""
+        self.unit = ""
+        """A hash of the run's own unit key, when it was given one (`rememberer_unit`)."""
         self._messages: list[BaseMessage] = []
         self._lock = threading.Lock()
         self._anonymous = 0

@@ -70,6 +70,8 @@ class AgentRunner:
         self._failures_before_acting = 0
         self._agents: dict[tuple[int, bool], Any] = {}
         self._timed: dict[int, TimedEnv] = {}
+        self._played = 0
+        """Runs played: with the fold and seed, each run's unit key (the same on every rerun)."""
 
     def _agent(self, env: TextWorldEnv, *, learn: bool) -> tuple[Any, TimedEnv]:
         timed = self._timed.setdefault(id(env), TimedEnv(env))
@@ -120,13 +122,19 @@ class AgentRunner:
         if isinstance(self.model, StandInChatModel):
             self.model.use(rng, epsilon=epsilon)
         timed.seconds = 0.0
+        self._played += 1
         start = time.perf_counter()
         first = timed.reset(seed, fold)
         try:
             agent.invoke(
                 {"messages": [HumanMessage(first.text)]},
                 config={
-                    "metadata": {"rememberer_task": env.task, "env_seed": seed, "env_fold": fold},
+                    "metadata": {
+                        "rememberer_task": env.task,
+                        "rememberer_unit": f"{fold}/{seed}/{self._played}",
+                        "env_seed": seed,
+                        "env_fold": fold,
+                    },
                     "recursion_limit": 4 * self.max_steps + 20,
                 },
             )

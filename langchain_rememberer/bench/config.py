@@ -77,6 +77,9 @@ class BenchConfig:
     observation_key: ObservationKey = "actions"
     """REMEMBERER: how observations are canonicalised before storing and matching
     (`full` text, `actions` = the valid actions only, `room+actions`)."""
+    holdout: float = 0.0
+    """REMEMBERER, agent harness: the share of training runs shown no lessons (the control arm
+    of `memory.lift()`, docs/lift.md); they are still learned. 0: none."""
     memory_path: str | None = None
     """Where each method's memory is kept (a Chroma directory); None keeps it in RAM."""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -98,6 +101,7 @@ class BenchConfig:
             "gamma": (self.gamma, 0.0, 1.0),
             "train_epsilon": (self.train_epsilon, 0.0, 1.0),
             "min_similarity": (self.min_similarity, -1.0, 1.0),
+            "holdout": (self.holdout, 0.0, 0.99),
         }
         wrong = [
             f"{name}={value!r} (allowed: {low} to {'any' if high is None else high})"

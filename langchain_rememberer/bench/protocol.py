@@ -67,6 +67,7 @@ def make_memory(config: BenchConfig, method: str, embeddings: Any) -> Rememberer
         retrieval=retrieval,
         action_history=config.action_history,
         observation_key=observation_key(config.observation_key),
+        holdout=config.holdout,
     )
     memory.clear()
     return memory

@@ -15,14 +15,14 @@ from typing import Any
 import typer
 
 from langchain_rememberer._text import printable
-from langchain_rememberer.cli import memory, repair
+from langchain_rememberer.cli import lift, memory, repair
 from langchain_rememberer.cli._console import EXIT_CODES, EXIT_USAGE, Group, fail
 from langchain_rememberer.types import is_encodable
 
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
-    "namespaces", "stats", "top", "search", "show", "inspect",  # inspect: hidden, deprecated
+    "namespaces", "stats", "top", "search", "show", "inspect", "lift",  # inspect: hidden
     "export", "import", "forget", "rebuild", "compact", "clear", "migrate",
 )  # fmt: skip
 """Commands that need only the memory."""
@@ -39,6 +39,7 @@ def build_app(*, with_bench: bool = True) -> typer.Typer:
     )
     memory.register(app)
     repair.register(app)
+    lift.register(app)
     if with_bench:
         # Loaded here, not at import: the benchmark is an optional extra with heavy imports.
         from langchain_rememberer.cli import bench  # noqa: PLC0415

@@ -21,6 +21,7 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from langchain_rememberer._text import normalize_whitespace
 from langchain_rememberer.bench.agent import ModelFailedError
@@ -216,6 +217,7 @@ def demo(  # noqa: PLR0917
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    holdout: Annotated[float, typer.Option(help=HELP["holdout"])] = 0.0,
     legacy_path: Annotated[
         Path | None, typer.Option("--path", hidden=True, help="Deprecated: use --out.")
     ] = None,
@@ -223,7 +225,9 @@ def demo(  # noqa: PLR0917
     """Watch an agent learn a text game, with and without REMEMBERER (offline).
 
     Writes results.json, summary.md and learning_curve.png to --out, and keeps the memory in
-    its chroma folder. Ctrl-C stops the run; what was saved is printed (exit code 130).
+    its chroma folder. Ctrl-C stops the run; what was saved is printed (exit code 130). With
+    `--holdout`, that share of the memory agent's training runs is shown no lessons, and the
+    demo ends with the memory's own lift line (`rememberer lift`, docs/lift.md).
     """
     if legacy_path is not None:
         console.print("[yellow]note:[/yellow] `demo --path` is deprecated; use --out")
@@ -232,6 +236,7 @@ def demo(  # noqa: PLR0917
         "env": DEMO_GAME[0], "game_params": DEMO_GAME[1], "epochs": epochs,
         "train_seeds": train_seeds, "test_seeds": test_seeds, "seed": seed,
         "methods": ("no_memory", "rememberer"), "memory_path": str(out / "chroma"),
+        "holdout": holdout,
     })  # fmt: skip
     chat_model = _model(model, base_url, api_key)
     _writable_dir(out, "--out")
@@ -255,6 +260,21 @@ def demo(  # noqa: PLR0917
     if png:
         console.print(f"Learning curve: {png}")
     _print_inspect_hint(out, result["methods"]["rememberer"].get("example_task"))
+    if holdout:
+        _print_lift(out / "chroma")
+
+
+def _print_lift(chroma: Path) -> None:
+    """The memory agent's lift over its training runs, measured by its own holdout."""
+    from langchain_rememberer import InvalidInputError, RemembererMemory  # noqa: PLC0415
+
+    try:
+        report = RemembererMemory(path=chroma, namespace="rememberer").lift()
+    except InvalidInputError as e:
+        console.print(Text(f"Lift: {e}"))
+        return
+    console.print(Text(f"Lift over the training runs: {report.summary()}"))
+    console.print(f"  rememberer lift --path {chroma} --namespace rememberer  (the whole report)")
 
 
 def _chosen_methods(

@@ -221,3 +221,16 @@ def test_hot_state_benchmark_smoke() -> None:
     assert target == (
         "target: learn touching a state with 2,000 updates in the last minute <= 1.5x fresh"
     )
+
+
+def test_lift_calibration_benchmark_smoke() -> None:
+    out = _run("lift_calibration.py", "--seeds", "5")
+    lines = out.splitlines()
+    assert lines[0] == "run: lift_calibration seeds=5 effect=+0.10"
+    rows = [line for line in lines if re.match(r"\s+(continuous|binary)\s", line)]
+    assert len(rows) == 4
+    for row in rows:
+        shares = [float(x) for x in re.findall(r"(\d+\.\d)%", row)]
+        assert len(shares) == 3
+        assert all(0.0 <= s <= 100.0 for s in shares)
+    assert lines[-1].startswith("target: coverage 93-97%")

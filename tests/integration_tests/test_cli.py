@@ -224,3 +224,20 @@ def test_other_games_use_their_own_default_parameters(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "results.json").read_text())
     assert data["config"]["game_params"] == ""
     assert data["methods"]["no_memory"]["epochs"][0]["eval"]["n"] == 1
+
+
+def test_demo_with_a_holdout_ends_with_the_lift_line(tmp_path: Path) -> None:
+    path = tmp_path / "demo"
+    args = ["demo", "--path", str(path), "--epochs", "2", "--train-seeds", "3", "--test-seeds", "0"]
+    result = runner.invoke(app, [*args, "--holdout", "0.5"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if x.startswith("Lift over the training"))
+    chroma = str(path / "chroma")
+    lift = runner.invoke(app, ["lift", "--path", chroma, "--namespace", "rememberer", "--json"])
+    assert lift.exit_code == 0, lift.output
+    data = json.loads(lift.stdout)
+    assert line == f"Lift over the training runs: {data['summary']}"
+    assert data["runs"] == 6  # every training run of the memory agent, in one arm or the other
+    assert data["control"]["runs"] > 0
+    assert data["memory"]["runs"] > 0
+    assert json.loads((path / "results.json").read_text())["config"]["holdout"] == 0.5

@@ -15,7 +15,7 @@ def _blocks(page: str) -> list[str]:
     return BLOCK.findall((DOCS / page).read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize("page", ["memory.md", "langsmith-feedback.md"])
+@pytest.mark.parametrize("page", ["memory.md", "langsmith-feedback.md", "lift.md"])
 def test_page_code_runs(page: str) -> None:
     blocks = _blocks(page)
     assert len(blocks) >= 2

@@ -13,6 +13,7 @@ EXPECTED_ALL = [
     "LLMJudgeScorer",
     "LangSmithFeedbackScorer",
     "LearnReport",
+    "LiftReport",
     "MemoryStats",
     "MigrationReport",
     "RLEMCallbackHandler",
