@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -197,3 +198,94 @@ def chroma_server(timeout: float = 60.0) -> Iterator[tuple[str, int]]:
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait(timeout=15)
+
+
+# -- honest floors: a minimal hand-written learn on the memory's own collections ---------------
+
+FLOOR_TAGS = {"M1": "m1:", "M2": "m2:"}
+
+
+def floor_rows(memory: Any, episode: Any) -> tuple[str, list[str], list[str]]:
+    """An episode's normalised task, its states' observation keys and their row ids."""
+    from langchain_rememberer._records import stable_id  # noqa: PLC0415
+    from langchain_rememberer._text import normalize_whitespace  # noqa: PLC0415
+
+    task = normalize_whitespace(episode.task)
+    keys = [memory.state_key(step.observation) for step in episode.steps]
+    return task, keys, [stable_id(task, key) for key in keys]
+
+
+def seed_floor_rows(memory: Any, ns: Any, episodes: Any, tag: str) -> None:
+    """Write the floor's own rows (ids `tag` + the memory's row id) of the episodes' states,
+    untimed, so that a floor learn updates rows that exist, as `learn` does on stored states."""
+    seen: dict[str, tuple[str, str]] = {}
+    for episode in episodes:
+        task, keys, ids = floor_rows(memory, episode)
+        for key, row_id in zip(keys, ids, strict=True):
+            seen.setdefault(tag + row_id, (task, key))
+    ids = list(seen)
+    for start in range(0, len(ids), 1000):
+        chunk = ids[start : start + 1000]
+        pairs = [seen[i] for i in chunk]
+        ns.states.upsert(
+            ids=chunk,
+            embeddings=memory.encoder.state_vectors(ns.task_weight, pairs),
+            metadatas=[{"task": t, "table": json.dumps({"look": [0.0, 1]})} for t, _ in pairs],
+            documents=[k for _, k in pairs],
+        )
+
+
+def floor_learn(memory: Any, ns: Any, episode: Any, tag: str, *, marker: bool) -> bool:
+    """A minimal learn, by hand with plain Chroma calls, on the memory's own collections.
+
+    M1 (`marker=False`): one `get` by id of the episode's rows (ids `tag` + the memory's row
+    id: a separate id space, so the memory never reads them), Monte Carlo returns and
+    incremental means computed in Python, one `upsert` of the rows with their state vectors:
+    1 write. M2 (`marker=True`): first one `add` of a run marker (`tag` + run:<h(run id)>) to
+    the log collection with a fresh nonce, and its `get` by id: Chroma's `add` keeps the first
+    record of an id, so only the writer whose nonce is read back applies the run; a retried or
+    duplicated run writes nothing more. 2 writes. (Exactly once against retries and
+    duplicates, not against a crash between the two writes, which loses the run; the memory's
+    learn is exactly once against both.) Returns whether the run was applied.
+    """
+    from langchain_rememberer._records import stable_id  # noqa: PLC0415
+
+    if marker:
+        marker_id = tag + "run:" + stable_id("run", episode.run_id)
+        nonce = os.urandom(8).hex()
+        ns.log.add(ids=[marker_id], embeddings=[[1.0]], metadatas=[{"nonce": nonce}])
+        got = ns.log.get(ids=[marker_id], include=["metadatas"])
+        if got["metadatas"][0]["nonce"] != nonce:
+            return False
+    task, keys, ids = floor_rows(memory, episode)
+    ids = [tag + i for i in ids]
+    got = ns.states.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
+    tables = {
+        i: json.loads(m["table"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+    }
+    gamma, ret = memory.rlem.gamma, 0.0
+    returns = []
+    for step in reversed(episode.steps):
+        ret = step.reward + gamma * ret
+        returns.append(ret)
+    returns.reverse()
+    order: dict[str, str] = {}
+    for row_id, key, step, target in zip(ids, keys, episode.steps, returns, strict=True):
+        table = tables.setdefault(row_id, {})
+        q, n = table.get(step.action, [0.0, 0])
+        table[step.action] = [q + (target - q) / (n + 1), n + 1]
+        order[row_id] = key
+    written = list(order)
+    vectors = memory.encoder.state_vectors(ns.task_weight, [(task, order[i]) for i in written])
+    ns.states.upsert(
+        ids=written,
+        embeddings=vectors,
+        metadatas=[{"task": task, "table": json.dumps(tables[i])} for i in written],
+        documents=[order[i] for i in written],
+    )
+    return True
+
+
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, as printed by the benchmarks."""
+    return "/".join(f"{x:.1f}" for x in os.getloadavg())
