@@ -17,9 +17,42 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-GOALS = ["Find the coin", "Cook a meal", "Read the map", "Open the blue box", "Water the plant", "Find the key"]
-ROOMS = ["kitchen", "pantry", "garden", "hallway", "bedroom", "cellar", "attic", "library", "garage", "study", "bathroom", "porch"]
-THINGS = ["a coin", "a knife", "a red apple", "a map", "a locked door", "a sofa", "a lamp", "nothing", "a plant", "a key", "a book", "a stove"]
+GOALS = [
+    "Find the coin",
+    "Cook a meal",
+    "Read the map",
+    "Open the blue box",
+    "Water the plant",
+    "Find the key",
+]
+ROOMS = [
+    "kitchen",
+    "pantry",
+    "garden",
+    "hallway",
+    "bedroom",
+    "cellar",
+    "attic",
+    "library",
+    "garage",
+    "study",
+    "bathroom",
+    "porch",
+]
+THINGS = [
+    "a coin",
+    "a knife",
+    "a red apple",
+    "a map",
+    "a locked door",
+    "a sofa",
+    "a lamp",
+    "nothing",
+    "a plant",
+    "a key",
+    "a book",
+    "a stove",
+]
 
 
 def synthetic_pairs(n: int, seed: int) -> list[tuple[str, str]]:
@@ -65,11 +98,13 @@ class CountingCollection:
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
         if name in self.METHODS:
+
             def counted(*args: Any, **kwargs: Any) -> Any:
                 self._counter[name] = self._counter.get(name, 0) + 1
                 if self._writes is not None and name in self.WRITES:
                     self._writes.append((self._inner, name, dict(kwargs)))
                 return attr(*args, **kwargs)
+
             return counted
         return attr
 
@@ -260,9 +295,7 @@ def floor_learn(memory: Any, ns: Any, episode: Any, tag: str, *, marker: bool) -
     task, keys, ids = floor_rows(memory, episode)
     ids = [tag + i for i in ids]
     got = ns.states.get(ids=list(dict.fromkeys(ids)), include=["metadatas"])
-    tables = {
-        i: json.loads(m["table"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)
-    }
+    tables = {i: json.loads(m["table"]) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
     gamma, ret = memory.rlem.gamma, 0.0
     returns = []
     for step in reversed(episode.steps):
