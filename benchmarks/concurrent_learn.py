@@ -11,7 +11,7 @@ the same collections, in an order alternated every repetition:
 - alearn: `--concurrent` distinct `--steps`-step episodes of stored states (new run ids),
   `asyncio.gather` of `memory.alearn(...)` on one event loop;
 - M1: the same episodes learned by the minimal hand-written learn of `learn.py --sizes`
-  (`_common.floor_learn`: one `get` by id of the episode's rows, one `upsert`; rows of their
+  (`_common.floor_learn`: one `get` by id of the episode's rows, one `update`; rows of their
   own ids, so the memory never reads them), each in `asyncio.to_thread` on the same loop:
   the same executor, so the same concurrency.
 

@@ -17,7 +17,8 @@ beside, in an order rotated every episode, the honest floors on the same collect
 (`_common.floor_learn`, ids of their own so the memory never reads them):
 
 - M1: a minimal hand-written learn: one `get` by id of the episode's rows, Q-values computed
-  in Python, one `upsert` of them (1 write);
+  in Python, one `update` of them in place (1 write; states not stored would be upserted with
+  their vectors);
 - M2: M1 plus one `add` of a run marker to the log, read back by id, for exactly once
   against retries and duplicates (2 writes);
 - and the old floor, the learn's own write calls replayed right after it (labelled as what
@@ -202,8 +203,9 @@ def main_floors(args: argparse.Namespace) -> None:
         for line in floor_lines(floors(size, args.episodes, args.steps, args.seed)):
             print(line, flush=True)
     print(
-        "M1: get the episode's rows by id + upsert them (1 write); M2: M1 + add a run marker, "
-        "read back by id (2 writes); replay: the learn's own write calls again"
+        "M1: get the episode's rows by id + update them in place (1 write); "
+        "M2: M1 + add a run marker, read back by id (2 writes); "
+        "replay: the learn's own write calls again"
     )
     print(f"load after: {load_average()}")
     print("target: learn <= 1.5x M2 at 100k")

@@ -245,7 +245,9 @@ def test_learn_floors_benchmark_smoke() -> None:
     assert match, old
     methods = dict(part.split() for part in match.group(3).split(", "))
     assert set(methods) <= {"get", "add", "upsert", "update"}, methods
-    assert legend.startswith("M1: get the episode's rows by id + upsert them (1 write); M2: ")
+    assert legend.startswith(
+        "M1: get the episode's rows by id + update them in place (1 write); M2: M1 + add a run"
+    )
     assert re.fullmatch(r"load after: [\d./]+", load), load
     assert target == "target: learn <= 1.5x M2 at 100k"
 
