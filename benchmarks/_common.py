@@ -62,8 +62,9 @@ def synthetic_pairs(n: int, seed: int) -> list[tuple[str, str]]:
     while len(pairs) < n:
         task = f"{rng.choice(GOALS)} in the {rng.choice(ROOMS)}."
         obs = (
-            f"You are in the {rng.choice(ROOMS)}. You see {rng.choice(THINGS)}, {rng.choice(THINGS)} "
-            f"and {rng.choice(THINGS)}. Exits: {rng.choice(ROOMS)}, {rng.choice(ROOMS)}. #{rng.randrange(10**6)}"
+            f"You are in the {rng.choice(ROOMS)}. You see {rng.choice(THINGS)}, "
+            f"{rng.choice(THINGS)} and {rng.choice(THINGS)}. Exits: {rng.choice(ROOMS)}, "
+            f"{rng.choice(ROOMS)}. #{rng.randrange(10**6)}"
         )
         pairs.add((task, obs))
     return sorted(pairs)

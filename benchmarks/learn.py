@@ -227,7 +227,8 @@ def main() -> None:
         main_floors(args)
         return
     print(
-        f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} (embedded Chroma, WordLlama)"
+        f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} "
+        "(embedded Chroma, WordLlama)"
     )
     for name, rlem, stored in [
         ("monte-carlo (default)", RLEMConfig(), False),

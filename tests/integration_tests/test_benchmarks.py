@@ -266,8 +266,7 @@ def test_concurrent_learn_benchmark_smoke(server: bool) -> None:
     n = r"(\d+\.\d+)"
     for line, mode in [(alearn, "alearn "), (m1, "M1     ")]:
         assert re.fullmatch(rf"{mode}\s+{n} learns/s \(each repetition: {n}, {n}\)", line), line
-    assert re.fullmatch(
-        rf"ratio alearn/M1 at 4 concurrent \({where}\): {n}x \[{n}-{n}\]", ratio
-    ), ratio
+    expected = rf"ratio alearn/M1 at 4 concurrent \({where}\): {n}x \[{n}-{n}\]"
+    assert re.fullmatch(expected, ratio), ratio
     assert re.fullmatch(r"load after: [\d./]+", load), load
     assert target.startswith("target: 256 concurrent alearn on an embedded store >= 0.45x M1")
