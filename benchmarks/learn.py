@@ -1,24 +1,54 @@
 """Learning throughput: episodes of 15 steps per second, and Chroma round trips per `learn`.
 
     python benchmarks/learn.py --episodes 200
+    python benchmarks/learn.py --sizes 10000 100000 --episodes 50   # against honest floors
 
 Every Chroma call the memory makes on the namespace's collections is counted (a proxy around
 the states and log collections' `get`, `add`, `upsert`, `update`, `query`, `delete`, ...).
 Compared, in the same run, with the raw Chroma writes each learn needs: its write calls
 (`add`, `upsert`, `update`, the same count, records and sizes) issued again on the same
 collections right after it (`_common.replay_writes`), the floor any learner writing these
-records pays; its reads are what the ratio is made of.
+records pays; its reads are what the ratio is made of. That ratio cannot see a write too
+many: every extra write the learn makes is replayed too.
+
+With `--sizes`, per size a memory is pre-filled with that many states (rows written directly,
+as `scale.py` does: `scale.fill`), and 15-step episodes of stored states are learned, each
+beside, in an order rotated every episode, the honest floors on the same collections
+(`_common.floor_learn`, ids of their own so the memory never reads them):
+
+- M1: a minimal hand-written learn: one `get` by id of the episode's rows, Q-values computed
+  in Python, one `update` of them in place (1 write; states not stored would be upserted with
+  their vectors);
+- M2: M1 plus one `add` of a run marker to the log, read back by id, for exactly once
+  against retries and duplicates (2 writes);
+- and the old floor, the learn's own write calls replayed right after it (labelled as what
+  it is: it cannot see extra writes).
+
+Every text's embedding is computed once beforehand and looked up (for the memory and the
+floors alike), so the timings are the storage path. Printed: p50 ms of each, learn/M1,
+learn/M2 and learn/replay (p50 over p50, and the median of per-episode ratios).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
+import statistics
 import tempfile
 import time
 from typing import Any
 
-from _common import count_calls, delete_replayed, replay_writes, synthetic_pairs
+from _common import (
+    FLOOR_TAGS,
+    count_calls,
+    delete_replayed,
+    floor_learn,
+    load_average,
+    replay_writes,
+    seed_floor_rows,
+    synthetic_pairs,
+)
 
 from langchain_rememberer import Episode, RemembererMemory, RLEMConfig, Step, WordLlamaEmbeddings
 
@@ -84,14 +114,121 @@ def run(
     }
 
 
+def floors(size: int, count: int, steps: int, seed: int) -> dict[str, Any]:
+    """learn, M1, M2 and the replayed writes, per episode in ms, at `size` stored states."""
+    import scale  # noqa: PLC0415  (numpy, LangGraph: only for --sizes)
+
+    pairs = synthetic_pairs(size, seed)
+    embedded = scale.MatrixEmbeddings(WordLlamaEmbeddings(), [t for pair in pairs for t in pair])
+    with tempfile.TemporaryDirectory(prefix="rememberer-floors-") as path:
+        memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
+        ns = memory._open(None)  # the plain collections, before `count_calls` wraps them
+        scale.fill(memory, scale.state_matrix(embedded, pairs, ns.task_weight), pairs)
+        data = scale.learn_episodes(pairs, count + 1, seed + 2, steps)
+        for tag in FLOOR_TAGS.values():
+            seed_floor_rows(memory, ns, data, tag)
+        writes: list[Any] = []
+        counter = count_calls(memory, writes)
+        times: dict[str, list[float]] = {"learn": [], "replay": [], "M1": [], "M2": []}
+        total: dict[str, int] = {}
+
+        def learned(n: int, episode: Episode) -> dict[str, float]:
+            writes.clear()
+            counter.clear()
+            started = time.perf_counter()
+            report = memory.learn(episode)
+            learn_ms = (time.perf_counter() - started) * 1000
+            assert report.updates_written == steps, report
+            for name, k in counter.items():
+                if n:  # the first episode is a warm-up
+                    total[name] = total.get(name, 0) + k
+            started = time.perf_counter()
+            added = replay_writes(list(writes), f"raw{n}:")
+            replay_ms = (time.perf_counter() - started) * 1000
+            delete_replayed(added)
+            return {"learn": learn_ms, "replay": replay_ms}
+
+        def floor(name: str) -> Any:
+            def one(_n: int, episode: Episode) -> dict[str, float]:
+                started = time.perf_counter()
+                assert floor_learn(memory, ns, episode, FLOOR_TAGS[name], marker=name == "M2")
+                return {name: (time.perf_counter() - started) * 1000}
+
+            return one
+
+        units = [learned, floor("M1"), floor("M2")]
+        for n, episode in enumerate(data):  # the first one is a warm-up
+            got: dict[str, float] = {}
+            for unit in units[n % 3 :] + units[: n % 3]:
+                got.update(unit(n, episode))
+            if n:
+                for name, ms in got.items():
+                    times[name].append(ms)
+    return {
+        "size": size,
+        "times": times,
+        "calls": {k: v / count for k, v in sorted(total.items())},
+    }
+
+
+def floor_lines(r: dict[str, Any]) -> list[str]:
+    t = r["times"]
+    p50 = {name: statistics.median(ms) for name, ms in t.items()}
+
+    def ratio(other: str) -> str:
+        per_episode = statistics.median(a / b for a, b in zip(t["learn"], t[other], strict=True))
+        return f"{p50['learn'] / p50[other]:.2f}x (per episode {per_episode:.2f}x)"
+
+    return [
+        f"{r['size']:>8} {p50['learn']:>9.1f} {p50['M1']:>8.1f} {p50['M2']:>8.1f} "
+        f"{p50['replay']:>10.1f}",
+        f"ratio at {r['size']}: learn/M1 {ratio('M1')}  learn/M2 {ratio('M2')}",
+        f"old ratio at {r['size']}: learn/replay {ratio('replay')} vs its own writes replayed "
+        "(cannot see extra writes); Chroma calls per learn "
+        + ", ".join(f"{k} {v:.1f}" for k, v in r["calls"].items()),
+    ]
+
+
+def main_floors(args: argparse.Namespace) -> None:
+    print(
+        f"run: learn floors seed={args.seed} episodes={args.episodes} steps={args.steps} "
+        f"cores={os.cpu_count()} load={load_average()} (embedded Chroma, WordLlama cached)",
+        flush=True,
+    )
+    print(
+        f"{'states':>8} {'learn ms':>9} {'M1 ms':>8} {'M2 ms':>8} {'replay ms':>10}  (p50)",
+        flush=True,
+    )
+    for size in args.sizes:
+        for line in floor_lines(floors(size, args.episodes, args.steps, args.seed)):
+            print(line, flush=True)
+    print(
+        "M1: get the episode's rows by id + update them in place (1 write); "
+        "M2: M1 + add a run marker, read back by id (2 writes); "
+        "replay: the learn's own write calls again"
+    )
+    print(f"load after: {load_average()}")
+    print("target: learn <= 1.5x M2 at 100k")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--episodes", type=int, default=200)
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--sizes",
+        type=int,
+        nargs="+",
+        help="pre-fill this many states and time learn against M1, M2 and its replayed writes",
+    )
     args = parser.parse_args()
+    if args.sizes:
+        main_floors(args)
+        return
     print(
-        f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} (embedded Chroma, WordLlama)"
+        f"run: learn seed={args.seed} episodes={args.episodes} steps={args.steps} "
+        "(embedded Chroma, WordLlama)"
     )
     for name, rlem, stored in [
         ("monte-carlo (default)", RLEMConfig(), False),

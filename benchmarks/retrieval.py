@@ -82,7 +82,8 @@ def main() -> None:
         f"run: retrieval seed={args.seed} queries={args.queries} (p50, WordLlama, embedded Chroma)"
     )
     print(
-        f"{'states':>8} {'fill s':>7} {'raw ms':>7} {'retrieve ms':>11} {'ratio':>6} {'+embed ms':>9} {'ratio':>6}"
+        f"{'states':>8} {'fill s':>7} {'raw ms':>7} {'retrieve ms':>11} {'ratio':>6} "
+        f"{'+embed ms':>9} {'ratio':>6}"
     )
     for size in args.sizes:
         r = run(size, args.queries, args.seed)

@@ -234,3 +234,52 @@ def test_lift_calibration_benchmark_smoke() -> None:
         assert len(shares) == 3
         assert all(0.0 <= s <= 100.0 for s in shares)
     assert lines[-1].startswith("target: coverage 93-97%")
+
+
+def test_learn_floors_benchmark_smoke() -> None:
+    out = _run("learn.py", "--sizes", "200", "--episodes", "2", "--steps", "2")
+    head, header, row, ratios, old, legend, load, target = out.splitlines()
+    x = r"(\d+\.\d+)x \(per episode (\d+\.\d+)x\)"
+    assert re.fullmatch(
+        r"run: learn floors seed=0 episodes=2 steps=2 cores=\d+ load=[\d./]+ "
+        r"\(embedded Chroma, WordLlama cached\)",
+        head,
+    ), head
+    assert header.split() == [
+        "states", "learn", "ms", "M1", "ms", "M2", "ms", "replay", "ms", "(p50)"
+    ]  # fmt: skip
+    assert re.fullmatch(r"\s+200" + r"\s+(\d+\.\d)" * 4, row), row
+    assert re.fullmatch(rf"ratio at 200: learn/M1 {x}  learn/M2 {x}", ratios), ratios
+    match = re.fullmatch(
+        rf"old ratio at 200: learn/replay {x} vs its own writes replayed \(cannot see extra "
+        r"writes\); Chroma calls per learn (.+)",
+        old,
+    )
+    assert match, old
+    methods = dict(part.split() for part in match.group(3).split(", "))
+    assert set(methods) <= {"get", "add", "upsert", "update"}, methods
+    assert legend.startswith(
+        "M1: get the episode's rows by id + update them in place (1 write); M2: M1 + add a run"
+    )
+    assert re.fullmatch(r"load after: [\d./]+", load), load
+    assert target == "target: learn <= 1.5x M2 at 100k"
+
+
+@pytest.mark.parametrize("server", [False, True], ids=["embedded", "server"])
+def test_concurrent_learn_benchmark_smoke(server: bool) -> None:
+    args = ["--states", "200", "--concurrent", "4", "--steps", "2", "--repeats", "2"]
+    out = _run("concurrent_learn.py", *args, *(["--server"] if server else []))
+    where = "chroma run server" if server else "embedded Chroma"
+    head, alearn, m1, ratio, load, target = out.splitlines()
+    assert re.fullmatch(
+        r"run: concurrent learn concurrent=4 states=200 steps=2 repeats=2 cores=\d+ "
+        rf"load=[\d./]+ \({where}, \d+ executor threads, WordLlama cached\)",
+        head,
+    ), head
+    n = r"(\d+\.\d+)"
+    for line, mode in [(alearn, "alearn "), (m1, "M1     ")]:
+        assert re.fullmatch(rf"{mode}\s+{n} learns/s \(each repetition: {n}, {n}\)", line), line
+    expected = rf"ratio alearn/M1 at 4 concurrent \({where}\): {n}x \[{n}-{n}\]"
+    assert re.fullmatch(expected, ratio), ratio
+    assert re.fullmatch(r"load after: [\d./]+", load), load
+    assert target.startswith("target: 256 concurrent alearn on an embedded store >= 0.45x M1")
