@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from probe_cases import REMINDER_PROMPT
 from probe_pull_cases import KINDS, PULL_SITUATIONS, PullSituation, app_memory, block_for
 
 from langchain_rememberer import RetrievalConfig
@@ -37,6 +38,35 @@ SYSTEM = (
 
 FORCED = RetrievalConfig(min_similarity=-1.0, min_task_similarity=None)
 """The forced control's retrieval: the floors off, so unrelated lessons are always shown."""
+
+_ELEMENT = re.compile(
+    r'<action value="(?P<v>-?\d+\.\d\d)" tried="(?P<n>\d+)">(?P<a>[^<>]*)</action>'
+)
+_ANSWER = re.compile(
+    r'<action value="(?P<v>-?\d+\.\d\d)" tried="(?P<n>\d+)">(?P<a>[^<>]*)</action> '
+    r'<best_answer return="(?P<r>-?\d+\.\d\d)">(?P<t>[^<>]*)</best_answer>'
+)
+
+
+def before_block(block: str) -> str:
+    """The same block as the library rendered it before issue 27: the issue-21 wording and
+    `action -> value (tried Nx)` lines (answers: `; best answer, return R: "..."`)."""
+    if not block:
+        return ""
+    body = block[block.index("\n<exemplar") + 1 : block.rindex("</exemplar>") + len("</exemplar>")]
+    body = _ANSWER.sub(
+        lambda m: (
+            f'{m["a"]} -> {m["v"]} (tried {m["n"]}x; best answer, return {m["r"]}: "{m["t"]}")'
+        ),
+        body,
+    )
+    body = _ELEMENT.sub(lambda m: f"{m['a']} -> {m['v']} (tried {m['n']}x)", body)
+    return REMINDER_PROMPT.format(exemplars=body)
+
+
+FORMATS = ("before", "now")
+"""`before`: the block up to issue 27 (rebuilt from the library's, `before_block`); `now`:
+the library's block as it renders."""
 
 _SUFFIX = re.compile(r"->|\btried\b|\b\d\.\d\d\b|\bvalue\b|\bworked\b|\bfailed\b|\bruns?\b", re.I)
 _PREFIX = re.compile(r"^\W*action\W*:", re.I | re.M)
@@ -109,30 +139,46 @@ def judge(text: str, situation: PullSituation, unrelated: set[str]) -> dict[str,
     }
 
 
-def build_requests(ks: list[int]) -> list[dict[str, Any]]:
-    """Every block of the run, built before the model starts (the library's own retrieval)."""
+def order() -> list[int]:
+    """Situations round-robin over the kinds of app, so any first part of a run is balanced."""
+    by_kind = [[i for i, s in enumerate(PULL_SITUATIONS) if s.kind == k] for k in KINDS]
+    return [i for group in zip(*by_kind, strict=True) for i in group]
+
+
+def build_requests(ks: list[int], formats: list[str]) -> list[dict[str, Any]]:
+    """Every block of the run, built before the model starts (the library's own retrieval).
+
+    Per situation: no block; then for each k the lesson in each format, the forced control in
+    each format, and the floors-on control (when it shows anything) in each format.
+    """
+    memories = {kind: app_memory(kind) for kind in KINDS}
     requests: list[dict[str, Any]] = []
-    for kind in KINDS:
-        memory = app_memory(kind)
-        mine = [s for s in PULL_SITUATIONS if s.kind == kind]
-        for situation in mine:
-            i = PULL_SITUATIONS.index(situation)
-            requests.append({"situation": i, "kind": "none", "k": 0, "block": "", "unrelated": []})
-            floors_on = app_memory(kind, without=situation)
-            forced = app_memory(kind, without=situation, retrieval=FORCED)
-            for k in ks:
-                for name, mem in (("lesson", memory), ("control", floors_on), ("forced", forced)):
-                    block, shown = block_for(mem, situation, k=k)
-                    if name == "control" and not block:
-                        continue
-                    others = [e for e in shown if e.state.task != situation.task]
-                    unrelated = {a.action for e in others for a in e.encouraged}
+    for i in order():
+        situation = PULL_SITUATIONS[i]
+        requests.append(
+            {"situation": i, "kind": "none", "k": 0, "format": "none", "block": "", "unrelated": []}
+        )
+        floors_on = app_memory(situation.kind, without=situation)
+        forced = app_memory(situation.kind, without=situation, retrieval=FORCED)
+        for k in ks:
+            for name, memory in (
+                ("lesson", memories[situation.kind]),
+                ("forced", forced),
+                ("control", floors_on),
+            ):
+                block, shown = block_for(memory, situation, k=k)
+                if name == "control" and not block:
+                    continue
+                others = [e for e in shown if e.state.task != situation.task]
+                unrelated = {a.action for e in others for a in e.encouraged}
+                for fmt in formats:
                     requests.append(
                         {
                             "situation": i,
                             "kind": name,
                             "k": k,
-                            "block": block,
+                            "format": fmt,
+                            "block": before_block(block) if fmt == "before" else block,
                             "unrelated": sorted(unrelated - {situation.good}),
                             "own_shown": any(e.state.task == situation.task for e in shown),
                         }
@@ -140,11 +186,19 @@ def build_requests(ks: list[int]) -> list[dict[str, Any]]:
     return requests
 
 
-def run_model(model: Path, ks: list[int], placements: list[str], threads: int, port: int) -> dict:
-    """All decisions of one model (in this process)."""
+def run_model(
+    model: Path,
+    ks: list[int],
+    placements: list[str],
+    formats: list[str],
+    threads: int,
+    port: int,
+    out: Path,
+) -> dict:
+    """All decisions of one model (in this process); the rows so far are kept in `out`."""
     from probe import Client, start_server  # noqa: PLC0415
 
-    requests = build_requests(ks)
+    requests = build_requests(ks, formats)
     server = start_server(model, port=port, threads=threads, n_ctx=8192)
     client = Client(f"http://127.0.0.1:{port}")
     rows = []
@@ -164,8 +218,10 @@ def run_model(model: Path, ks: list[int], placements: list[str], threads: int, p
                     **judge(text, situation, set(request["unrelated"])),
                 }
             )
-        if n % 10 == 9:
+        if n % 5 == 4:
             print(f"  {n + 1}/{len(requests)} requests", file=sys.stderr, flush=True)
+            partial = {"model": model.name, "rows": rows, "blocks": requests, "partial": True}
+            out.write_text(json.dumps(partial, indent=1), encoding="utf-8")
     del server
     return {"model": model.name, "rows": rows, "blocks": requests}
 
@@ -184,46 +240,71 @@ def _count(rows: list[dict], what: str) -> tuple[int, int]:
     return sum(r["outcome"] == what for r in rows), len(rows)
 
 
-def table(results: dict[str, dict], label: str) -> list[str]:
-    """Markdown rows: per model, placement and k (plus the no-block baseline)."""
+def complete(rows: list[dict]) -> list[dict]:
+    """The rows of the situations asked in every variant (a run cut short ends mid-situation)."""
+    variants = {(r["format"], r["placement"], r["k"]) for r in rows if r["kind"] == "lesson"}
+    done = {
+        i
+        for i in {r["situation"] for r in rows}
+        if any(r["situation"] == i and r["kind"] == "none" for r in rows)
+        and variants
+        <= {
+            (r["format"], r["placement"], r["k"])
+            for r in rows
+            if r["situation"] == i and r["kind"] == "forced"
+        }
+    }
+    return [r for r in rows if r["situation"] in done]
+
+
+def _variants(rows: list[dict]) -> list[tuple[str, str, int]]:
+    found = {(r["format"], r["placement"], r["k"]) for r in rows if r["kind"] != "none"}
+    return sorted(found, key=lambda v: (v[1] != "system", v[2] != 2, v[2], v[0] != "before"))
+
+
+def table(results: dict[str, dict]) -> list[str]:
+    """Markdown rows: per model, placement, k and block (plus the no-block baseline)."""
     lines = [
-        f"| {label}: model | placement, k | lesson followed | discouraged taken | "
-        "flipped (baseline not the lesson) | unrelated copied, forced | unrelated copied, "
-        "floors on | value suffix in answer | no `Action:` | several actions | "
-        "block tokens | s per call |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | placement, k | block | lesson followed | discouraged taken | "
+        "flipped (no-block answer not the lesson) | unrelated copied, forced | "
+        "unrelated copied, floors on | value suffix in answer | no `Action:` | "
+        "several actions | block tokens | s per call |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, result in results.items():
-        rows = result["rows"]
+        rows = complete(result["rows"])
         base = {r["situation"]: r for r in rows if r["kind"] == "none"}
+        none = list(base.values())
         lines.append(
-            f"| {name} | no block | {rate(*_count(list(base.values()), 'good'))} | "
-            f"{rate(*_count(list(base.values()), 'bad'))} | - | - | - | "
-            f"{rate(sum(r['suffix'] for r in base.values()), len(base))} | "
-            f"{rate(sum(not r['prefix'] for r in base.values()), len(base))} | "
-            f"{rate(sum(r['several'] for r in base.values()), len(base))} | 0 | "
-            f"{sum(r['seconds'] for r in base.values()) / max(len(base), 1):.1f} |"
+            f"| {name} | - | no block | {rate(*_count(none, 'good'))} | "
+            f"{rate(*_count(none, 'bad'))} | - | - | - | "
+            f"{rate(sum(r['suffix'] for r in none), len(none))} | "
+            f"{rate(sum(not r['prefix'] for r in none), len(none))} | "
+            f"{rate(sum(r['several'] for r in none), len(none))} | 0 | "
+            f"{sum(r['seconds'] for r in none) / max(len(none), 1):.1f} |"
         )
-        variants = dict.fromkeys((r["placement"], r["k"]) for r in rows if r["kind"] != "none")
-        for placement, k in variants:
-            mine = [r for r in rows if r["placement"] == placement and r["k"] == k]
+        for fmt, placement, k in _variants(rows):
+            mine = [
+                r
+                for r in rows
+                if r["format"] == fmt and r["placement"] == placement and r["k"] == k
+            ]
             lesson = [r for r in mine if r["kind"] == "lesson"]
             against = [r for r in lesson if base[r["situation"]]["outcome"] != "good"]
             forced = [r for r in mine if r["kind"] == "forced"]
             floors = [r for r in mine if r["kind"] == "control"]
-            with_block = [r for r in mine if r["kind"] != "none"]
             tokens = [
                 r["prompt_tokens"] - base[r["situation"]]["prompt_tokens"]
                 for r in lesson
                 if r["prompt_tokens"] is not None
             ]
             lines.append(
-                f"| {name} | {placement}, k={k} | {rate(*_count(lesson, 'good'))} | "
+                f"| {name} | {placement}, k={k} | {fmt} | {rate(*_count(lesson, 'good'))} | "
                 f"{rate(*_count(lesson, 'bad'))} | {rate(*_count(against, 'good'))} | "
                 f"{rate(*_count(forced, 'copied'))} | {rate(*_count(floors, 'copied'))} | "
-                f"{rate(sum(r['suffix'] for r in with_block), len(with_block))} | "
-                f"{rate(sum(not r['prefix'] for r in with_block), len(with_block))} | "
-                f"{rate(sum(r['several'] for r in with_block), len(with_block))} | "
+                f"{rate(sum(r['suffix'] for r in mine), len(mine))} | "
+                f"{rate(sum(not r['prefix'] for r in mine), len(mine))} | "
+                f"{rate(sum(r['several'] for r in mine), len(mine))} | "
                 f"{sum(tokens) / max(len(tokens), 1):.0f} | "
                 f"{sum(r['seconds'] for r in lesson) / max(len(lesson), 1):.1f} |"
             )
@@ -231,21 +312,35 @@ def table(results: dict[str, dict], label: str) -> list[str]:
 
 
 def pull_split(results: dict[str, dict]) -> list[str]:
-    """Followed on pulling vs neutral situations, per model and variant."""
+    """Followed and discouraged taken on pulling vs neutral situations, per model and variant."""
     lines = [
-        "| model | placement, k | followed, pulling | followed, neutral |",
-        "|---|---|---|---|",
+        "| model | placement, k | block | followed, pulling | discouraged, pulling | "
+        "followed, neutral | discouraged, neutral |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, result in results.items():
-        rows = [r for r in result["rows"] if r["kind"] in ("lesson", "none")]
-        for placement, k in dict.fromkeys((r["placement"], r["k"]) for r in rows):
-            mine = [r for r in rows if r["placement"] == placement and r["k"] == k]
+        rows = [r for r in complete(result["rows"]) if r["kind"] in ("lesson", "none")]
+        groups = [("-", "no block", [r for r in rows if r["kind"] == "none"])]
+        groups += [
+            (
+                f"{placement}, k={k}",
+                fmt,
+                [
+                    r
+                    for r in rows
+                    if r["kind"] == "lesson"
+                    and (r["format"], r["placement"], r["k"]) == (fmt, placement, k)
+                ],
+            )
+            for fmt, placement, k in _variants(rows)
+        ]
+        for where, fmt, mine in groups:
             pull = [r for r in mine if PULL_SITUATIONS[r["situation"]].pull]
             neutral = [r for r in mine if not PULL_SITUATIONS[r["situation"]].pull]
-            where = "no block" if placement == "none" else f"{placement}, k={k}"
             lines.append(
-                f"| {name} | {where} | {rate(*_count(pull, 'good'))} | "
-                f"{rate(*_count(neutral, 'good'))} |"
+                f"| {name} | {where} | {fmt} | {rate(*_count(pull, 'good'))} | "
+                f"{rate(*_count(pull, 'bad'))} | {rate(*_count(neutral, 'good'))} | "
+                f"{rate(*_count(neutral, 'bad'))} |"
             )
     return lines
 
@@ -258,16 +353,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path("/work/models"))
     parser.add_argument("--ks", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--placements", nargs="+", default=["system", "after"])
+    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--port", type=int, default=18089)
     parser.add_argument("--out", type=Path, default=Path("docs/probe-results.json"))
     parser.add_argument("--page", type=Path, default=Path("docs/probe-results.md"))
-    parser.add_argument("--before", type=Path, help="an earlier run's JSON, reported beside")
     parser.add_argument("--one-model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args(argv)
     if args.one_model:
-        result = run_model(args.one_model, args.ks, args.placements, args.threads, args.port)
+        result = run_model(
+            args.one_model,
+            args.ks,
+            args.placements,
+            args.formats,
+            args.threads,
+            args.port,
+            args.out,
+        )
         args.out.write_text(json.dumps(result, indent=1), encoding="utf-8")
         return 0
     if not args.report_only:
@@ -291,48 +394,63 @@ def main(argv: list[str] | None = None) -> int:
                 *map(str, args.ks),
                 "--placements",
                 *args.placements,
+                "--formats",
+                *args.formats,
             ]
             print(f"run: {name}", flush=True)
             subprocess.run(command, check=True)
             results[name] = json.loads(part.read_text())
             part.unlink()
             args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
-    results = json.loads(args.out.read_text())
-    before = json.loads(args.before.read_text()) if args.before else None
-    page = write_page(results, before)
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    for name in args.models:  # a run cut short: its rows so far
+        part = args.out.with_suffix(f".{name}.json")
+        if name not in results and part.exists():
+            results[name] = json.loads(part.read_text())
+    page = write_page(results)
     args.page.write_text(page, encoding="utf-8")
     print(page)
     return 0
 
 
-def write_page(results: dict[str, dict], before: dict[str, dict] | None) -> str:
+def write_page(results: dict[str, dict]) -> str:
     """docs/probe-results.md, from the runs' JSON."""
     pulling = sum(s.pull for s in PULL_SITUATIONS)
+    asked = {
+        name: len({r["situation"] for r in complete(result["rows"])})
+        for name, result in results.items()
+    }
     parts = [
         "# Probe results: lessons against the observation's pull",
         "",
         "<!-- Generated by `python benchmarks/probe.py --cases pull --models 0.5b 1.5b "
-        "--out docs/probe-results.json --before docs/probe-results-before.json`; "
-        "do not edit by hand. -->",
+        "--out docs/probe-results.json`; do not edit by hand. -->",
         "",
         f"{len(PULL_SITUATIONS)} single decisions in {len(KINDS)} kinds of app "
         f"({', '.join(KINDS)}; `benchmarks/probe_pull_cases.py`), {pulling} of them with an "
         "observation that points at the action earlier runs found wrong. Blocks are built by "
-        "the library at its defaults (the memory learned two good runs and one failed run per "
-        "situation; task floor on), Qwen2.5-Coder-Instruct Q4_K_M at temperature 0. Rates with "
-        "95% Wilson intervals. *Flipped*: followed, among the situations whose no-block answer "
-        "was not the lesson. *Forced*: a memory without the situation's runs and with the floors "
-        "off, so two unrelated lessons are shown; *floors on*: the same memory at its defaults "
-        "(asked only when it shows something). *Value suffix*: the answer contains `->`, a "
-        "`0.00`-style number, `tried`, `value`, `worked`, `failed` or `run(s)`. *Block tokens*: "
-        "prompt tokens over the no-block request's, on average.",
+        "the library at its defaults (k=2, task floor on) from a memory that learned, per "
+        "situation, two runs of the right action (scored 1.0) and one of the wrong one (0.0). "
+        "Qwen2.5-Coder-Instruct Q4_K_M at temperature 0, asked in the probe's request format. "
+        "Situations asked: "
+        + ", ".join(f"{name} {n}/{len(PULL_SITUATIONS)}" for name, n in asked.items())
+        + " (round-robin over the kinds of app; a run cut short keeps the situations asked in "
+        "every variant). *before*: the block up to issue 27 (the issue-21 wording, "
+        "`action -> 1.00 (tried 2x)` lines); *now*: the library's block. Rates with 95% Wilson "
+        "intervals. *Flipped*: followed, among the situations whose no-block answer was not "
+        "the lesson. *Forced*: a memory without the situation's runs and with the floors off, "
+        "so the block shows two other tasks' lessons; *floors on*: that memory at its defaults "
+        "(asked only when it shows anything). *Value suffix*: the answer contains `->`, a "
+        "`0.00`-style number, `tried`, `value`, `worked`, `failed` or `run(s)`. *Block "
+        "tokens*: prompt tokens over the no-block request's, on average (lesson blocks).",
+        "",
+        *table(results),
+        "",
+        "Pulling (the observation points at the wrong action) against neutral situations:",
+        "",
+        *pull_split(results),
         "",
     ]
-    if before:
-        parts += ["## Before (the block up to issue 27)", "", *table(before, "before"), ""]
-        parts += [*pull_split(before), ""]
-    parts += ["## Now (the library's block)", "", *table(results, "now"), ""]
-    parts += [*pull_split(results), ""]
     return "\n".join(parts)
 
 
