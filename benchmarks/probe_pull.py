@@ -148,8 +148,8 @@ def order() -> list[int]:
 def build_requests(ks: list[int], formats: list[str]) -> list[dict[str, Any]]:
     """Every block of the run, built before the model starts (the library's own retrieval).
 
-    Per situation: no block; then for each k the lesson in each format, the forced control in
-    each format, and the floors-on control (when it shows anything) in each format.
+    Per situation: no block; then for each k the lesson in each format, the forced control and
+    the floors-on control (when it shows anything) in the last format.
     """
     memories = {kind: app_memory(kind) for kind in KINDS}
     requests: list[dict[str, Any]] = []
@@ -171,7 +171,9 @@ def build_requests(ks: list[int], formats: list[str]) -> list[dict[str, Any]]:
                     continue
                 others = [e for e in shown if e.state.task != situation.task]
                 unrelated = {a.action for e in others for a in e.encouraged}
-                for fmt in formats:
+                # Controls in the library's block only: the earlier block's copying was
+                # measured by the first probe (docs/tuning.md), and calls are few on 2 cores.
+                for fmt in formats if name == "lesson" else formats[-1:]:
                     requests.append(
                         {
                             "situation": i,
@@ -204,7 +206,10 @@ def run_model(
     rows = []
     for n, request in enumerate(requests):
         situation = PULL_SITUATIONS[request["situation"]]
-        for placement in placements if request["block"] else ["none"]:
+        wanted = placements if request["block"] else ["none"]
+        if request["format"] == "before":  # the earlier block: in the first placement only
+            wanted = placements[:1]
+        for placement in wanted:
             started = time.perf_counter()
             text, usage = client.chat(messages(situation, request["block"], placement))
             seconds = time.perf_counter() - started
@@ -242,17 +247,20 @@ def _count(rows: list[dict], what: str) -> tuple[int, int]:
 
 def complete(rows: list[dict]) -> list[dict]:
     """The rows of the situations asked in every variant (a run cut short ends mid-situation)."""
-    variants = {(r["format"], r["placement"], r["k"]) for r in rows if r["kind"] == "lesson"}
+
+    def asked(kind: str, situation: int | None = None) -> set[tuple[str, str, int]]:
+        return {
+            (r["format"], r["placement"], r["k"])
+            for r in rows
+            if r["kind"] == kind and situation in (None, r["situation"])
+        }
+
     done = {
         i
         for i in {r["situation"] for r in rows}
         if any(r["situation"] == i and r["kind"] == "none" for r in rows)
-        and variants
-        <= {
-            (r["format"], r["placement"], r["k"])
-            for r in rows
-            if r["situation"] == i and r["kind"] == "forced"
-        }
+        and asked("lesson") <= asked("lesson", i)
+        and asked("forced") <= asked("forced", i)
     }
     return [r for r in rows if r["situation"] in done]
 
