@@ -10,6 +10,8 @@ tokens over a 10-step episode for each placement.
 ```bash
 pip install xllamacpp    # the `probe` extra; not needed by the library or CI
 python benchmarks/probe.py --model /work/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf
+# the "pull" situations (probe_pull_cases.py), both models, the page docs/probe-results.md:
+python benchmarks/probe.py --cases pull --models 0.5b 1.5b --out docs/probe-results.json
 ```
 """
 
@@ -224,6 +226,13 @@ def run_episode(
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:2] == ["--cases", "pull"]:
+        import probe_pull  # noqa: PLC0415 (the pull situations: docs/probe-results.md)
+
+        return probe_pull.main(argv[2:])
+    if argv[:2] == ["--cases", "original"]:
+        argv = argv[2:]
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, required=True)
     parser.add_argument("--per-family", type=int, default=24)

@@ -125,8 +125,10 @@ FORMATS = {
     "reminder": BlockFormat("reminder", REMINDER_PROMPT, GUARDED_TEMPLATE),
     "library": BlockFormat("library", EXEMPLARS_PROMPT, EXEMPLAR_TEMPLATE),
 }
-"""The block formats tried. `library` is whatever `prompts.py` holds when the probe runs (since
-issue 21 the `reminder` wording); `previous` is the library's wording before it."""
+"""The block formats tried. `library` is whatever `prompts.py` holds when the probe runs (the
+`reminder` wording from issue 21 to issue 27, an app-neutral one since); `previous` is the
+library's wording before issue 21. Action lines are rendered by the library in every format
+(`<action value=.. tried=..>` elements since issue 27, `action -> value (tried Nx)` before)."""
 
 
 def render_block(states: list[RetrievedState], block_format: BlockFormat) -> str:

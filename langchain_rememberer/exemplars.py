@@ -126,7 +126,12 @@ def _lost(action: ActionValue, best: float, config: RetrievalConfig) -> bool:
 
 
 def action_line(action: ActionValue, limit: int) -> str:
-    """One rendered action: `action -> value (tried Nx)`, plus the best answer for answers.
+    """One rendered action: an `<action>` element whose attributes hold the value and visits.
+
+    The action text stands alone between its tags, with nothing after it on the line but the
+    closing tag (and, for an answer, the best answer in an element of its own): a model that
+    copies the action copies no value with it. An `action -> value` suffix was copied into
+    answers by small models (the probe, docs/probe-results.md).
 
     Example:
         ```python
@@ -134,17 +139,15 @@ def action_line(action: ActionValue, limit: int) -> str:
         from langchain_rememberer.exemplars import action_line
 
         line = action_line(ActionValue(action="take coin", q=1.0, visits=3), 600)
-        assert line == "take coin -> 1.00 (tried 3x)"
+        assert line == '<action value="1.00" tried="3">take coin</action>'
         ```
     """
-    text = f"{escape_text(normalize_whitespace(action.action), limit)} -> {action.q:.2f}"
+    text = escape_text(normalize_whitespace(action.action), limit)
+    line = f'<action value="{action.q:.2f}" tried="{action.visits}">{text}</action>'
     if action.answer is None:
-        return f"{text} (tried {action.visits}x)"
+        return line
     answer = escape_text(normalize_whitespace(action.answer), limit)
-    return (
-        f"{text} (tried {action.visits}x; best answer, return {action.answer_value or 0.0:.2f}: "
-        f'"{answer}")'
-    )
+    return f'{line} <best_answer return="{action.answer_value or 0.0:.2f}">{answer}</best_answer>'
 
 
 def _shown_text(text: str, limit: int) -> str:
@@ -202,7 +205,7 @@ def fit_exemplars(
             actions=[ActionValue(action="take coin", q=1.0, visits=1)],
         )
         block, shown = fit_exemplars(select_exemplars([state]))
-        assert "take coin -> 1.00" in block
+        assert '<action value="1.00" tried="1">take coin</action>' in block
         assert shown[0].encouraged[0].action == "take coin"
         ```
     """

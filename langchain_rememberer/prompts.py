@@ -24,17 +24,20 @@ __all__ = [
 ]
 
 EXEMPLARS_PROMPT = """<experience_memory>
-Lessons from past runs, most similar last. An encouraged action worked there: take it only if \
-it is one of the valid actions here and the situation matches. Never repeat a discouraged action.
+Lessons from earlier runs of similar tasks, most similar last. When a lesson's task and \
+situation match the current ones, its encouraged action is the one that worked, even if another \
+looks better: take it if it is available now. Never take a discouraged action.
 {exemplars}
-Now answer for the current situation, with one of its valid actions.
+Now choose one action for the current task, from those available to it.
 </experience_memory>"""
 """The whole block; `{exemplars}` receives the rendered exemplars, most similar last.
 
-Chosen by the real-model probe (`benchmarks/probe.py`, docs/tuning.md): with it in the system
-message Qwen2.5-Coder-0.5B followed the encouraged action in 45 of 48 decisions, picked the
-discouraged one in 2 and never copied an unrelated exemplar's action; the previous wording
-("Situations from past runs that resemble the current one...") did 39, 5 and 0."""
+Its words fit any app: it says "action" and "available", not a game's "valid actions". Pass
+your app's own wording as `RemembererMemory(prompt=...)` (docs/helpdesk-lessons.md). Measured
+by the probe (`benchmarks/probe.py`, docs/probe-results.md) on 36 app situations, 24 with an
+observation pointing at the action that failed: Qwen2.5-Coder-0.5B followed the lesson in 18
+(as with the issue-21 wording, which said "valid actions") and took the discouraged action in
+14 with the block in the system message; in 29 and 5 with it after the conversation."""
 
 EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
 <task>{task}</task>
@@ -46,7 +49,8 @@ EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
 {discouraged}
 </discouraged>
 </exemplar>"""
-"""One exemplar; action lists are `action -> value` lines, or `(none)`."""
+"""One exemplar; action lists are `<action value="Q" tried="N">action</action>` lines (answers
+add a `<best_answer>` element), or `(none)`."""
 
 JUDGE_SYSTEM = "You are a strict evaluator."
 """The judge's system message."""

@@ -252,7 +252,9 @@ def test_exemplars_prompt_in_a_langgraph_agent_with_the_handler(memory) -> None:
     second.invoke({"messages": [("user", "Add 2 and 3")]}, config={"callbacks": [handler]})
     system = model.received[0][0]
     assert system.text.startswith("You add.\n\n<experience_memory>")
-    assert "<encouraged>\nadd(a=2, b=3) -> 1.00 (tried 1x)\n</encouraged>" in system.text
+    assert (
+        '<encouraged>\n<action value="1.00" tried="1">add(a=2, b=3)</action>\n</encouraged>'
+    ) in system.text
     assert len(handler.episodes) == 2
 
 

@@ -159,7 +159,7 @@ def test_top_shows_the_best_and_worst_actions_with_visits(db: Path) -> None:
 def test_search_prints_exactly_the_block_the_agent_gets(db: Path, embeddings) -> None:
     memory = make(db, embeddings)
     expected = memory.format_exemplars(TASK, KITCHEN, k=2, namespace="docs")
-    assert "go east -> 0.50 (tried 1x)" in expected
+    assert '<action value="0.50" tried="1">go east</action>' in expected
     shown = run("search", TASK, KITCHEN, "--path", db, "-n", "docs", "-k", "2")
     assert shown.stdout == expected + "\n"
     found = data("search", TASK, KITCHEN, "--path", db, "-n", "docs", "-k", "2")

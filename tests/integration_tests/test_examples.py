@@ -46,8 +46,8 @@ def test_every_example_has_a_test(script: str) -> None:
 @covers("quickstart.py")
 def test_quickstart(tmp_path: Path) -> None:
     out = run_example("quickstart.py", tmp_path)
-    assert "<encouraged>\ngo east -> 0.50 (tried 1x)\n</encouraged>" in out
-    assert "<discouraged>\ngo west -> -0.50 (tried 1x)\n</discouraged>" in out
+    assert '<encouraged>\n<action value="0.50" tried="1">go east</action>\n</encouraged>' in out
+    assert '<discouraged>\n<action value="-0.50" tried="1">go west</action>\n</discouraged>' in out
     assert "states=3 updates=4 pending=0" in out
     assert list(tmp_path.iterdir()) == []  # the default memory lives in a temporary directory
 
@@ -65,7 +65,10 @@ def test_create_agent_memory(tmp_path: Path) -> None:
     assert "Run 1" in first
     assert "Run 2" in first
     assert "<experience_memory>" not in first
-    assert '<discouraged>\nrefund(order_id="42") -> -1.00 (tried 1x)\n</discouraged>' in second
+    assert (
+        '<discouraged>\n<action value="-1.00" tried="1">refund(order_id="42")</action>'
+        "\n</discouraged>"
+    ) in second
     assert "states=3 updates=4 pending=0" in second
     assert list(tmp_path.iterdir()) == []
 
@@ -85,8 +88,8 @@ def test_lcel_chain(tmp_path: Path) -> None:
     assert "-> learned targets [1.0]" in out.split("Run 2:")[1]
     second_prompt = out.split("The system prompt of run 2:")[1]
     assert (
-        '<discouraged>\nfinal_answer -> -1.00 (tried 1x; best answer, return -1.00: "I have'
-        ' refunded order 42.")\n</discouraged>'
+        '<discouraged>\n<action value="-1.00" tried="1">final_answer</action> <best_answer '
+        'return="-1.00">I have refunded order 42.</best_answer>\n</discouraged>'
     ) in second_prompt
 
 

@@ -142,7 +142,7 @@ def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None
     shown = system_text(model.received[0])
     assert shown.startswith("You add.\n\n<experience_memory>")
     assert f"<task>{T1}</task>" in shown
-    assert "sub(a=2, b=3) -> -1.00" in section(shown, "discouraged")
+    assert '<action value="-1.00" tried="1">sub(a=2, b=3)</action>' in section(shown, "discouraged")
     # The second model call of the run retrieves again, for the observation "5".
     assert "<experience_memory>" in system_text(model.received[1])
     # r: add -> 1 (tool), final_answer -> 0.5 (scorer): G0 = 1 + 0.9 * 0.5, G1 = 0.5.
@@ -153,8 +153,12 @@ def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None
     third = create_agent(model, TOOLS, system_prompt="You add.", middleware=[middleware])
     third.invoke({"messages": [HumanMessage(T3)]})
     shown = system_text(model.received[0])
-    assert "<encouraged>\nadd(a=2, b=3) -> 1.45 (tried 1x)\n</encouraged>" in shown
-    assert "<discouraged>\nsub(a=2, b=3) -> -1.00 (tried 1x)\n</discouraged>" in shown
+    assert (
+        '<encouraged>\n<action value="1.45" tried="1">add(a=2, b=3)</action>\n</encouraged>'
+    ) in shown
+    assert (
+        '<discouraged>\n<action value="-1.00" tried="1">sub(a=2, b=3)</action>\n</discouraged>'
+    ) in shown
 
 
 def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
@@ -172,7 +176,7 @@ def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
     model = asyncio.run(main())
     shown = system_text(model.received[0])  # no system prompt: the block is the message
     assert shown.startswith("<experience_memory>")
-    assert "add(a=2, b=3) -> 1.50" in section(shown, "encouraged")
+    assert '<action value="1.50" tried="1">add(a=2, b=3)</action>' in section(shown, "encouraged")
     assert q_table(memory, T1, T1) == {"add(a=2, b=3)": (1.5, 1)}
 
 
@@ -201,7 +205,7 @@ def test_block_content_system_prompt_and_parallel_calls(make_memory) -> None:
     agent.invoke({"messages": [("user", "Compute 1+2 and 5-1")]})
     content = model.received[0][0].content
     assert content[0] == {"type": "text", "text": "Block prompt."}
-    assert "add(a=1, b=2) -> 1.00" in content[1]["text"]
+    assert '<action value="1.00" tried="1">add(a=1, b=2)</action>' in content[1]["text"]
 
 
 def test_only_this_turn_is_the_episode_with_metadata_task(make_memory) -> None:
@@ -356,7 +360,7 @@ def test_frozen_middleware_shows_exemplars_but_learns_nothing(make_memory) -> No
     model = right_run()
     frozen = RemembererMiddleware(memory, learn=False)
     create_agent(model, TOOLS, middleware=[frozen]).invoke({"messages": [("user", "Add 2 and 3")]})
-    assert "add(a=2, b=3) -> 1.00" in model.received[0][0].text
+    assert '<action value="1.00" tried="1">add(a=2, b=3)</action>' in model.received[0][0].text
     assert memory.stats() == before
 
 

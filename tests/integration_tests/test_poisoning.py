@@ -23,6 +23,7 @@ CORPUS = [
 TEMPLATE_LINES = {
     line for line in (EXEMPLARS_PROMPT + "\n" + EXEMPLAR_TEMPLATE).splitlines() if "{" not in line
 }
+ACTION_VALUE = re.compile(r'^<action value="(-?\d+\.\d\d)" tried="\d+">', re.M)
 TAGS = ("experience_memory", "exemplar", "task", "observation", "encouraged", "discouraged")
 
 
@@ -52,15 +53,17 @@ def test_stored_text_renders_inert(memory, i: int, text: str) -> None:
     # The action lists hold exactly the shown actions: no line was forged.
     sections = re.findall(r"<(encouraged|discouraged)>\n(.*?)\n</\1>", block, re.S)
     assert len(sections) == 2 * len(shown)
-    listed = [v for _, body in sections for v in parse_action_values(body).values]
+    listed = [float(v) for _, body in sections for v in ACTION_VALUE.findall(body)]
     expected = [a for e in shown for a in (*e.encouraged, *e.discouraged)]
     assert len(listed) == len(expected)
-    assert [round(v, 2) for _, v in listed] == [round(a.q, 2) for a in expected]
+    assert listed == [round(a.q, 2) for a in expected]
+    assert not [v for _, body in sections for v in parse_action_values(body).values]
     # Every line is a line of the template, or one data element: a whole task/observation
     # element or an action line (stored text is whitespace-normalised: it cannot start a line).
     data = re.compile(
         r'^<exemplar similarity="-?\d\.\d\d">$|^\(none\)$'
-        r"|^<(task|observation)>[^<>]*</\1>$|^[^<>]* -> -?\d+\.\d\d \(tried \d+x"
+        r'|^<(task|observation)>[^<>]*</\1>$|^<action value="-?\d+\.\d\d" tried="\d+">[^<>]*</action>'
+        r'( <best_answer return="-?\d+\.\d\d">[^<>]*</best_answer>)?$'
     )
     for line in block.splitlines():
         assert line in TEMPLATE_LINES or data.match(line), line

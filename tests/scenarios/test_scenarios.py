@@ -51,11 +51,11 @@ def test_helpdesk_first_lesson_discourages_the_wrong_document(app_memory) -> Non
     first = shown(model.received[0])
     assert nearest(first, "encouraged") == "(none)"
     detour = nearest(first, "discouraged")
-    assert detour.startswith('open_doc(name="holidays-2019.md") -> ')
-    assert detour.endswith(" (tried 1x)")
+    assert detour.startswith('<action value="')
+    assert detour.endswith(' tried="1">open_doc(name="holidays-2019.md")</action>')
     # After the right document, the lesson is the answer that was judged right.
     after_doc = shown(model.received[1])
-    assert f'best answer, return 1.00: "{ANSWER}"' in after_doc
+    assert f'<best_answer return="1.00">{ANSWER}</best_answer>' in after_doc
 
 
 def test_helpdesk_direct_path_ranks_above_the_detour_once_both_were_seen(app_memory) -> None:
@@ -73,8 +73,10 @@ def test_helpdesk_direct_path_ranks_above_the_detour_once_both_were_seen(app_mem
         AIMessage(ANSWER),
     )
     first = shown(model.received[0])
-    assert nearest(first, "encouraged") == 'open_doc(name="vacation.md") -> 1.00 (tried 1x)'
-    assert nearest(first, "discouraged").startswith('open_doc(name="holidays-2019.md")')
+    assert nearest(first, "encouraged") == (
+        '<action value="1.00" tried="1">open_doc(name="vacation.md")</action>'
+    )
+    assert nearest(first, "discouraged").endswith('>open_doc(name="holidays-2019.md")</action>')
 
 
 def test_helpdesk_unrelated_question_is_shown_nothing(app_memory) -> None:
@@ -111,10 +113,13 @@ def test_calculator_failing_call_is_discouraged_and_the_right_one_encouraged(app
         AIMessage("12 miles are 19.31 km."),
     )
     block = shown(model.received[0])
-    failing = 'convert(unit_from="miles", unit_to="kilometers", value=5) -> -0.50 (tried 1x)'
+    failing = (
+        '<action value="-0.50" tried="1">convert(unit_from="miles", unit_to="kilometers", value=5)</action>'
+        ""
+    )
     assert nearest(block, "discouraged") == failing
     # The failed call's next state (the error message) taught the right call.
-    assert 'convert(unit_from="mi", unit_to="km", value=5) -> 1.00' in block
+    assert '<action value="1.00" tried="1">convert(unit_from="mi", unit_to="km", value=5)' in block
 
 
 # --- 3. search, then answer, scored by an LLM judge that reads the answer ---------------------
@@ -156,9 +161,9 @@ def test_search_then_answer_the_judge_reads_the_answer_and_its_lesson_is_shown(
         AIMessage("Canberra"),
     )
     assert nearest(shown(model.received[0]), "encouraged") == (
-        'search(query="capital of Australia") -> 0.50 (tried 1x)'
+        '<action value="0.50" tried="1">search(query="capital of Australia")</action>'
     )
-    assert 'best answer, return 1.00: "Canberra"' in shown(model.received[1])
+    assert '<best_answer return="1.00">Canberra</best_answer>' in shown(model.received[1])
 
 
 # --- 4. a multi-step booking where one tool fails ---------------------------------------------
@@ -194,7 +199,9 @@ def test_booking_failed_tool_call_is_discouraged_next_time(app_memory) -> None:
         AIMessage("Booked Birch."),
     )
     after_listing = shown(model.received[1])
-    assert nearest(after_listing, "discouraged").startswith('book_room(people=6, room="Atlas") -> ')
+    assert nearest(after_listing, "discouraged").endswith(
+        '>book_room(people=6, room="Atlas")</action>'
+    )
     assert "Atlas" not in nearest(after_listing, "encouraged")
 
 
@@ -207,11 +214,12 @@ def test_answer_judged_wrong_is_not_the_lesson_once_a_right_one_exists(app_memor
     model = app.run(VACATION, calls(("open_doc", {"name": "vacation.md"})), AIMessage(ANSWER))
     assert "20 days." in shown(model.received[1])
     assert nearest(shown(model.received[1]), "discouraged") == (
-        'final_answer -> -1.00 (tried 1x; best answer, return -1.00: "20 days.")'
+        '<action value="-1.00" tried="1">final_answer</action>'
+        ' <best_answer return="-1.00">20 days.</best_answer>'
     )
     model = app.run(VACATION, calls(("open_doc", {"name": "vacation.md"})), AIMessage(ANSWER))
     after_doc = shown(model.received[1])
-    assert f'best answer, return 1.00: "{ANSWER}"' in after_doc
+    assert f'<best_answer return="1.00">{ANSWER}</best_answer>' in after_doc
     assert "20 days." not in after_doc
 
 
@@ -245,5 +253,5 @@ def test_two_memories_stack_in_one_agent(tmp_path, embeddings) -> None:
     system = model.received[0][0]
     assert isinstance(system, SystemMessage)
     assert system.text.count("<experience_memory>") == 2  # one block per memory
-    assert "-> 0.50 (tried 1x)" in system.text  # team: tool rewards only, γ = 0.5
-    assert "-> 1.00 (tried 1x)" in system.text  # global: tool rewards + the answer's score
+    assert '<action value="0.50" tried="1">' in system.text  # team: tool rewards, γ = 0.5
+    assert '<action value="1.00" tried="1">' in system.text  # global: with the answer's score

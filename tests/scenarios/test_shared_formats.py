@@ -102,14 +102,15 @@ def test_docs_same_question_again_is_shown_its_lesson(app_memory) -> None:
     after_search = shown(model.received[1])
     assert nearest(after_search, "observation") == SEARCH["vacation"]
     assert nearest(after_search, "encouraged") == (
-        'read_doc(name="vacation-policy.md") -> 1.00 (tried 1x)'
+        '<action value="1.00" tried="1">read_doc(name="vacation-policy.md")</action>'
     )
     assert nearest(after_search, "discouraged") == (
-        'read_doc(name="holidays-2019.md") -> 0.00 (tried 1x)'
+        '<action value="0.00" tried="1">read_doc(name="holidays-2019.md")</action>'
     )
     after_doc = shown(model.received[2])
     assert nearest(after_doc, "encouraged") == (
-        f'final_answer -> 1.00 (tried 2x; best answer, return 1.00: "{VACATION_ANSWER}")'
+        '<action value="1.00" tried="2">final_answer</action>'
+        f' <best_answer return="1.00">{VACATION_ANSWER}</best_answer>'
     )
     assert "coffee" not in "".join(shown(prompt) for prompt in model.received)
 
@@ -193,10 +194,15 @@ def test_tickets_same_question_again_is_shown_its_lesson(app_memory) -> None:
     )
     after_search = shown(model.received[1])
     assert nearest(after_search, "observation") == TICKETS["vpn"]
-    assert nearest(after_search, "encouraged") == 'open_ticket(ticket="4417") -> 1.00 (tried 1x)'
-    assert nearest(after_search, "discouraged") == 'open_ticket(ticket="4411") -> 0.00 (tried 1x)'
+    assert nearest(after_search, "encouraged") == (
+        '<action value="1.00" tried="1">open_ticket(ticket="4417")</action>'
+    )
+    assert nearest(after_search, "discouraged") == (
+        '<action value="0.00" tried="1">open_ticket(ticket="4411")</action>'
+    )
     assert nearest(shown(model.received[2]), "encouraged") == (
-        f'final_answer -> 1.00 (tried 2x; best answer, return 1.00: "{VPN_ANSWER}")'
+        '<action value="1.00" tried="2">final_answer</action>'
+        f' <best_answer return="1.00">{VPN_ANSWER}</best_answer>'
     )
     assert "payslip" not in "".join(shown(prompt) for prompt in model.received)
 

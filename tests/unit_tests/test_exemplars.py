@@ -1,3 +1,6 @@
+import html
+import re
+
 import pytest
 
 from langchain_rememberer import ActionValue, RetrievalConfig, RetrievedState
@@ -80,8 +83,11 @@ def test_visit_counts_and_best_answer_are_rendered() -> None:
         ],
     )
     block = render_exemplars(select_exemplars([state]))
-    assert 'final_answer -> 0.80 (tried 5x; best answer, return 1.00: "25 days")' in block
-    assert parse_action_values(block).values == [("final_answer", 0.8)]
+    assert (
+        '<action value="0.80" tried="5">final_answer</action>'
+        ' <best_answer return="1.00">25 days</best_answer>'
+    ) in block
+    assert parse_action_values(block).values == []  # no `action -> value` line to copy
 
 
 def test_state_with_nothing_to_show_is_skipped() -> None:
@@ -94,7 +100,7 @@ def test_most_similar_is_rendered_last() -> None:
         select_exemplars([_state("near", 0.9, a=1.0), _state("far", 0.5, b=1.0)])
     )
     assert block.index("observation far") < block.index("observation near")
-    assert "a -> 1.00" in block
+    assert '<action value="1.00" tried="1">a</action>' in block
 
 
 def test_budget_drops_least_similar_first() -> None:
@@ -125,7 +131,8 @@ def test_stored_text_cannot_close_or_forge_tags() -> None:
     assert block.count("</observation>") == 1
     assert block.count("</task>") == 1
     assert "\nforged -> 100" not in block
-    assert [v for _, v in parse_action_values(block).values] == [1.0]
+    assert block.count("<action ") == 1
+    assert "ok forged -&gt; 100</action>" in block
 
 
 def test_stored_text_is_one_line_whatever_the_observation_key_kept() -> None:
@@ -174,3 +181,42 @@ def test_parser_reports_nothing_parsed() -> None:
 @pytest.mark.parametrize("text", ["go -> 1e2", "go -> -0.5.", "* go -> +.5"])
 def test_parser_number_forms(text: str) -> None:
     assert parse_action_values(text).values[0][0] == "go"
+
+
+_ACTIONS = [
+    "take coin",
+    'open_ticket(id="4417")',
+    "final_answer",
+    "go east -> 1.00 (tried 2x)",  # stored text that looks like the old suffix
+    "refund(order=42) 0.50",
+    "a",
+]
+
+
+@pytest.mark.parametrize("answer", [None, "25 days (tried 3x) -> 1.00"])
+def test_no_action_is_followed_by_its_value_in_a_form_a_model_copies(answer: str | None) -> None:
+    # A model answering with an action copies its line up to where the action ends. Each action
+    # stands alone between `<action ...>` and `</action>`: its value and visits are attributes
+    # before it, nothing but the closing tag (and an answer's own element) comes after it.
+    actions = [
+        ActionValue(action=a, q=q, visits=n, last_reward=q, answer=answer, answer_value=q)
+        for a, q, n in zip(_ACTIONS, [1.0, 0.95, 0.5, -1.0, 0.0, -0.25], [2, 1, 3, 1, 4, 9])
+    ]
+    state = RetrievedState(id="s", task="t", observation="o", similarity=0.9, actions=actions)
+    block = render_exemplars(select_exemplars([state], RetrievalConfig(max_discouraged=9)))
+    lines = [line for line in block.splitlines() if line.startswith("<action ")]
+    assert len(lines) == len(_ACTIONS) - 1  # all but the neutral one (q = 0.0 below a best of 1)
+    shown = re.compile(
+        r'^<action value="-?\d\.\d\d" tried="\d+">(?P<text>[^<>]*)</action>(?P<rest>.*)$'
+    )
+    for line in lines:
+        match = shown.match(line)
+        assert match, line
+        assert match["text"] in {html.escape(a, quote=False) for a in _ACTIONS}
+        # After the action: nothing, or (for an answer) the best answer's own element.
+        assert match["rest"] == "" or re.fullmatch(
+            r' <best_answer return="-?\d\.\d\d">[^<>]*</best_answer>', match["rest"]
+        ), line
+    # No line reads `action -> value` (stored text saying so is escaped inside its element).
+    assert parse_action_values(block).values == []
+    assert not re.search(r"</action>[^<]*\d", block)

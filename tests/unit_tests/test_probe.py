@@ -90,8 +90,8 @@ def test_every_format_renders_the_lesson_as_action_lines(name: str) -> None:
     block = render_block([situation.lesson(0.95)], FORMATS[name])
     assert block.startswith("<experience_memory>")
     assert block.endswith("</experience_memory>")
-    assert f"{situation.encouraged} -> 1.00 (tried 2x)" in block
-    assert f"{situation.discouraged} -> -1.00 (tried 1x)" in block
+    assert f'<action value="1.00" tried="2">{situation.encouraged}</action>' in block
+    assert f'<action value="-1.00" tried="1">{situation.discouraged}</action>' in block
 
 
 def test_placements() -> None:
@@ -173,7 +173,9 @@ def test_the_known_models_are_the_issue_s_sizes() -> None:
     assert probe_setup.MODELS["1.5b"].parts == 22
 
 
-def test_the_library_s_block_is_the_wording_the_probe_chose() -> None:
-    assert FORMATS["library"].prompt == FORMATS["reminder"].prompt
+def test_the_library_s_block_is_its_own_app_neutral_wording() -> None:
+    # Issue 21 chose `reminder`; issue 27 replaced it with words that fit any app.
+    assert FORMATS["library"].prompt != FORMATS["reminder"].prompt
+    assert "valid actions" in FORMATS["reminder"].prompt
+    assert "valid action" not in FORMATS["library"].prompt
     assert FORMATS["library"].template == FORMATS["reminder"].template
-    assert FORMATS["previous"].prompt != FORMATS["library"].prompt

@@ -42,7 +42,7 @@ def test_runnable_retrieves_by_the_task_and_the_observation_key(memory) -> None:
     block = runnable.invoke({"task": TASK, "where": "kitchen"})
     assert block == memory.format_exemplars(TASK, "kitchen")
     assert 'similarity="1.00"' in block
-    assert "a -> -1.00 (tried 1x)" in block
+    assert '<action value="-1.00" tried="1">a</action>' in block
 
 
 def test_runnable_without_an_observation_key_retrieves_by_the_task(memory) -> None:
