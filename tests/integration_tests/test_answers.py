@@ -45,7 +45,7 @@ def test_the_best_answer_is_retrieved_and_shown(memory) -> None:
     assert (answer.action, answer.visits, answer.q) == ("final_answer", 2, 0.5)
     assert (answer.answer, answer.answer_value) == ("You get 25 days a year.", 1.0)
     block = memory.format_exemplars(TASK, "Vacation: 25 days a year.")
-    assert '"You get 25 days a year."' in block
+    assert '<best_answer return="1.00">You get 25 days a year.</best_answer>' in block
 
 
 def test_answers_survive_export_import_and_rebuild(memory, make_memory, tmp_path) -> None:

@@ -55,7 +55,8 @@ def test_concurrent_agent_runs_learn_and_see_exemplars_on_the_async_api(
     results = asyncio.run(main())
     assert calls.most > 1  # the runs' Chroma calls overlapped ...
     assert calls.on_loop == []  # ... in worker threads, never on the loop
-    assert all("sub(a=2, b=3) -> -1.00" in system_text(m.received[0]) for m in models)
+    shown = '<action value="-1.00" tried="1">sub(a=2, b=3)</action>'
+    assert all(shown in system_text(m.received[0]) for m in models)
     check = twin(server_memory, embeddings)
     run_ids = [r["rememberer_run_id"] for r in results]
     assert len(set(run_ids)) == RUNS

@@ -254,7 +254,7 @@ def test_search_uses_the_settings_the_memory_was_built_with(tmp_path, embeddings
         "min_task_similarity": None,
     }  # fmt: skip
     expected = memory.format_exemplars(TASK, "Pantry. You see a coin.", recent_actions=["go east"])
-    assert "take coin -> 1.00" in expected
+    assert '<action value="1.00" tried="1">take coin</action>' in expected
     assert found["block"] == expected
     assert found["states"][0]["similarity"] > 0.999  # the state, keyed "[after: go east] ..."
     # Without the history the agent had, that state is matched less well.

@@ -163,7 +163,7 @@ def test_bench_drives_an_openai_compatible_model(serve, tmp_path: Path, monkeypa
     assert all(s.startswith("You play a text game.") for s in systems)
     shown = [s for s in systems if "<experience_memory>" in s]
     assert shown, "the memory was never shown to the model"
-    assert any("<encouraged>\nact(command=" in s for s in shown)
+    assert any('<encouraged>\n<action value="' in s and "act(command=" in s for s in shown)
 
 
 def test_a_model_that_never_stops_does_not_stop_the_bench(
