@@ -10,8 +10,8 @@ namespace, and every `check_every` added states (1% of `max_states`) asks Chroma
 count (one call). Only when another `check_every` states would pass `max_states` does it scan
 the rows and evict down to `max_states` minus `check_every`: a scan per `check_every` new
 states, at most. Other processes writing the same namespace check on their own learns, so
-together they may pass the cap by their batches. A state with pending slots (a learn in
-flight) is not evicted.
+together they may pass the cap by their batches. Rows left with decided slots pending are
+settled first; a state with an undecided slot (a learn in flight) is not evicted.
 """
 
 from __future__ import annotations
@@ -84,14 +84,22 @@ class Capacity:
 
 
 def evict(memory: Any, ns: Namespace, keep: int) -> int:
-    """Evict the least visited, then least recently updated, states down to `keep` states."""
-    rows = [row for page in memory.store.row_pages(ns) for row in page]
+    """Evict the least visited, then least recently updated, states down to `keep` states.
+
+    Rows a learn left with decided slots pending are settled first (a write per page of them,
+    DESIGN §6); a row with an undecided slot (a learn in flight) stays.
+    """
+    rows = []
+    for page in memory.store.row_pages(ns):
+        pending = {row.id: row for row in page if row.pending}
+        settled = memory.ledger.settle(ns, pending) if pending else {}
+        rows += [settled.get(row.id, row) for row in page]
     if len(rows) <= keep:
         return 0
-    settled = [row for row in rows if not row.pending]
-    settled.sort(
+    candidates = [row for row in rows if not row.pending]
+    candidates.sort(
         key=lambda row: (sum(s.visits for s in row.base.values()), row.last_update, row.id)
     )
-    victims = settled[: len(rows) - keep]
+    victims = candidates[: len(rows) - keep]
     memory.ledger.delete_states(ns, victims)
     return len(victims)

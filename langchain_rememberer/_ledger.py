@@ -1,4 +1,4 @@
-"""The log protocol: prepare a run, claim its slots, commit it, settle the rows (DESIGN §6).
+"""The log protocol: claim a run's slots, name them in its rows, commit it (DESIGN §6).
 
 `Ledger` does every write of the learn path and of maintenance; its reads are by id (and
 one vector query in `_operations.retrieve`). The records and the pure rules are in
@@ -117,7 +117,7 @@ class Ledger:
         vectors: Mapping[str, Sequence[float]],
         *,
         prepared: bool = True,
-    ) -> tuple[bool, dict[str, Row], Status, RunRecord]:
+    ) -> tuple[bool, dict[str, Row], Status, RunRecord, dict[str, list[Slot]]]:
         """Claim a slot per state for a run, name them in its rows, then commit it.
 
         `rows` are the run's rows as read (missing: new states, written with `vectors`).
@@ -126,7 +126,8 @@ class Ledger:
         targets; the slots claimed for ours are invalid at once, their nonce being another).
         Returns whether this call's done record is the one that counts (another writer's may
         have committed the run first), the run's rows as written, the status of their pending
-        slots' runs after the commit (for `settle`), and the run as stored.
+        slots' runs after the commit, the run as stored, and the slots found at each row's
+        `known` (claimed by writers this one's rows do not know of).
         """
         current = {s: rows.get(s) or Row(s, run.task_of(s), run.key_of(s)) for s in run.state_ids()}
         mine, current, stored = self.claim(ns, _wanted(run), current, run=None if prepared else run)
@@ -136,17 +137,24 @@ class Ledger:
             mine, current, _ = self.claim(ns, _wanted(run), current)
         wanted = _wanted(run)
         new = {s: vectors[s] for s in wanted if s not in rows}
+        now = time.time()  # when each state was last learned: eviction ranks by it
+        current = {s: dataclasses.replace(row, last_update=now) for s, row in current.items()}
         self.store.write_rows(ns, list(current.values()), new)
         done = Done(run.run_id, run.nonce, tuple((s, mine[s]) for s in wanted), uuid.uuid4().hex)
         runs = {run.run_id} | {r for row in current.values() for r in row.pending_runs()}
-        status = self._add_done(ns, done, runs)
+        ends = {s: row.known for s, row in current.items()}
+        status, found = self._add_done(ns, done, runs, ends)
         committed = status.dones.get(run.run_id)
         mine_counts = committed is not None and committed.by == done.by
-        return mine_counts and status.learned(run.run_id), current, status, run
+        return mine_counts and status.learned(run.run_id), current, status, run, found
 
-    def _add_done(self, ns: Namespace, done: Done, runs: set[str]) -> Status:
-        """Add a done record; returns the status of `runs` after it.
+    def _add_done(
+        self, ns: Namespace, done: Done, runs: set[str], ends: Mapping[str, int]
+    ) -> tuple[Status, dict[str, list[Slot]]]:
+        """Add a done record; returns the status of `runs` after it, and the slots at `ends`.
 
+        The read that tells whether the done record won also probes each row's end (the
+        position at its `known`): one read for both.
         A done record of another nonce than the run record's is stale: its run was forgotten
         (run records are never rewritten, so that nonce's run record is gone for good) and a
         later attempt prepared the run anew. It is deleted only if it still holds that nonce
@@ -154,12 +162,17 @@ class Ledger:
         same run can never leave a run that no attempt can commit.
         """
         meta, doc = done.chroma()
+        ordered = sorted(runs)
+        probes = {slot_id(s, i): s for s, i in ends.items()}
+        ids = [run_key(r) for r in ordered] + [done_id(r) for r in ordered] + list(probes)
         for _ in range(_MAX_ROUNDS):
             self.store.add_log(ns, [(done_id(done.run_id), meta, doc)])
-            status = self.status(ns, runs)
+            got = self.store.get_log(ns, ids)
+            status = _runs_and_dones(got)
             run, stored = status.runs.get(done.run_id), status.dones.get(done.run_id)
             if run is None or stored is None or stored.nonce == run.nonce:
-                return status
+                found = {s: [_slot_of(i, *got[i])] for i, s in probes.items() if i in got}
+                return status, found
             self.store.delete_log_if(ns, done_id(done.run_id), nonce=stored.nonce)
         msg = f"could not commit run {done.run_id!r}: too many concurrent forgets of it"
         raise StorageError(msg)
@@ -266,7 +279,7 @@ class Ledger:
             if status is None:
                 status = self.status(ns, {r for row in rows.values() for r in row.pending_runs()})
             status = self._help(ns, rows, status)
-            settled = {s: _settled(row, status, self.rlem) for s, row in rows.items()}
+            settled = {s: row.settle(status, self.rlem) for s, row in rows.items()}
             changed = [row for s, row in settled.items() if row != written.get(s)]
             self.store.write_rows(ns, changed)
             written.update({row.id: row for row in changed})
@@ -294,12 +307,7 @@ class Ledger:
 
     def _help(self, ns: Namespace, rows: Mapping[str, Row], status: Status) -> Status:
         """Complete the prepared runs stuck in these rows (`HELP_AFTER`); the new status."""
-        stuck = set()
-        for row in rows.values():
-            for n, slot in enumerate(row.pending):
-                later = len(row.pending) - n - 1
-                if status.verdict(slot) == "undecided" and later >= HELP_AFTER:
-                    stuck.add(slot.run_id)
+        stuck = {r for row in rows.values() for r in row.stuck_runs(status, HELP_AFTER)}
         if not stuck:
             return status
         for run_id in sorted(stuck):
@@ -313,22 +321,30 @@ class Ledger:
         run: RunRecord,
         rows: Mapping[str, Row] | None = None,
         vectors: Mapping[str, Sequence[float]] | None = None,
+        before: Status | None = None,
         *,
         settle: bool = True,
         prepared: bool = True,
     ) -> tuple[bool, int, RunRecord]:
-        """Complete a run (of this writer or any other), then settle its rows.
+        """Complete a run (of this writer or any other); settle its rows if others wrote them.
 
         The one commit path of `learn`, `import` and repair (helping, `compact`, `rebuild`).
-        `rows`: the run's rows as already read; `vectors`: states already embedded (a state
-        with a vector and no row was read and is new); the rest are read and embedded here.
-        `settle=False` (helping, from inside another settle) leaves the rows for the caller to
-        settle. `prepared=False`: a new run, its record added with its first claims. Returns
-        whether this call's done record is the one that counts, how many of the run's states
-        are new, and the run as stored (another attempt's, if it prepared it first).
+        `rows`: the run's rows as already read; `before`: the status of their pending slots'
+        runs, read with them (their decided slots are folded in the write that names the
+        run's); `vectors`: states already embedded (a state with a vector and no row was read
+        and is new); the rest are read and embedded here. The rows are left with the run's
+        slots pending (a reader's view reads the status of a pending run by id; the next write
+        of a state folds what is decided): they are settled here only when the read after the
+        commit found a slot they do not know of, or a stuck run to help. `settle=False`
+        (helping, from inside another settle) leaves that to the caller. `prepared=False`: a
+        new run, its record added with its first claims. Returns whether this call's done
+        record is the one that counts, how many of the run's states are new, and the run as
+        stored (another attempt's, if it prepared it first).
         """
         states = run.state_ids()
         got, embedded = dict(rows or {}), dict(vectors or {})
+        if before is not None:
+            got = {s: row.settle(before, self.rlem) for s, row in got.items()}
         unread = [s for s in states if s not in got and s not in embedded]
         if unread:
             got.update(self.store.get_rows(ns, unread))
@@ -336,9 +352,11 @@ class Ledger:
         todo = [s for s in missing if s not in embedded]
         pairs = [(run.task_of(s), run.key_of(s)) for s in todo]
         embedded.update(zip(todo, self.encoder.state_vectors(ns.task_weight, pairs), strict=True))
-        committed, written, status, run = self.complete(ns, run, got, embedded, prepared=prepared)
-        if settle:
-            self.settle(ns, written, status=status)
+        committed, written, status, run, found = self.complete(
+            ns, run, got, embedded, prepared=prepared
+        )
+        if settle and (found or any(w.stuck_runs(status, HELP_AFTER) for w in written.values())):
+            self.settle(ns, self.knowing(ns, written, found), written=written)
         return committed, len(missing), run
 
     # -- forgetting --------------------------------------------------------------------------
@@ -380,21 +398,3 @@ def _wanted(run: RunRecord) -> dict[str, Slot]:
         s: Slot(s, -1, run.run_id, run.slots(s), run.task_of(s), run.key_of(s), nonce=run.nonce)
         for s in run.state_ids()
     }
-
-
-def _settled(row: Row, status: Status, rlem: RLEMConfig) -> Row:
-    """`row.settle`, stamped with the time when its base changed (eviction ranks by it)."""
-    settled = row.settle(status, rlem)
-    if settled.base == row.base:
-        return settled
-    return dataclasses.replace(settled, last_update=time.time())
-
-
-def new_run(
-    run_id: str, fingerprint: str, task: str, steps: Sequence[Any], created_at: float | None = None
-) -> RunRecord:
-    """A run record with a fresh nonce, made now (or at `created_at`, an import's time)."""
-    when = time.time() if created_at is None else created_at
-    return RunRecord(
-        run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps), {"created_at": when}
-    )

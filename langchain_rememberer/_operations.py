@@ -13,12 +13,12 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_rememberer import rlem
-from langchain_rememberer._ledger import new_run
 from langchain_rememberer._records import (
     PlannedStep,
     RunRecord,
     Update,
     cap_episode,
+    new_run,
     stable_id,
 )
 from langchain_rememberer._rows import Row, rank, ties
@@ -179,7 +179,6 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
 def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> LearnReport:
     fingerprint = episode_fingerprint(episode)  # of what was given, before any cap
     outcome = outcome_of(episode)  # the total reward as given, too
-    outcome = outcome_of(episode)
     episode = cap_episode(episode, memory.rlem.max_run_reward)
     ns = open_namespace(memory, namespace)
     memory.store.record_settings(ns, memory.build_settings())  # for the CLI (a no-op mostly)
@@ -189,7 +188,10 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
     ids = [stable_id(task, key) for key in keys]
     ledger = memory.ledger
     rows = memory.store.get_rows(ns, ids)
-    earlier = ledger.status(ns, [episode.run_id])
+    # With the run's status, that of the rows' pending slots: the write naming ours folds them.
+    earlier = ledger.status(
+        ns, {episode.run_id} | {r for w in rows.values() for r in w.pending_runs()}
+    )
     stored = earlier.runs.get(episode.run_id)
     if stored is not None:
         stored.check_same(fingerprint)
@@ -207,7 +209,7 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         stored = replace(new_run(episode.run_id, fingerprint, task, steps), outcome=outcome)
     # A stored run keyed by other settings has states of its own: `commit` reads and embeds them.
     known = {s: rows[s] for s in stored.state_ids() if s in rows}
-    committed, added, stored = ledger.commit(ns, stored, known, by_id, prepared=prepared)
+    committed, added, stored = ledger.commit(ns, stored, known, by_id, earlier, prepared=prepared)
     if not committed:  # another call learned this run first (a retry, a duplicate, a helper)
         if not ledger.status(ns, [episode.run_id]).learned(episode.run_id):
             msg = (

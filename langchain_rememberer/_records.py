@@ -20,6 +20,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import time
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -37,6 +39,7 @@ __all__ = [
     "Update",
     "cap_episode",
     "done_id",
+    "new_run",
     "run_key",
     "slot_id",
     "stable_id",
@@ -383,4 +386,14 @@ def cap_episode(episode: Episode, cap: float | None) -> Episode:
     pairs = zip(episode.steps, capped, strict=True)
     return episode.model_copy(
         update={"steps": [s.model_copy(update={"reward": r}) for s, r in pairs]}
+    )
+
+
+def new_run(
+    run_id: str, fingerprint: str, task: str, steps: Sequence[Any], created_at: float | None = None
+) -> RunRecord:
+    """A run record with a fresh nonce, made now (or at `created_at`, an import's time)."""
+    when = time.time() if created_at is None else created_at
+    return RunRecord(
+        run_id, uuid.uuid4().hex, fingerprint, task, tuple(steps), {"created_at": when}
     )

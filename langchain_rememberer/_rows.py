@@ -60,6 +60,14 @@ class Row:
         """Run ids of its pending slots (what `view` and `settle` need the status of)."""
         return {s.run_id for s in self.pending if not s.forget}
 
+    def stuck_runs(self, status: Status, after: int) -> set[str]:
+        """Runs of its undecided slots with `after` slots or more after them (to help)."""
+        return {
+            slot.run_id
+            for n, slot in enumerate(self.pending[: max(len(self.pending) - after, 0)])
+            if status.verdict(slot) == "undecided"
+        }
+
     def with_slots(self, slots: Iterable[Slot]) -> Row:
         """This row knowing more slots (each at or after `known`, in any order)."""
         have = {s.index for s in self.pending}

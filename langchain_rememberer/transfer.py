@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer import reference
-from langchain_rememberer._ledger import new_run
 from langchain_rememberer._records import (
     LogRecord,
     PlannedStep,
     Slot,
     Update,
+    new_run,
     slot_id,
     stable_id,
 )

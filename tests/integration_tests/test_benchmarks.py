@@ -59,7 +59,7 @@ def test_learn_benchmark_smoke() -> None:
     assert set(calls["monte-carlo (default)"]) <= {"get", "add", "upsert", "update"}
     assert set(calls["n_step=2, states stored"]) <= {"get", "add", "upsert", "update"}
     assert calls["n_step=2"]["query"] > 0
-    assert 8 <= sum(calls["monte-carlo (default)"].values()) <= 16
+    assert 6 <= sum(calls["monte-carlo (default)"].values()) <= 16
 
 
 def test_async_retrieval_benchmark_smoke() -> None:
@@ -212,9 +212,10 @@ def test_hot_state_benchmark_smoke() -> None:
     hot_raw, fresh_raw, hot_ratio, fresh_ratio = map(float, match.groups())
     assert hot_ratio == pytest.approx(hot / hot_raw, abs=0.01 + 0.1 / hot_raw)
     assert fresh_ratio == pytest.approx(fresh / fresh_raw, abs=0.01 + 0.1 / fresh_raw)
-    # 40 fill updates, a warm-up and 2 timed episodes touch it; its row has nothing pending
+    # 40 fill updates, a warm-up and 2 timed episodes touch it; its row has the last learn's
+    # slot pending (each learn folds the one before), never its history
     assert re.fullmatch(
-        r"the hot state: 43 slots, 0 pending in its row, "
+        r"the hot state: 43 slots, 1 pending in its row, "
         rf"table \{{'take coin': \({number}, 43\)\}}",
         state,
     ), state

@@ -158,7 +158,8 @@ def _raise_unexpected(actor: Actor) -> None:
     error = actor.error
     if error is None:
         return
-    if isinstance(error, StorageError) and "was deleted while it was being learned" in str(error):
+    raced = ("was deleted while it was being learned", "was forgotten while it was being learned")
+    if isinstance(error, StorageError) and any(m in str(error) for m in raced):
         return  # documented: a learn racing a forget of its run id
     msg = f"{actor.name} raised {type(error).__name__}: {error}"
     raise AssertionError(msg) from error
@@ -373,7 +374,10 @@ def _recover(
             )
             ns = memory._open(None)
             rows = [row for page in memory.store.row_pages(ns) for row in page]
-            seen = Counter({(row.key, a): s.visits for row in rows for a, s in row.base.items()})
+            tables = memory.ledger.view(ns, rows)  # a learn leaves its slots pending
+            seen = Counter(
+                {(row.key, a): s.visits for row, t in zip(rows, tables) for a, s in t.items()}
+            )
             assert seen == visits, "each run counted once"
 
 
@@ -552,14 +556,15 @@ def test_compact_and_rebuild_complete_a_run_killed_before_its_rows() -> None:
 
 
 def test_one_killed_writer_leaves_no_row_lagging() -> None:
-    """Minimal: learn(run-0) runs 9 store calls (committed, its settle's status read);
-    learn(run-1) runs whole (claims the hall's slot 1, settles, finds nothing after it);
-    learn(run-0) writes its settled rows (the hall knowing slot 0 only) and dies before its
-    probe. run-1 is learned and exported, but retrieve and stats miss its hall update until
-    the next writer of the hall or compact(), which now reads past every row's `known`."""
+    """Minimal: learn(run-0) claims the hall's slot 0 ("start" + 4 store calls); learn(run-1)
+    runs whole (claims the hall's slot 1, commits, finds nothing after it); learn(run-0)
+    writes its rows (the hall knowing slot 0 only), adds its done record and dies at the read
+    that probes past `known`. run-1 is learned and exported, but retrieve and stats miss its
+    hall update until the next writer of the hall or compact(), which reads past every row's
+    `known`."""
     memory = make_memory(SimStore())
-    schedule = [0] * 8 + [1] * 40  # "start" + 7 calls of learn(run-0), then learn(run-1)
-    sched = run_actors(memory, [(("learn", 0), 8), (("learn", 1), None)], replay(schedule))
+    schedule = [0] * 5 + [1] * 40
+    sched = run_actors(memory, [(("learn", 0), 6), (("learn", 1), None)], replay(schedule))
     assert [a.killed for a in sched.actors] == [True, False]
     assert disagreements(memory, evicted=False)  # the window: the hall lags run-1's slot
     memory.compact()  # probes every row past its `known`: settles the hall with it
@@ -580,17 +585,19 @@ def test_a_killed_evict_leaves_readers_agreeing() -> None:
 @pytest.mark.xfail(
     strict=True,
     reason="issue 26 B, racing (no kill): evict deletes a state's slots while a learn claims "
-    "there; the learn takes a deleted position an old done record names",
+    "there; the learn's row keeps a deleted slot's pending copy",
 )
 def test_an_evict_racing_a_learn_of_the_state_leaves_readers_agreeing() -> None:
-    """Minimal: learn run-3, run-2 (hall slots 0, 1); evict every state while fill-8 learns
-    the hall: it walks past slot 0 (run-3's, deleted right after) into slot 1 (run-2's,
-    deleted): done:run-2 names fill-8's slot (the export doubles fill-8), and the hall's row
-    shows run-3's evicted update from its pending copy."""
+    """Minimal: learn run-3, run-2 (hall slots 0, 1); evict every state (it settles the rows
+    the learns left pending, then deletes them) while fill-8 learns the hall: fill-8 finds no
+    row, claims position 0, finds it taken (run-3's slot, deleted right after) and walks past
+    it, keeping that slot in its row's pending copy: the hall's row shows run-3's evicted
+    update. (Sequentially too, done:run-3 still names position 0, which fill-8's slot takes:
+    export and `valid` check a slot's own run, so no reader counts it; DESIGN §6.)"""
     memory = make_memory(SimStore())
     for n in [3, 2]:
         memory.learn(episode(n))
-    schedule = [0, 0, 0, 0, 1, 1, 1, 0, 1, 1, 0, 0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1]
+    schedule = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
     run_actors(memory, [(("evict", 0), None), (("fill", 8), None)], replay(schedule))
     assert_agree(memory, "evict racing a learn", evicted=True)
 
