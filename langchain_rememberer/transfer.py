@@ -41,7 +41,7 @@ if TYPE_CHECKING:
 
 EXPORT_FORMAT = "langchain-rememberer/log"
 _CHUNK = 500
-"""Runs whose records an export reads per call."""
+"""Runs an export reads at once: their records, slots and rows, one read of each."""
 
 
 _LINE_BREAKS = str.maketrans({"\x85": "\\u0085", "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -225,26 +225,39 @@ def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
     """Every learned update still stored, by run and step.
 
     An evicted state's are gone: its row is deleted first, so a slot without a row is skipped
-    (an eviction killed before deleting the slots leaves readers agreeing).
+    (an eviction killed before deleting the slots leaves readers agreeing). The runs are read
+    `_CHUNK` at a time, three reads a chunk (`_chunk_records`), not two a run.
     """
-    ledger = memory.ledger
     records: list[LogRecord] = []
     dones = memory.store.log_of_kind(ns, "done")
     for start in range(0, len(dones), _CHUNK):
         chunk = dones[start : start + _CHUNK]
-        status = ledger.status(ns, [meta["run_id"] for _i, meta, _d in chunk])
-        for run_id, done in status.dones.items():
-            if not status.learned(run_id):
-                continue
-            run = status.runs[run_id]
-            got = memory.store.get_log(ns, [slot_id(s, i) for s, i in done.slots])
-            rows = memory.store.get_rows(ns, [s for s, _i in done.slots])  # evicted: no row
-            for record_id, (meta, doc) in got.items():
-                slot = Slot.from_chroma(record_id, meta, doc)  # listed: it was written whole
-                mine = slot.run_id == run_id and slot.nonce == run.nonce  # not re-claimed
-                if mine and slot.state_id in rows:
-                    records += slot.log_records(run)
+        records += _chunk_records(memory, ns, [meta["run_id"] for _i, meta, _d in chunk])
     return sorted(records, key=lambda r: r.order)
+
+
+def _chunk_records(memory: MemoryLike, ns: Namespace, run_ids: Sequence[str]) -> list[LogRecord]:
+    """The learned updates of some runs still stored, by run and slot as their done records list.
+
+    One read of their run and done records, one of all their slots, one of all the rows those
+    slots update (the store splits a read only past its batch size). A slot counts for the run
+    that lists it only if that run claimed it (its run id and nonce: a re-claimed position is
+    another run's) and its state still has a row.
+    """
+    status = memory.ledger.status(ns, run_ids)
+    dones = [d for run_id, d in status.dones.items() if status.learned(run_id)]
+    listed = {d.run_id: list(dict.fromkeys(slot_id(s, i) for s, i in d.slots)) for d in dones}
+    got = memory.store.get_log(ns, [i for ids in listed.values() for i in ids])
+    slots = {i: Slot.from_chroma(i, meta, doc) for i, (meta, doc) in got.items()}  # written whole
+    rows = memory.store.get_rows(ns, [s for d in dones for s, _i in d.slots])
+    records: list[LogRecord] = []
+    for run_id, ids in listed.items():
+        run = status.runs[run_id]
+        for slot in (slots[i] for i in ids if i in slots):
+            mine = slot.run_id == run_id and slot.nonce == run.nonce  # not re-claimed
+            if mine and slot.state_id in rows:  # evicted: no row
+                records += slot.log_records(run)
+    return records
 
 
 def import_records(memory: MemoryLike, ns: Namespace, records: Sequence[LogRecord]) -> int:

@@ -22,7 +22,7 @@ from langchain_rememberer.types import is_encodable
 __all__ = ["MEMORY_COMMANDS", "build_app", "main"]
 
 MEMORY_COMMANDS = (
-    "namespaces", "stats", "top", "search", "show", "inspect", "lift",  # inspect: hidden
+    "namespaces", "stats", "top", "search", "show", "lift",
     "export", "import", "forget", "rebuild", "compact", "clear", "migrate",
 )  # fmt: skip
 """Commands that need only the memory."""

@@ -77,17 +77,12 @@ class Store:
     collection_name: str = "rememberer"
 
     @classmethod
-    def chosen(
-        cls, path: Path | None, url: str | None, collection_name: str, *, legacy: Path | None = None
-    ) -> Store:
-        """The store of `--path`/`--url` (or the positional PATH of the older commands).
+    def chosen(cls, path: Path | None, url: str | None, collection_name: str) -> Store:
+        """The store of `--path`/`--url`.
 
         Raises:
             typer.Exit: (code 2) both, or an URL that is not http://HOST[:PORT].
         """
-        if legacy is not None and path is not None and legacy != path:
-            raise fail(f"two paths given: {legacy} and --path {path}; give one")
-        path = path or legacy
         if url is None:
             return cls(path or DEFAULT_PATH, collection_name=collection_name)
         if path is not None:

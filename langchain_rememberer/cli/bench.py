@@ -218,9 +218,6 @@ def demo(  # noqa: PLR0917
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     holdout: Annotated[float, typer.Option(help=HELP["holdout"])] = 0.0,
-    legacy_path: Annotated[
-        Path | None, typer.Option("--path", hidden=True, help="Deprecated: use --out.")
-    ] = None,
 ) -> None:
     """Watch an agent learn a text game, with and without REMEMBERER (offline).
 
@@ -229,9 +226,6 @@ def demo(  # noqa: PLR0917
     `--holdout`, that share of the memory agent's training runs is shown no lessons, and the
     demo ends with the memory's own lift line (`rememberer lift`, docs/lift.md).
     """
-    if legacy_path is not None:
-        console.print("[yellow]note:[/yellow] `demo --path` is deprecated; use --out")
-        out = legacy_path
     config = _config(**asdict(D) | {
         "env": DEMO_GAME[0], "game_params": DEMO_GAME[1], "epochs": epochs,
         "train_seeds": train_seeds, "test_seeds": test_seeds, "seed": seed,

@@ -33,12 +33,7 @@ from langchain_rememberer.cli._render import (
     state_data,
     update_data,
 )
-from langchain_rememberer.cli.search import (
-    JsonOpt,
-    LegacyPath,
-    inspect_memory,
-    search,
-)
+from langchain_rememberer.cli.search import JsonOpt, search
 
 if TYPE_CHECKING:
     from langchain_rememberer.memory import RemembererMemory
@@ -67,8 +62,7 @@ def namespaces(
         console.print(Text(name))
 
 
-def stats(  # noqa: PLR0917
-    legacy_path: LegacyPath = None,
+def stats(
     path: PathOpt = None,
     url: UrlOpt = None,
     collection_name: CollectionOpt = "rememberer",
@@ -80,12 +74,7 @@ def stats(  # noqa: PLR0917
     JSON keys: namespace, states, actions, updates, pending, task_weight, size_on_disk_bytes
     (the whole database directory; null for a server), path, url.
     """
-    if legacy_path is not None:
-        err_console.print(
-            Text("note: `rememberer stats PATH` is deprecated; use `rememberer stats --path "
-                 "PATH --json`")
-        )  # fmt: skip
-    store = Store.chosen(path, url, collection_name, legacy=legacy_path)
+    store = Store.chosen(path, url, collection_name)
     memory = store.open()
     name = resolve_namespace(memory, store, namespace)
     with reported_errors():
@@ -102,7 +91,7 @@ def stats(  # noqa: PLR0917
         "path": None if store.path is None else str(store.path),
         "url": None if store.path is not None else store.where,
     }
-    if as_json or legacy_path is not None:
+    if as_json:
         print_json(data)
         return
     table = Table(
@@ -219,5 +208,3 @@ def register(app: typer.Typer) -> None:
         (show, "show"),
     ):  # fmt: skip
         app.command(name=name, epilog=EXIT_CODES, cls=Command)(command)
-    # The older name of `search --states`: kept working, out of the help.
-    app.command(name="inspect", epilog=EXIT_CODES, cls=Command, hidden=True)(inspect_memory)

@@ -1,14 +1,12 @@
 """`rememberer search`: the exemplar block (or the states) an agent would get, as it got them.
 
 The memory's retrieval settings are those the namespace recorded when it was learned into
-(`RemembererMemory.recorded_settings`), a flag overriding each. `inspect`, the older name of
-`search --states`, is kept hidden. Imports no benchmark code but the TextWorld observation key,
-lazily, for a benchmark memory (`actions`, `room+actions`).
+(`RemembererMemory.recorded_settings`), a flag overriding each. Imports no benchmark code but
+the TextWorld observation key, lazily, for a benchmark memory (`actions`, `room+actions`).
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -33,14 +31,9 @@ if TYPE_CHECKING:
     from langchain_rememberer.memory import RemembererMemory
     from langchain_rememberer.types import RetrievedState
 
-__all__ = ["KEYS", "JsonOpt", "KeyOpt", "LegacyPath", "inspect_memory", "key_function", "search"]
+__all__ = ["KEYS", "JsonOpt", "KeyOpt", "key_function", "search"]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON (stable keys) for scripts.")]
-LegacyPath = Annotated[
-    Path | None,
-    typer.Argument(metavar="PATH", help="Deprecated: use --path.", hidden=True),
-]
-"""The positional PATH of the first releases' `stats` and `inspect`: hidden, still read."""
 KeyOpt = Annotated[
     str,
     typer.Option(
@@ -250,33 +243,3 @@ def _print_states(name: str, states: list[RetrievedState]) -> None:
         err_console.print(Text(f"no state of {name} is similar enough"))
     for state in states:
         print_state(state, heading=f"similarity {state.similarity:.3f}, state")
-
-
-def inspect_memory(  # noqa: PLR0917
-    task: Annotated[str, typer.Option(help="The task to look up.")],
-    legacy_path: LegacyPath = None,
-    observation: Annotated[str, typer.Option(help="The observation (default: the task).")] = "",
-    path: PathOpt = None,
-    url: UrlOpt = None,
-    collection_name: CollectionOpt = "rememberer",
-    namespace: NamespaceOpt = None,
-    k: Annotated[int, typer.Option("-k", help="How many states to show.")] = 3,
-    observation_key: RecordedKeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Deprecated: `rememberer search TASK [OBSERVATION] --states` does the same."""
-    err_console.print(
-        Text("note: `rememberer inspect` is deprecated; use `rememberer search TASK "
-             "[OBSERVATION] --states` (--path, not a positional PATH)")
-    )  # fmt: skip
-    store = Store.chosen(path, url, collection_name, legacy=legacy_path)
-    memory = store.open()
-    name = resolve_namespace(memory, store, namespace)
-    _retrieval_settings(memory, name, key=observation_key)
-    seen = observation or task
-    with reported_errors():
-        states = memory.retrieve(task, seen, k=k, namespace=name)
-    if as_json:
-        print_json(_retrieved_data(name, task, seen, states))
-        return
-    _print_states(name, states)

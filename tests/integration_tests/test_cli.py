@@ -186,6 +186,14 @@ def test_a_bad_output_path_fails_before_the_run(tmp_path: Path) -> None:
     assert "--out" in demo.output
 
 
+def test_demo_path_of_0_1_is_a_usage_error(tmp_path: Path) -> None:
+    # `demo --path DIR` is now `demo --out DIR`; `--path` is always a memory.
+    demo = runner.invoke(app, ["demo", "--path", str(tmp_path / "o")])
+    assert demo.exit_code == 2
+    assert "No such option: --path" in demo.output
+    assert not (tmp_path / "o").exists()
+
+
 def test_bench_rejects_out_of_range_settings(tmp_path: Path) -> None:
     args = ["bench", "--train-seeds", "1001", "--max-steps", "0", "--out", str(tmp_path / "o")]
     result = runner.invoke(app, args)
@@ -204,11 +212,9 @@ def test_an_unknown_model_provider_is_a_clear_error(tmp_path: Path) -> None:
 
 def test_search_with_a_bad_k_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "demo"
-    # --path: the older name of --out, still read
-    args = ["demo", "--path", str(path), "--epochs", "1", "--train-seeds", "1", "--test-seeds", "1"]
+    args = ["demo", "--out", str(path), "--epochs", "1", "--train-seeds", "1", "--test-seeds", "1"]
     first = runner.invoke(app, args)
     assert first.exit_code == 0, first.output
-    assert "`demo --path` is deprecated; use --out" in first.output
     search = runner.invoke(app, ["search", "t", "--path", str(path / "chroma"), "-k", "0"])
     assert search.exit_code == 2
     assert "k must be a whole number from 1" in search.stderr
@@ -228,7 +234,7 @@ def test_other_games_use_their_own_default_parameters(tmp_path: Path) -> None:
 
 def test_demo_with_a_holdout_ends_with_the_lift_line(tmp_path: Path) -> None:
     path = tmp_path / "demo"
-    args = ["demo", "--path", str(path), "--epochs", "2", "--train-seeds", "3", "--test-seeds", "0"]
+    args = ["demo", "--out", str(path), "--epochs", "2", "--train-seeds", "3", "--test-seeds", "0"]
     result = runner.invoke(app, [*args, "--holdout", "0.5"])
     assert result.exit_code == 0, result.output
     line = next(x for x in result.output.splitlines() if x.startswith("Lift over the training"))

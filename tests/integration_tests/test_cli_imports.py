@@ -11,7 +11,7 @@ from langchain_rememberer import Episode, RemembererMemory, Step
 PROBE = """
 import json, sys
 from langchain_rememberer.cli import main
-sys.argv = ["rememberer", "stats", sys.argv[1], "--namespace", "default"]
+sys.argv = ["rememberer", "stats", "--path", sys.argv[1], "--namespace", "default", "--json"]
 try:
     main()
 except SystemExit:

@@ -132,12 +132,15 @@ def test_stats_needs_a_namespace_when_there_are_several(db: Path, tmp_path, embe
     assert data("stats", "--path", tmp_path / "one")["states"] == 3
 
 
-def test_the_older_stats_form_still_prints_json_with_a_note(db: Path) -> None:
-    older = run("stats", db, "--namespace", "other")
-    stats = json.loads(older.stdout)
-    assert (stats["namespace"], stats["states"], stats["updates"]) == ("other", 1, 1)
-    assert "`rememberer stats PATH` is deprecated; use `rememberer stats --path" in older.stderr
-    assert "PATH" not in run("stats", "--help").stdout.split("Options")[0]  # out of the help
+def test_the_forms_of_0_1_are_usage_errors(db: Path) -> None:
+    # `stats PATH` (now `stats --path PATH`) and `inspect` (now `search TASK --states`): gone.
+    positional = run("stats", db, "--namespace", "other", code=2)
+    assert "unexpected extra argument" in positional.output
+    assert not positional.stdout.lstrip().startswith("{")
+    inspect = run("inspect", "--path", db, "-n", "docs", "--task", TASK, code=2)
+    assert "No such command 'inspect'" in inspect.output
+    assert "inspect" not in run("--help").stdout
+    assert "PATH" not in run("stats", "--help").stdout.split("Options")[0]
 
 
 def test_top_shows_the_best_and_worst_actions_with_visits(db: Path) -> None:
@@ -229,16 +232,6 @@ def test_search_states_shows_each_similar_state_whole(db: Path) -> None:
     assert "block" not in found
 
 
-def test_inspect_is_the_older_hidden_name_of_search_states(db: Path) -> None:
-    shown = run("inspect", db, "--namespace", "docs", "--task", TASK, "--observation", KITCHEN)
-    assert "similarity 1.000" in shown.stdout
-    assert "`rememberer inspect` is deprecated; use `rememberer search TASK" in shown.stderr
-    found = data("inspect", "--path", db, "-n", "docs", "--task", TASK, "-k", "1")
-    whole = data("search", TASK, "--path", db, "-n", "docs", "-k", "1", "--states")
-    assert found["states"] == whole["states"]
-    assert "inspect" not in run("--help").stdout
-
-
 def test_search_uses_the_settings_the_memory_was_built_with(tmp_path, embeddings) -> None:
     floors = RetrievalConfig(k=3, min_similarity=0.9, min_task_similarity=None)
     memory = make(tmp_path / "db", embeddings, action_history=1, retrieval=floors)
@@ -275,7 +268,6 @@ def test_read_only_commands_create_nothing(db: Path, tmp_path) -> None:
     for args in (
         ["namespaces"], ["stats", "-n", "docs"], ["top", "-n", "docs"],
         ["search", TASK, "-n", "docs"], ["show", state_id, "-n", "docs"],
-        ["inspect", "--task", TASK, "-n", "docs"],
     ):  # fmt: skip
         run(*args, "--path", db)
     assert namespaces("--path", db) == ["docs", "other"]
@@ -425,9 +417,8 @@ def test_clear_needs_a_namespace(db: Path) -> None:
 # -- bad input ---------------------------------------------------------------------------------
 
 EVERY_COMMAND = [
-    ["namespaces"], ["stats"], ["top"], ["search", TASK], ["show", "abc"],
-    ["inspect", "--task", TASK], ["export", "OUT"], ["forget", "--run", "run-1"], ["rebuild"],
-    ["compact"], ["clear", "--yes", "-n", "docs"],
+    ["namespaces"], ["stats"], ["top"], ["search", TASK], ["show", "abc"], ["export", "OUT"],
+    ["forget", "--run", "run-1"], ["rebuild"], ["compact"], ["clear", "--yes", "-n", "docs"],
 ]  # fmt: skip
 
 
@@ -478,8 +469,8 @@ def test_bad_store_options_are_exit_2(db: Path) -> None:
 
 
 WRITTEN_WITH_8 = [
-    ["stats"], ["top"], ["search", TASK], ["show", "abc"], ["inspect", "--task", TASK],
-    ["export", "OUT"], ["rebuild"], ["compact"], ["forget", "--run", "fake-1"],
+    ["stats"], ["top"], ["search", TASK], ["show", "abc"], ["export", "OUT"], ["rebuild"],
+    ["compact"], ["forget", "--run", "fake-1"],
 ]  # fmt: skip
 
 
@@ -506,8 +497,8 @@ def test_a_namespace_of_other_embeddings_can_be_listed_and_cleared(tmp_path) -> 
 
 
 def test_every_command_documents_the_exit_codes() -> None:
-    for command in ("namespaces", "stats", "top", "search", "show", "inspect", "export",
-                    "import", "forget", "rebuild", "compact", "clear"):  # fmt: skip
+    for command in ("namespaces", "stats", "top", "search", "show", "export", "import",
+                    "forget", "rebuild", "compact", "clear"):  # fmt: skip
         help_text = " ".join(run(command, "--help").stdout.split())
         assert "Exit codes: 0 done; 1 storage error" in help_text, command
         assert "3 not confirmed" in help_text, command

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from langchain_rememberer import Episode, InvalidInputError, Step
+from langchain_rememberer import Episode, InvalidInputError, Step, transfer
+from langchain_rememberer._records import Slot, slot_id
 from langchain_rememberer.rlem import fold_table
 from langchain_rememberer.transfer import (
     EXPORT_FORMAT,
@@ -224,3 +225,76 @@ def test_a_file_holding_a_step_of_a_run_twice_imports_nothing(memory, tmp_path) 
         memory.import_jsonl(path)
     assert memory.stats().updates == 0  # not even the good run
     assert not memory.is_learned("ok")
+
+
+# -- an export's reads -------------------------------------------------------------------------
+
+
+def _per_run_export(memory, ns) -> list:
+    """The export as it read before batching: per run, a read of its slots and one of its rows."""
+    records = []
+    dones = memory.store.log_of_kind(ns, "done")
+    status = memory.ledger.status(ns, [meta["run_id"] for _i, meta, _d in dones])
+    for run_id, done in status.dones.items():
+        if not status.learned(run_id):
+            continue
+        got = memory.store.get_log(ns, [slot_id(s, i) for s, i in done.slots])
+        rows = memory.store.get_rows(ns, [s for s, _i in done.slots])
+        for record_id, (meta, doc) in got.items():
+            slot = Slot.from_chroma(record_id, meta, doc)
+            if slot.run_id == run_id and slot.nonce == status.runs[run_id].nonce:
+                records += slot.log_records(status.runs[run_id]) if slot.state_id in rows else []
+    return sorted(records, key=lambda r: r.order)
+
+
+def _counting(ns) -> list[str]:
+    """Record every call on the namespace's states and log collections."""
+    calls: list[str] = []
+    for kind in ("states", "log"):
+        collection = getattr(ns, kind)
+        for method in ("get", "add", "upsert", "update", "query", "delete", "count"):
+            original = getattr(collection, method)
+
+            def counted(*args, _o=original, _n=f"{kind}.{method}", **kwargs):
+                calls.append(_n)
+                return _o(*args, **kwargs)
+
+            setattr(collection, method, counted)
+    return calls
+
+
+def _learn_one_step_runs(memory, runs: int, rooms: int) -> None:
+    for n in range(runs):
+        step = Step(observation=f"room {n % rooms}", action=f"a{n % 2}", reward=float(n % 3))
+        memory.learn(Episode(task=TASK, run_id=f"run-{n:03d}", steps=[step]))
+
+
+def test_an_export_reads_per_chunk_of_runs_not_per_run(memory, tmp_path, monkeypatch) -> None:
+    _learn_one_step_runs(memory, 300, rooms=9)
+    ns = memory._open(None)
+    before = tmp_path / "before.jsonl"
+    assert write_export(before, _per_run_export(memory, ns), task_weight=ns.task_weight) == 300
+    monkeypatch.setattr(transfer, "_CHUNK", 100)
+    calls = _counting(ns)
+    after = tmp_path / "after.jsonl"
+    assert memory.export_jsonl(after) == 300
+    # The listing of done records, then per chunk of 100 runs three reads: their run and done
+    # records, their slots, their rows. It was two reads a run (600 more).
+    assert len(calls) <= 1 + 3 * 3, calls
+    assert after.read_bytes() == before.read_bytes()
+
+
+def test_a_batched_export_skips_what_a_run_by_run_export_skipped(make_memory, monkeypatch) -> None:
+    # Evictions (9 rooms, room for 6) leave done records listing slots deleted or re-claimed by
+    # later runs; chunks of 7 runs split them across reads.
+    memory = make_memory(max_states=6)
+    _learn_one_step_runs(memory, 60, rooms=9)
+    ns = memory._open(None)
+    kept = _per_run_export(memory, ns)
+    assert 0 < len(kept) < 60  # evicted states' updates are left out
+    # An eviction killed after deleting a row, before its slots: those slots are skipped.
+    memory.store.delete_rows(ns, [kept[0].state_id])
+    expected = _per_run_export(memory, ns)
+    assert 0 < len(expected) < len(kept)
+    monkeypatch.setattr(transfer, "_CHUNK", 7)
+    assert export_records(memory, ns) == expected
