@@ -149,8 +149,8 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
         raise InvalidInputError(msg)
     ns = open_namespace(memory, namespace)
     task = normalize_whitespace(task)
-    pairs = [(task, memory.state_key(observation, recent_actions))]
-    (vector,) = memory.encoder.query_vectors(ns.task_weight, pairs, weight)
+    key = memory.state_key(observation, recent_actions)
+    vector = memory.encoder.query_vector(ns.task_weight, task, key, weight)
     floor = memory.retrieval.min_similarity
     # λ' = 0 asks to ignore the task: its floor too (the query's task half is zero).
     task_floor = memory.retrieval.min_task_similarity if weight > 0 else None
