@@ -15,6 +15,7 @@ from langchain_rememberer.similarity import composite_vectors, normalize, query_
 __all__ = ["StateEncoder"]
 
 _KEPT_TASKS = 4096
+_UNKNOWN = 2.0  # no cosine is: the mark of a pair not seen yet
 
 
 class StateEncoder:
@@ -36,6 +37,7 @@ class StateEncoder:
         self._dim: int | None = None
         self._tasks: OrderedDict[str, npt.NDArray[np.float64]] = OrderedDict()
         self._halves: dict[tuple[str, float, float], npt.NDArray[np.float64]] = {}
+        self._cosines: dict[tuple[str, str], float] = {}
 
     def dimension(self) -> int:
         """Size of one text embedding (a state vector has twice as many floats); probed once."""
@@ -110,6 +112,9 @@ class StateEncoder:
         `similarity.task_similarities` would read from the stored vectors, without fetching
         them; with a task kept, no embedding call at all.
         """
+        known = [self._cosines.get((task, t), _UNKNOWN) for t in others]
+        if _UNKNOWN not in known:  # every pair seen before: no vector arithmetic at all
+            return known
         missing = [t for t in dict.fromkeys([task, *others]) if t not in self._tasks]
         if missing:
             for text, vector in self.embed(missing).items():
@@ -118,6 +123,9 @@ class StateEncoder:
             self._tasks.move_to_end(text)
         mine = self._tasks[task]
         cosines = [float(mine @ self._tasks[t]) for t in others]
+        if len(self._cosines) >= _KEPT_TASKS * 16:
+            self._cosines.clear()
+        self._cosines.update({(task, t): c for t, c in zip(others, cosines, strict=True)})
         while len(self._tasks) > _KEPT_TASKS:
             self._tasks.popitem(last=False)
         return cosines
