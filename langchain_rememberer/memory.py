@@ -417,11 +417,12 @@ class RemembererMemory:
         return self.capacity.evict_if_due(self, ns, added)
 
     def compact(self, *, namespace: str | None = None) -> CompactReport:
-        """Finish runs a killed process left half-written, and fold what they left pending.
+        """Fold every pending update into its row; finish runs a killed process left half-written.
 
-        Every state's row keeps its folded table, so a busy state is always as fast to learn
-        as a fresh one (DESIGN §6): there is nothing to compact on a healthy memory, and Q and
-        N of learned runs never change here. Safe beside concurrent writers.
+        Each `learn` leaves its own updates pending in their rows (a reader checks them with
+        one read by id; the state's next `learn` folds them): after `compact()` retrieval reads
+        nothing beyond its vector query. Never needed for correctness; Q and N of learned runs
+        never change here (DESIGN §6). Safe beside concurrent writers.
         """
         return self._run(lambda: maintenance.settle_all(self, self._open(namespace)))
 

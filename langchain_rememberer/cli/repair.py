@@ -175,7 +175,7 @@ def compact(
     collection_name: CollectionOpt = "rememberer",
     namespace: NamespaceOpt = None,
 ) -> None:
-    """Finish runs a killed process left half-written; fold what they left pending."""
+    """Fold pending updates into their rows; finish runs a killed process left half-written."""
     store = Store.chosen(path, url, collection_name)
     memory = store.open()
     name = resolve_namespace(memory, store, namespace)
