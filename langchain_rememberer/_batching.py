@@ -45,6 +45,9 @@ class _Request(Generic[Q, R]):
     error: BaseException | None = field(default=None, repr=False)
 
 
+_MAX_YIELDS = 256
+
+
 class Combiner(Generic[Q, R]):
     """Runs concurrent requests of one kind in batches (see the module docstring).
 
@@ -102,10 +105,11 @@ class Combiner(Generic[Q, R]):
 
         Chroma's embedded client holds the GIL for a whole call, so threads that were busy
         while the last call ran can only reach `submit` now; the leader lets them, yielding
-        until a yield brings nobody new. No timer: it never waits once nobody is coming.
+        until a yield brings nobody new (at most `_MAX_YIELDS` times, so a steady stream of
+        callers cannot keep a batch waiting). No timer: it never waits once nobody is coming.
         """
         seen = -1
-        while True:
+        for _ in range(_MAX_YIELDS):
             with self._cond:
                 count = len(self._queue)
             if count == seen:
