@@ -99,6 +99,7 @@ def test_a_control_run_makes_no_retrieval_call_and_is_learned_with_its_arm(make_
     for arm in ("control", "memory"):  # each on a memory of its own, in the same state
         memory = make_memory(holdout=SHARE)
         teach(memory)
+        memory.compact()  # rows settled: a retrieval is its vector query alone
         model = right_model()
         agent = create_agent(model, tools=TOOLS, middleware=[RemembererMiddleware(memory)])
         run_id = run_id_in(arm)
