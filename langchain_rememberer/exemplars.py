@@ -16,10 +16,11 @@ from pydantic import BaseModel, ConfigDict
 
 from langchain_rememberer._text import cut, normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig
-from langchain_rememberer.prompts import EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
+from langchain_rememberer.prompts import CURRENT_TASK, EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
 from langchain_rememberer.types import ActionValue, RetrievedState
 
 __all__ = [
+    "CURRENT_TASK",
     "EXEMPLARS_PROMPT",
     "EXEMPLAR_TEMPLATE",
     "Exemplar",
@@ -30,6 +31,7 @@ __all__ = [
     "parse_action_values",
     "render_exemplars",
     "select_exemplars",
+    "with_current_task",
 ]
 
 
@@ -251,6 +253,32 @@ def fit_exemplars(
             return block, list(exemplars[: len(rendered)])
         rendered.pop()  # the least similar one
     return "", []
+
+
+def with_current_task(
+    block: str, task: str, config: RetrievalConfig | None = None, *, line: str = CURRENT_TASK
+) -> str:
+    r"""The block followed by the current task on a line of its own (`prompts.CURRENT_TASK`).
+
+    What the middleware sends after the conversation (`placement="after"`): a model reading the
+    block last takes the last lesson it read unless the current task comes after it. The task
+    is shown as stored text is (one line, cut to `max_text_chars`, escaped). An empty block
+    stays empty.
+
+    Example:
+        ```python
+        from langchain_rememberer.exemplars import with_current_task
+
+        assert with_current_task("<experience_memory>...</experience_memory>", "Find <b>") == (
+            "<experience_memory>...</experience_memory>\nThe current task: Find &lt;b>"
+        )
+        assert with_current_task("", "Find the key.") == ""
+        ```
+    """
+    if not block:
+        return ""
+    config = config or RetrievalConfig()
+    return f"{block}\n{line.format(task=_shown_text(task, config.max_text_chars))}"
 
 
 class ParsedActions(BaseModel):
