@@ -126,7 +126,7 @@ def q_table(memory, task: str, observation: str) -> dict[str, tuple[float, int]]
 
 def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None:
     memory = make_memory(rlem=RLEMConfig(gamma=0.9))
-    middleware = RemembererMiddleware(memory, scorer=final_bonus)
+    middleware = RemembererMiddleware(memory, scorer=final_bonus, placement="system")
 
     first = create_agent(wrong_run(), TOOLS, system_prompt="You add.", middleware=[middleware])
     out = first.invoke({"messages": [HumanMessage(T1)]})
@@ -163,7 +163,7 @@ def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None
 
 def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
     memory = make_memory()
-    middleware = RemembererMiddleware(memory, scorer=final_bonus)
+    middleware = RemembererMiddleware(memory, scorer=final_bonus, placement="system")
 
     async def main() -> FakeToolModel:
         agent = create_agent(right_run(), TOOLS, middleware=[middleware])
@@ -182,7 +182,7 @@ def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
 
 def test_block_content_system_prompt_and_parallel_calls(make_memory) -> None:
     memory = make_memory()
-    middleware = RemembererMiddleware(memory)
+    middleware = RemembererMiddleware(memory, placement="system")
     parallel = AIMessage("", tool_calls=[call("add", "c1", a=1, b=2), call("sub", "c2", a=5, b=1)])
     agent = create_agent(scripted(parallel, AIMessage("3 and 4")), TOOLS, middleware=[middleware])
     run_id = str(uuid.uuid4())
@@ -358,7 +358,7 @@ def test_frozen_middleware_shows_exemplars_but_learns_nothing(make_memory) -> No
     )
     before = memory.stats()
     model = right_run()
-    frozen = RemembererMiddleware(memory, learn=False)
+    frozen = RemembererMiddleware(memory, learn=False, placement="system")
     create_agent(model, TOOLS, middleware=[frozen]).invoke({"messages": [("user", "Add 2 and 3")]})
     assert '<action value="1.00" tried="1">add(a=2, b=3)</action>' in model.received[0][0].text
     assert memory.stats() == before
