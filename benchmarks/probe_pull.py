@@ -418,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
             part.unlink()
             args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    for name in args.models:  # a run cut short: its rows so far
+    for name in args.models:  # a run cut short: its rows so far, over an earlier run's
         part = args.out.with_suffix(f".{name}.json")
-        if name not in results and part.exists():
+        if part.exists():
             results[name] = json.loads(part.read_text())
     page = write_page(results)
     args.page.write_text(page, encoding="utf-8")
