@@ -37,13 +37,15 @@ Now choose one action for the current task, from those available to it.
 Its words fit any app: it says "action" and "available", not a game's "valid actions". Pass
 your app's own wording as `RemembererMemory(prompt=...)` (docs/helpdesk-lessons.md). Measured
 by the probe (`benchmarks/probe.py`, docs/probe-results.md) on 36 app situations, 24 with an
-observation pointing at the action that failed, with Qwen2.5-Coder-0.5B and 1.5B."""
+observation pointing at the action that failed: read after the conversation and followed by
+the current task (the middleware's default), Qwen2.5-Coder-0.5B followed the lesson in 29 and
+took the discouraged action in 7; the 1.5B in 34 and 1."""
 
 CURRENT_TASK = "The current task: {task}"
 """The line the middleware adds after the block when the block comes after the conversation
 (`placement="after"`, the default): the current task, read last. Without it the 0.5B took an
-unrelated lesson's action when one was shown (8 of 12 forced blocks in the probe's quick runs;
-2 of 12 with it). `{task}` receives the run's task, on one line, cut and escaped."""
+unrelated lesson's action in 21 of 36 blocks showing only other tasks' lessons; with it, in 2
+of 36 (docs/probe-results.md). `{task}` receives the run's task, on one line, cut and escaped."""
 
 EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
 <task>{task}</task>

@@ -176,7 +176,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
         placement: Where the block goes in each model request. "after" (default): a human
             message after the conversation (never stored in the agent's state), ending with
             the current task on a line of its own (`prompts.CURRENT_TASK`); small models follow
-            a lesson they read last (the probe's 0.5B: 0.81 against 0.50 in the system
+            a lesson they read last (the probe's 0.5B: 0.81 against 0.53 in the system
             message, docs/probe-results.md), and every request starts with the previous one's
             messages byte for byte, so a provider's prefix cache covers the conversation.
             "system": appended to the system message; the prompt then changes at its top every
