@@ -35,6 +35,7 @@ from langchain_rememberer import (
     RLEMConfig,
     Step,
 )
+from langchain_rememberer.adapters.prompting import EXEMPLARS_KEY
 from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 
 
@@ -86,8 +87,18 @@ def right_run() -> FakeToolModel:
 
 
 def system_text(messages: list[BaseMessage]) -> str:
-    assert isinstance(messages[0], SystemMessage)
-    return messages[0].text
+    """The system message's text, followed by the block when it was sent after the conversation.
+
+    So a test reads what the model was shown wherever the middleware put the block.
+    """
+    if isinstance(messages[0], SystemMessage):
+        text = messages[0].text
+    else:
+        text = ""
+    last = messages[-1]
+    if isinstance(last, HumanMessage) and EXEMPLARS_KEY in last.additional_kwargs:
+        text = f"{text}\n\n{last.text}" if text else last.text
+    return text
 
 
 def section(text: str, tag: str) -> str:
