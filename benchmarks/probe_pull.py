@@ -29,6 +29,7 @@ from probe_pull_cases import KINDS, PULL_SITUATIONS, PullSituation, app_memory, 
 
 from langchain_rememberer import RetrievalConfig
 from langchain_rememberer.bench.statistics import wilson_ci
+from langchain_rememberer.exemplars import with_current_task
 
 SYSTEM = (
     "You are an agent acting in an environment. Each turn shows the task, what you observe and "
@@ -73,13 +74,16 @@ _PREFIX = re.compile(r"^\W*action\W*:", re.I | re.M)
 
 
 def messages(situation: PullSituation, block: str, placement: str) -> list[dict[str, str]]:
-    """The request: the block on the system message, or as a message after the turn."""
+    """The request: the block on the system message, or as a message after the turn, as the
+    middleware's `placement` puts it."""
     turn = {"role": "user", "content": situation.user_text()}
     if not block:
         return [{"role": "system", "content": SYSTEM}, turn]
     if placement == "system":
         return [{"role": "system", "content": f"{SYSTEM}\n\n{block}"}, turn]
-    return [{"role": "system", "content": SYSTEM}, turn, {"role": "user", "content": block}]
+    # After the turn, the middleware ends the block with the current task (`with_current_task`).
+    last = with_current_task(block, situation.task)
+    return [{"role": "system", "content": SYSTEM}, turn, {"role": "user", "content": last}]
 
 
 def _norm(text: str) -> str:
@@ -267,7 +271,10 @@ def complete(rows: list[dict]) -> list[dict]:
 
 def _variants(rows: list[dict]) -> list[tuple[str, str, int]]:
     found = {(r["format"], r["placement"], r["k"]) for r in rows if r["kind"] != "none"}
-    return sorted(found, key=lambda v: (v[1] != "system", v[2] != 2, v[2], v[0] != "before"))
+    where = {"after": 0, "system": 1}
+    return sorted(
+        found, key=lambda v: (where.get(v[1], 3), v[1], v[2] != 2, v[2], v[0] != "before")
+    )
 
 
 def table(results: dict[str, dict]) -> list[str]:
@@ -359,9 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["0.5b", "1.5b"])
     parser.add_argument("--cache", type=Path, default=Path("/work/models"))
-    parser.add_argument("--ks", nargs="+", type=int, default=[1, 2])
-    parser.add_argument("--placements", nargs="+", default=["system", "after"])
-    parser.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
+    parser.add_argument("--ks", nargs="+", type=int, default=[2])
+    parser.add_argument("--placements", nargs="+", default=["after", "system"])
+    parser.add_argument("--formats", nargs="+", default=["now"], choices=FORMATS)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--port", type=int, default=18089)
     parser.add_argument("--out", type=Path, default=Path("docs/probe-results.json"))
@@ -411,9 +418,9 @@ def main(argv: list[str] | None = None) -> int:
             part.unlink()
             args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")
     results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    for name in args.models:  # a run cut short: its rows so far
+    for name in args.models:  # a run cut short: its rows so far, over an earlier run's
         part = args.out.with_suffix(f".{name}.json")
-        if name not in results and part.exists():
+        if part.exists():
             results[name] = json.loads(part.read_text())
     page = write_page(results)
     args.page.write_text(page, encoding="utf-8")
@@ -443,11 +450,21 @@ def write_page(results: dict[str, dict]) -> str:
         "Situations asked: "
         + ", ".join(f"{name} {n}/{len(PULL_SITUATIONS)}" for name, n in asked.items())
         + " (round-robin over the kinds of app; a run cut short keeps the situations asked in "
-        "every variant). *before*: the block up to issue 27 (the issue-21 wording, "
-        "`action -> 1.00 (tried 2x)` lines); *now*: the library's block. Rates with 95% Wilson "
-        "intervals. *Flipped*: followed, among the situations whose no-block answer was not "
-        "the lesson. *Forced*: a memory without the situation's runs and with the floors off, "
-        "so the block shows two other tasks' lessons; *floors on*: that memory at its defaults "
+        "every variant). "
+        + (
+            "*before*: the block up to issue 27 (the issue-21 wording, `action -> 1.00 (tried "
+            "2x)` lines); "
+            if any(r["format"] == "before" for res in results.values() for r in res["rows"])
+            else ""
+        )
+        + "*now*: the library's block. *Placement*: where the block is in the request, as "
+        "`RemembererMiddleware(placement=...)` puts it: `after` (the default) a message "
+        "after the turn, ending with the current task (`prompts.CURRENT_TASK`), `system` "
+        "appended to the system message. "
+        "Rates with 95% Wilson intervals. *Flipped*: followed, among the situations whose "
+        "no-block answer was not the lesson. *Forced*: a memory without the situation's runs "
+        "and with the floors off, so the block shows two other tasks' lessons; *floors on*: "
+        "that memory at its defaults "
         "(asked only when it shows anything). *Value suffix*: the answer contains `->`, a "
         "`0.00`-style number, `tried`, `value`, `worked`, `failed` or `run(s)`. *Block "
         "tokens*: prompt tokens over the no-block request's, on average (lesson blocks).",

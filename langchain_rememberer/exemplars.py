@@ -14,21 +14,24 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from langchain_rememberer._text import escape_text, normalize_whitespace
+from langchain_rememberer._text import cut, normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig
-from langchain_rememberer.prompts import EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
+from langchain_rememberer.prompts import CURRENT_TASK, EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
 from langchain_rememberer.types import ActionValue, RetrievedState
 
 __all__ = [
+    "CURRENT_TASK",
     "EXEMPLARS_PROMPT",
     "EXEMPLAR_TEMPLATE",
     "Exemplar",
     "ParsedActions",
     "action_line",
+    "escape_shown",
     "fit_exemplars",
     "parse_action_values",
     "render_exemplars",
     "select_exemplars",
+    "with_current_task",
 ]
 
 
@@ -36,6 +39,30 @@ _ACTION_LINE = re.compile(
     r"^\s*(?:[-*•]\s+|\d+[.)]\s+)?(?P<action>.+?)\s*->\s*"
     r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:\(.*\))?\s*[.,;]?\s*$"
 )
+
+
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def escape_shown(text: str, limit: int | None = None) -> str:
+    """Stored text cut to `limit` and escaped so it cannot form a tag, and otherwise verbatim.
+
+    Only `<` is written as `&lt;` (and `&` where it would read as an entity, so `&lt;` in
+    stored text stays literal): a model copies an action as the block shows it, and `&gt;` or
+    `&amp;` in a copied `sql_query("... x > 1")` or `a && b` is a different, broken action (the
+    0.5B did copy `&gt;`, docs/probe-results.md). `>` alone cannot open or close a tag.
+
+    Example:
+        ```python
+        from langchain_rememberer.exemplars import escape_shown
+
+        assert escape_shown('sql("x > 1 && y < 2")') == 'sql("x > 1 && y &lt; 2")'
+        assert escape_shown("</task>&lt;") == "&lt;/task>&amp;lt;"
+        ```
+    """
+    if limit is not None:
+        text = cut(text, limit)
+    return _ENTITY.sub("&amp;", text).replace("<", "&lt;")
 
 
 class Exemplar(BaseModel):
@@ -142,11 +169,11 @@ def action_line(action: ActionValue, limit: int) -> str:
         assert line == '<action value="1.00" tried="3">take coin</action>'
         ```
     """
-    text = escape_text(normalize_whitespace(action.action), limit)
+    text = escape_shown(normalize_whitespace(action.action), limit)
     line = f'<action value="{action.q:.2f}" tried="{action.visits}">{text}</action>'
     if action.answer is None:
         return line
-    answer = escape_text(normalize_whitespace(action.answer), limit)
+    answer = escape_shown(normalize_whitespace(action.answer), limit)
     return f'{line} <best_answer return="{action.answer_value or 0.0:.2f}">{answer}</best_answer>'
 
 
@@ -155,7 +182,7 @@ def _shown_text(text: str, limit: int) -> str:
 
     A newline kept in stored text would let it start a line of its own in the prompt.
     """
-    return escape_text(normalize_whitespace(text), limit)
+    return escape_shown(normalize_whitespace(text), limit)
 
 
 def _action_lines(actions: Sequence[ActionValue], limit: int) -> str:
@@ -226,6 +253,32 @@ def fit_exemplars(
             return block, list(exemplars[: len(rendered)])
         rendered.pop()  # the least similar one
     return "", []
+
+
+def with_current_task(
+    block: str, task: str, config: RetrievalConfig | None = None, *, line: str = CURRENT_TASK
+) -> str:
+    r"""The block followed by the current task on a line of its own (`prompts.CURRENT_TASK`).
+
+    What the middleware sends after the conversation (`placement="after"`): a model reading the
+    block last takes the last lesson it read unless the current task comes after it. The task
+    is shown as stored text is (one line, cut to `max_text_chars`, escaped). An empty block
+    stays empty.
+
+    Example:
+        ```python
+        from langchain_rememberer.exemplars import with_current_task
+
+        assert with_current_task("<experience_memory>...</experience_memory>", "Find <b>") == (
+            "<experience_memory>...</experience_memory>\nThe current task: Find &lt;b>"
+        )
+        assert with_current_task("", "Find the key.") == ""
+        ```
+    """
+    if not block:
+        return ""
+    config = config or RetrievalConfig()
+    return f"{block}\n{line.format(task=_shown_text(task, config.max_text_chars))}"
 
 
 class ParsedActions(BaseModel):

@@ -16,6 +16,7 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "CURRENT_TASK",
     "EXEMPLARS_PROMPT",
     "EXEMPLAR_TEMPLATE",
     "JUDGE_PROMPT",
@@ -24,9 +25,10 @@ __all__ = [
 ]
 
 EXEMPLARS_PROMPT = """<experience_memory>
-Lessons from earlier runs of similar tasks, most similar last. When a lesson's task and \
-situation match the current ones, its encouraged action is the one that worked, even if another \
-looks better: take it if it is available now. Never take a discouraged action.
+Lessons from earlier runs of similar tasks, most similar last. A lesson counts only if its task \
+is the current task: ignore lessons about other tasks. When a lesson's task and situation match \
+the current ones, its encouraged action is the one that worked, even if another looks better: \
+take it if it is available now. Never take a discouraged action.
 {exemplars}
 Now choose one action for the current task, from those available to it.
 </experience_memory>"""
@@ -35,9 +37,15 @@ Now choose one action for the current task, from those available to it.
 Its words fit any app: it says "action" and "available", not a game's "valid actions". Pass
 your app's own wording as `RemembererMemory(prompt=...)` (docs/helpdesk-lessons.md). Measured
 by the probe (`benchmarks/probe.py`, docs/probe-results.md) on 36 app situations, 24 with an
-observation pointing at the action that failed: Qwen2.5-Coder-0.5B followed the lesson in 18
-(as with the issue-21 wording, which said "valid actions") and took the discouraged action in
-14 with the block in the system message; in 29 and 5 with it after the conversation."""
+observation pointing at the action that failed: read after the conversation and followed by
+the current task (the middleware's default), Qwen2.5-Coder-0.5B followed the lesson in 29 and
+took the discouraged action in 7; the 1.5B in 34 and 1."""
+
+CURRENT_TASK = "The current task: {task}"
+"""The line the middleware adds after the block when the block comes after the conversation
+(`placement="after"`, the default): the current task, read last. Without it the 0.5B took an
+unrelated lesson's action in 21 of 36 blocks showing only other tasks' lessons; with it, in 2
+of 36 (docs/probe-results.md). `{task}` receives the run's task, on one line, cut and escaped."""
 
 EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
 <task>{task}</task>

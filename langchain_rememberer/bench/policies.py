@@ -98,11 +98,13 @@ def hints_from(exemplars: Sequence[Exemplar]) -> list[ExemplarHint]:
 
 
 def exemplars_in(messages: Sequence[BaseMessage]) -> list[Exemplar]:
-    """The exemplars `RemembererMiddleware` put on the system messages, as data."""
+    """The exemplars `RemembererMiddleware` put on the request, as data.
+
+    On the block's own message after the conversation (the default) or on the system message.
+    """
     return [
         Exemplar.model_validate(data)
         for m in messages
-        if isinstance(m, SystemMessage)
         for data in m.additional_kwargs.get(EXEMPLARS_KEY, [])
     ]
 

@@ -40,7 +40,7 @@ T1 = "What is 2 plus 3?"
 def test_concurrent_agent_runs_learn_and_see_exemplars_on_the_async_api(
     server_memory, embeddings, monkeypatch
 ) -> None:
-    middleware = RemembererMiddleware(server_memory)
+    middleware = RemembererMiddleware(server_memory, placement="system")
     wrong = create_agent(wrong_run(), TOOLS, middleware=[middleware])
     wrong.invoke({"messages": [("user", T1)]})  # sync: the lesson the async runs will see
     calls = StoreCalls(server_memory, monkeypatch)

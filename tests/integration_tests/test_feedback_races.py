@@ -149,7 +149,9 @@ def test_a_nan_tool_reward_keeps_the_exemplars_and_is_named_when_learning(
         AIMessage("1"),
     )
     agent = create_agent(
-        model, [broken_meter], middleware=[RemembererMiddleware(memory, scorer=lambda e: 1.0)]
+        model,
+        [broken_meter],
+        middleware=[RemembererMiddleware(memory, scorer=lambda e: 1.0, placement="system")],
     )
     with caplog.at_level(logging.WARNING, logger="langchain_rememberer"):
         agent.invoke({"messages": [("user", "Read the meter.")]})

@@ -88,7 +88,8 @@ def chroma_calls(memory: RemembererMemory) -> Iterator[list[tuple[str, str]]]:
 
 
 def shown_lessons(model: Any) -> bool:
-    return any("add(a=2, b=3)" in str(m[0].content) for m in model.received)
+    # The block is on the request's last message (the default placement), or the system message.
+    return any("add(a=2, b=3)" in str(m[0].content) + str(m[-1].content) for m in model.received)
 
 
 # -- the middleware ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from langchain_rememberer import (
     RLEMConfig,
     Step,
 )
+from langchain_rememberer.adapters.prompting import EXEMPLARS_KEY
 from langchain_rememberer.adapters.scoring import JudgeVerdict, LLMJudgeScorer
 
 
@@ -86,8 +87,18 @@ def right_run() -> FakeToolModel:
 
 
 def system_text(messages: list[BaseMessage]) -> str:
-    assert isinstance(messages[0], SystemMessage)
-    return messages[0].text
+    """The system message's text, followed by the block when it was sent after the conversation.
+
+    So a test reads what the model was shown wherever the middleware put the block.
+    """
+    if isinstance(messages[0], SystemMessage):
+        text = messages[0].text
+    else:
+        text = ""
+    last = messages[-1]
+    if isinstance(last, HumanMessage) and EXEMPLARS_KEY in last.additional_kwargs:
+        text = f"{text}\n\n{last.text}" if text else last.text
+    return text
 
 
 def section(text: str, tag: str) -> str:
@@ -126,7 +137,7 @@ def q_table(memory, task: str, observation: str) -> dict[str, tuple[float, int]]
 
 def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None:
     memory = make_memory(rlem=RLEMConfig(gamma=0.9))
-    middleware = RemembererMiddleware(memory, scorer=final_bonus)
+    middleware = RemembererMiddleware(memory, scorer=final_bonus, placement="system")
 
     first = create_agent(wrong_run(), TOOLS, system_prompt="You add.", middleware=[middleware])
     out = first.invoke({"messages": [HumanMessage(T1)]})
@@ -163,7 +174,7 @@ def test_second_run_sees_exemplars_and_q_values_follow_rlem(make_memory) -> None
 
 def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
     memory = make_memory()
-    middleware = RemembererMiddleware(memory, scorer=final_bonus)
+    middleware = RemembererMiddleware(memory, scorer=final_bonus, placement="system")
 
     async def main() -> FakeToolModel:
         agent = create_agent(right_run(), TOOLS, middleware=[middleware])
@@ -182,7 +193,7 @@ def test_async_run_learns_and_shows_exemplars(make_memory) -> None:
 
 def test_block_content_system_prompt_and_parallel_calls(make_memory) -> None:
     memory = make_memory()
-    middleware = RemembererMiddleware(memory)
+    middleware = RemembererMiddleware(memory, placement="system")
     parallel = AIMessage("", tool_calls=[call("add", "c1", a=1, b=2), call("sub", "c2", a=5, b=1)])
     agent = create_agent(scripted(parallel, AIMessage("3 and 4")), TOOLS, middleware=[middleware])
     run_id = str(uuid.uuid4())
@@ -358,7 +369,7 @@ def test_frozen_middleware_shows_exemplars_but_learns_nothing(make_memory) -> No
     )
     before = memory.stats()
     model = right_run()
-    frozen = RemembererMiddleware(memory, learn=False)
+    frozen = RemembererMiddleware(memory, learn=False, placement="system")
     create_agent(model, TOOLS, middleware=[frozen]).invoke({"messages": [("user", "Add 2 and 3")]})
     assert '<action value="1.00" tried="1">add(a=2, b=3)</action>' in model.received[0][0].text
     assert memory.stats() == before

@@ -107,7 +107,7 @@ def learn_in_default(memory: RemembererMemory) -> None:
 def test_two_users_through_one_agent_learn_apart_and_never_see_each_other(memory) -> None:
     # One agent, one model: alice subtracts, bob adds, then alice subtracts again.
     model = scripted(*wrong_run().responses, *right_run().responses, *wrong_run().responses)
-    middleware = RemembererMiddleware(memory, namespace=TEMPLATE)
+    middleware = RemembererMiddleware(memory, namespace=TEMPLATE, placement="system")
     agent = create_agent(model, TOOLS, system_prompt=SYSTEM, middleware=[middleware])
 
     agent.invoke({"messages": [HumanMessage(TASK)]}, ask("alice"))

@@ -161,7 +161,10 @@ def test_bench_drives_an_openai_compatible_model(serve, tmp_path: Path, monkeypa
     assert {t["function"]["name"] for r in server.requests for t in r["tools"]} == {"act"}
     systems = [_text(r["messages"][0]) for r in server.requests]
     assert all(s.startswith("You play a text game.") for s in systems)
-    shown = [s for s in systems if "<experience_memory>" in s]
+    # The block is the last message (the middleware's default placement), after the game.
+    shown = [_text(r["messages"][-1]) for r in server.requests]
+    shown = [s for s in shown if "<experience_memory>" in s]
+    assert not any("<experience_memory>" in s for s in systems)
     assert shown, "the memory was never shown to the model"
     assert any('<encouraged>\n<action value="' in s and "act(command=" in s for s in shown)
 

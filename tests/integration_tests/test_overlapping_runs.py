@@ -272,7 +272,9 @@ def test_a_nan_tool_reward_is_refused_by_name_and_retrieval_goes_on(make_memory,
     before = memory.stats().updates
     model = _meter_model()
     agent = create_agent(
-        model, [broken_meter], middleware=[RemembererMiddleware(memory, scorer=lambda e: 1.0)]
+        model,
+        [broken_meter],
+        middleware=[RemembererMiddleware(memory, scorer=lambda e: 1.0, placement="system")],
     )
     with caplog.at_level(logging.WARNING, logger="langchain_rememberer"):
         out = agent.invoke({"messages": [("user", "Read the meter.")]})

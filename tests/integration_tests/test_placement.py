@@ -1,4 +1,4 @@
-"""Where the block goes: the system message, or after the conversation (a stable prefix).
+"""Where the block goes: after the conversation (the default: a stable prefix), or the system message.
 
 A real `create_agent` run with a scripted chat model: with `placement="after"` each model
 request starts, byte for byte, with everything the previous request had before its block, so a
@@ -77,13 +77,19 @@ def learned(tmp_path, embeddings) -> RemembererMemory:
 
 
 def test_after_the_conversation_every_request_extends_the_previous_prefix(learned) -> None:
-    requests = _run(RemembererMiddleware(learned, scorer=lambda e: 1.0, placement="after"))
+    middleware = RemembererMiddleware(learned, scorer=lambda e: 1.0)
+    assert middleware.placement == "after"  # the default
+    requests = _run(middleware)
     assert len(requests) == 3
     blocks = []
     for request in requests:
         *before, block = request
         assert isinstance(block, HumanMessage)
         assert block.text.startswith("<experience_memory>")
+        # The current task is read last, after every lesson (prompts.CURRENT_TASK).
+        assert block.text.endswith(
+            "</experience_memory>\nThe current task: How many vacation days do I get?"
+        )
         assert block.additional_kwargs[EXEMPLARS_KEY]  # the exemplars as data, too
         assert "<experience_memory>" not in _wire(before)
         blocks.append(block.text)
@@ -97,7 +103,7 @@ def test_after_the_conversation_every_request_extends_the_previous_prefix(learne
 
 
 def test_in_the_system_message_the_prefix_changes_with_the_block(learned) -> None:
-    requests = _run(RemembererMiddleware(learned, scorer=lambda e: 1.0))
+    requests = _run(RemembererMiddleware(learned, scorer=lambda e: 1.0, placement="system"))
     system = [request[0] for request in requests]
     assert all(isinstance(m, SystemMessage) and "<experience_memory>" in m.text for m in system)
     assert not _wire(requests[1]).startswith(_wire(requests[0][:1]))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from langchain.agents import create_agent
 from langchain_core.language_models.fake_chat_models import FakeMessagesListChatModel
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import AIMessage, BaseMessage
 
 from langchain_rememberer import RemembererMemory, RemembererMiddleware
 
@@ -41,11 +41,15 @@ def calls(*tool_calls: tuple[str, dict[str, Any]]) -> AIMessage:
 
 
 def shown(messages: list[BaseMessage]) -> str:
-    """The experience-memory block the model saw in this prompt ("" when none)."""
-    first = messages[0]
-    if not isinstance(first, SystemMessage) or "<experience_memory>" not in first.text:
-        return ""
-    return first.text[first.text.index("<experience_memory>") :]
+    """The experience-memory block the model saw in this prompt ("" when none).
+
+    Wherever the middleware put it: after the conversation (the default) or in the system
+    message.
+    """
+    for message in reversed(messages):
+        if "<experience_memory>" in message.text:
+            return message.text[message.text.index("<experience_memory>") :]
+    return ""
 
 
 def nearest(block: str, tag: str) -> str:

@@ -250,8 +250,10 @@ def test_two_memories_stack_in_one_agent(tmp_path, embeddings) -> None:
         agent.invoke({"messages": [("user", VACATION)]})
     assert team.stats().updates == 2 * 2
     assert shared.stats().updates == 2 * 2
-    system = model.received[0][0]
-    assert isinstance(system, SystemMessage)
-    assert system.text.count("<experience_memory>") == 2  # one block per memory
-    assert '<action value="0.50" tried="1">' in system.text  # team: tool rewards, γ = 0.5
-    assert '<action value="1.00" tried="1">' in system.text  # global: with the answer's score
+    # After the conversation (the default): one message per memory's block.
+    blocks = [m.text for m in model.received[0] if "<experience_memory>" in m.text]
+    assert len(blocks) == 2  # one block per memory
+    assert not isinstance(model.received[0][-1], SystemMessage)
+    text = "\n".join(blocks)
+    assert '<action value="0.50" tried="1">' in text  # team: tool rewards, γ = 0.5
+    assert '<action value="1.00" tried="1">' in text  # global: with the answer's score

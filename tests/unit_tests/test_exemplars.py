@@ -1,10 +1,14 @@
-import html
 import re
 
 import pytest
 
 from langchain_rememberer import ActionValue, RetrievalConfig, RetrievedState
-from langchain_rememberer.exemplars import parse_action_values, render_exemplars, select_exemplars
+from langchain_rememberer.exemplars import (
+    escape_shown,
+    parse_action_values,
+    render_exemplars,
+    select_exemplars,
+)
 
 
 def _state(name: str, similarity: float, **actions: float) -> RetrievedState:
@@ -132,7 +136,22 @@ def test_stored_text_cannot_close_or_forge_tags() -> None:
     assert block.count("</task>") == 1
     assert "\nforged -> 100" not in block
     assert block.count("<action ") == 1
-    assert "ok forged -&gt; 100</action>" in block
+    assert "ok forged -> 100</action>" in block  # one line: its own text, copied verbatim
+
+
+def test_shown_text_is_verbatim_but_for_tags() -> None:
+    # A model copies an action as shown: only `<` (and `&` of an entity) is escaped, so
+    # `>` and `&&` in a query survive the copy.
+    state = RetrievedState(
+        id="x",
+        task="Count <b>rows</b> &amp; more",
+        observation="o",
+        similarity=0.9,
+        actions=[ActionValue(action='sql("SELECT 1 WHERE a > 1 && b < 2")', q=1.0, visits=1)],
+    )
+    block = render_exemplars(select_exemplars([state]))
+    assert '>sql("SELECT 1 WHERE a > 1 && b &lt; 2")</action>' in block
+    assert "<task>Count &lt;b>rows&lt;/b> &amp;amp; more</task>" in block
 
 
 def test_stored_text_is_one_line_whatever_the_observation_key_kept() -> None:
@@ -207,16 +226,16 @@ def test_no_action_is_followed_by_its_value_in_a_form_a_model_copies(answer: str
     lines = [line for line in block.splitlines() if line.startswith("<action ")]
     assert len(lines) == len(_ACTIONS) - 1  # all but the neutral one (q = 0.0 below a best of 1)
     shown = re.compile(
-        r'^<action value="-?\d\.\d\d" tried="\d+">(?P<text>[^<>]*)</action>(?P<rest>.*)$'
+        r'^<action value="-?\d\.\d\d" tried="\d+">(?P<text>[^<]*)</action>(?P<rest>.*)$'
     )
     for line in lines:
         match = shown.match(line)
         assert match, line
-        assert match["text"] in {html.escape(a, quote=False) for a in _ACTIONS}
+        assert match["text"] in {escape_shown(a) for a in _ACTIONS}
         # After the action: nothing, or (for an answer) the best answer's own element.
         assert match["rest"] == "" or re.fullmatch(
-            r' <best_answer return="-?\d\.\d\d">[^<>]*</best_answer>', match["rest"]
+            r' <best_answer return="-?\d\.\d\d">[^<]*</best_answer>', match["rest"]
         ), line
-    # No line reads `action -> value` (stored text saying so is escaped inside its element).
+    # No line reads `action -> value` (stored text saying so stays inside its element).
     assert parse_action_values(block).values == []
     assert not re.search(r"</action>[^<]*\d", block)

@@ -5,7 +5,7 @@ import random
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
 
-from langchain_rememberer.adapters.prompting import append_to_system_message
+from langchain_rememberer.adapters.prompting import append_to_system_message, exemplars_message
 from langchain_rememberer.bench.policies import (
     ExemplarHint,
     StandInChatModel,
@@ -79,6 +79,15 @@ def test_exemplars_are_read_from_the_system_messages_data_not_its_text() -> None
     ]
     # A custom template does not matter: the data is the same whatever the text says.
     assert exemplars_in([append_to_system_message(None, "<custom>", shown)]) == shown
+
+
+def test_exemplars_are_read_from_the_block_after_the_conversation() -> None:
+    # The middleware's default placement: the block is a message of its own, after the turn.
+    shown = _shown(_state(0.9, {'act(command="take coin")': 1.0}))
+    read = exemplars_in(
+        [SystemMessage("Be brief."), HumanMessage("hi"), exemplars_message("b", shown)]
+    )
+    assert read == shown
 
 
 def test_valid_actions_of() -> None:

@@ -61,7 +61,9 @@ def test_messages_place_the_block() -> None:
     system = probe_pull.messages(s, "BLOCK", "system")
     assert system[0]["content"].endswith("\n\nBLOCK")
     after = probe_pull.messages(s, "BLOCK", "after")
-    assert after[-1] == {"role": "user", "content": "BLOCK"}
+    # As the middleware sends it by default: the block, then the current task, read last.
+    assert after[-1] == {"role": "user", "content": "BLOCK\nThe current task: Find the silver key."}
+    assert after[1]["content"].startswith("Task: Find the silver key.")
 
 
 def _row(situation: int, kind: str, outcome: str, tokens: int, placement: str = "system") -> dict:
