@@ -1,8 +1,9 @@
 """create_agent + RemembererMiddleware: a tool's reward teaches the agent for its next run.
 
 Run 1 refunds an order that has already shipped (the refund tool reports reward -1). Run 2 asks
-again; its model is shown the lesson as an `<experience_memory>` block in its system prompt,
-with the refund *discouraged*, and this script prints that block.
+again; its model is shown the lesson as an `<experience_memory>` block after the conversation
+(the middleware's default placement), with the refund *discouraged*, and this script prints
+that block.
 
 Run: python examples/create_agent_memory.py
 Offline by default (a scripted stand-in model); with OPENAI_API_KEY set it uses ChatOpenAI.
@@ -52,15 +53,14 @@ def chat_model(tool_name: str, answer: str):
     return StandInModel(responses=[AIMessage("", tool_calls=[call]), AIMessage(answer)])
 
 
-class SystemPrompts(BaseCallbackHandler):
-    """Keeps the system prompt of every model call (works for any chat model)."""
+class Prompts(BaseCallbackHandler):
+    """Keeps the whole prompt of every model call, as text (works for any chat model)."""
 
     def __init__(self) -> None:
         self.seen: list[str] = []
 
     def on_chat_model_start(self, _serialized, messages, **_kwargs) -> None:
-        first = messages[0][0]
-        self.seen.append(first.text if first.type == "system" else "")
+        self.seen.append("\n".join(message.text for message in messages[0]))
 
 
 def experience_block(prompt: str) -> str:
@@ -74,7 +74,7 @@ def main() -> None:
 
     scripts = [("refund", "Sorry, I could not refund it."), ("track", "It arrives Friday.")]
     for number, (tool_name, answer) in enumerate(scripts, start=1):
-        prompts = SystemPrompts()
+        prompts = Prompts()
         agent = create_agent(
             chat_model(tool_name, answer),
             [refund, track],
