@@ -36,7 +36,6 @@ class StateEncoder:
         self.embeddings = embeddings
         self._dim: int | None = None
         self._tasks: OrderedDict[str, npt.NDArray[np.float64]] = OrderedDict()
-        self._halves: dict[tuple[str, float, float], npt.NDArray[np.float64]] = {}
         self._cosines: dict[tuple[str, str], float] = {}
 
     def dimension(self) -> int:
@@ -83,27 +82,28 @@ class StateEncoder:
     def query_vector(
         self, stored_weight: float, task: str, key: str, query_weight: float
     ) -> list[float]:
-        """`query_vectors` of one (task, key) pair, with the task's scaled half kept.
+        """`query_vectors` of one (task, key) pair, the task's unit vector kept (`_unit`).
 
         A retrieve's task is mostly one seen before (an agent asks step after step), so only
-        the observation key is embedded then, and the vector is two scaled halves, joined.
+        the observation key is embedded then.
         """
-        half = self._halves.get((task, stored_weight, query_weight))
-        if half is None:
-            (half,) = query_vectors(
-                [self.embed([task])[task]],
-                np.zeros((1, self.dimension())),
-                stored_weight=stored_weight,
-                query_weight=query_weight,
-            )[:, : self.dimension()]
-            if len(self._halves) >= _KEPT_TASKS:
-                self._halves.clear()
-            self._halves[(task, stored_weight, query_weight)] = half
-        observation = np.asarray(self.embed([key])[key], dtype=np.float64)
-        norm = float(np.linalg.norm(observation))
-        scale = (1.0 - query_weight) / np.sqrt(1.0 - stored_weight) / norm if norm else 0.0
-        vector: list[float] = np.concatenate([half, scale * observation]).tolist()
+        observation = self.embed([key])[key]
+        vector: list[float] = query_vectors(
+            self._unit(task)[np.newaxis, :],
+            [observation],
+            stored_weight=stored_weight,
+            query_weight=query_weight,
+        )[0].tolist()
         return vector
+
+    def _unit(self, task: str) -> npt.NDArray[np.float64]:
+        """The unit embedding of a task, kept with the latest `_KEPT_TASKS` ones."""
+        if task not in self._tasks:
+            self._tasks[task] = normalize([self.embed([task])[task]])[0]
+        self._tasks.move_to_end(task)
+        while len(self._tasks) > _KEPT_TASKS:
+            self._tasks.popitem(last=False)
+        return self._tasks[task]
 
     def task_cosines(self, task: str, others: Sequence[str]) -> list[float]:
         """cos(g, g') of a task and other tasks' texts (unit vectors kept, the latest 4096).

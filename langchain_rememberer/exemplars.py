@@ -169,11 +169,11 @@ def action_line(action: ActionValue, limit: int) -> str:
         assert line == '<action value="1.00" tried="3">take coin</action>'
         ```
     """
-    text = escape_shown(normalize_whitespace(action.action), limit)
+    text = _shown_text(action.action, limit)
     line = f'<action value="{action.q:.2f}" tried="{action.visits}">{text}</action>'
     if action.answer is None:
         return line
-    answer = escape_shown(normalize_whitespace(action.answer), limit)
+    answer = _shown_text(action.answer, limit)
     return f'{line} <best_answer return="{action.answer_value or 0.0:.2f}">{answer}</best_answer>'
 
 
