@@ -73,7 +73,9 @@ _SUFFIX = re.compile(r"->|\btried\b|\b\d\.\d\d\b|\bvalue\b|\bworked\b|\bfailed\b
 _PREFIX = re.compile(r"^\W*action\W*:", re.I | re.M)
 
 
-def messages(situation: PullSituation, block: str, placement: str) -> list[dict[str, str]]:
+def messages(
+    situation: PullSituation, block: str, placement: str, after: str | None = None
+) -> list[dict[str, str]]:
     """The request: the block on the system message, or as a message after the turn, as the
     middleware's `placement` puts it."""
     turn = {"role": "user", "content": situation.user_text()}
@@ -81,8 +83,9 @@ def messages(situation: PullSituation, block: str, placement: str) -> list[dict[
         return [{"role": "system", "content": SYSTEM}, turn]
     if placement == "system":
         return [{"role": "system", "content": f"{SYSTEM}\n\n{block}"}, turn]
-    # After the turn, the middleware ends the block with the current task (`with_current_task`).
-    last = with_current_task(block, situation.task)
+    # After the turn, the middleware ends the block with the current task and the lesson of
+    # this very task, if shown (`with_current_task`; `after`, built with the block).
+    last = after if after is not None else with_current_task(block, situation.task)
     return [{"role": "system", "content": SYSTEM}, turn, {"role": "user", "content": last}]
 
 
@@ -125,7 +128,11 @@ def judge(text: str, situation: PullSituation, unrelated: set[str]) -> dict[str,
     candidates = [*situation.valid, *sorted(unrelated)]
     answer = parse(text, candidates)
     if answer is None:
-        kind = "invalid"
+        # Another task's tool, given this task's arguments (`open_carrier_trace(4471)` from a
+        # lesson about order 902): copied too.
+        tools = {_norm(u).split("(")[0] for u in unrelated if "(" in u}
+        adapted = any(re.search(rf"(?<![\w.]){re.escape(t)}\(", _norm(text)) for t in tools)
+        kind = "copied" if adapted else "invalid"
     elif answer == situation.good:
         kind = "good"
     elif answer == situation.bad:
@@ -185,6 +192,7 @@ def build_requests(ks: list[int], formats: list[str]) -> list[dict[str, Any]]:
                             "k": k,
                             "format": fmt,
                             "block": before_block(block) if fmt == "before" else block,
+                            "after": with_current_task(block, situation.task, shown=shown),
                             "unrelated": sorted(unrelated - {situation.good}),
                             "own_shown": any(e.state.task == situation.task for e in shown),
                         }
@@ -215,11 +223,12 @@ def run_model(
             wanted = placements[:1]
         for placement in wanted:
             started = time.perf_counter()
-            text, usage = client.chat(messages(situation, request["block"], placement))
+            after = None if request["format"] == "before" else request.get("after")
+            text, usage = client.chat(messages(situation, request["block"], placement, after))
             seconds = time.perf_counter() - started
             rows.append(
                 {
-                    **{k: v for k, v in request.items() if k != "block"},
+                    **{k: v for k, v in request.items() if k not in ("block", "after")},
                     "placement": placement,
                     "text": text,
                     "prompt_tokens": usage.get("prompt_tokens"),
@@ -307,7 +316,12 @@ def table(results: dict[str, dict]) -> list[str]:
             lesson = [r for r in mine if r["kind"] == "lesson"]
             against = [r for r in lesson if base[r["situation"]]["outcome"] != "good"]
             forced = [r for r in mine if r["kind"] == "forced"]
-            floors = [r for r in mine if r["kind"] == "control"]
+            # Every block at the defaults (floors on) that showed another task's lesson.
+            floors = [
+                r
+                for r in mine
+                if r["kind"] == "control" or (r["kind"] == "lesson" and r.get("unrelated"))
+            ]
             tokens = [
                 r["prompt_tokens"] - base[r["situation"]]["prompt_tokens"]
                 for r in lesson
@@ -459,13 +473,16 @@ def write_page(results: dict[str, dict]) -> str:
         )
         + "*now*: the library's block. *Placement*: where the block is in the request, as "
         "`RemembererMiddleware(placement=...)` puts it: `after` (the default) a message "
-        "after the turn, ending with the current task (`prompts.CURRENT_TASK`), `system` "
+        "after the turn, ending with the current task (`prompts.CURRENT_TASK`) and, when "
+        "the block shows a lesson of this very task, that lesson once more (`prompts.ADVICE`), "
+        "`system` "
         "appended to the system message. "
         "Rates with 95% Wilson intervals. *Flipped*: followed, among the situations whose "
         "no-block answer was not the lesson. *Forced*: a memory without the situation's runs "
         "and with the floors off, so the block shows two other tasks' lessons; *floors on*: "
-        "that memory at its defaults "
-        "(asked only when it shows anything). *Value suffix*: the answer contains `->`, a "
+        "every block at the defaults that shows another task's lesson: that memory's (asked "
+        "only when it shows anything) and the lesson blocks that also show one. "
+        "*Value suffix*: the answer contains `->`, a "
         "`0.00`-style number, `tried`, `value`, `worked`, `failed` or `run(s)`. *Block "
         "tokens*: prompt tokens over the no-block request's, on average (lesson blocks).",
         "",

@@ -16,10 +16,18 @@ from pydantic import BaseModel, ConfigDict
 
 from langchain_rememberer._text import cut, normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig
-from langchain_rememberer.prompts import CURRENT_TASK, EXEMPLAR_TEMPLATE, EXEMPLARS_PROMPT
+from langchain_rememberer.prompts import (
+    ADVICE,
+    ADVICE_AVOID,
+    ADVICE_TAKE,
+    CURRENT_TASK,
+    EXEMPLAR_TEMPLATE,
+    EXEMPLARS_PROMPT,
+)
 from langchain_rememberer.types import ActionValue, RetrievedState
 
 __all__ = [
+    "ADVICE",
     "CURRENT_TASK",
     "EXEMPLARS_PROMPT",
     "EXEMPLAR_TEMPLATE",
@@ -256,14 +264,23 @@ def fit_exemplars(
 
 
 def with_current_task(
-    block: str, task: str, config: RetrievalConfig | None = None, *, line: str = CURRENT_TASK
+    block: str,
+    task: str,
+    config: RetrievalConfig | None = None,
+    *,
+    shown: Sequence[Exemplar] = (),
+    line: str = CURRENT_TASK,
+    advice: str = ADVICE,
 ) -> str:
     r"""The block followed by the current task on a line of its own (`prompts.CURRENT_TASK`).
 
     What the middleware sends after the conversation (`placement="after"`): a model reading the
     block last takes the last lesson it read unless the current task comes after it. The task
-    is shown as stored text is (one line, cut to `max_text_chars`, escaped). An empty block
-    stays empty.
+    is shown as stored text is (one line, cut to `max_text_chars`, escaped). When one of the
+    `shown` exemplars is a lesson of this very task (the same task text) at least
+    `config.advice_similarity` similar, a last line repeats it as advice (`prompts.ADVICE`):
+    a small model follows a lesson far more often when it is said after the current task. An
+    empty block stays empty.
 
     Example:
         ```python
@@ -274,11 +291,49 @@ def with_current_task(
         )
         assert with_current_task("", "Find the key.") == ""
         ```
+        With the exemplars the block shows (`RemembererMemory.render_shown`):
+        ```python
+        from langchain_rememberer import Episode, RemembererMemory, Step
+        from langchain_rememberer.exemplars import with_current_task
+
+        memory = RemembererMemory(path=None)
+        for run, action, reward in (("r1", "go east", 0.0), ("r2", "go down", 1.0)):
+            step = Step(observation="a hall", action=action, reward=reward)
+            memory.learn(Episode(task="Find the key.", run_id=run, steps=[step]))
+        block, shown = memory.render_shown(memory.retrieve("Find the key.", "a hall"))
+        assert with_current_task(block, "Find the key.", shown=shown).endswith(
+            "The current task: Find the key.\n"
+            "In this situation of the current task: take go down. Do not take go east."
+        )
+        ```
     """
     if not block:
         return ""
     config = config or RetrievalConfig()
-    return f"{block}\n{line.format(task=_shown_text(task, config.max_text_chars))}"
+    text = f"{block}\n{line.format(task=_shown_text(task, config.max_text_chars))}"
+    said = _advice(shown, task, config, advice)
+    return f"{text}\n{said}" if said else text
+
+
+def _advice(shown: Sequence[Exemplar], task: str, config: RetrievalConfig, line: str) -> str:
+    """`line` (`prompts.ADVICE`) for the first shown lesson of this very task, or ""."""
+    if config.advice_similarity is None:
+        return ""
+    task = normalize_whitespace(task)
+    limit = config.max_text_chars
+    for e in shown:
+        if e.state.similarity < config.advice_similarity or e.state.task != task:
+            continue
+        # An answer is judged by its text, which the block shows: "take final_answer" would
+        # say nothing of it, and "do not" would forbid answering at all.
+        take = [a.action for a in e.encouraged if a.answer is None][:1]
+        avoid = [a.action for a in e.discouraged if a.answer is None]
+        parts = [ADVICE_TAKE.format(action=_shown_text(a, limit)) for a in take]
+        if avoid:
+            shown_avoid = " or ".join(_shown_text(a, limit) for a in avoid)
+            parts.append(ADVICE_AVOID.format(actions=shown_avoid))
+        return line.format(advice=" ".join(parts)) if parts else ""
+    return ""
 
 
 class ParsedActions(BaseModel):

@@ -16,6 +16,9 @@ Example:
 from __future__ import annotations
 
 __all__ = [
+    "ADVICE",
+    "ADVICE_AVOID",
+    "ADVICE_TAKE",
     "CURRENT_TASK",
     "EXEMPLARS_PROMPT",
     "EXEMPLAR_TEMPLATE",
@@ -25,12 +28,10 @@ __all__ = [
 ]
 
 EXEMPLARS_PROMPT = """<experience_memory>
-Lessons from earlier runs of similar tasks, most similar last. A lesson counts only if its task \
-is the current task: ignore lessons about other tasks. When a lesson's task and situation match \
-the current ones, its encouraged action is the one that worked, even if another looks better: \
-take it if it is available now. Never take a discouraged action.
+Lessons from earlier runs, most similar last. A lesson counts only for its own task: ignore \
+lessons about other tasks. Where its task and situation match, take its encouraged action if \
+available, even if another looks better; never take a discouraged action.
 {exemplars}
-Now choose one action for the current task, from those available to it.
 </experience_memory>"""
 """The whole block; `{exemplars}` receives the rendered exemplars, most similar last.
 
@@ -46,6 +47,19 @@ CURRENT_TASK = "The current task: {task}"
 (`placement="after"`, the default): the current task, read last. Without it the 0.5B took an
 unrelated lesson's action in 21 of 36 blocks showing only other tasks' lessons; with it, in 2
 of 36 (docs/probe-results.md). `{task}` receives the run's task, on one line, cut and escaped."""
+
+ADVICE = "In this situation of the current task: {advice}"
+"""The line after `CURRENT_TASK` when a shown lesson is about the current task itself (the same
+task text, similarity at least `RetrievalConfig.advice_similarity`): its encouraged action
+(`ADVICE_TAKE`) and its discouraged ones (`ADVICE_AVOID`), said once more where a small model
+reads last. Without it, where the observation pointed elsewhere, the 0.5B took the lesson's
+discouraged action in 7 of 36 situations (docs/probe-results.md)."""
+
+ADVICE_TAKE = "take {action}."
+"""`ADVICE`'s part for the encouraged action (escaped, on one line)."""
+
+ADVICE_AVOID = "Do not take {actions}."
+"""`ADVICE`'s part for the discouraged actions, joined by " or "."""
 
 EXEMPLAR_TEMPLATE = """<exemplar similarity="{similarity:.2f}">
 <task>{task}</task>

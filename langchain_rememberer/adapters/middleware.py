@@ -341,7 +341,7 @@ class RemembererMiddleware(AgentMiddleware[RemembererState, Any]):
             states: list[RetrievedState] = self.memory.retrieve(**query)
             block, shown = self.memory.render_shown(states)
             if self.placement == "after":
-                block = with_current_task(block, where.task, self.memory.retrieval)
+                block = with_current_task(block, where.task, self.memory.retrieval, shown=shown)
             return block, shown, [s.id for s in states]
         except Exception as e:
             logger.warning("rememberer: run %s continues without exemplars: %s", run_id, e)

@@ -82,13 +82,20 @@ def test_after_the_conversation_every_request_extends_the_previous_prefix(learne
     requests = _run(middleware)
     assert len(requests) == 3
     blocks = []
-    for request in requests:
+    # The current task is read after every lesson (prompts.CURRENT_TASK), then the lesson of
+    # this very task and situation once more (prompts.ADVICE); an answer's lesson is not said
+    # again (its text is in the block).
+    advice = [
+        '\nIn this situation of the current task: Do not take read_doc(name="holidays.md").',
+        '\nIn this situation of the current task: take read_doc(name="vacation.md").',
+        "",
+    ]
+    for request, said in zip(requests, advice, strict=True):
         *before, block = request
         assert isinstance(block, HumanMessage)
         assert block.text.startswith("<experience_memory>")
-        # The current task is read last, after every lesson (prompts.CURRENT_TASK).
         assert block.text.endswith(
-            "</experience_memory>\nThe current task: How many vacation days do I get?"
+            "</experience_memory>\nThe current task: How many vacation days do I get?" + said
         )
         assert block.additional_kwargs[EXEMPLARS_KEY]  # the exemplars as data, too
         assert "<experience_memory>" not in _wire(before)

@@ -46,6 +46,12 @@ def test_judge_reads_the_outcome_and_how_the_answer_was_written() -> None:
     copied = probe_pull.judge("Action: escalate()", s, {"escalate()"})
     assert copied["outcome"] == "copied"
     assert probe_pull.judge("Action: reboot()", s, set())["outcome"] == "invalid"
+    # Another task's tool with this task's arguments is copied too.
+    adapted = probe_pull.judge("Action: open_carrier_trace(5133)", s, {"open_carrier_trace(902)"})
+    assert adapted["outcome"] == "copied"
+    assert probe_pull.judge("Action: trace(5133)", s, {"open_carrier_trace(902)"})["outcome"] == (
+        "invalid"
+    )
     leaked = probe_pull.judge("Action: open_ticket(5133) -> 1.00 (tried 2x)", s, set())
     assert leaked["outcome"] == "good"
     assert leaked["suffix"]
@@ -128,3 +134,25 @@ def test_the_before_block_is_the_issue_21_rendering() -> None:
         "Now answer for the current situation, with one of its valid actions.\n</experience_memory>"
     )
     assert probe_pull.before_block("") == ""
+
+
+def test_floors_on_copying_counts_every_default_block_showing_another_tasks_lesson() -> None:
+    rows = [
+        _row(0, "none", "bad", 100),
+        _row(1, "none", "bad", 100),
+        _row(0, "lesson", "good", 300),
+        {**_row(1, "lesson", "copied", 300), "unrelated": ["open cabinet"]},
+        _row(0, "forced", "other", 400),
+        _row(1, "forced", "other", 400),
+        _row(0, "control", "good", 400),
+    ]
+    (variant,) = [line for line in probe_pull.table({"0.5b": {"rows": rows}}) if "k=2" in line]
+    cells = [c.strip() for c in variant.split("|")[1:-1]]
+    assert cells[7] == "1/2 = 0.50 [0.09, 0.91]"  # the control and the lesson showing one
+
+
+def test_after_the_turn_the_block_is_sent_as_the_middleware_builds_it() -> None:
+    s = PULL_SITUATIONS[0]
+    built = "BLOCK\nThe current task: Find the silver key.\nIn this situation ...: take go down."
+    assert probe_pull.messages(s, "BLOCK", "after", built)[-1]["content"] == built
+    assert probe_pull.messages(s, "BLOCK", "system", built)[0]["content"].endswith("\n\nBLOCK")
