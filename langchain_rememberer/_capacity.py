@@ -2,8 +2,9 @@
 
 The rule: when a namespace would hold more than `max_states` states, the states with the fewest
 visits go first, and among equally visited ones those whose latest update is oldest. An
-evicted state leaves nothing behind: its row, and every slot of it, are deleted; the runs that
-touched it stay learned (their other states keep their updates).
+evicted state leaves nothing behind but a marker and a pointer (`_evicted.py`: learned again,
+it numbers its slots on from where they ended): its row, and every slot of it, are deleted;
+the runs that touched it stay learned (their other states keep their updates).
 
 Enforced without scanning on every write: each memory counts the states its `learn`s add per
 namespace, and every `check_every` added states (1% of `max_states`) asks Chroma for the
@@ -20,6 +21,8 @@ import logging
 import threading
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
+
+from langchain_rememberer._evicted import evict_states
 
 if TYPE_CHECKING:
     from langchain_rememberer._store import Namespace
@@ -101,5 +104,5 @@ def evict(memory: Any, ns: Namespace, keep: int) -> int:
         key=lambda row: (sum(s.visits for s in row.base.values()), row.last_update, row.id)
     )
     victims = candidates[: len(rows) - keep]
-    memory.ledger.delete_states(ns, victims)
+    evict_states(memory.store, ns, victims)
     return len(victims)

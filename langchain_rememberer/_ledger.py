@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_rememberer._encoding import StateEncoder
+from langchain_rememberer._evicted import live, markers, pointer_id, restarted, restarts
 from langchain_rememberer._records import (
     Done,
     RunRecord,
@@ -89,13 +90,14 @@ class Ledger:
 
     # -- reads -------------------------------------------------------------------------------
 
-    def status(self, ns: Namespace, run_ids: Iterable[str]) -> Status:
-        """The run and done records of some runs (one read by id)."""
+    def status(self, ns: Namespace, run_ids: Iterable[str], new: Sequence[str] = ()) -> Status:
+        """The run and done records of some runs, and where `new` states start (one read)."""
         runs = sorted(set(run_ids))
-        if not runs:
+        if not runs and not new:
             return Status()
         ids = [run_key(r) for r in runs] + [done_id(r) for r in runs]
-        return _runs_and_dones(self.store.get_log(ns, ids))
+        got = self.store.get_log(ns, ids + [pointer_id(s) for s in new])
+        return dataclasses.replace(_runs_and_dones(got), starts=restarts(got, new))
 
     def slots(self, ns: Namespace, state_id: str, indices: Iterable[int]) -> list[Slot]:
         """The slots of a state at some positions (absent ones are left out)."""
@@ -117,10 +119,12 @@ class Ledger:
         vectors: Mapping[str, Sequence[float]],
         *,
         prepared: bool = True,
+        starts: Mapping[str, int] | None = None,
     ) -> tuple[bool, dict[str, Row], Status, RunRecord, dict[str, list[Slot]]]:
         """Claim a slot per state for a run, name them in its rows, then commit it.
 
-        `rows` are the run's rows as read (missing: new states, written with `vectors`).
+        `rows` are the run's rows as read (missing: new states, written with `vectors`, from
+        `starts` if evicted before).
         `prepared=False`: the run record is not stored yet; it is added with the first claims,
         in one call. If another attempt's record is stored first, that run is committed (its
         targets; the slots claimed for ours are invalid at once, their nonce being another).
@@ -129,7 +133,11 @@ class Ledger:
         slots' runs after the commit, the run as stored, and the slots found at each row's
         `known` (claimed by writers this one's rows do not know of).
         """
-        current = {s: rows.get(s) or Row(s, run.task_of(s), run.key_of(s)) for s in run.state_ids()}
+        at = starts or {}
+        current = {
+            s: rows.get(s) or Row.fresh(s, run.task_of(s), run.key_of(s), at.get(s, 0))
+            for s in run.state_ids()
+        }
         mine, current, stored = self.claim(ns, _wanted(run), current, run=None if prepared else run)
         if stored is not None and stored.nonce != run.nonce:  # another attempt prepared it
             stored.check_same(run.fingerprint)
@@ -142,19 +150,19 @@ class Ledger:
         self.store.write_rows(ns, list(current.values()), new)
         done = Done(run.run_id, run.nonce, tuple((s, mine[s]) for s in wanted), uuid.uuid4().hex)
         runs = {run.run_id} | {r for row in current.values() for r in row.pending_runs()}
-        ends = {s: row.known for s, row in current.items()}
-        status, found = self._add_done(ns, done, runs, ends)
+        status, found, current = self._add_done(ns, done, runs, current)
         committed = status.dones.get(run.run_id)
         mine_counts = committed is not None and committed.by == done.by
         return mine_counts and status.learned(run.run_id), current, status, run, found
 
     def _add_done(
-        self, ns: Namespace, done: Done, runs: set[str], ends: Mapping[str, int]
-    ) -> tuple[Status, dict[str, list[Slot]]]:
-        """Add a done record; returns the status of `runs` after it, and the slots at `ends`.
+        self, ns: Namespace, done: Done, runs: set[str], rows: Mapping[str, Row]
+    ) -> tuple[Status, dict[str, list[Slot]], dict[str, Row]]:
+        """Add a done record; the status of `runs`, the slots at the rows' ends, the live rows.
 
         The read that tells whether the done record won also probes each row's end (the
-        position at its `known`): one read for both.
+        position at its `known`) and reads its incarnation's marker (a row written after an
+        eviction is deleted: `_evicted.live`): one read for all.
         A done record of another nonce than the run record's is stale: its run was forgotten
         (run records are never rewritten, so that nonce's run record is gone for good) and a
         later attempt prepared the run anew. It is deleted only if it still holds that nonce
@@ -163,16 +171,18 @@ class Ledger:
         """
         meta, doc = done.chroma()
         ordered = sorted(runs)
-        probes = {slot_id(s, i): s for s, i in ends.items()}
+        probes = {slot_id(s, row.known): s for s, row in rows.items()}
         ids = [run_key(r) for r in ordered] + [done_id(r) for r in ordered] + list(probes)
+        ids += markers(rows)
         for _ in range(_MAX_ROUNDS):
             self.store.add_log(ns, [(done_id(done.run_id), meta, doc)])
             got = self.store.get_log(ns, ids)
             status = _runs_and_dones(got)
             run, stored = status.runs.get(done.run_id), status.dones.get(done.run_id)
             if run is None or stored is None or stored.nonce == run.nonce:
+                kept = live(self.store, ns, rows, got)
                 found = {s: [_slot_of(i, *got[i])] for i, s in probes.items() if i in got}
-                return status, found
+                return status, {s: f for s, f in found.items() if s in kept}, kept
             self.store.delete_log_if(ns, done_id(done.run_id), nonce=stored.nonce)
         msg = f"could not commit run {done.run_id!r}: too many concurrent forgets of it"
         raise StorageError(msg)
@@ -188,7 +198,9 @@ class Ledger:
         """Claim one slot per state (`wanted[s]`, its index ignored) at the end of its sequence.
 
         A slot of the same nonce already pending in the row is reused. Every slot walked past
-        joins the row's pending slots, so the row keeps knowing every slot below `known`.
+        joins the row's pending slots, so the row keeps knowing every slot below `known`. Each
+        read-back reads the marker of the incarnation claimed in: found, the state's row
+        starts again where the next one starts (`_evicted.py`), and so does the claim.
         `run`: a run record to add with the first claims (one call) and read back with them.
         Returns the claimed index per state, the rows knowing them, and the run record stored
         (None unless `run` was given). When another record was stored first, the claims stop
@@ -209,7 +221,9 @@ class Ledger:
                 return mine, rows, stored
             tries = [dataclasses.replace(wanted[s], index=i) for s, i in todo.items()]
             self.store.add_log(ns, [*extra, *((t.id, *t.chroma()) for t in tries)])
-            got = self.store.get_log(ns, [r[0] for r in extra] + [t.id for t in tries])
+            tried = {t.state_id: rows[t.state_id] for t in tries}
+            ids = [r[0] for r in extra] + [t.id for t in tries] + markers(tried)
+            got = self.store.get_log(ns, ids)
             if extra:
                 stored = _runs_and_dones(got).runs.get(extra[0][1]["run_id"])
                 if stored is None:
@@ -217,8 +231,10 @@ class Ledger:
                     raise StorageError(msg)
                 extra = []
             found: dict[str, list[Slot]] = {}
+            rows.update(gone := restarted(got, tried))  # evicted: claim in the next incarnation
+            todo.update({s: row.start for s, row in gone.items()})
             for t in tries:
-                if t.id not in got:  # evicted meanwhile: claim the position again
+                if t.state_id in gone or t.id not in got:  # moved on, or deleted: claim again
                     continue
                 slot = _slot_of(t.id, *got[t.id])
                 found[t.state_id] = [slot]
@@ -244,13 +260,13 @@ class Ledger:
         return knowing | self.refold(ns, marked)
 
     def refold(self, ns: Namespace, rows: Sequence[Row]) -> dict[str, Row]:
-        """Rows rebuilt from every slot below their `known` (a run in a base was forgotten).
+        """Rows rebuilt from every slot of theirs below `known` (a run in a base was forgotten).
 
         Two reads for any number of rows: their slots, then the status of the slots' runs.
         """
         if not rows:
             return {}
-        ids = [slot_id(row.id, i) for row in rows for i in range(row.known)]
+        ids = [slot_id(row.id, i) for row in rows for i in range(row.start, row.known)]
         slots = [_slot_of(i, m, d) for i, (m, d) in self.store.get_log(ns, ids).items()]
         status = self.status(ns, {s.run_id for s in slots if not s.forget})
         by_state: dict[str, list[Slot]] = {row.id: [] for row in rows}
@@ -283,7 +299,7 @@ class Ledger:
             changed = [row for s, row in settled.items() if row != written.get(s)]
             self.store.write_rows(ns, changed)
             written.update({row.id: row for row in changed})
-            found = self.probe(ns, settled)
+            settled, found = self.probe(ns, settled)
             if not found:
                 return settled
             rows = self.knowing(ns, settled, found)
@@ -291,19 +307,29 @@ class Ledger:
         msg = "could not settle states: too many concurrent writers"
         raise StorageError(msg)
 
-    def probe(self, ns: Namespace, rows: Mapping[str, Row]) -> dict[str, list[Slot]]:
-        """Slots at and after each row's `known` (none, unless another writer claimed one)."""
+    def probe(
+        self, ns: Namespace, rows: Mapping[str, Row]
+    ) -> tuple[dict[str, Row], dict[str, list[Slot]]]:
+        """The rows still live, and the slots at and after each one's `known`.
+
+        None, unless another writer claimed one. The first read reads the rows' markers too:
+        a row of an evicted incarnation is deleted if it still holds it (`_evicted.live`).
+        """
         found: dict[str, list[Slot]] = {}
         ends = {s: row.known for s, row in rows.items()}
+        check = markers(rows)
         while ends:
-            got = self.store.get_log(ns, [slot_id(s, i) for s, i in ends.items()])
+            got = self.store.get_log(ns, [slot_id(s, i) for s, i in ends.items()] + check)
+            if check:
+                rows, check = live(self.store, ns, rows, got), []
+                ends = {s: i for s, i in ends.items() if s in rows}
             nxt = {}
             for s, i in ends.items():
                 if slot_id(s, i) in got:
                     found.setdefault(s, []).append(_slot_of(slot_id(s, i), *got[slot_id(s, i)]))
                     nxt[s] = i + 1
             ends = nxt
-        return found
+        return dict(rows), found
 
     def _help(self, ns: Namespace, rows: Mapping[str, Row], status: Status) -> Status:
         """Complete the prepared runs stuck in these rows (`HELP_AFTER`); the new status."""
@@ -353,43 +379,11 @@ class Ledger:
         pairs = [(run.task_of(s), run.key_of(s)) for s in todo]
         embedded.update(zip(todo, self.encoder.state_vectors(ns.task_weight, pairs), strict=True))
         committed, written, status, run, found = self.complete(
-            ns, run, got, embedded, prepared=prepared
+            ns, run, got, embedded, prepared=prepared, starts=before.starts if before else None
         )
         if settle and (found or any(w.stuck_runs(status, HELP_AFTER) for w in written.values())):
             self.settle(ns, self.knowing(ns, written, found), written=written)
         return committed, len(missing), run
-
-    # -- forgetting --------------------------------------------------------------------------
-
-    def forget(self, ns: Namespace, run_id: str) -> int:
-        """Forget a run; returns the updates it had learned. Running it again completes it.
-
-        Its run record goes first (from then on none of its slots counts), then a marker slot
-        tells each of its states' writers to refold; its done record goes last.
-        """
-        status = self.status(ns, [run_id])
-        run, done = status.runs.get(run_id), status.dones.get(run_id)
-        learned = len(run.steps) if run is not None and status.learned(run_id) else 0
-        states = [s for s, _ in done.slots] if done else run.state_ids() if run else []
-        if run is not None:
-            self.store.delete_log(ns, [run_key(run_id)])
-        rows = self.store.get_rows(ns, states) if states else {}
-        if rows:
-            nonce = uuid.uuid4().hex
-            markers = {s: Slot(s, -1, run_id, forget=True, nonce=nonce) for s in rows}
-            _mine, refolded, _ = self.claim(ns, markers, rows)  # each met its marker: refolded
-            self.settle(ns, refolded, written={})
-        if done is not None:
-            self.store.delete_log(ns, [done_id(run_id)])
-        return learned
-
-    def delete_states(self, ns: Namespace, rows: Sequence[Row]) -> None:
-        """Delete states: their rows, then every slot of theirs."""
-        self.store.delete_rows(ns, [row.id for row in rows])
-        for row in rows:
-            ends = self.probe(ns, {row.id: row}).get(row.id, [])
-            last = max([row.known, *(s.index + 1 for s in ends)])
-            self.store.delete_log(ns, [slot_id(row.id, i) for i in range(last)])
 
 
 def _wanted(run: RunRecord) -> dict[str, Slot]:

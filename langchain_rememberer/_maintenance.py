@@ -64,7 +64,8 @@ def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
     Prepared runs are found from the log's run and done records (a scan), so a writer killed
     before naming its slots in any row is completed too. Every row then reads the positions
     past its `known` (one read per page): a row a killed writer left behind another writer's
-    committed slot is settled with it.
+    committed slot is settled with it, and a row of an evicted incarnation (an eviction or its
+    racing writer killed) is deleted.
     """
     ledger = memory.ledger
     runs = {m["run_id"]: (i, m, d) for i, m, d in memory.store.log_of_kind(ns, "run")}
@@ -74,8 +75,8 @@ def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
             ledger.commit(ns, RunRecord.from_chroma(record_id, meta, doc), settle=False)
     touched = folded = 0
     for page in memory.store.row_pages(ns):
-        found = ledger.probe(ns, {row.id: row for row in page})
-        waiting = {row.id: row for row in page if row.pending or row.id in found}
+        rows, found = ledger.probe(ns, {row.id: row for row in page})  # evicted: deleted
+        waiting = {s: row for s, row in rows.items() if row.pending or s in found}
         if not waiting:
             continue
         settled = ledger.settle(ns, ledger.knowing(ns, waiting, found), written=waiting)

@@ -7,7 +7,9 @@ log protocol they use is `_ledger.Ledger` (DESIGN §6).
 from __future__ import annotations
 
 import json
+import logging
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
@@ -16,9 +18,11 @@ from langchain_rememberer import rlem
 from langchain_rememberer._records import (
     PlannedStep,
     RunRecord,
+    Slot,
     Update,
-    cap_episode,
+    done_id,
     new_run,
+    run_key,
     stable_id,
 )
 from langchain_rememberer._rows import Row, rank, ties
@@ -82,6 +86,8 @@ __all__ = [
     "save_pending",
 ]
 
+
+logger = logging.getLogger(__name__)
 
 _MAX_CANDIDATES = 128
 """The most candidates a retrieval widens to when the task floor dropped the nearest ones."""
@@ -188,10 +194,10 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
     ids = [stable_id(task, key) for key in keys]
     ledger = memory.ledger
     rows = memory.store.get_rows(ns, ids)
-    # With the run's status, that of the rows' pending slots: the write naming ours folds them.
-    earlier = ledger.status(
-        ns, {episode.run_id} | {r for w in rows.values() for r in w.pending_runs()}
-    )
+    # With the run's status, that of the rows' pending slots: the write naming ours folds them;
+    # and where a state without a row starts again if it was evicted (`_evicted.py`).
+    pending = {r for w in rows.values() for r in w.pending_runs()}
+    earlier = ledger.status(ns, {episode.run_id} | pending, [i for i in ids if i not in rows])
     stored = earlier.runs.get(episode.run_id)
     if stored is not None:
         stored.check_same(fingerprint)
@@ -231,6 +237,27 @@ def outcome_of(episode: Episode) -> dict[str, str | float]:
         outcome |= {"arm": episode.arm, "holdout": episode.holdout}
         outcome |= {"unit": episode.unit} if episode.unit else {}
     return outcome
+
+
+def cap_episode(episode: Episode, cap: float | None) -> Episode:
+    """The episode with its rewards scaled down to a total |reward| of `cap` (`rlem.cap_rewards`).
+
+    Logged when it caps; the episode itself when it is within the cap (or `cap` is None).
+    """
+    rewards = [s.reward for s in episode.steps]
+    capped = rlem.cap_rewards(rewards, cap)
+    if capped == rewards:
+        return episode
+    logger.info(
+        "rememberer: run %s: total |reward| %.3g scaled down to max_run_reward %.3g",
+        episode.run_id,
+        sum(abs(r) for r in rewards),
+        cap,
+    )
+    pairs = zip(episode.steps, capped, strict=True)
+    return episode.model_copy(
+        update={"steps": [s.model_copy(update={"reward": r}) for s, r in pairs]}
+    )
 
 
 def _report(run: RunRecord, *, written: int, added: int) -> LearnReport:
@@ -299,10 +326,27 @@ def _bootstrap_values(
 
 
 def forget_run(memory: RemembererMemory, run_id: str, namespace: str | None) -> int:
-    ns = open_namespace(memory, namespace)
-    forgotten = memory.ledger.forget(ns, run_id)
-    memory.store.delete_pending(ns, run_id)
-    return forgotten
+    """Forget a run; returns the updates it had learned. Running it again completes it.
+
+    Its run record first (none of its slots counts from then on), a marker slot on each of its
+    states (whose writers then refold), its done record last (DESIGN §6).
+    """
+    ledger, store, ns = memory.ledger, memory.store, open_namespace(memory, namespace)
+    status = ledger.status(ns, [run_id])
+    run, done = status.runs.get(run_id), status.dones.get(run_id)
+    learned = len(run.steps) if run is not None and status.learned(run_id) else 0
+    states = [s for s, _ in done.slots] if done else run.state_ids() if run else []
+    store.delete_log(ns, [run_key(run_id)] if run is not None else [])  # none: no call
+    rows = store.get_rows(ns, states) if states else {}
+    if rows:
+        nonce = uuid.uuid4().hex
+        marks = {s: Slot(s, -1, run_id, forget=True, nonce=nonce) for s in rows}
+        _mine, refolded, _ = ledger.claim(ns, marks, rows)  # each met its marker: refolded
+        ledger.settle(ns, refolded, written={})
+    if done is not None:
+        store.delete_log(ns, [done_id(run_id)])
+    store.delete_pending(ns, run_id)
+    return learned
 
 
 def is_learned(memory: RemembererMemory, run_id: str, namespace: str | None) -> bool:

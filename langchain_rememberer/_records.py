@@ -10,7 +10,8 @@ Read DESIGN §6 first: it states the invariants these rules keep. In short, per 
 - a **done** record (`Done`, id `done:<hash>`) commits a prepared run: it names the run's
   nonce and the one slot per state that counts. A run is *learned* exactly when its run and
   done records both exist with one nonce (`Status.learned`);
-- a **row** (`_rows.Row`, the states collection) caches a state's fold (`_rows.py`).
+- a **row** (`_rows.Row`, the states collection) caches a state's fold (`_rows.py`);
+- an eviction **marker** and **pointer** number an evicted state's positions on (`_evicted.py`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import contextlib
 import dataclasses
 import hashlib
 import json
-import logging
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -27,8 +27,6 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from langchain_rememberer.errors import InvalidInputError, StorageError
-from langchain_rememberer.rlem import cap_rewards
-from langchain_rememberer.types import Episode
 
 __all__ = [
     "Done",
@@ -37,15 +35,12 @@ __all__ = [
     "Slot",
     "Status",
     "Update",
-    "cap_episode",
     "done_id",
     "new_run",
     "run_key",
     "slot_id",
     "stable_id",
 ]
-
-logger = logging.getLogger(__name__)
 
 Verdict = Literal["valid", "invalid", "undecided", "marker"]
 
@@ -332,6 +327,8 @@ class Status:
 
     runs: Mapping[str, RunRecord] = field(default_factory=dict)
     dones: Mapping[str, Done] = field(default_factory=dict)
+    starts: Mapping[str, int] = field(default_factory=dict)
+    """Where a new row of a state starts, when it was evicted before (`_evicted.restarts`)."""
 
     def learned(self, run_id: str) -> bool:
         """A run is learned exactly when its run and done records exist with one nonce."""
@@ -366,27 +363,6 @@ def _malformed(record_id: str) -> Iterator[None]:
             "remove its run with memory.forget_run(...), then memory.rebuild()"
         )
         raise StorageError(msg) from e
-
-
-def cap_episode(episode: Episode, cap: float | None) -> Episode:
-    """The episode with its rewards scaled down to a total |reward| of `cap` (`rlem.cap_rewards`).
-
-    Logged when it caps; the episode itself when it is within the cap (or `cap` is None).
-    """
-    rewards = [s.reward for s in episode.steps]
-    capped = cap_rewards(rewards, cap)
-    if capped == rewards:
-        return episode
-    logger.info(
-        "rememberer: run %s: total |reward| %.3g scaled down to max_run_reward %.3g",
-        episode.run_id,
-        sum(abs(r) for r in rewards),
-        cap,
-    )
-    pairs = zip(episode.steps, capped, strict=True)
-    return episode.model_copy(
-        update={"steps": [s.model_copy(update={"reward": r}) for s, r in pairs]}
-    )
 
 
 def new_run(

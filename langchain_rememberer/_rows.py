@@ -1,9 +1,10 @@
 """A state's row: its folded table and pending slots, what readers see of it, and ranking.
 
-No I/O. A row (the states collection) caches a state: `base`, the fold of its slots below
-`through`, every one of them decided; `pending`, its slots from `through` to `known` (the
-row knows every slot below `known`). What any reader sees of a state is `Row.view`: the base,
-then the valid pending slots, in slot order (DESIGN §6).
+No I/O. A row (the states collection) caches a state: `base`, the fold of its slots from
+`start` below `through`, every one of them decided; `pending`, its slots from `through` to
+`known` (the row knows every slot from `start` below `known`; the positions below `start`
+were evicted, `_evicted.py`). What any reader sees of a state is `Row.view`: the base, then
+the valid pending slots, in slot order (DESIGN §6).
 """
 
 from __future__ import annotations
@@ -36,6 +37,13 @@ class Row:
     last_update: float = 0.0
     similarity: float | None = None
     task_similarity: float | None = None
+    start: int = 0
+    """Its first position: the state was evicted before (`_evicted.py`); 0 for a row of old."""
+
+    @classmethod
+    def fresh(cls, state_id: str, task: str, key: str, start: int = 0) -> Row:
+        """A state's new row, numbering its slots from `start`."""
+        return cls(state_id, task, key, through=start, known=start, start=start)
 
     def __post_init__(self) -> None:
         """The row invariants (DESIGN §6), checked on every row made or read.
@@ -44,8 +52,11 @@ class Row:
         `known`, in increasing order, each once. A stored row breaking them is corrupt.
         """
         indices = [s.index for s in self.pending]
-        if not 0 <= self.through <= self.known:
-            msg = f"row {self.id}: through {self.through} is not within 0..known {self.known}"
+        if not 0 <= self.start <= self.through <= self.known:
+            msg = (
+                f"row {self.id}: through {self.through} is not within "
+                f"{self.start}..known {self.known}"
+            )
             raise ValueError(msg)
         if indices != sorted(set(indices)) or any(
             not self.through <= i < self.known for i in indices
@@ -98,8 +109,9 @@ class Row:
         return dataclasses.replace(self, base=base, through=through, pending=tuple(rest))
 
     def refolded(self, slots: Sequence[Slot], status: Status, rlem: Any) -> Row:
-        """This row rebuilt from all of its slots (`slots`, indices from 0), then settled."""
-        fresh = dataclasses.replace(self, base={}, through=0, known=0, pending=())
+        """This row rebuilt from all of its slots (`slots`, from `start`), then settled."""
+        at = self.start
+        fresh = dataclasses.replace(self, base={}, through=at, known=at, pending=())
         return fresh.with_slots(slots).settle(status, rlem)
 
     def chroma(self) -> tuple[dict[str, Any], str]:
@@ -111,6 +123,7 @@ class Row:
             "visits": sum(s.visits for s in self.base.values()),
             "through": self.through,
             "known": self.known,
+            "start": self.start,
             "last_update": self.last_update,
             # Always written: Chroma's `update` keeps the metadata keys a write leaves out.
             "pending": json.dumps([s.entry() for s in self.pending], ensure_ascii=False),
@@ -138,6 +151,7 @@ class Row:
                 pending,
                 float(metadata.get("last_update") or 0.0),
                 None if distance is None else 1.0 - float(distance),
+                start=int(metadata.get("start") or 0),
             )
         except (KeyError, TypeError, ValueError) as e:
             msg = f"state {record_id} has a corrupt row; run memory.rebuild() to repair it"

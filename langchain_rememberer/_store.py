@@ -331,6 +331,11 @@ class ChromaStore:
             with storage_errors("delete states"):
                 ns.states.delete(ids=list(ids[start : start + self.batch_size]))
 
+    def delete_row_if(self, ns: Namespace, row_id: str, *, start: int) -> None:
+        """Delete a row only if it still starts at `start` (one conditional delete)."""
+        with storage_errors("delete states"):
+            ns.states.delete(ids=[row_id], where={"start": start})
+
     def row_pages(self, ns: Namespace, *, size: int = _PAGE) -> Iterator[list[Row]]:
         """Every row, `size` at a time (maintenance and statistics, not learn or retrieve)."""
         offset = 0
@@ -374,6 +379,17 @@ class ChromaStore:
             chunk = records[start : start + self.batch_size]
             with storage_errors("append to the log"):
                 ns.log.add(
+                    ids=[i for i, _m, _d in chunk],
+                    embeddings=[_CONSTANT_VECTOR] * len(chunk),
+                    metadatas=[{**m, _BODY: d} for _i, m, d in chunk],
+                )
+
+    def put_log(self, ns: Namespace, records: Sequence[Record]) -> None:
+        """Write log records, replacing any of the same id (eviction pointers only)."""
+        for start in range(0, len(records), self.batch_size):
+            chunk = records[start : start + self.batch_size]
+            with storage_errors("write to the log"):
+                ns.log.upsert(
                     ids=[i for i, _m, _d in chunk],
                     embeddings=[_CONSTANT_VECTOR] * len(chunk),
                     metadatas=[{**m, _BODY: d} for _i, m, d in chunk],

@@ -225,8 +225,9 @@ def export_records(memory: MemoryLike, ns: Namespace) -> list[LogRecord]:
     """Every learned update still stored, by run and step.
 
     An evicted state's are gone: its row is deleted first, so a slot without a row is skipped
-    (an eviction killed before deleting the slots leaves readers agreeing). The runs are read
-    `_CHUNK` at a time, three reads a chunk (`_chunk_records`), not two a run.
+    (an eviction killed before deleting the slots leaves readers agreeing), and so is a slot
+    below its row's `start` (a state learned again numbers on past its evicted positions). The
+    runs are read `_CHUNK` at a time, three reads a chunk (`_chunk_records`), not two a run.
     """
     records: list[LogRecord] = []
     dones = memory.store.log_of_kind(ns, "done")
@@ -241,8 +242,8 @@ def _chunk_records(memory: MemoryLike, ns: Namespace, run_ids: Sequence[str]) ->
 
     One read of their run and done records, one of all their slots, one of all the rows those
     slots update (the store splits a read only past its batch size). A slot counts for the run
-    that lists it only if that run claimed it (its run id and nonce: a re-claimed position is
-    another run's) and its state still has a row.
+    that lists it only if that run claimed it (its run id and nonce: an evicted position taken
+    again is another run's) and its state still has a row starting at or before it.
     """
     status = memory.ledger.status(ns, run_ids)
     dones = [d for run_id, d in status.dones.items() if status.learned(run_id)]
@@ -255,7 +256,8 @@ def _chunk_records(memory: MemoryLike, ns: Namespace, run_ids: Sequence[str]) ->
         run = status.runs[run_id]
         for slot in (slots[i] for i in ids if i in slots):
             mine = slot.run_id == run_id and slot.nonce == run.nonce  # not re-claimed
-            if mine and slot.state_id in rows:  # evicted: no row
+            row = rows.get(slot.state_id)  # none: evicted
+            if mine and row is not None and slot.index >= row.start:  # not an evicted position
                 records += slot.log_records(run)
     return records
 
@@ -284,11 +286,7 @@ def import_records(memory: MemoryLike, ns: Namespace, records: Sequence[LogRecor
 
 
 def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[LogRecord]) -> int:
-    ledger = memory.ledger
-    status = ledger.status(ns, [run_id])
-    if status.learned(run_id):
-        return 0
-    task = group[0].task
+    ledger, task = memory.ledger, group[0].task
     steps = [
         PlannedStep(
             stable_id(r.task, r.observation),
@@ -298,11 +296,15 @@ def _import_run(memory: MemoryLike, ns: Namespace, run_id: str, group: Sequence[
         )
         for r in group
     ]
+    # With where a state evicted before starts again, if it has no row (`_evicted.py`).
+    status = ledger.status(ns, [run_id], list(dict.fromkeys(s.state_id for s in steps)))
+    if status.learned(run_id):
+        return 0
     fingerprint = group[0].fingerprint or stable_id("import", run_id, str(len(group)))
     when = min(r.created_at for r in group) or None  # the exported run's time, if it had one
     stored = status.runs.get(run_id)  # a killed import's, if any
     run = stored or new_run(run_id, fingerprint, task, steps, when)
-    committed, added, _run = ledger.commit(ns, run, prepared=stored is not None)
+    committed, added, _run = ledger.commit(ns, run, before=status, prepared=stored is not None)
     if committed:
         memory.evict_if_due(ns, added)
     return len(group) if committed else 0

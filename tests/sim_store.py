@@ -322,6 +322,13 @@ class SimStore:
         for i in ids:
             self.space(ns).rows.pop(i, None)
 
+    def delete_row_if(self, ns: Namespace, row_id: str, *, start: int) -> None:
+        """Delete a row only if it still starts at `start` (Chroma: an id with a `where`)."""
+        self._step("delete_row_if")
+        rows = self.space(ns).rows
+        if row_id in rows and rows[row_id][0].get("start") == start:
+            del rows[row_id]
+
     def row_pages(self, ns: Namespace, *, size: int = 2000) -> Iterator[list[Row]]:
         self._step("row_pages")
         rows = self.space(ns).rows
@@ -347,6 +354,13 @@ class SimStore:
             log[record_id] = (dict(meta), doc)
             if record_id.startswith("done:") and getattr(_HELPING, "depth", 0):
                 self.helped.append(str(meta["run_id"]))
+
+    def put_log(self, ns: Namespace, records: Sequence[tuple[str, Mapping[str, Any], str]]) -> None:
+        if not records:
+            return
+        self._step("put_log")
+        for record_id, meta, doc in records:
+            self.space(ns).log[record_id] = (dict(meta), doc)
 
     def get_log(self, ns: Namespace, ids: Sequence[str]) -> dict[str, tuple[Any, str]]:
         self._step("get_log")

@@ -100,7 +100,8 @@ def state_updates(memory: RemembererMemory, namespace: str, state_id: str) -> li
     if state_id not in rows:
         return []
     ledger = memory.ledger
-    slots = sorted(ledger.slots(ns, state_id, range(rows[state_id].known)), key=lambda s: s.index)
+    row = rows[state_id]
+    slots = sorted(ledger.slots(ns, state_id, range(row.start, row.known)), key=lambda s: s.index)
     status = ledger.status(ns, {s.run_id for s in slots if not s.forget})
     return [
         record

@@ -11,6 +11,7 @@ import json
 import pytest
 
 from langchain_rememberer import Episode, RemembererMemory, Step
+from langchain_rememberer._evicted import evict_states
 from langchain_rememberer.errors import InvalidInputError, StorageError
 from tests.helpers import TASK, q_table, twin
 
@@ -86,8 +87,9 @@ def test_b_export_after_eviction_imports_again(make_memory, tmp_path) -> None:
     memory.learn(_run("old"))  # the hall (slot 0) and the vault (slot 0)
     ns = memory._open(None)
     (hall,) = memory.retrieve(TASK, "the hall", k=1)
-    memory.ledger.delete_states(ns, [memory.store.get_rows(ns, [hall.id])[hall.id]])  # evicted
-    # The hall comes back: its numbering starts at 0 again while done:old still names (hall, 0).
+    evict_states(memory.store, ns, [memory.store.get_rows(ns, [hall.id])[hall.id]])
+    # The hall comes back numbering on from 1 (its marker: slot 0 was evicted); done:old still
+    # names (hall, 0), which is gone.
     memory.learn(_run("new", action="go west"))
     out = tmp_path / "export.jsonl"
     written = memory.export_jsonl(out)

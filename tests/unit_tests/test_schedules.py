@@ -12,24 +12,28 @@ After each schedule, and after each recovery step (rerun a killed forget, `compa
 `rebuild`, learn every run again), every reader must tell the same story:
 
 - each run counted once or not at all: a learned run's done record lists one slot per state
-  of its run record, each holding that run's updates; learning every run again learns each
+  of its run record, each holding that run's updates (with evictions: or gone, or an evicted
+  position a writer of the old row took again); learning every run again learns each
   exactly once (the visits are exactly the steps of the runs);
 - every reader agrees: `is_learned`, each row's view (what retrieve shows), `retrieve`,
   `stats()` and the export say the same runs and the same (Q, N) per state;
 - the folded table of every state equals a pure replay: `rlem.fold_table`, in slot order, of
-  the updates of the valid slots read straight from the store's log dict.
+  the updates of the valid slots read straight from the store's log dict, from the state's
+  live incarnation on (its eviction markers followed from position 0: `log_truth`).
 
 What must hold when (DESIGN §6 "residual" and "Forget"): every actor alive, right away and
 after each step; one actor killed, after `compact()` (a writer killed between its row write
 and its probe may leave that row behind another writer's committed slot until the state's
-next writer or `compact()`, which reads past every row's `known`: issue 26 D); more, after
-`rebuild()`.
+next writer or `compact()`, which reads past every row's `known`: issue 26 D; an eviction
+killed before deleting the row, or its racing writer killed before its read, leaves a row of
+an evicted incarnation until `compact()` reads its marker); more, after `rebuild()`.
 
 The first property test mixes learns, duplicate learns, forgets of any run (one being learned
 meanwhile too: issue 26 A), compact, rebuild and import; the second holds one death to the
-claim above. Evictions run in the written-out schedules (a state evicted and learned again,
-an evict killed half-way); an evict racing a learn of the same state is the one strict xfail
-left: the learn may claim a position the evict deletes right after (DESIGN §6, "Evict").
+claim above; the third races one or two evictions with up to two of those, kills included,
+held to the same claims (issue 26 B). Written-out schedules pin a state evicted and learned
+again, an evict killed half-way, and an evict racing a learn of the evicted state (a state
+learned again numbers its positions on, never from 0: DESIGN §6, "Evict").
 """
 
 from __future__ import annotations
@@ -188,30 +192,47 @@ def replay(schedule: Sequence[int]) -> Any:
 
 
 def log_truth(memory: RemembererMemory) -> tuple[Status, list[Slot]]:
-    """Every run and done record, and every slot, from the store's log dict (on Chroma: by kind)."""
+    """Every run and done record, and every slot, from the store's log dict (on Chroma: by kind).
+
+    The status's `starts`: where each state's live incarnation starts, by following its
+    eviction markers from position 0 (DESIGN §6, "Evict"); a slot below it counts nothing.
+    """
     if isinstance(memory.store, SimStore):
         records = [(i, m, d) for i, (m, d) in memory.store.space("default").log.items()]
     else:
         ns = memory._open(None)
-        records = [
-            r for kind in ("run", "done", "slot") for r in memory.store.log_of_kind(ns, kind)
-        ]
-    runs, dones, slots = {}, {}, []
+        kinds = ("run", "done", "slot", "evicted")
+        records = [r for kind in kinds for r in memory.store.log_of_kind(ns, kind)]
+    runs, dones, slots, ends = {}, {}, [], {}
     for record_id, meta, doc in records:
         if record_id.startswith("run:"):
             runs[meta["run_id"]] = RunRecord.from_chroma(record_id, meta, doc)
         elif record_id.startswith("done:"):
             dones[meta["run_id"]] = Done.from_chroma(record_id, meta, doc)
-        else:
+        elif record_id.startswith("slot:"):
             slots.append(Slot.from_chroma(record_id, meta, doc))
-    return Status(runs, dones), slots
+        elif record_id.startswith("evicted:"):
+            ends[meta["state_id"], meta["start"]] = meta["next"]
+    starts: dict[str, int] = {}
+    for state_id in {s for s, _start in ends}:
+        at = 0
+        while (state_id, at) in ends:
+            at = ends[state_id, at]
+        starts[state_id] = at
+    return Status(runs, dones, starts), slots
+
+
+def counts(status: Status, slot: Slot) -> bool:
+    """table(s) folds this slot: valid, and in its state's live incarnation."""
+    live = slot.index >= status.starts.get(slot.state_id, 0)
+    return live and status.verdict(slot) == "valid"
 
 
 def replayed(memory: RemembererMemory, status: Status, slots: list[Slot]) -> dict[str, dict]:
     """table(s) = fold, in slot order, of the updates of the valid slots of s (DESIGN §6)."""
     by_state: dict[str, list[Slot]] = defaultdict(list)
     for slot in sorted(slots, key=lambda s: (s.state_id, s.index)):
-        if status.verdict(slot) == "valid":
+        if counts(status, slot):
             by_state[slot.state_id].append(slot)
     rlem = memory.rlem
     return {
@@ -247,6 +268,8 @@ def disagreements(memory: RemembererMemory, *, evicted: bool, settled: bool = Fa
                 if not evicted:
                     problems.append(f"done:{r} lists slot {s[:6]}:{i}, which is gone")
             elif (slot.run_id, slot.nonce) != (r, run.nonce) or slot.updates != run.slots(s):
+                if evicted and i < status.starts.get(s, 0):
+                    continue  # an evicted position, taken again by a writer of the old row
                 problems.append(f"done:{r} lists slot {s[:6]}:{i}, which holds run {slot.run_id}")
     # (2) every reader agrees, (3) with the replay
     is_learned = {r for r in UNIVERSE if memory.is_learned(r)}
@@ -280,7 +303,7 @@ def disagreements(memory: RemembererMemory, *, evicted: bool, settled: bool = Fa
     expect = sorted(
         (s.run_id, u.step)
         for s in slots
-        if status.verdict(s) == "valid" and s.state_id in rows
+        if counts(status, s) and s.state_id in rows
         for u in s.updates
     )
     got = sorted((r.run_id, r.step) for r in transfer.export_records(memory, ns))
@@ -396,7 +419,7 @@ KILL = st.none() | st.integers(0, 14)
 """Store calls an actor makes before it dies (None: it lives); a learn makes about 9."""
 
 
-def _draw_simulation(data: Any, operation: Any) -> dict[str, Any]:
+def _draw_simulation(data: Any, operation: Any, *, evictions: bool = False) -> dict[str, Any]:
     history = data.draw(st.lists(st.integers(0, RUNS - 1), max_size=3), label="history")
     stuck = data.draw(
         st.none() | st.tuples(st.integers(0, RUNS - 1), st.sampled_from([2, 3, 4, 5])),
@@ -405,6 +428,9 @@ def _draw_simulation(data: Any, operation: Any) -> dict[str, Any]:
     # Enough slots after the stuck one that the history or an actor completes it (helping).
     fillers = data.draw(st.integers(HELP_AFTER - 2, HELP_AFTER), label="fillers") if stuck else 0
     actors = data.draw(st.lists(st.tuples(operation, KILL), min_size=1, max_size=3), label="actors")
+    if evictions:  # one or two, racing up to two other actors, in any order
+        evicts = data.draw(st.lists(st.tuples(EVICT, KILL), min_size=1, max_size=2), label="evicts")
+        actors = data.draw(st.permutations([*evicts, *actors[:2]]), label="order")
 
     def choose(waiting: list[Actor]) -> Actor:
         if len(waiting) == 1:
@@ -456,6 +482,21 @@ def test_every_schedule_with_one_death_agrees_after_compact(data) -> None:
     """The same, held to DESIGN §6's claim for one killed writer: every reader agrees once
     compact() ran (it completes prepared runs and reads past every row's `known`)."""
     draw = _draw_simulation(data, OPERATION)
+    memory, sched = simulate(**draw, one_death=True)
+    _count_helps(memory, sched, count=False)
+
+
+@settings(
+    max_examples=100,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(data=st.data())
+def test_every_schedule_with_evictions_agrees(data) -> None:
+    """One or two evictions racing learns, forgets, compact, rebuild, import, kills (issue 26
+    B): held to the same claims (every actor alive: right away; one death: after compact())."""
+    draw = _draw_simulation(data, OPERATION, evictions=True)
     memory, sched = simulate(**draw, one_death=True)
     _count_helps(memory, sched, count=False)
 
@@ -582,24 +623,39 @@ def test_a_killed_evict_leaves_readers_agreeing() -> None:
     assert_agree(memory, "after a killed evict, compact() and rebuild()", evicted=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 26 B, racing (no kill): evict deletes a state's slots while a learn claims "
-    "there; the learn's row keeps a deleted slot's pending copy",
-)
 def test_an_evict_racing_a_learn_of_the_state_leaves_readers_agreeing() -> None:
-    """Minimal: learn run-3, run-2 (hall slots 0, 1); evict every state (it settles the rows
-    the learns left pending, then deletes them) while fill-8 learns the hall: fill-8 finds no
-    row, claims position 0, finds it taken (run-3's slot, deleted right after) and walks past
-    it, keeping that slot in its row's pending copy: the hall's row shows run-3's evicted
-    update. (Sequentially too, done:run-3 still names position 0, which fill-8's slot takes:
-    export and `valid` check a slot's own run, so no reader counts it; DESIGN §6.)"""
-    memory = make_memory(SimStore())
-    for n in [3, 2]:
-        memory.learn(episode(n))
-    schedule = [0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1]
-    run_actors(memory, [(("evict", 0), None), (("fill", 8), None)], replay(schedule))
-    assert_agree(memory, "evict racing a learn", evicted=True)
+    """Issue 26 B: learn run-3, run-2 (hall slots 0, 1); evict every state (it settles the
+    rows the learns left pending, adds each incarnation's marker, then its pointer, deletes the
+    rows, then the slots) while fill-8 learns the hall. Before the markers, with the first
+    schedule, fill-8 found no row, claimed position 0, found it taken (run-3's slot, deleted
+    right after) and walked past it, keeping that slot in its row's pending copy: the hall's
+    row showed run-3's evicted update. Now positions never restart (DESIGN §6, "Evict"):
+
+    - fill-8 read the row before the eviction deleted it, claims after the marker: its
+      read-back finds the marker, so the claim moves to the next incarnation (position 2) and
+      its row is written there (an update of a deleted row: nothing);
+    - fill-8 finds no row: it reads the pointer with its status and claims from position 2,
+      before the dead slots are deleted, and writes the hall's new row starting there;
+    - the same, the row read just before the eviction deletes it and the claim made before
+      the dead slots are deleted.
+
+    In each, every reader agrees, and the hall learned again later numbers on past 1.
+    """
+    schedules = (
+        [0] * 6 + [1] * 5,
+        [0] * 9 + [1] * 5 + [0] + [1] * 9,
+        [0] * 6 + [1] * 2 + [0] * 3 + [1] * 9,
+    )
+    for schedule in schedules:
+        memory = make_memory(SimStore())
+        for n in [3, 2]:
+            memory.learn(episode(n))
+        run_actors(memory, [(("evict", 0), None), (("fill", 8), None)], replay(schedule))
+        assert_agree(memory, f"evict racing a learn, schedule {schedule}", evicted=True)
+        memory.learn(filler(9))
+        _status, slots = log_truth(memory)
+        assert [s.index for s in slots if s.run_id == "fill-9"] == [3], schedule
+        assert_agree(memory, f"the hall learned again after schedule {schedule}", evicted=True)
 
 
 def test_the_scheduler_stops_a_livelock_and_a_hypothesis_abort_cleanly() -> None:
