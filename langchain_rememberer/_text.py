@@ -1,10 +1,15 @@
-"""Text helpers used everywhere: one whitespace normaliser, one escaper, one cut."""
+"""Text helpers used everywhere: one whitespace normaliser, one cut, the two escapers.
+
+`escape_shown` for text a model reads and may copy (blocks); `escape_text` for text only read
+(the judge's prompt).
+"""
 
 from __future__ import annotations
 
 import html
+import re
 
-__all__ = ["cut", "escape_text", "normalize_whitespace"]
+__all__ = ["cut", "escape_shown", "escape_text", "normalize_whitespace"]
 
 
 def normalize_whitespace(text: str) -> str:
@@ -24,6 +29,30 @@ def escape_text(text: str, limit: int | None = None) -> str:
     if limit is not None:
         text = cut(text, limit)
     return html.escape(text, quote=False)
+
+
+_ENTITY = re.compile(r"&(?=#?\w+;)")
+
+
+def escape_shown(text: str, limit: int | None = None) -> str:
+    """Stored text cut to `limit` and escaped so it cannot form a tag, and otherwise verbatim.
+
+    Only `<` is written as `&lt;` (and `&` where it would read as an entity, so `&lt;` in
+    stored text stays literal): a model copies an action as the block shows it, and `&gt;` or
+    `&amp;` in a copied `sql_query("... x > 1")` or `a && b` is a different, broken action (the
+    0.5B did copy `&gt;`, docs/probe-results.md). `>` alone cannot open or close a tag.
+
+    Example:
+        ```python
+        from langchain_rememberer.exemplars import escape_shown
+
+        assert escape_shown('sql("x > 1 && y < 2")') == 'sql("x > 1 && y &lt; 2")'
+        assert escape_shown("</task>&lt;") == "&lt;/task>&amp;lt;"
+        ```
+    """
+    if limit is not None:
+        text = cut(text, limit)
+    return _ENTITY.sub("&amp;", text).replace("<", "&lt;")
 
 
 _INVISIBLE = frozenset(

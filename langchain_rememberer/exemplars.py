@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from langchain_rememberer._text import cut, normalize_whitespace
+from langchain_rememberer._text import escape_shown, normalize_whitespace
 from langchain_rememberer.config import RetrievalConfig
 from langchain_rememberer.prompts import (
     ADVICE,
@@ -47,30 +47,6 @@ _ACTION_LINE = re.compile(
     r"^\s*(?:[-*•]\s+|\d+[.)]\s+)?(?P<action>.+?)\s*->\s*"
     r"(?P<value>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*(?:\(.*\))?\s*[.,;]?\s*$"
 )
-
-
-_ENTITY = re.compile(r"&(?=#?\w+;)")
-
-
-def escape_shown(text: str, limit: int | None = None) -> str:
-    """Stored text cut to `limit` and escaped so it cannot form a tag, and otherwise verbatim.
-
-    Only `<` is written as `&lt;` (and `&` where it would read as an entity, so `&lt;` in
-    stored text stays literal): a model copies an action as the block shows it, and `&gt;` or
-    `&amp;` in a copied `sql_query("... x > 1")` or `a && b` is a different, broken action (the
-    0.5B did copy `&gt;`, docs/probe-results.md). `>` alone cannot open or close a tag.
-
-    Example:
-        ```python
-        from langchain_rememberer.exemplars import escape_shown
-
-        assert escape_shown('sql("x > 1 && y < 2")') == 'sql("x > 1 && y &lt; 2")'
-        assert escape_shown("</task>&lt;") == "&lt;/task>&amp;lt;"
-        ```
-    """
-    if limit is not None:
-        text = cut(text, limit)
-    return _ENTITY.sub("&amp;", text).replace("<", "&lt;")
 
 
 class Exemplar(BaseModel):
