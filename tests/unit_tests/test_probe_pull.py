@@ -156,3 +156,13 @@ def test_after_the_turn_the_block_is_sent_as_the_middleware_builds_it() -> None:
     built = "BLOCK\nThe current task: Find the silver key.\nIn this situation ...: take go down."
     assert probe_pull.messages(s, "BLOCK", "after", built)[-1]["content"] == built
     assert probe_pull.messages(s, "BLOCK", "system", built)[0]["content"].endswith("\n\nBLOCK")
+
+
+def test_the_page_names_the_command_that_made_its_rows() -> None:
+    rows = [_row(0, "none", "bad", 100), _row(0, "lesson", "good", 300, placement="after")]
+    page = probe_pull.write_page({"0.5b": {"rows": rows}})
+    assert "--models 0.5b --placements after --out docs/probe-results.json" in page
+    both = [*rows, _row(0, "lesson", "good", 300, placement="system")]
+    assert "--models 0.5b --out docs/probe-results.json" in probe_pull.write_page(
+        {"0.5b": {"rows": both}}
+    )
