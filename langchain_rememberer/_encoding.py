@@ -10,7 +10,13 @@ import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer.errors import StorageError
-from langchain_rememberer.similarity import composite_vectors, normalize, query_vectors
+from langchain_rememberer.similarity import (
+    composite_vectors,
+    normalize,
+    query_observation_halves,
+    query_task_halves,
+    query_vectors,
+)
 
 __all__ = ["StateEncoder"]
 
@@ -37,6 +43,7 @@ class StateEncoder:
         self._dim: int | None = None
         self._tasks: OrderedDict[str, npt.NDArray[np.float64]] = OrderedDict()
         self._cosines: dict[tuple[str, str], float] = {}
+        self._halves: dict[tuple[str, float, float], npt.NDArray[np.float64]] = {}
 
     def dimension(self) -> int:
         """Size of one text embedding (a state vector has twice as many floats); probed once."""
@@ -81,20 +88,37 @@ class StateEncoder:
 
     def query_vector(
         self, stored_weight: float, task: str, key: str, query_weight: float
-    ) -> list[float]:
-        """`query_vectors` of one (task, key) pair, the task's unit vector kept (`_unit`).
+    ) -> npt.NDArray[np.float64]:
+        """`query_vectors` of one (task, key) pair; the task half is kept (`_task_half`).
 
         A retrieve's task is mostly one seen before (an agent asks step after step), so only
-        the observation key is embedded then.
+        the observation key is embedded then, and only its half is computed.
         """
         observation = self.embed([key])[key]
-        vector: list[float] = query_vectors(
-            self._unit(task)[np.newaxis, :],
-            [observation],
-            stored_weight=stored_weight,
-            query_weight=query_weight,
-        )[0].tolist()
-        return vector
+        halves = (
+            self._task_half(task, stored_weight, query_weight),
+            query_observation_halves(
+                [observation], stored_weight=stored_weight, query_weight=query_weight
+            )[0],
+        )
+        return np.concatenate(halves)
+
+    def _task_half(
+        self, task: str, stored_weight: float, query_weight: float
+    ) -> npt.NDArray[np.float64]:
+        """The task half of a task's query vectors for (λ, λ'), kept with the latest ones."""
+        found = self._halves.get((task, stored_weight, query_weight))
+        if found is None:
+            found = query_task_halves(
+                self._unit(task)[np.newaxis, :],
+                stored_weight=stored_weight,
+                query_weight=query_weight,
+            )[0]
+            found.flags.writeable = False
+            if len(self._halves) >= _KEPT_TASKS:
+                self._halves.clear()
+            self._halves[task, stored_weight, query_weight] = found
+        return found
 
     def _unit(self, task: str) -> npt.NDArray[np.float64]:
         """The unit embedding of a task, kept with the latest `_KEPT_TASKS` ones."""

@@ -35,7 +35,6 @@ class Row:
     pending: tuple[Slot, ...] = ()
     last_update: float = 0.0
     similarity: float | None = None
-    task_similarity: float | None = None
 
     def __post_init__(self) -> None:
         """The row invariants (DESIGN §6), checked on every row made or read.
@@ -125,8 +124,11 @@ class Row:
         try:
             raw = json.loads(metadata["table"])
             base = {str(a): _stats_of(row) for a, row in raw.items()}
-            pending = tuple(
-                Slot.of_entry(record_id, e) for e in json.loads(metadata.get("pending") or "[]")
+            entries = metadata.get("pending") or "[]"
+            pending = (
+                ()
+                if entries == "[]"  # most rows (`chroma` writes "[]" for none): no parse
+                else tuple(Slot.of_entry(record_id, e) for e in json.loads(entries))
             )
             return cls(
                 record_id,
@@ -181,25 +183,25 @@ def ties(a: Row, b: Row) -> bool:
 
 
 def rank(
-    candidates: Sequence[tuple[Row, Mapping[str, ActionStats]]],
+    candidates: Sequence[tuple[Row, Mapping[str, ActionStats], float | None]],
     k: int,
     min_similarity: float,
     min_task_similarity: float | None = None,
 ) -> list[RetrievedState]:
-    """The `k` best (row, viewed table) candidates, most similar first.
+    """The `k` best (row, viewed table, task similarity) candidates, most similar first.
 
     A candidate needs a table and at least `min_similarity` (and `min_task_similarity` when
-    set); ties are broken by total visits.
+    set, unless its task similarity is None); ties are broken by total visits.
     """
     kept = [
         (row, table)
-        for row, table in candidates
+        for row, table, task_similarity in candidates
         if table
         and (row.similarity or 0.0) >= min_similarity
         and (
             min_task_similarity is None
-            or row.task_similarity is None
-            or row.task_similarity >= min_task_similarity
+            or task_similarity is None
+            or task_similarity >= min_task_similarity
         )
     ]
     kept.sort(

@@ -20,6 +20,8 @@ import numpy.typing as npt
 __all__ = [
     "composite_vectors",
     "normalize",
+    "query_observation_halves",
+    "query_task_halves",
     "query_vectors",
     "task_similarities",
     "weighted_similarity",
@@ -55,15 +57,41 @@ def query_vectors(
     query_weight: float,
 ) -> FloatArray:
     """Query vectors whose inner product with stored vectors is the λ'-weighted similarity."""
-    _check_weight(stored_weight, open_interval=True)
-    _check_weight(query_weight, open_interval=False)
-    tasks, observations = normalize(task_vectors), normalize(observation_vectors)
     return np.hstack(
         [
-            query_weight / np.sqrt(stored_weight) * tasks,
-            (1.0 - query_weight) / np.sqrt(1.0 - stored_weight) * observations,
+            query_task_halves(task_vectors, stored_weight=stored_weight, query_weight=query_weight),
+            query_observation_halves(
+                observation_vectors, stored_weight=stored_weight, query_weight=query_weight
+            ),
         ]
     )
+
+
+def query_task_halves(
+    task_vectors: Sequence[Sequence[float]] | FloatArray,
+    *,
+    stored_weight: float,
+    query_weight: float,
+) -> FloatArray:
+    """The task halves λ'/√λ · ê(g) of `query_vectors` (kept per task by `StateEncoder`)."""
+    _check_weight(stored_weight, open_interval=True)
+    _check_weight(query_weight, open_interval=False)
+    halves: FloatArray = query_weight / np.sqrt(stored_weight) * normalize(task_vectors)
+    return halves
+
+
+def query_observation_halves(
+    observation_vectors: Sequence[Sequence[float]] | FloatArray,
+    *,
+    stored_weight: float,
+    query_weight: float,
+) -> FloatArray:
+    """The observation halves (1−λ')/√(1−λ) · ê(o) of `query_vectors`."""
+    _check_weight(stored_weight, open_interval=True)
+    _check_weight(query_weight, open_interval=False)
+    scale = (1.0 - query_weight) / np.sqrt(1.0 - stored_weight)
+    halves: FloatArray = scale * normalize(observation_vectors)
+    return halves
 
 
 def task_similarities(
