@@ -13,9 +13,9 @@ from langchain_rememberer.errors import StorageError
 from langchain_rememberer.similarity import (
     composite_vectors,
     normalize,
-    query_observation_halves,
-    query_task_halves,
+    query_scales,
     query_vectors,
+    unit_vector,
 )
 
 __all__ = ["StateEncoder"]
@@ -43,7 +43,7 @@ class StateEncoder:
         self._dim: int | None = None
         self._tasks: OrderedDict[str, npt.NDArray[np.float64]] = OrderedDict()
         self._cosines: dict[tuple[str, str], float] = {}
-        self._halves: dict[tuple[str, float, float], npt.NDArray[np.float64]] = {}
+        self._halves: dict[tuple[str, float, float], tuple[npt.NDArray[np.float64], float]] = {}
 
     def dimension(self) -> int:
         """Size of one text embedding (a state vector has twice as many floats); probed once."""
@@ -95,26 +95,19 @@ class StateEncoder:
         the observation key is embedded then, and only its half is computed.
         """
         observation = self.embed([key])[key]
-        halves = (
-            self._task_half(task, stored_weight, query_weight),
-            query_observation_halves(
-                [observation], stored_weight=stored_weight, query_weight=query_weight
-            )[0],
-        )
-        return np.concatenate(halves)
+        task_half, observation_scale = self._task_half(task, stored_weight, query_weight)
+        return np.concatenate((task_half, observation_scale * unit_vector(observation)))
 
     def _task_half(
         self, task: str, stored_weight: float, query_weight: float
-    ) -> npt.NDArray[np.float64]:
-        """The task half of a task's query vectors for (λ, λ'), kept with the latest ones."""
+    ) -> tuple[npt.NDArray[np.float64], float]:
+        """A task's query half for (λ, λ'), and the observation half's factor; kept."""
         found = self._halves.get((task, stored_weight, query_weight))
         if found is None:
-            found = query_task_halves(
-                self._unit(task)[np.newaxis, :],
-                stored_weight=stored_weight,
-                query_weight=query_weight,
-            )[0]
-            found.flags.writeable = False
+            task_scale, observation_scale = query_scales(stored_weight, query_weight)
+            half = task_scale * normalize(self._unit(task)[np.newaxis, :])[0]
+            half.flags.writeable = False
+            found = (half, observation_scale)
             if len(self._halves) >= _KEPT_TASKS:
                 self._halves.clear()
             self._halves[task, stored_weight, query_weight] = found

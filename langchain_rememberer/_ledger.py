@@ -15,15 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from langchain_rememberer._encoding import StateEncoder
-from langchain_rememberer._records import (
-    Done,
-    RunRecord,
-    Slot,
-    Status,
-    done_id,
-    run_key,
-    slot_id,
-)
+from langchain_rememberer._records import Done, RunRecord, Slot, Status, done_id, run_key, slot_id
 from langchain_rememberer._rows import Row
 from langchain_rememberer._store import ChromaStore, Namespace
 from langchain_rememberer.config import RLEMConfig
@@ -104,6 +96,8 @@ class Ledger:
 
     def view(self, ns: Namespace, rows: Sequence[Row]) -> list[dict[str, Any]]:
         """The tables readers see of some rows (a read only when one has pending slots)."""
+        if not any(row.pending for row in rows):  # each table is its base: nothing to judge
+            return [dict(row.base) for row in rows]
         status = self.status(ns, {r for row in rows for r in row.pending_runs()})
         return [row.view(status, self.rlem) for row in rows]
 

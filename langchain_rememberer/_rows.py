@@ -17,7 +17,7 @@ from typing import Any
 from langchain_rememberer._records import Slot, Status
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.rlem import ActionStats, fold_table
-from langchain_rememberer.types import ActionValue, RetrievedState
+from langchain_rememberer.types import RetrievedState
 
 __all__ = ["Row", "rank", "retrieved", "ties"]
 
@@ -42,10 +42,12 @@ class Row:
         The base folds the slots below `through`; `pending` holds slots from `through` to
         `known`, in increasing order, each once. A stored row breaking them is corrupt.
         """
-        indices = [s.index for s in self.pending]
         if not 0 <= self.through <= self.known:
             msg = f"row {self.id}: through {self.through} is not within 0..known {self.known}"
             raise ValueError(msg)
+        if not self.pending:  # most rows: nothing more to check
+            return
+        indices = [s.index for s in self.pending]
         if indices != sorted(set(indices)) or any(
             not self.through <= i < self.known for i in indices
         ):
@@ -156,25 +158,29 @@ def _fold(
 
 
 def retrieved(row: Row, table: Mapping[str, ActionStats]) -> RetrievedState:
-    """A row with its viewed table as the memory returns it, actions by Q, highest first."""
+    """A row with its viewed table as the memory returns it, actions by Q, highest first.
+
+    The actions are given as dicts: one validation builds the state and its `ActionValue`s.
+    """
     actions = [
-        ActionValue(
-            action=a,
-            q=s.q,
-            visits=s.visits,
-            last_reward=s.last_reward,
-            answer=s.answer or None,
-            answer_value=s.answer_value if s.answer else None,
-        )
+        {
+            "action": a,
+            "q": s.q,
+            "visits": s.visits,
+            "last_reward": s.last_reward,
+            "answer": s.answer or None,
+            "answer_value": s.answer_value if s.answer else None,
+        }
         for a, s in sorted(table.items(), key=lambda item: -item[1].q)
     ]
-    return RetrievedState(
-        id=row.id,
-        task=row.task,
-        observation=row.key,
-        similarity=row.similarity or 0.0,
-        actions=actions,
-    )
+    fields: dict[str, Any] = {
+        "id": row.id,
+        "task": row.task,
+        "observation": row.key,
+        "similarity": row.similarity or 0.0,
+        "actions": actions,
+    }
+    return RetrievedState(**fields)
 
 
 def ties(a: Row, b: Row) -> bool:
