@@ -238,16 +238,11 @@ class ChromaStore:
                 rows[i] = Row.from_chroma(i, m, d)
         return rows
 
-    def query_rows(
-        self, ns: Namespace, vector: Sequence[float] | npt.NDArray[np.float64], n_results: int
-    ) -> list[Row]:
-        """The nearest rows to one vector, nearest first, with their similarity.
-
-        The vector goes to Chroma as the float32 array Chroma would make of a list of floats.
-        """
+    def query_rows(self, ns: Namespace, vector: npt.ArrayLike, n_results: int) -> list[Row]:
+        """The nearest rows to one vector, nearest first, with their similarity."""
         with storage_errors("query states"):
             got = ns.states.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)],
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],  # what Chroma makes of it
                 n_results=n_results,
                 include=["metadatas", "documents", "distances"],
             )
