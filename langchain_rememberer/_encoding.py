@@ -10,7 +10,13 @@ import numpy.typing as npt
 from langchain_core.embeddings import Embeddings
 
 from langchain_rememberer.errors import StorageError
-from langchain_rememberer.similarity import composite_vectors, normalize, query_vectors
+from langchain_rememberer.similarity import (
+    composite_vectors,
+    normalize,
+    query_scales,
+    query_vectors,
+    unit_vector,
+)
 
 __all__ = ["StateEncoder"]
 
@@ -37,6 +43,7 @@ class StateEncoder:
         self._dim: int | None = None
         self._tasks: OrderedDict[str, npt.NDArray[np.float64]] = OrderedDict()
         self._cosines: dict[tuple[str, str], float] = {}
+        self._halves: dict[tuple[str, float, float], tuple[npt.NDArray[np.float64], float]] = {}
 
     def dimension(self) -> int:
         """Size of one text embedding (a state vector has twice as many floats); probed once."""
@@ -81,20 +88,30 @@ class StateEncoder:
 
     def query_vector(
         self, stored_weight: float, task: str, key: str, query_weight: float
-    ) -> list[float]:
-        """`query_vectors` of one (task, key) pair, the task's unit vector kept (`_unit`).
+    ) -> npt.NDArray[np.float64]:
+        """`query_vectors` of one (task, key) pair; the task half is kept (`_task_half`).
 
         A retrieve's task is mostly one seen before (an agent asks step after step), so only
-        the observation key is embedded then.
+        the observation key is embedded then, and only its half is computed.
         """
         observation = self.embed([key])[key]
-        vector: list[float] = query_vectors(
-            self._unit(task)[np.newaxis, :],
-            [observation],
-            stored_weight=stored_weight,
-            query_weight=query_weight,
-        )[0].tolist()
-        return vector
+        task_half, observation_scale = self._task_half(task, stored_weight, query_weight)
+        return np.concatenate((task_half, observation_scale * unit_vector(observation)))
+
+    def _task_half(
+        self, task: str, stored_weight: float, query_weight: float
+    ) -> tuple[npt.NDArray[np.float64], float]:
+        """A task's query half for (λ, λ'), and the observation half's factor; kept."""
+        found = self._halves.get((task, stored_weight, query_weight))
+        if found is None:
+            task_scale, observation_scale = query_scales(stored_weight, query_weight)
+            half = task_scale * normalize(self._unit(task)[np.newaxis, :])[0]
+            half.flags.writeable = False
+            found = (half, observation_scale)
+            if len(self._halves) >= _KEPT_TASKS:
+                self._halves.clear()
+            self._halves[task, stored_weight, query_weight] = found
+        return found
 
     def _unit(self, task: str) -> npt.NDArray[np.float64]:
         """The unit embedding of a task, kept with the latest `_KEPT_TASKS` ones."""

@@ -166,9 +166,8 @@ def retrieve(  # noqa: PLR0917 (the public method's arguments, in order)
     while True:
         rows = memory.store.query_rows(ns, vector, n_results)
         cosines = memory.encoder.task_cosines(task, [row.task for row in rows])
-        rows = [replace(r, task_similarity=c) for r, c in zip(rows, cosines, strict=True)]
         tables = memory.ledger.view(ns, rows)
-        ranked = rank(list(zip(rows, tables, strict=True)), k, floor, task_floor)
+        ranked = rank(list(zip(rows, tables, cosines, strict=True)), k, floor, task_floor)
         if len(rows) < n_results:
             return ranked
         tied = ties(rows[k - 1], rows[-1])

@@ -18,7 +18,7 @@ from typing import Any
 from langchain_rememberer._records import Slot, Status
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.rlem import ActionStats, fold_table
-from langchain_rememberer.types import ActionValue, RetrievedState
+from langchain_rememberer.types import RetrievedState
 
 __all__ = ["Row", "rank", "retrieved", "ties"]
 
@@ -36,7 +36,6 @@ class Row:
     pending: tuple[Slot, ...] = ()
     last_update: float = 0.0
     similarity: float | None = None
-    task_similarity: float | None = None
     start: int = 0
     """Its first position: the state was evicted before (`_evicted.py`); 0 for a row of old."""
 
@@ -51,13 +50,15 @@ class Row:
         The base folds the slots below `through`; `pending` holds slots from `through` to
         `known`, in increasing order, each once. A stored row breaking them is corrupt.
         """
-        indices = [s.index for s in self.pending]
         if not 0 <= self.start <= self.through <= self.known:
             msg = (
                 f"row {self.id}: through {self.through} is not within "
                 f"{self.start}..known {self.known}"
             )
             raise ValueError(msg)
+        if not self.pending:  # most rows: nothing more to check
+            return
+        indices = [s.index for s in self.pending]
         if indices != sorted(set(indices)) or any(
             not self.through <= i < self.known for i in indices
         ):
@@ -138,8 +139,11 @@ class Row:
         try:
             raw = json.loads(metadata["table"])
             base = {str(a): _stats_of(row) for a, row in raw.items()}
-            pending = tuple(
-                Slot.of_entry(record_id, e) for e in json.loads(metadata.get("pending") or "[]")
+            entries = metadata.get("pending") or "[]"
+            pending = (
+                ()
+                if entries == "[]"  # most rows (`chroma` writes "[]" for none): no parse
+                else tuple(Slot.of_entry(record_id, e) for e in json.loads(entries))
             )
             return cls(
                 record_id,
@@ -168,25 +172,29 @@ def _fold(
 
 
 def retrieved(row: Row, table: Mapping[str, ActionStats]) -> RetrievedState:
-    """A row with its viewed table as the memory returns it, actions by Q, highest first."""
+    """A row with its viewed table as the memory returns it, actions by Q, highest first.
+
+    The actions are given as dicts: one validation builds the state and its `ActionValue`s.
+    """
     actions = [
-        ActionValue(
-            action=a,
-            q=s.q,
-            visits=s.visits,
-            last_reward=s.last_reward,
-            answer=s.answer or None,
-            answer_value=s.answer_value if s.answer else None,
-        )
+        {
+            "action": a,
+            "q": s.q,
+            "visits": s.visits,
+            "last_reward": s.last_reward,
+            "answer": s.answer or None,
+            "answer_value": s.answer_value if s.answer else None,
+        }
         for a, s in sorted(table.items(), key=lambda item: -item[1].q)
     ]
-    return RetrievedState(
-        id=row.id,
-        task=row.task,
-        observation=row.key,
-        similarity=row.similarity or 0.0,
-        actions=actions,
-    )
+    fields: dict[str, Any] = {
+        "id": row.id,
+        "task": row.task,
+        "observation": row.key,
+        "similarity": row.similarity or 0.0,
+        "actions": actions,
+    }
+    return RetrievedState(**fields)
 
 
 def ties(a: Row, b: Row) -> bool:
@@ -195,25 +203,25 @@ def ties(a: Row, b: Row) -> bool:
 
 
 def rank(
-    candidates: Sequence[tuple[Row, Mapping[str, ActionStats]]],
+    candidates: Sequence[tuple[Row, Mapping[str, ActionStats], float | None]],
     k: int,
     min_similarity: float,
     min_task_similarity: float | None = None,
 ) -> list[RetrievedState]:
-    """The `k` best (row, viewed table) candidates, most similar first.
+    """The `k` best (row, viewed table, task similarity) candidates, most similar first.
 
     A candidate needs a table and at least `min_similarity` (and `min_task_similarity` when
-    set); ties are broken by total visits.
+    set, unless its task similarity is None); ties are broken by total visits.
     """
     kept = [
         (row, table)
-        for row, table in candidates
+        for row, table, task_similarity in candidates
         if table
         and (row.similarity or 0.0) >= min_similarity
         and (
             min_task_similarity is None
-            or row.task_similarity is None
-            or row.task_similarity >= min_task_similarity
+            or task_similarity is None
+            or task_similarity >= min_task_similarity
         )
     ]
     kept.sort(

@@ -21,6 +21,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from langchain_rememberer._batching import Combiner
 from langchain_rememberer._chroma import (
     NamespaceGoneError,
@@ -235,11 +238,11 @@ class ChromaStore:
                 rows[i] = Row.from_chroma(i, m, d)
         return rows
 
-    def query_rows(self, ns: Namespace, vector: Sequence[float], n_results: int) -> list[Row]:
+    def query_rows(self, ns: Namespace, vector: npt.ArrayLike, n_results: int) -> list[Row]:
         """The nearest rows to one vector, nearest first, with their similarity."""
         with storage_errors("query states"):
             got = ns.states.query(
-                query_embeddings=[list(map(float, vector))],
+                query_embeddings=[np.asarray(vector, dtype=np.float32)],  # what Chroma makes of it
                 n_results=n_results,
                 include=["metadatas", "documents", "distances"],
             )

@@ -20,8 +20,10 @@ import numpy.typing as npt
 __all__ = [
     "composite_vectors",
     "normalize",
+    "query_scales",
     "query_vectors",
     "task_similarities",
+    "unit_vector",
     "weighted_similarity",
 ]
 
@@ -31,8 +33,17 @@ FloatArray = npt.NDArray[np.float64]
 def normalize(vectors: Sequence[Sequence[float]] | FloatArray) -> FloatArray:
     """L2-normalise rows; an all-zero row stays zero."""
     array = np.atleast_2d(np.asarray(vectors, dtype=np.float64))
-    norms = np.linalg.norm(array, axis=1, keepdims=True)
+    # What np.linalg.norm(array, axis=1, keepdims=True) computes, without its dispatch.
+    norms = np.sqrt(np.add.reduce(array * array, axis=1, keepdims=True))
     result: FloatArray = np.divide(array, norms, out=np.zeros_like(array), where=norms > 0)
+    return result
+
+
+def unit_vector(vector: Sequence[float] | FloatArray) -> FloatArray:
+    """`normalize` of one vector, as a 1-d array: the same floats, with fewer steps."""
+    array = np.asarray(vector, dtype=np.float64)
+    norm = np.sqrt(np.add.reduce(array * array))
+    result: FloatArray = array / norm if norm > 0 else np.zeros_like(array)
     return result
 
 
@@ -55,15 +66,22 @@ def query_vectors(
     query_weight: float,
 ) -> FloatArray:
     """Query vectors whose inner product with stored vectors is the λ'-weighted similarity."""
+    task_scale, observation_scale = query_scales(stored_weight, query_weight)
+    tasks, observations = normalize(task_vectors), normalize(observation_vectors)
+    return np.hstack([task_scale * tasks, observation_scale * observations])
+
+
+def query_scales(stored_weight: float, query_weight: float) -> tuple[float, float]:
+    """The factors λ'/√λ and (1−λ')/√(1−λ) of a query vector's unit task and observation halves.
+
+    `StateEncoder` keeps a task's scaled half and scales one unit observation vector
+    (`unit_vector`) per retrieve: the same floats as `query_vectors`.
+    """
     _check_weight(stored_weight, open_interval=True)
     _check_weight(query_weight, open_interval=False)
-    tasks, observations = normalize(task_vectors), normalize(observation_vectors)
-    return np.hstack(
-        [
-            query_weight / np.sqrt(stored_weight) * tasks,
-            (1.0 - query_weight) / np.sqrt(1.0 - stored_weight) * observations,
-        ]
-    )
+    task_scale: float = query_weight / np.sqrt(stored_weight)
+    observation_scale: float = (1.0 - query_weight) / np.sqrt(1.0 - stored_weight)
+    return task_scale, observation_scale
 
 
 def task_similarities(

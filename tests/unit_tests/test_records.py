@@ -133,15 +133,15 @@ def test_settling_in_any_order_of_commits_folds_in_slot_order(
 
 def test_rank_applies_the_floors_and_breaks_ties_by_visits() -> None:
     def cand(name: str, similarity: float, visits: int = 1, task: float | None = None) -> tuple:
-        row = Row(name, "t", name, similarity=similarity, task_similarity=task)
-        return row, {"a": ActionStats(1.0, visits)}
+        row = Row(name, "t", name, similarity=similarity)
+        return row, {"a": ActionStats(1.0, visits)}, task
 
     candidates = [
         cand("low", 0.30),
         cand("few", 0.9000000001, visits=1),
         cand("many", 0.9, visits=7),
         cand("top", 0.95),
-        (Row("empty", "t", "empty", similarity=0.99), {}),  # nothing to show
+        (Row("empty", "t", "empty", similarity=0.99), {}, None),  # nothing to show
         cand("other task", 0.97, task=0.1),
     ]
     assert [s.id for s in rank(candidates, 5, 0.35)] == ["other task", "top", "many", "few"]
