@@ -113,6 +113,8 @@ def test_in_the_system_message_the_prefix_changes_with_the_block(learned) -> Non
     requests = _run(RemembererMiddleware(learned, scorer=lambda e: 1.0, placement="system"))
     system = [request[0] for request in requests]
     assert all(isinstance(m, SystemMessage) and "<experience_memory>" in m.text for m in system)
+    # No current-task line and no advice there: the block alone (prompts.EXEMPLARS_PROMPT).
+    assert not any("The current task:" in m.text or "In this situation" in m.text for m in system)
     assert not _wire(requests[1]).startswith(_wire(requests[0][:1]))
     assert not any(
         isinstance(m, HumanMessage) and EXEMPLARS_KEY in m.additional_kwargs
