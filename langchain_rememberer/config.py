@@ -83,7 +83,7 @@ class RetrievalConfig(_Model):
     """Budget of the whole exemplar block; the least similar exemplars are dropped to fit."""
     max_text_chars: int = Field(default=600, ge=20)
     """Each stored observation or task is cut to this many characters in the prompt."""
-    advice_similarity: float | None = Field(default=0.9, ge=-1.0, le=1.0)
+    advice_similarity: float | None = Field(default=0.95, ge=-1.0, le=1.0)
     """When the block follows the conversation (the middleware's default placement), a lesson
     of the current task itself (the same task text) at least this similar to the current state
     is repeated after the current task as one line of advice (`prompts.ADVICE`). None: never."""

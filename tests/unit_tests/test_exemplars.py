@@ -268,8 +268,8 @@ def test_advice_is_given_only_for_the_same_task_in_a_close_situation() -> None:
     near = _state("x", 0.95, a=1.0, b=-1.0)
     assert _advice([near], "task y") == ""  # another task's lesson
     assert _advice([near], "task  x ") == _advice([near], "task x") != ""  # same text
-    assert _advice([_state("x", 0.85, a=1.0)], "task x") == ""  # below 0.9
-    assert _advice([_state("x", 0.85, a=1.0)], "task x", RetrievalConfig(advice_similarity=0.8))
+    assert _advice([_state("x", 0.93, a=1.0)], "task x") == ""  # below 0.95
+    assert _advice([_state("x", 0.93, a=1.0)], "task x", RetrievalConfig(advice_similarity=0.9))
     assert _advice([near], "task x", RetrievalConfig(advice_similarity=None)) == ""
     # The most similar lesson of the task is the one said, wherever it is in the block.
     other = _state("y", 0.99, c=1.0)
