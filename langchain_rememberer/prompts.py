@@ -39,8 +39,8 @@ Its words fit any app: it says "action" and "available", not a game's "valid act
 your app's own wording as `RemembererMemory(prompt=...)` (docs/helpdesk-lessons.md). Measured
 by the probe (`benchmarks/probe.py`, docs/probe-results.md) on 36 app situations, 24 with an
 observation pointing at the action that failed: read after the conversation and followed by
-the current task (the middleware's default), Qwen2.5-Coder-0.5B followed the lesson in 29 and
-took the discouraged action in 7; the 1.5B in 34 and 1."""
+the current task and the advice (the middleware's default), Qwen2.5-Coder-0.5B followed the
+lesson in 33 and took the discouraged action in 3; the 1.5B in 36 and 0."""
 
 CURRENT_TASK = "The current task: {task}"
 """The line the middleware adds after the block when the block comes after the conversation
@@ -52,8 +52,8 @@ ADVICE = "In this situation of the current task: {advice}"
 """The line after `CURRENT_TASK` when a shown lesson is about the current task itself (the same
 task text, similarity at least `RetrievalConfig.advice_similarity`): its encouraged action
 (`ADVICE_TAKE`) and its discouraged ones (`ADVICE_AVOID`), said once more where a small model
-reads last. Without it, where the observation pointed elsewhere, the 0.5B took the lesson's
-discouraged action in 7 of 36 situations (docs/probe-results.md)."""
+reads last. Without it the 0.5B took the lesson's discouraged action in 7 of 36 situations,
+with it in 3 (the 1.5B: 1, then 0; docs/probe-results.md)."""
 
 ADVICE_TAKE = "take {action}."
 """`ADVICE`'s part for the encouraged action (escaped, on one line)."""
