@@ -255,6 +255,9 @@ def test_a_lesson_of_the_current_task_is_said_again_after_it() -> None:
     assert _advice(states, "task x") == (
         "\nIn this situation of the current task: take go down. Do not take go east or look."
     )
+    # Actions only: no value a model could copy after an action.
+    assert parse_action_values(_advice(states, "task x")).values == []
+    assert not re.search(r"\d\.\d\d|tried|->", _advice(states, "task x"))
     # Only one side known: only that side is said.
     assert _advice([_state("x", 0.95, b=-1.0)], "task x") == (
         "\nIn this situation of the current task: Do not take b."
