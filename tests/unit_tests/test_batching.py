@@ -6,6 +6,7 @@ Threads are synchronised by events and the combiner's own condition, never by sl
 from __future__ import annotations
 
 import threading
+from types import SimpleNamespace
 
 import pytest
 
@@ -99,3 +100,51 @@ def test_an_error_reaches_the_caller() -> None:
 
     with pytest.raises(ValueError, match="no"):
         Combiner(broken).submit(1)
+
+
+def test_the_leader_yields_until_a_yield_brings_nobody_new(monkeypatch) -> None:
+    """`_gather`: a request arriving while the leader yields joins its batch; then it runs."""
+    from langchain_rememberer import _batching
+
+    calls: list[list[object]] = []
+    combiner = Combiner(lambda batch: calls.append(list(batch)) or [f"done {x}" for x in batch])
+    yields: list[int] = []
+    late: dict = {}
+
+    def yielding(seconds: float) -> None:  # stands in for the GIL yield, time.sleep(0)
+        assert seconds == 0
+        yields.append(len(combiner._queue))
+        if len(yields) == 1:  # someone arrives during the first yield
+            results, threads = _submit_in_threads(combiner, ["late"])
+            late.update(results=results, threads=threads)
+            _queued(combiner, 2)
+
+    monkeypatch.setattr(_batching, "time", SimpleNamespace(sleep=yielding))
+    assert combiner.submit("first") == "done first"
+    for t in late["threads"]:
+        t.join(WAIT)
+    assert late["results"] == {"late": "done late"}
+    assert calls == [["first", "late"]]  # one batch: the late request joined it
+    assert yields == [1, 2]  # the second yield brought nobody new: the batch ran
+
+
+def test_a_steady_stream_cannot_keep_a_batch_waiting(monkeypatch) -> None:
+    from langchain_rememberer import _batching
+
+    calls: list[list[object]] = []
+    combiner = Combiner(lambda batch: calls.append(list(batch)) or list(batch))
+    threads: list[threading.Thread] = []
+
+    def yielding(seconds: float) -> None:  # a newcomer at every yield
+        n = len(combiner._queue)
+        threads.extend(_submit_in_threads(combiner, [f"r{n}"])[1])
+        _queued(combiner, n + 1)
+
+    monkeypatch.setattr(_batching, "_MAX_YIELDS", 4)
+    monkeypatch.setattr(_batching, "time", SimpleNamespace(sleep=yielding))
+    combiner.submit("r0")
+    monkeypatch.undo()  # later leaders yield for real
+    for t in threads:
+        t.join(WAIT)
+    assert calls[0] == ["r0", "r1", "r2", "r3", "r4"]  # 4 yields, then the batch ran
+    assert sorted(x for batch in calls for x in batch) == ["r0", "r1", "r2", "r3", "r4"]
