@@ -378,21 +378,18 @@ class ChromaStore:
         return [None] * len(batch)
 
     def _add_log_now(self, ns: Namespace, records: Sequence[Record]) -> None:
-        for start in range(0, len(records), self.batch_size):
-            chunk = records[start : start + self.batch_size]
-            with storage_errors("append to the log"):
-                ns.log.add(
-                    ids=[i for i, _m, _d in chunk],
-                    embeddings=[_CONSTANT_VECTOR] * len(chunk),
-                    metadatas=[{**m, _BODY: d} for _i, m, d in chunk],
-                )
+        self._write_log(ns.log.add, records, "append to the log")
 
     def put_log(self, ns: Namespace, records: Sequence[Record]) -> None:
         """Write log records, replacing any of the same id (eviction pointers only)."""
+        self._write_log(ns.log.upsert, records, "write to the log")
+
+    def _write_log(self, write: Any, records: Sequence[Record], what: str) -> None:
+        """`add` or `upsert` log records in chunks: bodies kept as metadata, no vectors."""
         for start in range(0, len(records), self.batch_size):
             chunk = records[start : start + self.batch_size]
-            with storage_errors("write to the log"):
-                ns.log.upsert(
+            with storage_errors(what):
+                write(
                     ids=[i for i, _m, _d in chunk],
                     embeddings=[_CONSTANT_VECTOR] * len(chunk),
                     metadatas=[{**m, _BODY: d} for _i, m, d in chunk],
