@@ -16,6 +16,7 @@ Every method is a plain synchronous Chroma call (or a few), inside `storage_erro
 from __future__ import annotations
 
 import contextlib
+import json
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,14 +48,41 @@ __all__ = [
 SCHEMA_VERSION = 2
 _CONSTANT_VECTOR = [1.0]
 _BODY = "body"
-"""The metadata key a log record's body is kept under. Chroma indexes documents for full-text
-search, and that is most of a write's cost (an `add` of 256 records of 3,000 characters:
-3.0 ms a record as documents, 0.7 as metadata; chromadb 1.5.9, embedded): log records are
-read by id only, so their bodies are metadata and they have no document."""
+"""The metadata key a log record's body was kept under in 0.2 (read still)."""
+_PACKED = "rec"
+"""The metadata key a log record is kept under: its other metadata as JSON, a newline, its
+body. Chroma indexes documents for full-text search (an `add` of 256 records of 3,000
+characters: 3.0 ms a record as documents, 0.7 as metadata) and writes every metadata key as a
+row of its own, indexed (16 records of 4 keys: 27 ms an `add`, of 2 keys 19 ms; chromadb
+1.5.9, embedded): log records are read by id, so a record is one key beside the keys a `where`
+names (`_WHERE_KEYS`), and no document."""
+_WHERE_KEYS = ("kind", "nonce")
+"""The metadata keys a log `where` filters on (`log_of_kind`, `delete_log_if`): kept as keys."""
+
+
+def _packed(metadata: Mapping[str, Any], body: str) -> dict[str, Any]:
+    """A log record's Chroma metadata: its `where` keys, and the rest packed with its body."""
+    rest = {k: v for k, v in metadata.items() if k not in _WHERE_KEYS}
+    packed = json.dumps(rest, ensure_ascii=False, separators=(",", ":")) + "\n" + body
+    return {**{k: metadata[k] for k in _WHERE_KEYS if k in metadata}, _PACKED: packed}
 
 
 def _unpacked(metadata: Any, document: str | None) -> tuple[Any, str]:
-    """(metadata, body) of a log record as stored (the body was a document before 0.2.0)."""
+    """(metadata, body) of a log record as stored.
+
+    Earlier layouts read too: each key apart with the body under `_BODY`, and before that the
+    body as a document.
+    """
+    if isinstance(metadata, dict) and _PACKED in metadata:
+        meta = dict(metadata)
+        head, _, body = str(meta.pop(_PACKED) or "").partition("\n")
+        try:
+            rest = json.loads(head)
+        except ValueError:
+            rest = None
+        if isinstance(rest, dict):  # else the caller finds its keys missing: malformed
+            meta.update(rest)
+        return meta, body
     if isinstance(metadata, dict) and _BODY in metadata:
         meta = dict(metadata)
         return meta, str(meta.pop(_BODY) or "")
@@ -392,7 +420,7 @@ class ChromaStore:
                 write(
                     ids=[i for i, _m, _d in chunk],
                     embeddings=[_CONSTANT_VECTOR] * len(chunk),
-                    metadatas=[{**m, _BODY: d} for _i, m, d in chunk],
+                    metadatas=[_packed(m, d) for _i, m, d in chunk],
                 )
 
     def get_log(self, ns: Namespace, ids: Sequence[str]) -> dict[str, tuple[Any, str]]:
