@@ -186,6 +186,9 @@ def floor_lines(r: dict[str, Any]) -> list[str]:
         f"old ratio at {r['size']}: learn/replay {ratio('replay')} vs its own writes replayed "
         "(cannot see extra writes); Chroma calls per learn "
         + ", ".join(f"{k} {v:.1f}" for k, v in r["calls"].items()),
+        f"writes alone at {r['size']}: replay/M2 {p50['replay'] / p50['M2']:.2f}x (the learn's "
+        "write calls, no read, no Python, against M2's whole learn: what the learn/M2 ratio "
+        "can reach with these writes)",
     ]
 
 
