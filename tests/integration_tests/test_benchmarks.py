@@ -239,7 +239,7 @@ def test_lift_calibration_benchmark_smoke() -> None:
 
 def test_learn_floors_benchmark_smoke() -> None:
     out = _run("learn.py", "--sizes", "200", "--episodes", "2", "--steps", "2")
-    head, header, row, ratios, old, legend, load, target = out.splitlines()
+    head, header, row, ratios, old, alone, legend, load, target = out.splitlines()
     x = r"(\d+\.\d+)x \(per episode (\d+\.\d+)x\)"
     assert re.fullmatch(
         r"run: learn floors seed=0 episodes=2 steps=2 cores=\d+ load=[\d./]+ "
@@ -259,6 +259,7 @@ def test_learn_floors_benchmark_smoke() -> None:
     assert match, old
     methods = dict(part.split() for part in match.group(3).split(", "))
     assert set(methods) <= {"get", "add", "upsert", "update"}, methods
+    assert re.fullmatch(r"writes alone at 200: replay/M2 (\d+\.\d+)x \(the learn's .+\)", alone)
     assert legend.startswith(
         "M1: get the episode's rows by id + update them in place (1 write); M2: M1 + add a run"
     )
