@@ -165,6 +165,41 @@ def test_rows_round_trip_with_their_tables_and_pending_slots(store) -> None:
     assert store.row_count(ns) == 0
 
 
+def test_records_and_rows_of_the_layouts_before_packing_still_read(store) -> None:
+    """Rows with a key per field, log records with their body under `body` (or as a document),
+    as earlier builds wrote them, read as the packed ones; an update in place packs a row."""
+    ns = store.open("ns", dim=4, task_weight=0.5)
+    table = {"a": ActionStats(1.5, 3, 0.25)}
+    pending = (Slot("s1", 2, "r9", (Update(0, "a", 1.0, 1.0),), nonce="n9"),)
+    row = Row("s1", TASK, "kitchen", table, through=2, known=3, pending=pending, last_update=5.0)
+    keys = {
+        "task": TASK,
+        "table": json.dumps({"a": [1.5, 3, 0.25]}),
+        "visits": 3,
+        "through": 2,
+        "known": 3,
+        "start": 0,
+        "last_update": 5.0,
+        "pending": json.dumps([s.entry() for s in pending]),
+    }
+    ns.states.add(
+        ids=["s1"], embeddings=[[1.0, 0.0, 0.0, 0.0]], metadatas=[keys], documents=["kitchen"]
+    )
+    assert store.get_rows(ns, ["s1"]) == {"s1": row}
+    settled = dataclasses.replace(row, pending=(), through=3)
+    store.write_rows(ns, [settled])  # in place: the old keys stay beside the packed one
+    assert store.get_rows(ns, ["s1"]) == {"s1": settled}
+    slot = Slot("s1", 2, "r9", (Update(0, "a", 1.0, 1.0),), TASK, "kitchen", nonce="n9")
+    meta, body = slot.chroma()
+    ns.log.add(ids=[slot.id], embeddings=[[1.0]], metadatas=[{**meta, "body": body}])
+    older = dataclasses.replace(slot, index=3)
+    meta3, body3 = older.chroma()
+    ns.log.add(ids=[older.id], embeddings=[[1.0]], metadatas=[meta3], documents=[body3])
+    got = store.get_log(ns, [slot.id, older.id])
+    assert Slot.from_chroma(slot.id, *got[slot.id]) == slot
+    assert Slot.from_chroma(older.id, *got[older.id]) == older
+
+
 def test_a_corrupt_state_table_is_a_storage_error(store) -> None:
     ns = store.open("ns", dim=4, task_weight=0.5)
     ns.states.add(
