@@ -147,8 +147,7 @@ class Row:
                 task, raw = metadata["task"], json.loads(metadata["table"])
                 through, known = metadata.get("through"), metadata.get("known")
                 last_update = metadata.get("last_update")
-                entries = metadata.get("pending") or "[]"
-                entries = [] if entries == "[]" else json.loads(entries)
+                entries = json.loads(metadata.get("pending") or "[]")
             base = {str(a): _stats_of(row) for a, row in raw.items()}
             pending = tuple(Slot.of_entry(record_id, e) for e in entries) if entries else ()
             return cls(
