@@ -86,15 +86,23 @@ class CountingCollection:
 
     With `writes` given, each write call (`add`, `upsert`, `update`) is also kept there as
     (collection, method, kwargs), so that `replay_writes` can issue the same writes again.
+    With `timed` given, each call is kept there as ("<label>.<method>", milliseconds).
     """
 
     METHODS = frozenset({"get", "query", "add", "upsert", "update", "delete", "count", "peek"})
     WRITES = frozenset({"add", "upsert", "update"})
 
     def __init__(
-        self, inner: Any, counter: dict[str, int], writes: list[Any] | None = None
+        self,
+        inner: Any,
+        counter: dict[str, int],
+        writes: list[Any] | None = None,
+        *,
+        timed: list[tuple[str, float]] | None = None,
+        label: str = "",
     ) -> None:
         self._inner, self._counter, self._writes = inner, counter, writes
+        self._timed, self._label = timed, label
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -104,28 +112,47 @@ class CountingCollection:
                 self._counter[name] = self._counter.get(name, 0) + 1
                 if self._writes is not None and name in self.WRITES:
                     self._writes.append((self._inner, name, dict(kwargs)))
-                return attr(*args, **kwargs)
+                if self._timed is None:
+                    return attr(*args, **kwargs)
+                started = time.perf_counter()
+                result = attr(*args, **kwargs)
+                ms = (time.perf_counter() - started) * 1000
+                self._timed.append((f"{self._label}.{name}", ms))
+                return result
 
             return counted
         return attr
 
 
-def count_calls(memory: Any, writes: list[Any] | None = None) -> dict[str, int]:
+def count_calls(
+    memory: Any, writes: list[Any] | None = None, timed: list[tuple[str, float]] | None = None
+) -> dict[str, int]:
     """Count every Chroma call `memory` makes on its default namespace's states and log.
 
     The namespace's cached handle is replaced by one whose `states` and `log` collections are
-    `CountingCollection`s (of one shared counter, returned); `writes` collects the write calls.
+    `CountingCollection`s (of one shared counter, returned); `writes` collects the write calls,
+    `timed` each call's name and milliseconds.
     """
-    import dataclasses  # noqa: PLC0415
-
     ns = memory._open(None)
     counter: dict[str, int] = {}
-    memory.store._namespaces[ns.name] = dataclasses.replace(
-        ns,
-        states=CountingCollection(ns.states, counter, writes),
-        log=CountingCollection(ns.log, counter, writes),
-    )
+    memory.store._namespaces[ns.name] = timed_namespace(ns, counter, writes, timed)
     return counter
+
+
+def timed_namespace(
+    ns: Any,
+    counter: dict[str, int],
+    writes: list[Any] | None = None,
+    timed: list[tuple[str, float]] | None = None,
+) -> Any:
+    """A namespace handle whose `states` and `log` count (and time) their calls."""
+    import dataclasses  # noqa: PLC0415
+
+    return dataclasses.replace(
+        ns,
+        states=CountingCollection(ns.states, counter, writes, timed=timed, label="states"),
+        log=CountingCollection(ns.log, counter, writes, timed=timed, label="log"),
+    )
 
 
 def replay_writes(writes: list[Any], tag: str) -> list[tuple[Any, list[str]]]:

@@ -32,6 +32,7 @@ learn/M2 and learn/replay (p50 over p50, and the median of per-episode ratios).
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import random
 import statistics
@@ -48,6 +49,7 @@ from _common import (
     replay_writes,
     seed_floor_rows,
     synthetic_pairs,
+    timed_namespace,
 )
 
 from langchain_rememberer import Episode, RemembererMemory, RLEMConfig, Step, WordLlamaEmbeddings
@@ -128,19 +130,24 @@ def floors(size: int, count: int, steps: int, seed: int) -> dict[str, Any]:
         for tag in FLOOR_TAGS.values():
             seed_floor_rows(memory, ns, data, tag)
         writes: list[Any] = []
-        counter = count_calls(memory, writes)
+        timed: dict[str, list[tuple[str, float]]] = {"learn": [], "M2": []}
+        counter = count_calls(memory, writes, timed["learn"])
+        m2_ns = timed_namespace(ns, {}, None, timed["M2"])
         times: dict[str, list[float]] = {"learn": [], "replay": [], "M1": [], "M2": []}
+        calls: dict[str, list[list[tuple[str, float]]]] = {"learn": [], "M2": []}
         total: dict[str, int] = {}
 
         def learned(n: int, episode: Episode) -> dict[str, float]:
             writes.clear()
             counter.clear()
+            timed["learn"].clear()
             started = time.perf_counter()
             report = memory.learn(episode)
             learn_ms = (time.perf_counter() - started) * 1000
             assert report.updates_written == steps, report
-            for name, k in counter.items():
-                if n:  # the first episode is a warm-up
+            if n:  # the first episode is a warm-up
+                calls["learn"].append(list(timed["learn"]))
+                for name, k in counter.items():
                     total[name] = total.get(name, 0) + k
             started = time.perf_counter()
             added = replay_writes(list(writes), f"raw{n}:")
@@ -149,10 +156,15 @@ def floors(size: int, count: int, steps: int, seed: int) -> dict[str, Any]:
             return {"learn": learn_ms, "replay": replay_ms}
 
         def floor(name: str) -> Any:
-            def one(_n: int, episode: Episode) -> dict[str, float]:
+            def one(n: int, episode: Episode) -> dict[str, float]:
+                timed["M2"].clear()
+                on = m2_ns if name == "M2" else ns
                 started = time.perf_counter()
-                assert floor_learn(memory, ns, episode, FLOOR_TAGS[name], marker=name == "M2")
-                return {name: (time.perf_counter() - started) * 1000}
+                assert floor_learn(memory, on, episode, FLOOR_TAGS[name], marker=name == "M2")
+                ms = (time.perf_counter() - started) * 1000
+                if n and name == "M2":
+                    calls["M2"].append(list(timed["M2"]))
+                return {name: ms}
 
             return one
 
@@ -168,7 +180,22 @@ def floors(size: int, count: int, steps: int, seed: int) -> dict[str, Any]:
         "size": size,
         "times": times,
         "calls": {k: v / count for k, v in sorted(total.items())},
+        "each": calls,
     }
+
+
+def call_medians(sequences: list[list[tuple[str, float]]]) -> tuple[list[tuple[str, float]], int]:
+    """The median ms of each call, in order, over the episodes making the commonest sequence.
+
+    Returns the calls and how many episodes made that sequence (a learn that met another
+    writer's slot makes more calls; the benchmark has no other writer).
+    """
+    shapes = collections.Counter(tuple(name for name, _ in seq) for seq in sequences)
+    shape, seen = shapes.most_common(1)[0]
+    same = [seq for seq in sequences if tuple(name for name, _ in seq) == shape]
+    return [
+        (name, statistics.median(seq[i][1] for seq in same)) for i, name in enumerate(shape)
+    ], seen
 
 
 def floor_lines(r: dict[str, Any]) -> list[str]:
@@ -189,7 +216,19 @@ def floor_lines(r: dict[str, Any]) -> list[str]:
         f"writes alone at {r['size']}: replay/M2 {p50['replay'] / p50['M2']:.2f}x (the learn's "
         "write calls, no read, no Python, against M2's whole learn: what the learn/M2 ratio "
         "can reach with these writes)",
+        *(call_line(r, name, p50[name]) for name in ("learn", "M2")),
     ]
+
+
+def call_line(r: dict[str, Any], name: str, p50: float) -> str:
+    """Where one learner's time goes: each Chroma call's median ms, in order."""
+    each, seen = call_medians(r["each"][name])
+    listed = ", ".join(f"{call} {ms:.2f}" for call, ms in each)
+    chroma = sum(ms for _, ms in each)
+    return (
+        f"calls of {name} at {r['size']} (p50 ms, in order; {seen} of {len(r['each'][name])} "
+        f"episodes): {listed}; Chroma {chroma:.1f} of {p50:.1f}"
+    )
 
 
 def main_floors(args: argparse.Namespace) -> None:

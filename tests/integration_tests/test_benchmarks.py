@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import collections
 import re
 import subprocess
 import sys
@@ -239,7 +240,9 @@ def test_lift_calibration_benchmark_smoke() -> None:
 
 def test_learn_floors_benchmark_smoke() -> None:
     out = _run("learn.py", "--sizes", "200", "--episodes", "2", "--steps", "2")
-    head, header, row, ratios, old, alone, legend, load, target = out.splitlines()
+    head, header, row, ratios, old, alone, learn_calls, m2_calls, legend, load, target = (
+        out.splitlines()
+    )
     x = r"(\d+\.\d+)x \(per episode (\d+\.\d+)x\)"
     assert re.fullmatch(
         r"run: learn floors seed=0 episodes=2 steps=2 cores=\d+ load=[\d./]+ "
@@ -260,6 +263,21 @@ def test_learn_floors_benchmark_smoke() -> None:
     methods = dict(part.split() for part in match.group(3).split(", "))
     assert set(methods) <= {"get", "add", "upsert", "update"}, methods
     assert re.fullmatch(r"writes alone at 200: replay/M2 (\d+\.\d+)x \(the learn's .+\)", alone)
+    made = {}
+    for name, line in (("learn", learn_calls), ("M2", m2_calls)):
+        match = re.fullmatch(
+            rf"calls of {name} at 200 \(p50 ms, in order; 2 of 2 episodes\): (.+); "
+            r"Chroma (\d+\.\d) of (\d+\.\d)",
+            line,
+        )
+        assert match, line
+        each = [part.rsplit(" ", 1) for part in match.group(1).split(", ")]
+        assert abs(sum(float(ms) for _, ms in each) - float(match.group(2))) < 0.1 * len(each)
+        made[name] = [call for call, _ in each]
+    assert made["M2"] == ["log.add", "log.get", "states.get", "states.update"]
+    # the calls the count line counted, by method (a lone writer makes one call sequence)
+    counted = collections.Counter(call.split(".")[1] for call in made["learn"])
+    assert {m: float(k) for m, k in counted.items()} == {m: float(k) for m, k in methods.items()}
     assert legend.startswith(
         "M1: get the episode's rows by id + update them in place (1 write); M2: M1 + add a run"
     )
