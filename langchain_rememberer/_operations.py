@@ -202,8 +202,10 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
         stored.check_same(fingerprint)
         if earlier.learned(episode.run_id):
             return _report(stored, written=0, added=0)
-    vectors = memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in keys])
-    by_id = dict(zip(ids, vectors, strict=True))
+    # Only new states are embedded: an episode of stored states makes no embedding call.
+    new = {i: key for i, key in zip(ids, keys, strict=True) if i not in rows}
+    vectors = memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in new.values()])
+    by_id = dict(zip(new, vectors, strict=True))
     prepared = stored is not None
     if stored is None:
         targets = _targets(memory, ns, episode, ids, rows, by_id)
@@ -278,10 +280,8 @@ def _targets(  # noqa: PLR0917 (what a target needs, in order)
     vectors: Mapping[str, Sequence[float]],
 ) -> list[float]:
     """The RLEM targets of the episode's steps (state `ids[t]`), bootstrapped from the rows."""
-    values: list[float] = []
     n = memory.rlem.n_step
-    if n is not None:
-        values = _bootstrap_values(memory, ns, ids, rows, vectors)
+    values = [] if n is None else _bootstrap_values(memory, ns, ids, rows, vectors)
     targets = rlem.n_step_targets(
         [s.reward for s in episode.steps], values, gamma=memory.rlem.gamma, n_step=n
     )
@@ -310,6 +310,9 @@ def _bootstrap_values(
         if table
     }
     unseen = [i for i in needed if i not in value]
+    if lacking := [rows[i] for i in unseen if i not in vectors]:  # stored, an empty table
+        made = memory.encoder.state_vectors(ns.task_weight, [(r.task, r.key) for r in lacking])
+        vectors = {**vectors, **{r.id: v for r, v in zip(lacking, made, strict=True)}}
     weight = memory.retrieval.task_weight
     queries = [memory.encoder.reweight(vectors[i], ns.task_weight, weight) for i in unseen]
     floor = memory.rlem.bootstrap_min_similarity
@@ -375,11 +378,7 @@ def learn_pending(
 
 
 def episode_fingerprint(episode: Episode) -> str:
-    """A hash of what the episode says, independent of the memory's settings.
-
-    It covers the task and each step's observation, action, reward and answer: the same run id
-    must name the same episode.
-    """
+    """The hash of a task and its steps' observations, actions, rewards and answers."""
     content = [
         episode.task,
         [(s.observation, s.action, float(s.reward), s.answer or "") for s in episode.steps],

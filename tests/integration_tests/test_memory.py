@@ -21,6 +21,7 @@ from langchain_rememberer import (
     RLEMConfig,
     Step,
     StorageError,
+    WordLlamaEmbeddings,
 )
 from langchain_rememberer._store import ChromaStore
 from langchain_rememberer.similarity import weighted_similarity
@@ -461,6 +462,47 @@ def test_bootstrap_skips_states_no_target_reads(make_memory) -> None:
     memory.learn(Episode(task=TASK, steps=[Step(observation="attic", action="a", reward=9.0)]))
     steps = [Step(observation="kitchen", action="go"), Step(observation="attic", action="a")]
     assert memory.learn(Episode(task=TASK, steps=steps)).targets == [0.0, 0.0]
+
+
+class _CountingEmbeddings(WordLlamaEmbeddings):
+    """Real WordLlama embeddings remembering the texts of each `embed_documents` call."""
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        self.__dict__.setdefault("calls", []).append(list(texts))
+        return super().embed_documents(texts)
+
+
+def test_an_episode_of_stored_states_makes_no_embedding_call(make_memory) -> None:
+    embeddings = _CountingEmbeddings()
+    memory = make_memory(embeddings=embeddings)
+    calls = embeddings.__dict__.setdefault("calls", [])
+    steps = [Step(observation="kitchen", action="go"), Step(observation="hall", action="a")]
+    memory.learn(Episode(task=TASK, steps=steps))
+    assert calls[-1] == [TASK, "kitchen", "hall"]
+    made = len(calls)
+    steps = [
+        Step(observation="hall", action="b", reward=1.0),
+        Step(observation="attic", action="c"),
+    ]
+    memory.learn(Episode(task=TASK, steps=steps))  # only the new state is embedded
+    assert calls[made:] == [[TASK, "attic"]]
+    memory.learn(Episode(task=TASK, steps=steps[:1]))
+    assert len(calls) == made + 1
+    assert q_table(memory, TASK, "hall") == {"a": (0.0, 1), "b": (1.0, 2)}
+
+
+def test_a_stored_state_with_an_empty_table_is_embedded_to_bootstrap(make_memory) -> None:
+    # Its run forgotten, the row stays with an empty table: V is looked up with the row's
+    # vector, embedded from its task and key (the nearest row is itself: V = 0).
+    embeddings = _CountingEmbeddings()
+    memory = make_memory(embeddings=embeddings, rlem=RLEMConfig(gamma=1.0, n_step=1))
+    memory.learn(Episode(task=TASK, run_id="gone", steps=[Step(observation="attic", action="x")]))
+    memory.forget_run("gone")
+    calls = embeddings.__dict__["calls"]
+    made = len(calls)
+    steps = [Step(observation="kitchen", action="go"), Step(observation="attic", action="y")]
+    assert memory.learn(Episode(task=TASK, steps=steps)).targets == [0.0, 0.0]
+    assert calls[made:] == [[TASK, "kitchen"], [TASK, "attic"]]
 
 
 _RACING = Episode(
