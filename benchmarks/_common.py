@@ -86,7 +86,8 @@ class CountingCollection:
 
     With `writes` given, each write call (`add`, `upsert`, `update`) is also kept there as
     (collection, method, kwargs), so that `replay_writes` can issue the same writes again.
-    With `timed` given, each call is kept there as ("<label>.<method>", milliseconds).
+    With `timed` given, each call is kept there as ("<label>.<method>", milliseconds); with
+    `calls`, as ("<label>.<method>", its keyword arguments).
     """
 
     METHODS = frozenset({"get", "query", "add", "upsert", "update", "delete", "count", "peek"})
@@ -100,9 +101,10 @@ class CountingCollection:
         *,
         timed: list[tuple[str, float]] | None = None,
         label: str = "",
+        calls: list[tuple[str, dict[str, Any]]] | None = None,
     ) -> None:
         self._inner, self._counter, self._writes = inner, counter, writes
-        self._timed, self._label = timed, label
+        self._timed, self._label, self._calls = timed, label, calls
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
@@ -112,6 +114,8 @@ class CountingCollection:
                 self._counter[name] = self._counter.get(name, 0) + 1
                 if self._writes is not None and name in self.WRITES:
                     self._writes.append((self._inner, name, dict(kwargs)))
+                if self._calls is not None:
+                    self._calls.append((f"{self._label}.{name}", dict(kwargs)))
                 if self._timed is None:
                     return attr(*args, **kwargs)
                 started = time.perf_counter()
@@ -144,14 +148,19 @@ def timed_namespace(
     counter: dict[str, int],
     writes: list[Any] | None = None,
     timed: list[tuple[str, float]] | None = None,
+    calls: list[tuple[str, dict[str, Any]]] | None = None,
 ) -> Any:
-    """A namespace handle whose `states` and `log` count (and time) their calls."""
+    """A namespace handle whose `states` and `log` count (and time, and record) their calls."""
     import dataclasses  # noqa: PLC0415
 
     return dataclasses.replace(
         ns,
-        states=CountingCollection(ns.states, counter, writes, timed=timed, label="states"),
-        log=CountingCollection(ns.log, counter, writes, timed=timed, label="log"),
+        **{
+            label: CountingCollection(
+                getattr(ns, label), counter, writes, timed=timed, label=label, calls=calls
+            )
+            for label in ("states", "log")
+        },
     )
 
 

@@ -285,6 +285,27 @@ def test_learn_floors_benchmark_smoke() -> None:
     assert target == "target: learn <= 1.5x M2 at 100k"
 
 
+def test_two_write_estimate_smoke() -> None:
+    # The script asserts that each learn made today's seven calls, whose arguments it replays.
+    out = _run("two_write_estimate.py", "--sizes", "200", "--episodes", "2", "--steps", "2")
+    head, line, last = out.splitlines()
+    assert re.fullmatch(
+        r"run: two_write_estimate seed=0 episodes=2 steps=2 load=[\d./]+ "
+        r"\(embedded Chroma, WordLlama cached\)",
+        head,
+    ), head
+    match = re.fullmatch(
+        r"at 200: learn (\d+\.\d) ms, two-write estimate (\d+\.\d) ms, M2 (\d+\.\d) ms; "
+        r"learn/M2 (\d+\.\d\d)x, estimate/M2 (\d+\.\d\d)x \(per episode (\d+\.\d\d)x\)",
+        line,
+    )
+    assert match, line
+    learn, estimate, m2 = (float(match.group(i)) for i in (1, 2, 3))
+    assert min(learn, estimate, m2) > 0
+    assert abs(float(match.group(5)) - estimate / m2) < 0.01 + 0.1 / m2
+    assert last == "an estimate by replay of a design not built (DESIGN §6), not a floor"
+
+
 @pytest.mark.parametrize("server", [False, True], ids=["embedded", "server"])
 def test_concurrent_learn_benchmark_smoke(server: bool) -> None:
     args = ["--states", "200", "--concurrent", "4", "--steps", "2", "--repeats", "2"]
