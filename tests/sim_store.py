@@ -2,7 +2,8 @@
 
 `SimStore` stands in for `_store.ChromaStore`: the same methods, on dicts, with Chroma's
 semantics where the protocol relies on them — `add` keeps the first record of an id, `update`
-of a missing id is ignored and keeps the metadata keys it leaves out, `upsert` replaces. Every
+of a missing id is ignored, `update` and `upsert` keep the metadata keys they leave out
+(pinned on real Chroma by `test_multiprocess.py`). Every
 method first asks the `Scheduler` for a step: the calling thread blocks until the scheduler
 grants it, so one thread runs at a time and the order of store calls comes only from the
 scheduler's choices (drawn by hypothesis in `tests/unit_tests/test_schedules.py`).
@@ -308,8 +309,9 @@ class SimStore:
         stored = self.space(ns).rows
         for row in rows:
             meta, doc = row.chroma()
-            if row.id in vectors:  # upsert
-                stored[row.id] = (dict(meta), doc, list(map(float, vectors[row.id])))
+            if row.id in vectors:  # upsert: an existing id keeps the metadata keys left out
+                kept = stored[row.id][0] if row.id in stored else {}
+                stored[row.id] = ({**kept, **meta}, doc, list(map(float, vectors[row.id])))
             elif row.id in stored:  # update: keeps the vector, document and other keys
                 old_meta, old_doc, vector = stored[row.id]
                 stored[row.id] = ({**old_meta, **meta}, old_doc, vector)

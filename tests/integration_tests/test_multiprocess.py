@@ -5,7 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
+
+import chromadb
+import pytest
+from chromadb.config import Settings
 
 from langchain_rememberer import RemembererMemory
 from langchain_rememberer.rlem import fold_table
@@ -87,3 +92,31 @@ def test_unreachable_server_is_a_clear_storage_error(embeddings) -> None:
         port = sock.getsockname()[1]  # nothing listens here once the socket closes
     with pytest.raises(StorageError, match=f"127.0.0.1:{port}"):
         RemembererMemory.from_server("127.0.0.1", port, embeddings=embeddings)
+
+
+@pytest.mark.parametrize("where", ["embedded", "server"])
+def test_chroma_keeps_the_first_add_and_merges_metadata_on_update(where, request) -> None:
+    """The Chroma semantics the storage protocol and `tests/sim_store.py` rely on, pinned.
+
+    `add` of an existing id keeps the first record; `update` and `upsert` of an existing id
+    keep the metadata keys they are not given, and a key given as None is deleted.
+    """
+    if where == "server":
+        client = request.getfixturevalue("chroma_server").client()
+    else:
+        client = chromadb.EphemeralClient(settings=Settings(anonymized_telemetry=False))
+    name = f"semantics-{uuid.uuid4().hex[:8]}"
+    records = client.create_collection(name, embedding_function=None)
+    try:
+        records.add(ids=["a"], embeddings=[[1.0, 0.0]], metadatas=[{"row": "x", "i:r": "p"}])
+        records.add(ids=["a", "b"], embeddings=[[0.0, 1.0]] * 2, metadatas=[{"row": "y"}] * 2)
+        assert records.get(ids=["a"])["metadatas"] == [{"row": "x", "i:r": "p"}]
+        assert records.get(ids=["b"])["metadatas"] == [{"row": "y"}]
+        records.update(ids=["a"], metadatas=[{"row": "u"}])
+        assert records.get(ids=["a"])["metadatas"] == [{"row": "u", "i:r": "p"}]
+        records.upsert(ids=["a"], embeddings=[[1.0, 0.0]], metadatas=[{"row": "v"}])
+        assert records.get(ids=["a"])["metadatas"] == [{"row": "v", "i:r": "p"}]
+        records.update(ids=["a"], metadatas=[{"i:r": None}])
+        assert records.get(ids=["a"])["metadatas"] == [{"row": "v"}]
+    finally:
+        client.delete_collection(name)
