@@ -12,7 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -305,6 +305,33 @@ def seed_floor_rows(memory: Any, ns: Any, episodes: Any, tag: str) -> None:
             metadatas=[{"task": t, "table": json.dumps({"look": [0.0, 1]})} for t, _ in pairs],
             documents=[k for _, k in pairs],
         )
+
+
+@contextmanager
+def filled_memory(
+    size: int, count: int, steps: int, seed: int, tags: Iterable[str]
+) -> Iterator[tuple[Any, Any, list[Any]]]:
+    """A memory of `size` stored states, `count` + 1 episodes of them, and floor rows per tag.
+
+    The states' rows are written directly (`scale.fill`), every text's embedding is computed
+    once and looked up, and the floors' rows are seeded under each of `tags`
+    (`seed_floor_rows`). Yields (memory, its plain namespace handle, episodes); the first
+    episode is a warm-up.
+    """
+    import scale  # noqa: PLC0415  (numpy, LangGraph: only for the benchmarks that fill)
+
+    from langchain_rememberer import RemembererMemory, WordLlamaEmbeddings  # noqa: PLC0415
+
+    pairs = synthetic_pairs(size, seed)
+    embedded = scale.MatrixEmbeddings(WordLlamaEmbeddings(), [t for pair in pairs for t in pair])
+    with tempfile.TemporaryDirectory(prefix="rememberer-filled-") as path:
+        memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
+        ns = memory._open(None)  # the plain collections, before any wrapper
+        scale.fill(memory, scale.state_matrix(embedded, pairs, ns.task_weight), pairs)
+        data = scale.learn_episodes(pairs, count + 1, seed + 2, steps)
+        for tag in tags:
+            seed_floor_rows(memory, ns, data, tag)
+        yield memory, ns, data
 
 
 def floor_learn(memory: Any, ns: Any, episode: Any, tag: str, *, marker: bool) -> bool:

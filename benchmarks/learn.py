@@ -44,10 +44,10 @@ from _common import (
     FLOOR_TAGS,
     count_calls,
     delete_replayed,
+    filled_memory,
     floor_learn,
     load_average,
     replay_writes,
-    seed_floor_rows,
     synthetic_pairs,
     timed_namespace,
 )
@@ -118,17 +118,7 @@ def run(
 
 def floors(size: int, count: int, steps: int, seed: int) -> dict[str, Any]:
     """learn, M1, M2 and the replayed writes, per episode in ms, at `size` stored states."""
-    import scale  # noqa: PLC0415  (numpy, LangGraph: only for --sizes)
-
-    pairs = synthetic_pairs(size, seed)
-    embedded = scale.MatrixEmbeddings(WordLlamaEmbeddings(), [t for pair in pairs for t in pair])
-    with tempfile.TemporaryDirectory(prefix="rememberer-floors-") as path:
-        memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
-        ns = memory._open(None)  # the plain collections, before `count_calls` wraps them
-        scale.fill(memory, scale.state_matrix(embedded, pairs, ns.task_weight), pairs)
-        data = scale.learn_episodes(pairs, count + 1, seed + 2, steps)
-        for tag in FLOOR_TAGS.values():
-            seed_floor_rows(memory, ns, data, tag)
+    with filled_memory(size, count, steps, seed, FLOOR_TAGS.values()) as (memory, ns, data):
         writes: list[Any] = []
         timed: dict[str, list[tuple[str, float]]] = {"learn": [], "M2": []}
         counter = count_calls(memory, writes, timed["learn"])

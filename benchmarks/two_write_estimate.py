@@ -22,20 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import tempfile
 import time
 from typing import Any
 
 from _common import (
     FLOOR_TAGS,
+    filled_memory,
     floor_learn,
     load_average,
-    seed_floor_rows,
-    synthetic_pairs,
     timed_namespace,
 )
-
-from langchain_rememberer import Episode, RemembererMemory, WordLlamaEmbeddings
 
 SEQUENCE = ["states.get", "log.get", "log.add", "log.get", "states.update", "log.add", "log.get"]
 """A learn's calls today (DESIGN §6): what the replay takes its arguments from."""
@@ -65,16 +61,7 @@ def replayed(ns: Any, calls: list[tuple[str, dict[str, Any]]], tag: str) -> floa
 
 def estimate(size: int, count: int, steps: int, seed: int) -> dict[str, list[float]]:
     """learn, the two-write estimate and M2, per episode in ms, at `size` stored states."""
-    import scale  # noqa: PLC0415  (numpy, LangGraph)
-
-    pairs = synthetic_pairs(size, seed)
-    embedded = scale.MatrixEmbeddings(WordLlamaEmbeddings(), [t for pair in pairs for t in pair])
-    with tempfile.TemporaryDirectory(prefix="rememberer-two-writes-") as path:
-        memory = RemembererMemory(path=path, embeddings=embedded, collection_name="bench")
-        ns = memory._open(None)  # the plain collections, before `count_calls` wraps them
-        scale.fill(memory, scale.state_matrix(embedded, pairs, ns.task_weight), pairs)
-        data: list[Episode] = scale.learn_episodes(pairs, count + 1, seed + 2, steps)
-        seed_floor_rows(memory, ns, data, FLOOR_TAGS["M2"])
+    with filled_memory(size, count, steps, seed, [FLOOR_TAGS["M2"]]) as (memory, ns, data):
         timed: list[tuple[str, float]] = []
         calls: list[tuple[str, dict[str, Any]]] = []
         memory.store._namespaces[ns.name] = timed_namespace(ns, {}, None, timed, calls)
