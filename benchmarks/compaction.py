@@ -108,6 +108,7 @@ def run(updates: int, episodes: int, block: int) -> dict[str, Any]:
         "calls": {k: statistics.median(v) for k, v in calls.items()},
         "slots": row.known,
         "pending": len(row.pending),
+        "intents": len(row.live_intents()),
         "table": {a: (round(s.q, 3), s.visits) for a, s in sorted(table.items())},
     }
 
@@ -137,7 +138,8 @@ def main() -> None:
         f"(learn/raw {r['hot'] / r['hot raw']:.2f}x hot, {r['fresh'] / r['fresh raw']:.2f}x fresh)"
     )
     print(
-        f"the hot state: {r['slots']} slots, {r['pending']} pending in its row, table {r['table']}"
+        f"the hot state: {r['slots']} slots known, {r['pending']} pending and {r['intents']} "
+        f"named by an intent in its row, table {r['table']}"
     )
     print("target: learn touching a state with 2,000 updates in the last minute <= 1.5x fresh")
 

@@ -291,9 +291,8 @@ def exactness(host: str, port: int, collection: str) -> dict[str, Any]:
     for state in retrieved:
         # The state's log: its slots, in order; the valid ones count (DESIGN §6).
         row = memory.store.get_rows(ns, [state.id])[state.id]
-        slots = sorted(memory.ledger.slots(ns, state.id, range(row.known)), key=lambda s: s.index)
-        status = memory.ledger.status(ns, {s.run_id for s in slots if not s.forget})
-        log = [u for s in slots if status.verdict(s) == "valid" for u in s.updates]
+        slots, _status = memory.ledger.counted(ns, row)
+        log = [u for s in slots for u in s.updates]
         folded = {
             a: (s.q, s.visits)
             for a, s in fold_table((u.action, u.target, u.reward) for u in log).items()

@@ -2,9 +2,10 @@
 
 The rule: when a namespace would hold more than `max_states` states, the states with the fewest
 visits go first, and among equally visited ones those whose latest update is oldest. An
-evicted state leaves nothing behind but a marker and a pointer (`_evicted.py`: learned again,
-it numbers its slots on from where they ended): its row, and every slot of it, are deleted;
-the runs that touched it stay learned (their other states keep their updates).
+evicted state's row (its vector and table) is deleted, leaving a marker and a pointer
+(`_evicted.py`: learned again, it numbers its slots on from where they ended) and its slots,
+which count nothing; the runs that touched it stay learned (their other states keep their
+updates).
 
 Enforced without scanning on every write: each memory counts the states its `learn`s add per
 namespace, and every `check_every` added states (1% of `max_states`) asks Chroma for the
@@ -89,12 +90,12 @@ class Capacity:
 def evict(memory: Any, ns: Namespace, keep: int) -> int:
     """Evict the least visited, then least recently updated, states down to `keep` states.
 
-    Rows a learn left with decided slots pending are settled first (a write per page of them,
-    DESIGN §6); a row with an undecided slot (a learn in flight) stays.
+    Rows a learn left with decided slots pending, or naming its intent, are settled first (a
+    write per page of them, DESIGN §6); a row with an undecided slot (a learn in flight) stays.
     """
     rows = []
     for page in memory.store.row_pages(ns):
-        pending = {row.id: row for row in page if row.pending}
+        pending = {row.id: row for row in page if row.pending or row.live_intents()}
         settled = memory.ledger.settle(ns, pending) if pending else {}
         rows += [settled.get(row.id, row) for row in page]
     if len(rows) <= keep:

@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from langchain_rememberer._records import slot_id
 from langchain_rememberer._rows import Row
 
 if TYPE_CHECKING:
@@ -89,22 +88,27 @@ def live(
 
 
 def evict_states(store: ChromaStore, ns: Namespace, rows: Sequence[Row]) -> None:
-    """Evict states: a marker each, then their pointers, their rows, and their dead slots.
+    """Evict states: a marker each, then their pointers and their rows.
 
-    `rows` as read, settled (no pending slot): each incarnation ends at its row's `known`,
-    unless another eviction's marker was added first (then at that one's `next`). Slots claimed
-    at or past the end meanwhile are the next incarnation's: a state learned again counts them.
+    Their slots stay (they count nothing below the marker's `next`): a tentative done record
+    counts only while every slot it names is there to read (DESIGN §6, "Commit").
+
+    `rows` as read, settled (no pending slot): each incarnation ends at its row's `known`
+    (past its `start`: a row a learn wrote before its first slot, naming its intent, ends
+    after that position, so no incarnation is empty), unless another eviction's marker was
+    added first (then at that one's `next`). Slots claimed at or past the end meanwhile are
+    the next incarnation's: a state learned again counts them.
     """
     if not rows:
         return
     ids = [marker_id(row.id, row.start) for row in rows]
     meta = [
-        {"kind": "evicted", "state_id": row.id, "start": row.start, "next": row.known}
+        {"kind": "evicted", "state_id": row.id, "start": row.start, "next": _end(row)}
         for row in rows
     ]
     store.add_log(ns, [(i, m, "") for i, m in zip(ids, meta, strict=True)])
     ends = moved(store.get_log(ns, ids), {row.id: row for row in rows})
-    ends = {row.id: ends.get(row.id, row.known) for row in rows}
+    ends = {row.id: ends.get(row.id, _end(row)) for row in rows}
     store.put_log(
         ns,
         [
@@ -113,6 +117,8 @@ def evict_states(store: ChromaStore, ns: Namespace, rows: Sequence[Row]) -> None
         ],
     )
     store.delete_rows(ns, [row.id for row in rows])
-    store.delete_log(
-        ns, [slot_id(row.id, i) for row in rows for i in range(row.start, ends[row.id])]
-    )
+
+
+def _end(row: Row) -> int:
+    """Where an evicted row's incarnation ends: its `known`, and never at its `start`."""
+    return max(row.known, row.start + 1)

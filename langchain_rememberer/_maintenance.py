@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer._operations import open_namespace
-from langchain_rememberer._records import RunRecord
+from langchain_rememberer._records import Done, RunRecord
+from langchain_rememberer._rows import Row
+from langchain_rememberer._status import Status
 from langchain_rememberer.types import CompactReport, MemoryStats
 
 if TYPE_CHECKING:
@@ -49,7 +51,7 @@ def stats(memory: RemembererMemory, name: str) -> MemoryStats:
 def rebuild(memory: RemembererMemory, namespace: str | None) -> int:
     """Refold every row from its slots; complete every prepared run first."""
     ns = open_namespace(memory, namespace)
-    settle_all(memory, ns)
+    complete_prepared(memory, ns)  # its rows' pass is the refold's: no compact() before it
     states = 0
     for page in memory.store.row_pages(ns, size=_REBUILD_PAGE):
         refolded = memory.ledger.refold(ns, page)
@@ -58,28 +60,48 @@ def rebuild(memory: RemembererMemory, namespace: str | None) -> int:
     return states
 
 
-def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
-    """Complete every prepared run, and settle every row left behind the log (maintenance).
+def complete_prepared(memory: RemembererMemory, ns: Namespace) -> None:
+    """Complete every prepared run, found from the log's run and done records (a scan).
 
-    Prepared runs are found from the log's run and done records (a scan), so a writer killed
-    before naming its slots in any row is completed too. Every row then reads the positions
-    past its `known` (one read per page): a row a killed writer left behind another writer's
-    committed slot is settled with it, and a row of an evicted incarnation (an eviction or its
-    racing writer killed) is deleted.
+    So a writer killed before naming its slots in any row is completed too, and a run whose
+    tentative done record is void (a claim lost, DESIGN §6, "Two writes").
     """
     ledger = memory.ledger
     runs = {m["run_id"]: (i, m, d) for i, m, d in memory.store.log_of_kind(ns, "run")}
-    nonces = {m["run_id"]: m.get("nonce") for _i, m, _d in memory.store.log_of_kind(ns, "done")}
+    dones = {
+        m["run_id"]: Done.from_chroma(i, m, d) for i, m, d in memory.store.log_of_kind(ns, "done")
+    }
+    tentative = {
+        r: RunRecord.from_chroma(*runs[r])
+        for r, done in dones.items()
+        if done.tentative and r in runs and done.nonce == runs[r][1].get("nonce")
+    }
+    checked = ledger.checked(ns, Status(tentative, {r: dones[r] for r in tentative}))
     for run_id, (record_id, meta, doc) in sorted(runs.items()):
-        if nonces.get(run_id) != meta.get("nonce"):
+        done = dones.get(run_id)
+        if done is None or done.nonce != meta.get("nonce") or checked.void(run_id):
             ledger.commit(ns, RunRecord.from_chroma(record_id, meta, doc), settle=False)
+
+
+def settle_all(memory: RemembererMemory, ns: Namespace) -> CompactReport:
+    """Complete every prepared run, and settle every row left behind the log (maintenance).
+
+    Prepared runs first (`complete_prepared`). Every row then reads the
+    positions past its `known` (one read per page): a row a killed writer left behind another
+    writer's committed slot is settled with it, and a row of an evicted incarnation (an
+    eviction or its racing writer killed) is deleted.
+    """
+    ledger = memory.ledger
+    complete_prepared(memory, ns)
     touched = folded = 0
     for page in memory.store.row_pages(ns):
         rows, found = ledger.probe(ns, {row.id: row for row in page})  # evicted: deleted
-        waiting = {s: row for s, row in rows.items() if row.pending or s in found}
+        waiting = {
+            s: row for s, row in rows.items() if row.pending or row.live_intents() or s in found
+        }
         if not waiting:
             continue
         settled = ledger.settle(ns, ledger.knowing(ns, waiting, found), written=waiting)
         touched += len(settled)
-        folded += sum(len(waiting[s].pending) - len(row.pending) for s, row in settled.items())
+        folded += sum(row.through - waiting[s].through for s, row in settled.items())
     return CompactReport(states=touched, updates_archived=max(folded, 0))

@@ -193,17 +193,16 @@ def learn(memory: RemembererMemory, episode: Episode, namespace: str | None) -> 
     ids = [stable_id(task, key) for key in keys]
     ledger = memory.ledger
     rows = memory.store.get_rows(ns, ids)
-    # With the run's status, that of the rows' pending slots: the write naming ours folds them;
-    # and where a state without a row starts again if it was evicted (`_evicted.py`).
-    pending = {r for w in rows.values() for r in w.pending_runs()}
-    earlier = ledger.status(ns, {episode.run_id} | pending, [i for i in ids if i not in rows])
+    # One read: the run's status, the rows' pending slots' and intents' (our write folds what
+    # is decided), each row's next position, and where a new state starts (`_evicted.py`).
+    new = {i: key for i, key in zip(ids, keys, strict=True) if i not in rows}
+    earlier = ledger.row_status(ns, rows.values(), list(new), runs=[episode.run_id], ends=True)
     stored = earlier.runs.get(episode.run_id)
     if stored is not None:
         stored.check_same(fingerprint)
         if earlier.learned(episode.run_id):
             return _report(stored, written=0, added=0)
     # Only new states are embedded: an episode of stored states makes no embedding call.
-    new = {i: key for i, key in zip(ids, keys, strict=True) if i not in rows}
     vectors = memory.encoder.state_vectors(ns.task_weight, [(task, k) for k in new.values()])
     by_id = dict(zip(new, vectors, strict=True))
     prepared = stored is not None
@@ -334,12 +333,15 @@ def forget_run(memory: RemembererMemory, run_id: str, namespace: str | None) -> 
     states (whose writers then refold), its done record last (DESIGN §6).
     """
     ledger, store, ns = memory.ledger, memory.store, open_namespace(memory, namespace)
-    status = ledger.status(ns, [run_id])
+    status = ledger.status(ns, [run_id], check=False)
     run, done = status.runs.get(run_id), status.dones.get(run_id)
-    learned = len(run.steps) if run is not None and status.learned(run_id) else 0
     states = [s for s, _ in done.slots] if done else run.state_ids() if run else []
-    store.delete_log(ns, [run_key(run_id)] if run is not None else [])  # none: no call
     rows = store.get_rows(ns, states) if states else {}
+    if rows or status.to_check():  # a tentative done's slots, and the rows' intents'
+        status = ledger.row_status(ns, rows.values(), runs=[run_id], slots=status.to_check())
+        rows = {s: row.absorbed(status) for s, row in rows.items()}  # claim past intents
+    learned = len(run.steps) if run is not None and status.learned(run_id) else 0
+    store.delete_log(ns, [run_key(run_id)] if run is not None else [])  # none: no call
     if rows:
         nonce = uuid.uuid4().hex
         marks = {s: Slot(s, -1, run_id, forget=True, nonce=nonce) for s in rows}

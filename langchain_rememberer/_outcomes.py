@@ -12,7 +12,10 @@ import json
 import math
 from typing import TYPE_CHECKING, Any
 
+from langchain_rememberer._ledger import checked
 from langchain_rememberer._operations import open_namespace
+from langchain_rememberer._records import Done, RunRecord
+from langchain_rememberer._status import Status
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.lift import LiftReport, Outcome, estimate_lift
 
@@ -80,12 +83,26 @@ def experiment_outcomes(store: ChromaStore, ns: Namespace) -> tuple[list[Outcome
         InvalidInputError: no run is learned in the namespace ("no runs recorded yet"), or
             none carries an arm (all learned before the holdout was turned on).
     """
-    nonces = {str(m["run_id"]): str(m["nonce"]) for _i, m, _d in store.log_of_kind(ns, "done")}
+    dones = {d.run_id: d for d in (Done.from_chroma(*r) for r in store.log_of_kind(ns, "done"))}
+    runs = store.log_of_kind(ns, "run")
+    nonces = {str(m["run_id"]): str(m["nonce"]) for _i, m, _d in runs}
+    tentative = {  # a tentative done counts once every slot it names is read (DESIGN §6)
+        r: RunRecord.from_chroma(*record)
+        for record in runs
+        if (r := str(record[1]["run_id"])) in dones
+        and dones[r].tentative
+        and dones[r].nonce == nonces[r]
+    }
+    status = checked(store, ns, Status(tentative, {r: dones[r] for r in tentative}))
     outcomes: list[Outcome] = []
     learned = 0
-    for _id, meta, document in store.log_of_kind(ns, "run"):
-        if nonces.get(str(meta["run_id"])) != str(meta["nonce"]):
+    for _id, meta, document in runs:
+        run_id = str(meta["run_id"])
+        done = dones.get(run_id)
+        if done is None or done.nonce != str(meta["nonce"]):
             continue  # prepared, never committed: not learned
+        if run_id in tentative and not status.learned(run_id):
+            continue  # its first add lost a claim: not committed (yet)
         learned += 1
         found = _outcome(meta, document)
         if found is not None:

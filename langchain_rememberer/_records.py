@@ -9,7 +9,7 @@ Read DESIGN §6 first: it states the invariants these rules keep. In short, per 
   a *marker* slot (`forget=True`) only says "refold this state from its slots";
 - a **done** record (`Done`, id `done:<hash>`) commits a prepared run: it names the run's
   nonce and the one slot per state that counts. A run is *learned* exactly when its run and
-  done records both exist with one nonce (`Status.learned`);
+  done records both exist with one nonce (`_status.Status.learned`);
 - a **row** (`_rows.Row`, the states collection) caches a state's fold (`_rows.py`);
 - an eviction **marker** and **pointer** number an evicted state's positions on (`_evicted.py`).
 """
@@ -24,7 +24,7 @@ import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from langchain_rememberer.errors import InvalidInputError, StorageError
 
@@ -33,7 +33,6 @@ __all__ = [
     "LogRecord",
     "RunRecord",
     "Slot",
-    "Status",
     "Update",
     "done_id",
     "new_run",
@@ -41,8 +40,6 @@ __all__ = [
     "slot_id",
     "stable_id",
 ]
-
-Verdict = Literal["valid", "invalid", "undecided", "marker"]
 
 OUTCOME_KEYS = ("reward", "created_at", "arm", "holdout", "unit")
 """The run record's metadata keys `lift()` reads (`RunRecord.outcome`)."""
@@ -144,6 +141,10 @@ class Slot:
     """A marker: the run was forgotten; whoever sees it refolds the state from its slots."""
     nonce: str = ""
     """The nonce of the run record (or forget) that claimed it: tells a claimer its own slots."""
+    plan: tuple[tuple[str, int], ...] = ()
+    """For an *intent* (a row naming the slot its run will claim, `_rows.Row.intents`): the
+    (state, index) of every slot the run claims in its one `add`, which its tentative done
+    record names too; empty otherwise."""
 
     @property
     def id(self) -> str:
@@ -305,11 +306,17 @@ class Done:
     nonce: str
     slots: tuple[tuple[str, int], ...]
     by: str = ""
-    """Which call wrote it (a fresh id per `Ledger.complete`): tells a writer it committed."""
+    """Which call wrote it (a fresh id per attempt): tells a writer it committed."""
+    tentative: bool = False
+    """Added in one call with the run record and the claims it names (a new run's first add),
+    so before anyone knew whether each claim won: it counts only if every slot it names holds
+    the run's nonce (`Status.learned`); else it is *void*, and its writer (or a helper) deletes
+    it. A done record added after its claims were read back is not tentative."""
 
     def chroma(self) -> tuple[dict[str, Any], str]:
         """Its Chroma metadata and document."""
-        meta = {"kind": "done", "run_id": self.run_id, "nonce": self.nonce, "by": self.by}
+        meta: dict[str, Any] = {"kind": "done", "run_id": self.run_id, "nonce": self.nonce}
+        meta |= {"by": self.by} | ({"tentative": True} if self.tentative else {})
         return meta, json.dumps([list(s) for s in self.slots])
 
     @classmethod
@@ -318,38 +325,12 @@ class Done:
         with _malformed(record_id):
             slots = tuple((str(s), int(i)) for s, i in json.loads(document or ""))
             by = str(metadata.get("by") or "")
-            return cls(str(metadata["run_id"]), str(metadata["nonce"]), slots, by)
+            tentative = bool(metadata.get("tentative"))
+            return cls(str(metadata["run_id"]), str(metadata["nonce"]), slots, by, tentative)
 
-
-@dataclass(frozen=True)
-class Status:
-    """What the log says of some runs: their run and done records (absent: not there)."""
-
-    runs: Mapping[str, RunRecord] = field(default_factory=dict)
-    dones: Mapping[str, Done] = field(default_factory=dict)
-    starts: Mapping[str, int] = field(default_factory=dict)
-    """Where a new row of a state starts, when it was evicted before (`_evicted.restarts`)."""
-
-    def learned(self, run_id: str) -> bool:
-        """A run is learned exactly when its run and done records exist with one nonce."""
-        run, done = self.runs.get(run_id), self.dones.get(run_id)
-        return run is not None and done is not None and done.nonce == run.nonce
-
-    def verdict(self, slot: Slot) -> Verdict:
-        """Whether a slot counts.
-
-        Valid; invalid (for good); undecided (its run is prepared, not yet committed); or a
-        marker (counts nothing, decided).
-        """
-        if slot.forget:
-            return "marker"
-        run = self.runs.get(slot.run_id)
-        if run is None or (slot.nonce and slot.nonce != run.nonce):
-            return "invalid"  # never prepared, forgotten, or claimed for a forgotten record
-        if not self.learned(slot.run_id):
-            return "undecided"
-        listed = (slot.state_id, slot.index) in set(self.dones[slot.run_id].slots)
-        return "valid" if listed else "invalid"
+    def named(self) -> list[str]:
+        """The ids of the slots it names."""
+        return [slot_id(s, i) for s, i in self.slots]
 
 
 @contextlib.contextmanager

@@ -15,7 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_rememberer._records import Slot, Status
+from langchain_rememberer._records import Slot, slot_id, stable_id
+from langchain_rememberer._status import Status
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.rlem import ActionStats, fold_table
 from langchain_rememberer.types import RetrievedState
@@ -24,6 +25,8 @@ __all__ = ["Row", "rank", "retrieved", "ties"]
 
 _PACKED = "row"
 """The metadata key a row's fields are packed under (`Row.chroma`)."""
+_INTENT = "i:"
+"""The prefix of a row's intent keys (`intent_key`)."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,13 @@ class Row:
     similarity: float | None = None
     start: int = 0
     """Its first position: the state was evicted before (`_evicted.py`); 0 for a row of old."""
+    intents: tuple[Slot, ...] = ()
+    """Slots runs said they would claim, each under a metadata key of its run (`intent_key`),
+    as read: one counts while it is at or past `known`, its slot holds its run and nonce, and
+    its run is learned (DESIGN §6, "Two writes"). Writers never rewrite another's; a row
+    written knowing past one deletes it."""
+    intent: Slot | None = None
+    """The intent this writer adds (a new run's learn, before its one `add`)."""
 
     @classmethod
     def fresh(cls, state_id: str, task: str, key: str, start: int = 0) -> Row:
@@ -72,8 +82,31 @@ class Row:
             raise ValueError(msg)
 
     def pending_runs(self) -> set[str]:
-        """Run ids of its pending slots (what `view` and `settle` need the status of)."""
-        return {s.run_id for s in self.pending if not s.forget}
+        """Run ids of its pending slots and live intents (what `view` and `settle` judge)."""
+        return {s.run_id for s in (*self.pending, *self.live_intents()) if not s.forget}
+
+    def live_intents(self) -> list[Slot]:
+        """Its intents at or past `known`, by position (the others are known or dropped)."""
+        every = [*self.intents, *([self.intent] if self.intent else [])]
+        unique = {i.run_id: i for i in every if i.index >= self.known}
+        return sorted(unique.values(), key=lambda i: (i.index, i.run_id))
+
+    def intent_slots(self) -> list[str]:
+        """The slot ids its live intents need read: each one's plan (its own slot among them)."""
+        return [slot_id(s, i) for intent in self.live_intents() for s, i in intent.plan]
+
+    def absorbed(self, status: Status) -> Row:
+        """This row knowing the slots its intents hold, in a run from `known`.
+
+        An intent whose slot holds its run and nonce (`status.held`) is that slot, so the
+        row knows it (as pending); the rest stay intents (a writer's probe finds the slots).
+        """
+        row = self
+        for intent in self.live_intents():
+            if intent.index != row.known or status.held.get(intent.id) != _holds(intent):
+                continue
+            row = row.with_slots([intent])
+        return row
 
     def stuck_runs(self, status: Status, after: int) -> set[str]:
         """Runs of its undecided slots with `after` slots or more after them (to help)."""
@@ -95,8 +128,16 @@ class Row:
         )
 
     def view(self, status: Status, rlem: Any) -> dict[str, ActionStats]:
-        """The table every reader sees: the base, then the valid pending slots in order."""
+        """The table every reader sees: the base, then the valid pending slots and intents.
+
+        In slot order; an intent counts only if its slot holds it (`status.held`).
+        """
         valid = [s for s in self.pending if status.verdict(s) == "valid"]
+        valid += [
+            i
+            for i in self.live_intents()
+            if status.held.get(i.id) == _holds(i) and status.verdict(i) == "valid"
+        ]
         return _fold(self.base, valid, rlem)
 
     def settle(self, status: Status, rlem: Any) -> Row:
@@ -124,11 +165,21 @@ class Row:
         The metadata is two keys: `start` (a conditional delete's `where` names it) and the rest
         packed as one JSON list (`_PACKED`): Chroma writes each key as an indexed row of its own,
         so an update of 15 rows of two keys costs less than of eight (DESIGN §6).
+        Intents are keys of their own (`intent_key`): this writer's is written, one it read
+        and now knows past (below `known`) is deleted (None), the others are left as stored
+        (Chroma's `update` keeps the keys it is not given).
         """
         table = {a: _table_row(s) for a, s in self.base.items()}
         pending = [s.entry() for s in self.pending]
         packed = [self.task, table, self.through, self.known, self.last_update, pending]
-        meta = {"start": self.start, _PACKED: json.dumps(packed, ensure_ascii=False)}
+        meta: dict[str, Any] = {"start": self.start}
+        meta[_PACKED] = json.dumps(packed, ensure_ascii=False)
+        for intent in self.intents:
+            if intent.index < self.known:
+                meta[intent_key(intent.run_id)] = None
+        if self.intent is not None and self.intent.index >= self.known:
+            entry = [self.intent.entry(), [list(p) for p in self.intent.plan]]
+            meta[intent_key(self.intent.run_id)] = json.dumps(entry, ensure_ascii=False)
         return meta, self.key
 
     @classmethod
@@ -150,6 +201,11 @@ class Row:
                 entries = json.loads(metadata.get("pending") or "[]")
             base = {str(a): _stats_of(row) for a, row in raw.items()}
             pending = tuple(Slot.of_entry(record_id, e) for e in entries) if entries else ()
+            intents = tuple(
+                _intent_of(record_id, str(task), document or "", value)
+                for k, value in metadata.items()
+                if k.startswith(_INTENT) and value is not None
+            )
             return cls(
                 record_id,
                 str(task),
@@ -161,10 +217,27 @@ class Row:
                 float(last_update or 0.0),
                 None if distance is None else 1.0 - float(distance),
                 start=int(metadata.get("start") or 0),
+                intents=intents,
             )
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             msg = f"state {record_id} has a corrupt row; run memory.rebuild() to repair it"
             raise StorageError(msg) from e
+
+
+def intent_key(run_id: str) -> str:
+    """The row metadata key of a run's intent."""
+    return _INTENT + stable_id("run", run_id)
+
+
+def _intent_of(state_id: str, task: str, key: str, value: Any) -> Slot:
+    entry, plan = json.loads(value)
+    slot = Slot.of_entry(state_id, entry)
+    steps = tuple((str(s), int(i)) for s, i in plan)
+    return dataclasses.replace(slot, task=task, key=key, plan=steps)
+
+
+def _holds(slot: Slot) -> tuple[str, str]:
+    return (slot.run_id, slot.nonce)
 
 
 def _fold(

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,8 +56,22 @@ characters: 3.0 ms a record as documents, 0.7 as metadata) and writes every meta
 row of its own, indexed (16 records of 4 keys: 27 ms an `add`, of 2 keys 19 ms; chromadb
 1.5.9, embedded): log records are read by id, so a record is one key beside the keys a `where`
 names (`_WHERE_KEYS`), and no document."""
-_WHERE_KEYS = ("kind", "nonce")
+_WHERE_KEYS = ("kind", "nonce", "by")
 """The metadata keys a log `where` filters on (`log_of_kind`, `delete_log_if`): kept as keys."""
+
+
+def _merged(rows: Iterable[Row]) -> dict[str, tuple[dict[str, Any], str]]:
+    """Rows' Chroma metadata and documents, for one call.
+
+    Of two writes of one row, the later's keys win and the earlier's other keys stay, as two
+    calls would leave them (a row's intents are keys of their own).
+    """
+    merged: dict[str, tuple[dict[str, Any], str]] = {}
+    for row in rows:
+        meta, document = row.chroma()
+        earlier = merged[row.id][0] if row.id in merged else {}
+        merged[row.id] = ({**earlier, **meta}, document)
+    return merged
 
 
 def _packed(metadata: Mapping[str, Any], body: str) -> dict[str, Any]:
@@ -323,38 +337,35 @@ class ChromaStore:
     def _upsert_batch(
         self, ns: Namespace, batch: Sequence[list[tuple[Row, Sequence[float]]]]
     ) -> list[None]:
-        last = {row.id: (row, vector) for pairs in batch for row, vector in pairs}
-        self._write_rows_now(
-            ns, [r for r, _v in last.values()], {i: v for i, (_r, v) in last.items()}
-        )
+        vectors = {row.id: vector for pairs in batch for row, vector in pairs}
+        self._write_rows_now(ns, _merged(r for pairs in batch for r, _v in pairs), vectors)
         return [None] * len(batch)
 
     def _update_batch(self, ns: Namespace, batch: Sequence[list[Row]]) -> list[None]:
-        last = {row.id: row for rows in batch for row in rows}
-        self._write_rows_now(ns, list(last.values()), {})
+        self._write_rows_now(ns, _merged(row for rows in batch for row in rows), {})
         return [None] * len(batch)
 
     def _write_rows_now(
-        self, ns: Namespace, rows: Sequence[Row], vectors: Mapping[str, Sequence[float]]
+        self,
+        ns: Namespace,
+        rows: Mapping[str, tuple[dict[str, Any], str]],
+        vectors: Mapping[str, Sequence[float]],
     ) -> None:
-        with_vector = [r for r in rows if r.id in vectors]
-        in_place = [r for r in rows if r.id not in vectors]
+        with_vector = [i for i in rows if i in vectors]
+        in_place = [i for i in rows if i not in vectors]
         for start in range(0, len(with_vector), self.batch_size):
             chunk = with_vector[start : start + self.batch_size]
-            written = [r.chroma() for r in chunk]
             with storage_errors("write states"):
                 ns.states.upsert(
-                    ids=[r.id for r in chunk],
-                    embeddings=[list(map(float, vectors[r.id])) for r in chunk],
-                    metadatas=[m for m, _ in written],
-                    documents=[d for _, d in written],
+                    ids=chunk,
+                    embeddings=[list(map(float, vectors[i])) for i in chunk],
+                    metadatas=[rows[i][0] for i in chunk],  # type: ignore[misc]
+                    documents=[rows[i][1] for i in chunk],
                 )
         for start in range(0, len(in_place), self.batch_size):
             chunk = in_place[start : start + self.batch_size]
             with storage_errors("write states"):
-                ns.states.update(
-                    ids=[r.id for r in chunk], metadatas=[r.chroma()[0] for r in chunk]
-                )
+                ns.states.update(ids=chunk, metadatas=[rows[i][0] for i in chunk])  # type: ignore[misc]
 
     def delete_rows(self, ns: Namespace, ids: Sequence[str]) -> None:
         """Delete rows by id."""
@@ -457,10 +468,15 @@ class ChromaStore:
             with storage_errors("delete from the log"):
                 ns.log.delete(ids=list(ids[start : start + self.batch_size]))
 
-    def delete_log_if(self, ns: Namespace, record_id: str, *, nonce: str) -> None:
-        """Delete a log record only if it still holds `nonce` (one conditional delete)."""
+    def delete_log_if(
+        self, ns: Namespace, record_id: str, *, nonce: str, by: str | None = None
+    ) -> None:
+        """Delete a log record only if it still holds `nonce` (and `by`): a conditional delete."""
+        where: dict[str, Any] = {"nonce": nonce}
+        if by is not None:
+            where = {"$and": [where, {"by": by}]}
         with storage_errors("delete from the log"):
-            ns.log.delete(ids=[record_id], where={"nonce": nonce})
+            ns.log.delete(ids=[record_id], where=where)
 
     def log_of_kind(self, ns: Namespace, kind: str) -> list[tuple[str, Any, str]]:
         """Every log record of one kind ("run", "done"), paged: export and statistics only."""

@@ -397,10 +397,11 @@ class RemembererMemory:
         """Evict states down to `max_states` now; returns how many were evicted.
 
         The rule: the fewest visits go first, and among equals the state whose latest update
-        is oldest. An evicted state leaves nothing behind: its table and every log record of
-        it are deleted. `learn` does this on its own: it counts the states it adds, asks
-        Chroma for the count every 1% of `max_states` new states, and evicts down to 99% of
-        `max_states` when the next 1% would pass it (no scan on every write). States holding
+        is oldest. An evicted state's row (its vector and table) is deleted; its log records
+        stay and count nothing (the log keeps every run record anyway). `learn` does this on
+        its own: it counts the states it adds, asks Chroma for the count every 1% of
+        `max_states` new states, and evicts down to 99% of `max_states` when the next 1%
+        would pass it (no scan on every write). States holding
         part of a run longer than `store.batch_size` steps are kept.
 
         Raises:

@@ -245,10 +245,12 @@ def _chunk_records(memory: MemoryLike, ns: Namespace, run_ids: Sequence[str]) ->
     that lists it only if that run claimed it (its run id and nonce: an evicted position taken
     again is another run's) and its state still has a row starting at or before it.
     """
-    status = memory.ledger.status(ns, run_ids)
+    read = memory.ledger.status(ns, run_ids, check=False)
+    named = [slot_id(s, i) for r, d in read.dones.items() if r in read.runs for s, i in d.slots]
+    got = memory.store.get_log(ns, list(dict.fromkeys(named)))
+    status = memory.ledger.checked(ns, read, got)  # a tentative done: by the slots just read
     dones = [d for run_id, d in status.dones.items() if status.learned(run_id)]
     listed = {d.run_id: list(dict.fromkeys(slot_id(s, i) for s, i in d.slots)) for d in dones}
-    got = memory.store.get_log(ns, [i for ids in listed.values() for i in ids])
     slots = {i: Slot.from_chroma(i, meta, doc) for i, (meta, doc) in got.items()}  # written whole
     rows = memory.store.get_rows(ns, [s for d in dones for s, _i in d.slots])
     records: list[LogRecord] = []

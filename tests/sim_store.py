@@ -311,10 +311,11 @@ class SimStore:
             meta, doc = row.chroma()
             if row.id in vectors:  # upsert: an existing id keeps the metadata keys left out
                 kept = stored[row.id][0] if row.id in stored else {}
-                stored[row.id] = ({**kept, **meta}, doc, list(map(float, vectors[row.id])))
+                merged = _merge(kept, meta)
+                stored[row.id] = (merged, doc, list(map(float, vectors[row.id])))
             elif row.id in stored:  # update: keeps the vector, document and other keys
                 old_meta, old_doc, vector = stored[row.id]
-                stored[row.id] = ({**old_meta, **meta}, old_doc, vector)
+                stored[row.id] = (_merge(old_meta, meta), old_doc, vector)
             # else: Chroma ignores the update of a missing id
 
     def delete_rows(self, ns: Namespace, ids: Sequence[str]) -> None:
@@ -376,11 +377,14 @@ class SimStore:
         for i in ids:
             self.space(ns).log.pop(i, None)
 
-    def delete_log_if(self, ns: Namespace, record_id: str, *, nonce: str) -> None:
-        """Delete a record only if it still holds `nonce` (Chroma: ids with a `where`)."""
+    def delete_log_if(
+        self, ns: Namespace, record_id: str, *, nonce: str, by: str | None = None
+    ) -> None:
+        """Delete a record only if it still holds `nonce` and `by` (Chroma: a `where`)."""
         self._step("delete_log_if")
         log = self.space(ns).log
-        if record_id in log and log[record_id][0].get("nonce") == nonce:
+        meta = log[record_id][0] if record_id in log else {}
+        if meta and meta.get("nonce") == nonce and (by is None or meta.get("by") == by):
             del log[record_id]
 
     def log_of_kind(self, ns: Namespace, kind: str) -> list[tuple[str, Any, str]]:
@@ -413,3 +417,8 @@ class SimStore:
         self._step("counts")
         space = self.space(ns)
         return (len(space.rows), len(space.log), len(space.pending))
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Chroma's metadata merge on `update` and `upsert`: given keys win, None deletes one."""
+    return {k: v for k, v in {**old, **new}.items() if v is not None}

@@ -99,13 +99,5 @@ def state_updates(memory: RemembererMemory, namespace: str, state_id: str) -> li
     rows = memory.store.get_rows(ns, [state_id])
     if state_id not in rows:
         return []
-    ledger = memory.ledger
-    row = rows[state_id]
-    slots = sorted(ledger.slots(ns, state_id, range(row.start, row.known)), key=lambda s: s.index)
-    status = ledger.status(ns, {s.run_id for s in slots if not s.forget})
-    return [
-        record
-        for slot in slots
-        if status.verdict(slot) == "valid"
-        for record in slot.log_records(status.runs[slot.run_id])
-    ]
+    slots, status = memory.ledger.counted(ns, rows[state_id])
+    return [record for slot in slots for record in slot.log_records(status.runs[slot.run_id])]

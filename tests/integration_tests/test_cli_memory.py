@@ -380,6 +380,7 @@ def test_compact_finishes_a_run_a_killed_writer_left_half_written(
         return add_log(ns, records)
 
     monkeypatch.setattr(memory.store, "add_log", dies_before_the_commit)
+    monkeypatch.setattr(memory.store, "batch_size", 2)  # too long for one add: the long way
     with pytest.raises(RuntimeError, match="killed"):
         memory.learn(Episode(task=TASK, run_id="run-4", steps=[
             Step(observation=KITCHEN, action="go east", reward=1.0),

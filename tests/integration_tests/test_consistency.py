@@ -78,8 +78,14 @@ def _reads(memory: RemembererMemory) -> Iterator[list[tuple[str, str, Any]]]:
             original = getattr(collection, method)
             originals[(kind, method)] = original
 
-            def recorded(*args: Any, _o: Any = original, _k: str = kind, _m: str = method, **kw: Any) -> Any:
-                how = "where" if kw.get("where") else len(kw.get("ids") or kw.get("query_embeddings") or [])
+            def recorded(
+                *args: Any, _o: Any = original, _k: str = kind, _m: str = method, **kw: Any
+            ) -> Any:
+                how = (
+                    "where"
+                    if kw.get("where")
+                    else len(kw.get("ids") or kw.get("query_embeddings") or [])
+                )
                 calls.append((_k, _m, how))
                 return _o(*args, **kw)
 
@@ -112,10 +118,10 @@ def test_learn_reads_by_id_as_much_for_a_hot_state_as_for_a_fresh_one(make_memor
         )
     assert all(how != "where" for _k, _m, how in hot + fresh)  # by id or by vector only
     assert len(hot) == len(fresh)
-    # The one extra pair of ids: the run and done records of the slot the last learn left
-    # pending (folded by this learn's write), never the state's history; the fresh state reads
-    # one id the hot one does not: its eviction pointer (where it would start again).
-    assert sum(how for _k, _m, how in hot) == sum(how for _k, _m, how in fresh) + 2 - 1
+    # The extra ids: the run and done records of the run the last learn's intent names, and
+    # its slot (the position at the row's `known`), never the state's history; the fresh state
+    # reads one id the hot one does not: its eviction pointer (where it would start again).
+    assert sum(how for _k, _m, how in hot) == sum(how for _k, _m, how in fresh) + 3 - 1
     assert q_table(memory, TASK, "the help desk")["answer 0"][1] == 101
 
 
@@ -125,8 +131,8 @@ def test_retrieve_reads_one_vector_query_only(make_memory) -> None:
         memory.learn(_hot(1, number))
     with _reads(memory) as calls:
         (state,) = memory.retrieve(TASK, "the help desk", k=1)
-    # The last learn left its slot pending: one read by id of its run's records.
-    assert calls == [("states", "query", 1), ("log", "get", 2)]
+    # The last learn's row names its intent: one read by id of its run's records and its slot.
+    assert calls == [("states", "query", 1), ("log", "get", 3)]
     assert sum(a.visits for a in state.actions) == 5
     memory.compact()  # settles every row: a settled row needs no read
     with _reads(memory) as calls:

@@ -33,10 +33,8 @@ PROCESSES, EPISODES, STEPS, STATES = 4, 10, 10, 4
 
 def _logged(memory: RemembererMemory, ns, state_id: str) -> list:
     """The learned updates in a state's log, in fold (slot) order: (run id, `Update`)."""
-    row = memory.store.get_rows(ns, [state_id])[state_id]
-    slots = sorted(memory.ledger.slots(ns, state_id, range(row.known)), key=lambda s: s.index)
-    status = memory.ledger.status(ns, {s.run_id for s in slots if not s.forget})
-    return [(s.run_id, u) for s in slots if status.verdict(s) == "valid" for u in s.updates]
+    slots, _status = memory.ledger.counted(ns, memory.store.get_rows(ns, [state_id])[state_id])
+    return [(s.run_id, u) for s in slots for u in s.updates]
 
 
 @pytest.mark.slow

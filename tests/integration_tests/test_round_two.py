@@ -27,27 +27,28 @@ def _run(run_id: str, action: str = "go east", reward: float = 1.0) -> Episode:
     )
 
 
-def _forget_during_first_row_write(memory: RemembererMemory, other: RemembererMemory, run_id: str):
-    """Make `memory`'s next row write first let `other` forget `run_id` (once)."""
+def _forget_after_first_add(memory: RemembererMemory, other: RemembererMemory, run_id: str):
+    """Make `other` forget `run_id` right after `memory`'s next log add (once): between a new
+    run's first add (its run record, claims and tentative done) and its read-back."""
     store = memory.store
-    original = store.write_rows
+    original = store.add_log
     done: list[int] = []
 
-    def racing(ns, rows, vectors=None):
+    def racing(ns, records):
+        original(ns, records)
         if not done:
             done.append(other.forget_run(run_id))
-        return original(ns, rows, vectors)
 
-    store.write_rows = racing  # type: ignore[method-assign]
-    return lambda: setattr(store, "write_rows", original)
+    store.add_log = racing  # type: ignore[method-assign]
+    return lambda: setattr(store, "add_log", original)
 
 
 def test_a_forget_racing_learn_of_the_same_run_never_wedges_it(make_memory, embeddings) -> None:
     memory = make_memory(max_states=None)
     other = twin(memory, embeddings)
-    undo = _forget_during_first_row_write(memory, other, "r")
+    undo = _forget_after_first_add(memory, other, "r")
     # The forget wins: it deleted the run record while the learn was claiming its slots.
-    with pytest.raises(StorageError, match="forgotten while it was being learned"):
+    with pytest.raises(StorageError, match="(deleted|forgotten) while it was being learned"):
         memory.learn(_run("r"))
     undo()
     assert not memory.is_learned("r")
@@ -70,7 +71,7 @@ def test_a_forget_racing_learn_of_the_same_run_never_wedges_it(make_memory, embe
 def test_a_forget_after_the_stale_attempt_then_relearn(make_memory, embeddings) -> None:
     memory = make_memory()
     other = twin(memory, embeddings)
-    undo = _forget_during_first_row_write(memory, other, "r")
+    undo = _forget_after_first_add(memory, other, "r")
     with pytest.raises(StorageError):
         memory.learn(_run("r"))
     undo()

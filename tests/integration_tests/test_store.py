@@ -86,8 +86,9 @@ def test_a_malformed_slot_counts_nothing_and_is_named_in_a_warning(
     memory.learn(Episode(task=TASK, run_id="ok", steps=[Step(observation="kitchen", action="a")]))
     ns = memory._open(None)
     ((state_id, row),) = [(r.id, r) for page in memory.store.row_pages(ns) for r in page]
-    # A slot claimed at the state's next position whose document cannot be read.
-    broken = slot_id(state_id, row.known)
+    # A slot claimed at the state's next position (past the slot the row's intent names)
+    # whose document cannot be read.
+    broken = slot_id(state_id, max([row.known, *(i.index + 1 for i in row.live_intents())]))
     memory.store.add_log(
         ns, [(broken, {"kind": "slot", "run_id": "poisoned", "state_id": state_id}, "{not json")]
     )

@@ -243,7 +243,9 @@ def _per_run_export(memory, ns) -> list:
         for record_id, (meta, doc) in got.items():
             slot = Slot.from_chroma(record_id, meta, doc)
             if slot.run_id == run_id and slot.nonce == status.runs[run_id].nonce:
-                records += slot.log_records(status.runs[run_id]) if slot.state_id in rows else []
+                row = rows.get(slot.state_id)  # none: evicted; a slot below its start: dead
+                live = row is not None and slot.index >= row.start
+                records += slot.log_records(status.runs[run_id]) if live else []
     return sorted(records, key=lambda r: r.order)
 
 
@@ -285,8 +287,8 @@ def test_an_export_reads_per_chunk_of_runs_not_per_run(memory, tmp_path, monkeyp
 
 
 def test_a_batched_export_skips_what_a_run_by_run_export_skipped(make_memory, monkeypatch) -> None:
-    # Evictions (9 rooms, room for 6) leave done records listing slots deleted or re-claimed by
-    # later runs; chunks of 7 runs split them across reads.
+    # Evictions (9 rooms, room for 6) leave done records listing slots of evicted positions
+    # (kept, counting nothing); chunks of 7 runs split them across reads.
     memory = make_memory(max_states=6)
     _learn_one_step_runs(memory, 60, rooms=9)
     ns = memory._open(None)

@@ -65,7 +65,7 @@ def test_adapters_do_not_import_bench_or_cli() -> None:
     assert bad == set()
 
 
-STORAGE = {f"{NAME}.{m}" for m in ("_store", "_chroma", "_ledger", "_capacity")}
+STORAGE = {f"{NAME}.{m}" for m in ("_store", "_chroma", "_ledger", "_settling", "_capacity")}
 
 
 def test_adapters_and_cli_do_not_import_storage_internals() -> None:

@@ -15,11 +15,11 @@ from langchain_rememberer._records import (
     PlannedStep,
     RunRecord,
     Slot,
-    Status,
     Update,
     stable_id,
 )
 from langchain_rememberer._rows import Row, rank, ties
+from langchain_rememberer._status import Status
 from langchain_rememberer.rlem import ActionStats, fold_table
 
 MEAN = RLEMConfig()
@@ -55,6 +55,8 @@ def test_records_round_trip_through_chroma_metadata_and_documents() -> None:
     assert RunRecord.from_chroma("run:1", *run.chroma()) == run
     done = Done("r", "x", (("s", 3),))
     assert Done.from_chroma("done:1", *done.chroma()) == done
+    tentative = Done("r", "x", (("s", 3), ("u", 0)), "by-1", tentative=True)
+    assert Done.from_chroma("done:1", *tentative.chroma()) == tentative
     kept = Slot("s", 3, "r", slot.updates, nonce="x")  # a row keeps no task and key per slot
     row = Row("s", "t", "k", {"go": ActionStats(0.5, 2, 0.0, "", 0.0)}, 1, 4, (kept,), 7.0)
     back = Row.from_chroma("s", *row.chroma(), distance=0.25)
@@ -66,6 +68,39 @@ def test_a_malformed_record_is_a_storage_error_naming_it() -> None:
         Slot.from_chroma("slot:s:1", {"state_id": "s"}, "{not json")
     with pytest.raises(StorageError, match="state s has a corrupt row.*rebuild"):
         Row.from_chroma("s", {"task": "t", "table": "[1"}, "k")
+
+
+def test_a_tentative_done_counts_only_when_every_slot_it_names_is_its_runs() -> None:
+    run = RunRecord(
+        "r",
+        "n",
+        "fp",
+        "t",
+        (
+            PlannedStep("s", "k", Update(0, "go", 1.0, 0.0)),
+            PlannedStep("u", "k2", Update(1, "go", 1.0, 0.0)),
+        ),
+    )
+    done = Done("r", "n", (("s", 3), ("u", 0)), "by-1", tentative=True)
+    unread = Status({"r": run}, {"r": done})
+    assert unread.to_check() == ["slot:s:3", "slot:u:0"]
+    assert not unread.learned("r")  # not judged before its slots are read
+    assert not unread.void("r")
+    won = Status({"r": run}, {"r": done}, held={"slot:s:3": ("r", "n"), "slot:u:0": ("r", "n")})
+    assert won.to_check() == []
+    assert won.learned("r")
+    assert won.verdict(_slot(3, "r")) == "valid"
+    assert not won.void("r")
+    lost = Status({"r": run}, {"r": done}, held={"slot:s:3": ("r", "n"), "slot:u:0": ("w", "m")})
+    assert not lost.learned("r")  # one claim lost: void, for good
+    assert lost.void("r")
+    assert lost.verdict(_slot(3, "r")) == "undecided"  # its run goes the long way, or is helped
+    gone = Status({"r": run}, {"r": done}, held={"slot:s:3": ("r", "n"), "slot:u:0": None})
+    assert not gone.learned("r")
+    assert gone.void("r")  # a named slot absent: never counts either
+    stale = Status({"r": _run("r", nonce="other")}, {"r": done})
+    assert stale.to_check() == []  # another attempt's run record: nothing to judge
+    assert not stale.void("r")  # stale, not void: deleted by its nonce (`_add_done`)
 
 
 def test_a_run_is_learned_only_with_its_own_done_record() -> None:

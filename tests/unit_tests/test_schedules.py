@@ -50,7 +50,8 @@ from hypothesis import strategies as st
 from langchain_rememberer import Episode, RemembererMemory, RLEMConfig, Step, transfer
 from langchain_rememberer._capacity import evict
 from langchain_rememberer._ledger import HELP_AFTER
-from langchain_rememberer._records import Done, LogRecord, RunRecord, Slot, Status
+from langchain_rememberer._records import Done, LogRecord, RunRecord, Slot
+from langchain_rememberer._status import Status
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.rlem import fold_table
 from tests.sim_store import (
@@ -169,6 +170,24 @@ def _raise_unexpected(actor: Actor) -> None:
     raise AssertionError(msg) from error
 
 
+STUCK_AT = (9, 7, 8, 3, 4, 6)
+"""Where a learn that lost a claim to a racing filler dies (`stuck_learn`): just before its
+done record (9: rows written, its slots pending), after claiming the hall again (7, 8: that
+slot in no row yet), after writing its rows with its intent (3: no run record, nothing to
+complete), after its first add (4: its tentative done void, with a slot in its room), after
+deleting it (6). From 7 on, the hall's later writers complete it (helping)."""
+
+
+def stuck_learn(memory: RemembererMemory, n: int, kill_at: int) -> None:
+    """A learn of run n that reads its rows, then a filler claims the hall position it will
+    try, then it goes on and dies at its store call `kill_at`: a run left uncommitted.
+
+    Alone, a new run commits in its first add (DESIGN §6, "Commit"); a lost claim makes that
+    add's tentative done void, and the run goes the long way (claim again, rows, done)."""
+    race = [(("learn", n), kill_at), (("fill", FILLERS - 1), None)]
+    run_actors(memory, race, replay([0, 0, 0] + [1] * 40))
+
+
 def first_waiting(waiting: list[Actor]) -> Actor:
     return waiting[0]
 
@@ -219,7 +238,8 @@ def log_truth(memory: RemembererMemory) -> tuple[Status, list[Slot]]:
         while (state_id, at) in ends:
             at = ends[state_id, at]
         starts[state_id] = at
-    return Status(runs, dones, starts), slots
+    held = {slot.id: (slot.run_id, slot.nonce) for slot in slots}  # a tentative done's test
+    return Status(runs, dones, starts, held), slots
 
 
 def counts(status: Status, slot: Slot) -> bool:
@@ -338,7 +358,7 @@ def simulate(
     for n in history:
         memory.learn(episode(n))
     if stuck is not None:  # a learn of run `stuck[0]` dies at its store call `stuck[1]`
-        run_actors(memory, [(("learn", stuck[0]), stuck[1])], first_waiting)
+        stuck_learn(memory, *stuck)
     for k in range(fillers):
         memory.learn(filler(k))
     evicted = any(op[0] == "evict" for op, _ in actors)
@@ -422,11 +442,11 @@ KILL = st.none() | st.integers(0, 14)
 def _draw_simulation(data: Any, operation: Any, *, evictions: bool = False) -> dict[str, Any]:
     history = data.draw(st.lists(st.integers(0, RUNS - 1), max_size=3), label="history")
     stuck = data.draw(
-        st.none() | st.tuples(st.integers(0, RUNS - 1), st.sampled_from([2, 3, 4, 5])),
+        st.none() | st.tuples(st.integers(0, RUNS - 1), st.sampled_from(STUCK_AT)),
         label="stuck",
     )
     # Enough slots after the stuck one that the history or an actor completes it (helping).
-    fillers = data.draw(st.integers(HELP_AFTER - 2, HELP_AFTER), label="fillers") if stuck else 0
+    fillers = data.draw(st.integers(HELP_AFTER - 1, HELP_AFTER), label="fillers") if stuck else 0
     actors = data.draw(st.lists(st.tuples(operation, KILL), min_size=1, max_size=3), label="actors")
     if evictions:  # one or two, racing up to two other actors, in any order
         evicts = data.draw(st.lists(st.tuples(EVICT, KILL), min_size=1, max_size=2), label="evicts")
@@ -514,7 +534,7 @@ def test_the_schedules_exercised_helping() -> None:
 
 def test_a_learn_killed_after_its_claim_is_completed_by_the_eighth_learn_after_it() -> None:
     """Helping: run-0 dies after claiming its slots; the 8th later slot's writer completes it."""
-    memory, _sched = simulate(stuck=(0, 5), fillers=HELP_AFTER, actors=[], relearn=False)
+    memory, _sched = simulate(stuck=(0, 9), fillers=HELP_AFTER, actors=[], relearn=False)
     assert memory.store.helped == ["run-0"]  # type: ignore[attr-defined]
     assert memory.is_learned("run-0")
     assert_agree(memory, "after the help", evicted=False)
@@ -524,8 +544,8 @@ def test_a_help_inside_a_schedule_completes_the_run_once() -> None:
     """Two learns interleaved call by call; whichever settles past the 8th slot helps."""
     store = SimStore()
     memory = make_memory(store)
-    run_actors(memory, [(("learn", 0), 5)], first_waiting)  # claimed, rows written, no done
-    for k in range(HELP_AFTER - 1):
+    stuck_learn(memory, 0, 9)  # claimed, rows written, no done
+    for k in range(HELP_AFTER - 2):
         memory.learn(filler(k))
     assert not store.helped
     sched = run_actors(memory, [(("learn", 1), None), (("learn", 2), None)], replay([0, 1] * 40))
@@ -597,16 +617,18 @@ def test_compact_and_rebuild_complete_a_run_killed_before_its_rows() -> None:
 
 
 def test_one_killed_writer_leaves_no_row_lagging() -> None:
-    """Minimal: learn(run-0) claims the hall's slot 0 ("start" + 4 store calls); learn(run-1)
-    runs whole (claims the hall's slot 1, commits, finds nothing after it); learn(run-0)
-    writes its rows (the hall knowing slot 0 only), adds its done record and dies at the read
-    that probes past `known`. run-1 is learned and exported, but retrieve and stats miss its
-    hall update until the next writer of the hall or compact(), which reads past every row's
-    `known`."""
+    """Minimal: learn(run-0) reads the hall (no row yet; "start" + 2 store calls); learn(run-1)
+    runs whole (the hall's slot 0, named by its intent); learn(run-2) runs whole (its row
+    knows slot 0, drops run-1's intent and names its own at 1); learn(run-0) writes the row
+    it read (a new one: nothing known) with its intent at 0, adds its claims (the hall's lost:
+    its tentative done is void) and dies. run-1 is learned and exported, but retrieve and
+    stats miss its hall update until the next writer of the hall or compact(), which reads
+    past every row's `known`."""
     memory = make_memory(SimStore())
-    schedule = [0] * 5 + [1] * 40
-    sched = run_actors(memory, [(("learn", 0), 6), (("learn", 1), None)], replay(schedule))
-    assert [a.killed for a in sched.actors] == [True, False]
+    schedule = [0] * 3 + [1] * 20 + [2] * 20
+    actors = [(("learn", 0), 4), (("learn", 1), None), (("learn", 2), None)]
+    sched = run_actors(memory, actors, replay(schedule))
+    assert [a.killed for a in sched.actors] == [True, False, False]
     assert disagreements(memory, evicted=False)  # the window: the hall lags run-1's slot
     memory.compact()  # probes every row past its `known`: settles the hall with it
     assert_agree(memory, "one writer killed, after compact()", evicted=False)
