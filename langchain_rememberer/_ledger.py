@@ -22,7 +22,7 @@ from langchain_rememberer._records import (
     run_key,
     slot_id,
 )
-from langchain_rememberer._rows import Row
+from langchain_rememberer._rows import Row, Status
 from langchain_rememberer._settling import (
     HELP_AFTER,
     MAX_ROUNDS,
@@ -32,7 +32,6 @@ from langchain_rememberer._settling import (
     runs_and_dones,
     slot_of,
 )
-from langchain_rememberer._status import Status
 from langchain_rememberer._store import Namespace
 from langchain_rememberer.errors import StorageError
 

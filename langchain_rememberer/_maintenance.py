@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from langchain_rememberer._operations import open_namespace
 from langchain_rememberer._records import Done, RunRecord
-from langchain_rememberer._rows import Row
-from langchain_rememberer._status import Status
+from langchain_rememberer._rows import Row, Status
 from langchain_rememberer.types import CompactReport, MemoryStats
 
 if TYPE_CHECKING:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from langchain_rememberer._ledger import checked
 from langchain_rememberer._operations import open_namespace
 from langchain_rememberer._records import Done, RunRecord
-from langchain_rememberer._status import Status
+from langchain_rememberer._rows import Status
 from langchain_rememberer.errors import InvalidInputError
 from langchain_rememberer.lift import LiftReport, Outcome, estimate_lift
 

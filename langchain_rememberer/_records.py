@@ -9,7 +9,7 @@ Read DESIGN §6 first: it states the invariants these rules keep. In short, per 
   a *marker* slot (`forget=True`) only says "refold this state from its slots";
 - a **done** record (`Done`, id `done:<hash>`) commits a prepared run: it names the run's
   nonce and the one slot per state that counts. A run is *learned* exactly when its run and
-  done records both exist with one nonce (`_status.Status.learned`);
+  done records both exist with one nonce (`_rows.Status.learned`);
 - a **row** (`_rows.Row`, the states collection) caches a state's fold (`_rows.py`);
 - an eviction **marker** and **pointer** number an evicted state's positions on (`_evicted.py`).
 """

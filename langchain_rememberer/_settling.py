@@ -17,8 +17,7 @@ from typing import Any
 from langchain_rememberer._encoding import StateEncoder
 from langchain_rememberer._evicted import live, markers, pointer_id, restarts
 from langchain_rememberer._records import Done, RunRecord, Slot, done_id, run_key, slot_id
-from langchain_rememberer._rows import Row
-from langchain_rememberer._status import Status
+from langchain_rememberer._rows import Row, Status
 from langchain_rememberer._store import ChromaStore, Namespace
 from langchain_rememberer.config import RLEMConfig
 from langchain_rememberer.errors import StorageError

@@ -19,7 +19,7 @@ from langchain_rememberer._records import (
     stable_id,
 )
 from langchain_rememberer._rows import Row, rank, ties
-from langchain_rememberer._status import Status
+from langchain_rememberer._rows import Status
 from langchain_rememberer.rlem import ActionStats, fold_table
 
 MEAN = RLEMConfig()

@@ -51,7 +51,7 @@ from langchain_rememberer import Episode, RemembererMemory, RLEMConfig, Step, tr
 from langchain_rememberer._capacity import evict
 from langchain_rememberer._ledger import HELP_AFTER
 from langchain_rememberer._records import Done, LogRecord, RunRecord, Slot
-from langchain_rememberer._status import Status
+from langchain_rememberer._rows import Status
 from langchain_rememberer.errors import StorageError
 from langchain_rememberer.rlem import fold_table
 from tests.sim_store import (
