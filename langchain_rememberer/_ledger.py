@@ -45,10 +45,7 @@ Completed = tuple[bool, dict[str, Row], Status, RunRecord, dict[str, list[Slot]]
 class Ledger(Settler):
     """Writes runs into a namespace exactly once, and keeps its rows folded.
 
-    Args:
-        store: The Chroma storage.
-        encoder: Embeds the states of a run it completes for another writer.
-        rlem: The fold's learning rate.
+    Made as a `Settler` (its reads and row upkeep), with the same arguments.
 
     Example:
         ```python
@@ -96,15 +93,12 @@ class Ledger(Settler):
             result, current, stored = self._first_add(ns, run, current, rows, vectors, before, now)
             if result is not None:
                 return result
-            prepared = True
-            if stored.nonce != run.nonce:  # another attempt prepared it
-                stored.check_same(run.fingerprint)
-                run = stored
-        wanted = _wanted(run)
-        mine, current, claimed = self.claim(ns, wanted, current, run=None if prepared else run)
-        if claimed is not None and claimed.nonce != run.nonce:  # another attempt prepared it
-            claimed.check_same(run.fingerprint)
-            run = claimed
+            prepared, run = True, _as_stored(run, stored)
+        mine, current, claimed = self.claim(
+            ns, _wanted(run), current, run=None if prepared else run
+        )
+        if (adopted := _as_stored(run, claimed)) is not run:
+            run = adopted
             mine, current, _ = self.claim(ns, _wanted(run), current)
         wanted = _wanted(run)
         new = {s: vectors[s] for s in wanted if s not in rows}
@@ -345,6 +339,17 @@ def _short(rows: Mapping[str, Row], before: Status | None, batch_size: int) -> b
     return len(rows) + 2 <= batch_size and not any(
         held.get(slot_id(s, row.known)) for s, row in rows.items()
     )
+
+
+def _as_stored(run: RunRecord, stored: RunRecord | None) -> RunRecord:
+    """The run to commit: another attempt's record when one was stored first, else `run`.
+
+    The stored record must be of this episode (`RunRecord.check_same`).
+    """
+    if stored is None or stored.nonce == run.nonce:
+        return run
+    stored.check_same(run.fingerprint)
+    return stored
 
 
 def _wanted(run: RunRecord) -> dict[str, Slot]:
